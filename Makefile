@@ -1,0 +1,25 @@
+# Everything the project needs is installed from package.json / package-lock.json.
+SHELL := /bin/bash
+STAMP := node_modules/.clicktrail-installed
+
+.PHONY: install build run test bench clean
+install: $(STAMP)
+$(STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+build: install
+	npx tsc -p .
+	@chmod +x dist/cli.js
+
+run: build
+	node dist/cli.js serve
+
+test: build
+	npx tap
+
+bench: build
+	npm run bench:redirect
+
+clean:
+	rm -rf dist .tap

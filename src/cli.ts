@@ -1,0 +1,178 @@
+#!/usr/bin/env node
+import { parseArgs, type ParseArgsConfig } from 'node:util'
+import { randomUUID } from 'node:crypto'
+import { OPTIONS, loadConfig, type Config, type FlagValues } from './config.js'
+import { ClicktrailError, UsageError } from './errors.js'
+import { createLogger } from './log.js'
+import { KeyRing } from './token/keys.js'
+import { loadOrCreateSecrets } from './token/secret-file.js'
+import { mintToken, verifyToken, inspectUnverified } from './token/codec.js'
+import { TokenError } from './token/errors.js'
+import { trackedUrl } from './redirect/hosts.js'
+import { startEngine } from './engine.js'
+
+type Options = NonNullable<ParseArgsConfig['options']>
+
+const CONFIG_FLAGS: Options = Object.fromEntries(OPTIONS.map(o => [o.flag, {
+  type: 'string' as const,
+  multiple: o.flag === 'domain' || o.flag === 'trusted-proxy'
+}]))
+const HELP: Options = { help: { type: 'boolean', short: 'h' } }
+// The options `token` commands share with `serve`: they must find the same secrets.
+const KEY_FLAGS = ['data-dir', 'secrets', 'tracking-base-url', 'max-url-bytes'] as const
+const TOKEN_CONFIG_FLAGS: Options = Object.fromEntries(KEY_FLAGS.map(f => [f, CONFIG_FLAGS[f]]))
+
+const USAGE = `usage: clicktrail <command> [options]
+
+commands:
+  serve                 run the redirect server
+  token create          mint a tracked URL
+  token inspect TOKEN   decode a token or tracked URL and say whether it verifies
+
+Run \`clicktrail <command> --help\` for a command's options.`
+
+function serveHelp (): string {
+  const lines = OPTIONS.map(o => `  --${o.flag.padEnd(24)} ${o.doc} [${o.env}${o.default === '' ? '' : `, default ${o.default}`}]`)
+  return `usage: clicktrail serve [options]\n\nRuns the redirect server; SIGTERM or SIGINT stops it gracefully.\n\n${lines.join('\n')}`
+}
+
+const KEY_HELP = KEY_FLAGS.map(f => {
+  const o = OPTIONS.find(x => x.flag === f)!
+  return `  --${f.padEnd(24)} ${o.doc} [${o.env}]`
+}).join('\n')
+
+const TOKEN_CREATE_HELP = `usage: clicktrail token create --project SID --url URL [--message-id UUID] [--link-index N] [--sent-at ISO8601]
+
+Prints a tracked URL signed with the same secrets \`serve\` uses (same data dir or CLICKTRAIL_SECRETS).
+
+  --project SID              project short id, [a-z0-9]{1,32}
+  --url URL                  destination (http or https)
+  --message-id UUID          default: a random UUID
+  --link-index N             default: 0
+  --sent-at ISO8601          default: now
+${KEY_HELP}`
+
+const TOKEN_INSPECT_HELP = `usage: clicktrail token inspect URL_OR_TOKEN
+
+Prints the token's fields as JSON and whether it verifies with the configured secrets.
+
+${KEY_HELP}`
+
+function parse (args: string[], options: Options, allowPositionals: boolean, command: string): { values: FlagValues, positionals: string[] } {
+  try {
+    const { values, positionals } = parseArgs({ args, options: { ...options, ...HELP }, strict: true, allowPositionals })
+    return { values: values as FlagValues, positionals }
+  } catch (err) {
+    const message = (err as Error).message.split('\n')[0].replace(/\. To specify a positional.*$/, '')
+    throw new UsageError(`${message} (see \`clicktrail ${command} --help\`)`)
+  }
+}
+
+async function serve (args: string[]): Promise<void> {
+  const { values } = parse(args, CONFIG_FLAGS, false, 'serve')
+  if (values.help === true) { console.log(serveHelp()); return }
+  const config = loadConfig(values)
+  const log = createLogger(config.logLevel)
+  const engine = await startEngine(config, log)
+  const example = engine.track('demo', 'https://example.com/?utm_source=clicktrail')
+  const { host } = new URL(example)
+  console.log(`clicktrail listening on http://${config.host}:${engine.port}`)
+  console.log(`example tracked URL: ${example}`)
+  console.log(`try it:  curl -i -H 'Host: ${host}' http://${config.host}:${engine.port}${new URL(example).pathname}`)
+  let stopping = false
+  const stop = (signal: string): void => {
+    if (stopping) return
+    stopping = true
+    log.info({ signal }, 'shutting down')
+    engine.stop().then(() => { log.flush(); process.exit(0) }, (err: Error) => {
+      log.error({ err }, 'shutdown failed')
+      log.flush()
+      process.exit(1)
+    })
+  }
+  process.on('SIGTERM', () => { stop('SIGTERM') })
+  process.on('SIGINT', () => { stop('SIGINT') })
+}
+
+function keyRingFor (config: Config): KeyRing {
+  return new KeyRing(loadOrCreateSecrets(config.secrets, config.dataDir).secrets)
+}
+
+function tokenCreate (args: string[]): void {
+  const { values } = parse(args, {
+    ...TOKEN_CONFIG_FLAGS,
+    project: { type: 'string' },
+    url: { type: 'string' },
+    'message-id': { type: 'string' },
+    'link-index': { type: 'string' },
+    'sent-at': { type: 'string' }
+  }, false, 'token create')
+  if (values.help === true) { console.log(TOKEN_CREATE_HELP); return }
+  const project = values.project
+  const url = values.url
+  if (typeof project !== 'string') throw new UsageError('--project is required (see `clicktrail token create --help`)')
+  if (typeof url !== 'string') throw new UsageError('--url is required (see `clicktrail token create --help`)')
+  const linkText = typeof values['link-index'] === 'string' ? values['link-index'] : '0'
+  if (!/^\d+$/.test(linkText)) throw new UsageError(`--link-index must be a whole number, got "${linkText}"`)
+  let sentAt = Math.floor(Date.now() / 1000)
+  if (typeof values['sent-at'] === 'string') {
+    const ms = Date.parse(values['sent-at'])
+    if (Number.isNaN(ms)) throw new UsageError(`--sent-at must be an ISO 8601 time, got "${values['sent-at']}"`)
+    sentAt = Math.floor(ms / 1000)
+  }
+  const config = loadConfig(values)
+  const messageId = typeof values['message-id'] === 'string' ? values['message-id'] : randomUUID()
+  const token = mintToken(keyRingFor(config), { sid: project, messageId, linkIndex: Number(linkText), sentAt, url }, { maxUrlBytes: config.maxUrlBytes })
+  console.log(trackedUrl(config.trackingBaseUrl, project, token))
+}
+
+function tokenInspect (args: string[]): void {
+  const { values, positionals } = parse(args, TOKEN_CONFIG_FLAGS, true, 'token inspect')
+  if (values.help === true) { console.log(TOKEN_INSPECT_HELP); return }
+  if (positionals.length !== 1) throw new UsageError('token inspect takes exactly one URL or token (see `clicktrail token inspect --help`)')
+  const config = loadConfig(values)
+  const input = positionals[0]
+  const slash = input.lastIndexOf('/c/')
+  const token = slash === -1 ? input : input.slice(slash + 3).replace(/[?#].*$/, '')
+  const v = verifyToken(keyRingFor(config), token, config.maxUrlBytes)
+  if (typeof v === 'string') {
+    console.log(JSON.stringify({ verifies: false, reason: v, unverified: inspectUnverified(token) ?? null }, null, 2))
+    process.exitCode = 1
+    return
+  }
+  const { location, ...fields } = v
+  console.log(JSON.stringify({
+    verifies: true,
+    ...fields,
+    sentAtIso: new Date(v.sentAt * 1000).toISOString(),
+    location,
+    tokenBytes: Buffer.from(token, 'base64url').length,
+    tokenChars: token.length
+  }, null, 2))
+}
+
+export async function main (argv: string[]): Promise<void> {
+  const [command, sub, ...rest] = argv
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help') { console.log(USAGE); return }
+  if (command === 'serve') return await serve(argv.slice(1))
+  if (command === 'token') {
+    if (sub === 'create') return tokenCreate(rest)
+    if (sub === 'inspect') return tokenInspect(rest)
+    if (sub === undefined || sub === '--help' || sub === '-h') { console.log(`${TOKEN_CREATE_HELP}\n\n${TOKEN_INSPECT_HELP}`); return }
+    throw new UsageError(`unknown token command "${sub}" (see \`clicktrail --help\`)`)
+  }
+  throw new UsageError(`unknown command "${command}" (see \`clicktrail --help\`)`)
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  if (err instanceof UsageError || (err instanceof ClicktrailError && err.code === 'CT_ERR_CONFIG')) {
+    console.error(`clicktrail: ${err.message}`)
+    process.exit(2)
+  }
+  if (err instanceof ClicktrailError || err instanceof TokenError) {
+    console.error(`clicktrail: ${err.code}: ${err.message}`)
+    process.exit(1)
+  }
+  console.error(err)
+  process.exit(1)
+})

@@ -1,0 +1,153 @@
+import { isIP } from 'node:net'
+import { ConfigError } from './errors.js'
+
+/**
+ * Every option of `clicktrail serve`: its default, its flag, its environment variable and a
+ * one-line doc. Flags beat variables, variables beat defaults; `loadConfig` applies and
+ * validates all of them in one place and names the option in any error.
+ */
+export interface Config {
+  port: number
+  host: string
+  dataDir: string
+  trackingBaseUrl: string
+  /** Custom tracking hostnames → project sid. */
+  domains: Map<string, string>
+  /** `kid:base64,...`; empty = use (or create) `<data-dir>/secrets`. */
+  secrets: string
+  tokenTtlDays: number
+  maxUrlBytes: number
+  lruMax: number
+  negativeCacheMax: number
+  negativeCacheTtlMs: number
+  ringSize: number
+  handoffIntervalMs: number
+  trustedProxies: string[]
+  logLevel: string
+}
+
+type Kind = 'int' | 'string' | 'list' | 'url' | 'domain'
+
+interface OptionSpec {
+  key: keyof Config
+  flag: string
+  env: string
+  kind: Kind
+  default: string
+  doc: string
+  min?: number
+  max?: number
+}
+
+export const OPTIONS: readonly OptionSpec[] = [
+  { key: 'port', flag: 'port', env: 'PORT', kind: 'int', default: '8080', min: 0, max: 65535, doc: 'redirect server port (0 = any free port)' },
+  { key: 'host', flag: 'host', env: 'HOST', kind: 'string', default: '127.0.0.1', doc: 'address the redirect server binds' },
+  { key: 'dataDir', flag: 'data-dir', env: 'DATA_DIR', kind: 'string', default: './data', doc: 'where the generated secret (and later the spool and embedded ClickHouse) live' },
+  { key: 'trackingBaseUrl', flag: 'tracking-base-url', env: 'TRACKING_BASE_URL', kind: 'url', default: 'http://t.localhost:8080', doc: 'tracked URLs are {scheme}://p{sid}.{host[:port]}/c/{token}' },
+  { key: 'domains', flag: 'domain', env: 'CLICKTRAIL_DOMAINS', kind: 'domain', default: '', doc: 'custom tracking domain HOST=SID (flag repeatable; variable comma-separated)' },
+  { key: 'secrets', flag: 'secrets', env: 'CLICKTRAIL_SECRETS', kind: 'string', default: '', doc: 'master secrets kid:base64,... (highest kid signs, all verify); empty = generated into the data dir' },
+  { key: 'tokenTtlDays', flag: 'token-ttl-days', env: 'TOKEN_TTL_DAYS', kind: 'int', default: '30', min: 1, max: 3650, doc: 'days after sending during which a click is recorded (later clicks still redirect)' },
+  { key: 'maxUrlBytes', flag: 'max-url-bytes', env: 'MAX_URL_BYTES', kind: 'int', default: '4096', min: 64, max: 65536, doc: 'longest destination URL a token may carry' },
+  { key: 'lruMax', flag: 'lru-max', env: 'LRU_MAX', kind: 'int', default: '100000', min: 1, max: 100_000_000, doc: 'verified tokens kept decoded in memory' },
+  { key: 'negativeCacheMax', flag: 'negative-cache-max', env: 'NEGATIVE_CACHE_MAX', kind: 'int', default: '10000', min: 1, max: 10_000_000, doc: 'rejected tokens remembered so repeats cost a lookup' },
+  { key: 'negativeCacheTtlMs', flag: 'negative-cache-ttl-ms', env: 'NEGATIVE_CACHE_TTL_MS', kind: 'int', default: '60000', min: 1, max: 86_400_000, doc: 'how long a rejected token is remembered' },
+  { key: 'ringSize', flag: 'ring-size', env: 'RING_SIZE', kind: 'int', default: '65536', min: 2, max: 16_777_216, doc: 'observations buffered between redirect and ingest (rounded up to a power of two)' },
+  { key: 'handoffIntervalMs', flag: 'handoff-interval-ms', env: 'HANDOFF_INTERVAL_MS', kind: 'int', default: '10', min: 1, max: 10_000, doc: 'how often buffered observations are handed to ingest' },
+  { key: 'trustedProxies', flag: 'trusted-proxy', env: 'TRUSTED_PROXIES', kind: 'list', default: '', doc: 'peer addresses or CIDRs whose first X-Forwarded-For hop is believed (flag repeatable)' },
+  { key: 'logLevel', flag: 'log-level', env: 'LOG_LEVEL', kind: 'string', default: 'info', doc: 'pino log level: fatal, error, warn, info, debug, trace, silent' }
+]
+
+const LOG_LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+const HOSTNAME = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/
+const SID = /^[a-z0-9]{1,32}$/
+
+/** Raw values as they came from flags (string or repeated strings). */
+export type FlagValues = Partial<Record<string, string | string[] | boolean | undefined>>
+
+/** Builds the Config from flags, then environment, then defaults; throws ConfigError. */
+export function loadConfig (flags: FlagValues = {}, env: NodeJS.ProcessEnv = process.env): Config {
+  const out: Record<string, unknown> = {}
+  for (const spec of OPTIONS) {
+    const fromFlag = flags[spec.flag]
+    let texts: string[]
+    if (fromFlag !== undefined && typeof fromFlag !== 'boolean') {
+      texts = Array.isArray(fromFlag) ? fromFlag : [fromFlag]
+    } else if (env[spec.env] !== undefined) {
+      texts = [env[spec.env] as string]
+    } else {
+      texts = [spec.default]
+    }
+    out[spec.key] = parseOption(spec, texts)
+  }
+  const config = out as unknown as Config
+  config.ringSize = 2 ** Math.ceil(Math.log2(config.ringSize))
+  return config
+}
+
+function parseOption (spec: OptionSpec, texts: string[]): unknown {
+  const name = `--${spec.flag} (${spec.env})`
+  switch (spec.kind) {
+    case 'int': {
+      const text = texts[texts.length - 1].trim()
+      if (!/^\d+$/.test(text)) throw new ConfigError(`${name} must be a whole number, got "${text}"`)
+      const n = Number(text)
+      if ((spec.min !== undefined && n < spec.min) || (spec.max !== undefined && n > spec.max)) {
+        throw new ConfigError(`${name} must be between ${spec.min} and ${spec.max}, got ${n}`)
+      }
+      return n
+    }
+    case 'string': {
+      const text = texts[texts.length - 1]
+      if (spec.key === 'logLevel' && !LOG_LEVELS.has(text)) throw new ConfigError(`${name} must be one of ${[...LOG_LEVELS].join(', ')}`)
+      return text
+    }
+    case 'url': {
+      const text = texts[texts.length - 1]
+      let url: URL
+      try { url = new URL(text) } catch { throw new ConfigError(`${name} must be an absolute URL, got "${text}"`) }
+      if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.pathname !== '/' || url.search !== '' || url.username !== '') {
+        throw new ConfigError(`${name} must be http(s)://host[:port] with nothing after the host, got "${text}"`)
+      }
+      return `${url.protocol}//${url.host}`
+    }
+    case 'list': {
+      const items = splitList(texts)
+      if (spec.key === 'trustedProxies') for (const item of items) checkAddressOrCidr(name, item)
+      return items
+    }
+    case 'domain': {
+      const map = new Map<string, string>()
+      for (const item of splitList(texts)) {
+        const eq = item.indexOf('=')
+        const host = item.slice(0, eq).trim().toLowerCase()
+        const sid = item.slice(eq + 1).trim()
+        if (eq <= 0 || !HOSTNAME.test(host) || !SID.test(sid)) throw new ConfigError(`${name} must be HOST=SID with a valid hostname and sid [a-z0-9]{1,32}, got "${item}"`)
+        if (map.has(host)) throw new ConfigError(`${name}: ${host} is given twice`)
+        map.set(host, sid)
+      }
+      return map
+    }
+  }
+}
+
+function splitList (texts: string[]): string[] {
+  return texts.flatMap(t => t.split(',')).map(s => s.trim()).filter(s => s !== '')
+}
+
+function checkAddressOrCidr (name: string, item: string): void {
+  const slash = item.indexOf('/')
+  const addr = slash === -1 ? item : item.slice(0, slash)
+  const family = isIP(addr)
+  if (family === 0) throw new ConfigError(`${name}: "${item}" is not an IP address or CIDR`)
+  if (slash !== -1) {
+    const bits = item.slice(slash + 1)
+    const max = family === 4 ? 32 : 128
+    if (!/^\d{1,3}$/.test(bits) || Number(bits) > max) throw new ConfigError(`${name}: "${item}" has a bad prefix length`)
+  }
+}
+
+/** The README's configuration table, generated from OPTIONS so the two cannot drift. */
+export function configTableMarkdown (): string {
+  const rows = OPTIONS.map(o => `| \`--${o.flag}\` | \`${o.env}\` | ${o.default === '' ? '—' : `\`${o.default}\``} | ${o.doc} |`)
+  return ['| flag | variable | default | what |', '|---|---|---|---|', ...rows].join('\n')
+}

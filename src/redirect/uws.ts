@@ -1,0 +1,43 @@
+import { createRequire } from 'node:module'
+import { NativeBindingError } from '../errors.js'
+import type * as Uws from 'uWebSockets.js'
+
+export type UwsModule = typeof Uws
+
+let loaded: UwsModule | undefined
+
+/**
+ * Loads uWebSockets.js and makes sure its native binding is the one in use.
+ *
+ * The package we install (see DESIGN.md: an npm alias of a build whose binaries load on
+ * glibc 2.36) quietly falls back to a pure-JS server when its `.node` file does not load,
+ * with a console warning and a tenth of the throughput. Serving on that would break every
+ * promise the redirect path makes, so we refuse: only the native module exports SSLApp
+ * and the native helpers below.
+ */
+export function loadUws (): UwsModule {
+  if (loaded !== undefined) return loaded
+  const fallbackFlag = process.env.UWS_USE_FALLBACK
+  if (fallbackFlag !== undefined && /^(1|true)$/i.test(fallbackFlag)) {
+    throw new NativeBindingError('UWS_USE_FALLBACK is set: clicktrail only runs on the native uWebSockets.js binding; unset it')
+  }
+  const require = createRequire(import.meta.url)
+  const originalWarn = console.warn
+  const warnings: string[] = []
+  // The package reports a failed native load through console.warn; capture it for our error.
+  console.warn = (...args: unknown[]) => { warnings.push(args.map(String).join(' ')) }
+  let uws: Record<string, unknown>
+  try {
+    uws = require('uWebSockets.js') as Record<string, unknown>
+  } finally {
+    console.warn = originalWarn
+  }
+  if (typeof uws.SSLApp !== 'function' || typeof uws.getParts !== 'function') {
+    const why = warnings.join(' ').replace(/\s+/g, ' ').trim()
+    throw new NativeBindingError(
+      `the native uWebSockets.js binding did not load for ${process.platform}-${process.arch} (Node ABI ${process.versions.modules})` +
+      (why === '' ? '' : `: ${why}`) + '; reinstall with `npm ci` on a supported platform')
+  }
+  loaded = uws as unknown as UwsModule
+  return loaded
+}
