@@ -222,7 +222,9 @@ export class RedirectServer {
 function notFound (res: HttpResponse, head: boolean): void {
   res.writeStatus(STATUS_404).writeHeader('Content-Type', HTML_TYPE).writeHeader('Cache-Control', 'no-store')
     .writeHeader('X-Content-Type-Options', 'nosniff')
-  if (head) res.endWithoutBody(NOT_FOUND_BODY.length)
+  // uWS 20.30 writes a body even for HEAD, and endWithoutBody(length) aborts the process
+  // in this build; endWithoutBody() with no length is the one safe way to answer HEAD.
+  if (head) res.endWithoutBody()
   else res.end(NOT_FOUND_BODY)
 }
 

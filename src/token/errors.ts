@@ -21,7 +21,8 @@ export const URL_ERRORS = {
   CT_ERR_URL_CONTROL_CHARS: 'destination contains control characters or whitespace',
   CT_ERR_URL_USERINFO: 'destination carries user:password@ credentials',
   CT_ERR_URL_TOO_LONG: 'destination is longer than the configured limit',
-  CT_ERR_URL_HOST: 'destination has no usable host'
+  CT_ERR_URL_HOST: 'destination has no usable host',
+  CT_ERR_URL_BACKSLASH: 'destination has a backslash before its query (browsers read it as a slash, a classic way to disguise the host)'
 } as const
 
 export type UrlErrorCode = keyof typeof URL_ERRORS

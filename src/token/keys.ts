@@ -66,7 +66,7 @@ export function parseSecrets (text: string): MasterSecret[] {
     const colon = item.indexOf(':')
     if (colon <= 0) throw new KeyConfigError(`secret "${item.slice(0, 8)}…" is not of the form kid:base64`)
     const kidText = item.slice(0, colon)
-    if (!/^\d{1,3}$/.test(kidText)) throw new KeyConfigError(`key id "${kidText}" is not an integer from 0 to 255`)
+    if (!/^\d{1,3}$/.test(kidText) || Number(kidText) > 255) throw new KeyConfigError(`key id "${kidText}" is not an integer from 0 to 255`)
     const b64 = item.slice(colon + 1)
     if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(b64)) throw new KeyConfigError(`secret ${kidText} is not base64`)
     out.push({ kid: Number(kidText), secret: Buffer.from(b64, 'base64') })

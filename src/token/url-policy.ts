@@ -30,7 +30,10 @@ export function checkDestination (raw: string, maxBytes = DEFAULT_MAX_URL_BYTES)
   if (FORBIDDEN_CHARS.test(raw)) throw new UrlRefusedError('CT_ERR_URL_CONTROL_CHARS')
   if (!SCHEME.test(raw)) throw new UrlRefusedError('CT_ERR_URL_SCHEME')
   // Backslashes are read as slashes in special schemes: `https://a.com\@b.com` is a
-  // classic trick to make a reader and a parser disagree about the host.
+  // classic trick to make a reader and a parser disagree about the host. None belongs in a
+  // hand-written scheme, host or path; inside a query or fragment it is only data.
+  const backslash = raw.indexOf('\\')
+  if (backslash !== -1 && backslash < endOfPath(raw)) throw new UrlRefusedError('CT_ERR_URL_BACKSLASH')
   const authorityEnd = findAuthorityEnd(raw)
   const authority = raw.slice(raw.indexOf('//') + 2, authorityEnd)
   if (authority.includes('@')) throw new UrlRefusedError('CT_ERR_URL_USERINFO')
@@ -55,4 +58,11 @@ function findAuthorityEnd (raw: string): number {
     if (c === 0x2f || c === 0x5c || c === 0x3f || c === 0x23) return i
   }
   return raw.length
+}
+
+function endOfPath (raw: string): number {
+  const q = raw.indexOf('?')
+  const h = raw.indexOf('#')
+  if (q === -1) return h === -1 ? raw.length : h
+  return h === -1 ? q : Math.min(q, h)
 }

@@ -1,0 +1,45 @@
+import t from 'tap'
+import { loadConfig, OPTIONS, configTableMarkdown } from '../src/config.js'
+import { ConfigError } from '../src/errors.js'
+
+t.test('defaults, then environment, then flags', async t => {
+  const d = loadConfig({}, {})
+  t.match(d, { port: 8080, host: '127.0.0.1', dataDir: './data', trackingBaseUrl: 'http://t.localhost:8080', tokenTtlDays: 30 })
+  t.equal(loadConfig({}, { PORT: '9000' }).port, 9000)
+  t.equal(loadConfig({ port: '9100' }, { PORT: '9000' }).port, 9100)
+  t.equal(loadConfig({ 'ring-size': '1000' }, {}).ringSize, 1024, 'ring size rounds up to a power of two')
+  const c = loadConfig({ domain: ['Track.Example.com=acme', 'links.b.org=beta'] }, {})
+  t.same([...c.domains], [['track.example.com', 'acme'], ['links.b.org', 'beta']])
+  t.same(loadConfig({}, { CLICKTRAIL_DOMAINS: 'a.example.com=x, b.example.com=y' }).domains.size, 2)
+  t.same(loadConfig({ 'trusted-proxy': ['10.0.0.0/8', '::1'] }, {}).trustedProxies, ['10.0.0.0/8', '::1'])
+})
+
+t.test('invalid values name the option', async t => {
+  const bad: Array<[Record<string, string | string[]>, RegExp]> = [
+    [{ port: '70000' }, /--port \(PORT\)/],
+    [{ port: '-1' }, /--port/],
+    [{ 'token-ttl-days': 'soon' }, /--token-ttl-days/],
+    [{ 'tracking-base-url': 'ftp://x' }, /--tracking-base-url/],
+    [{ 'tracking-base-url': 'http://t.example.com/path' }, /--tracking-base-url/],
+    [{ domain: ['nohost'] }, /--domain/],
+    [{ domain: ['a.example.com=BAD SID'] }, /--domain/],
+    [{ domain: ['a.example.com=x', 'A.example.com=y'] }, /given twice/],
+    [{ 'trusted-proxy': ['10.0.0.0/99'] }, /--trusted-proxy/],
+    [{ 'trusted-proxy': ['proxy.local'] }, /--trusted-proxy/],
+    [{ 'log-level': 'loud' }, /--log-level/]
+  ]
+  for (const [flags, re] of bad) {
+    let caught: unknown
+    try { loadConfig(flags, {}) } catch (err) { caught = err }
+    t.ok(caught instanceof ConfigError, `${JSON.stringify(flags)} is refused`)
+    t.equal((caught as ConfigError).code, 'CT_ERR_CONFIG')
+    t.match((caught as ConfigError).message, re)
+  }
+})
+
+t.test('every option has a flag, a variable and a doc, all distinct', async t => {
+  t.equal(new Set(OPTIONS.map(o => o.flag)).size, OPTIONS.length)
+  t.equal(new Set(OPTIONS.map(o => o.env)).size, OPTIONS.length)
+  for (const o of OPTIONS) t.ok(o.doc.length > 10, o.flag)
+  t.equal(configTableMarkdown().split('\n').length, OPTIONS.length + 2)
+})

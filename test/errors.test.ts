@@ -1,0 +1,18 @@
+import t from 'tap'
+import * as errors from '../src/errors.js'
+
+t.test('stable error codes: unique, CT_ERR_ prefixed, with a status', async t => {
+  const samples: Array<{ code: string, status: number }> = [
+    new errors.ConfigError('x'), new errors.UsageError('x'), new errors.NativeBindingError('x'), new errors.ListenError('x'),
+    new errors.KeyConfigError('x'),
+    ...Object.keys(errors.URL_ERRORS).map(c => new errors.UrlRefusedError(c as keyof typeof errors.URL_ERRORS)),
+    ...Object.keys(errors.TOKEN_ERRORS).map(c => new errors.TokenRejectedError(c as keyof typeof errors.TOKEN_ERRORS))
+  ]
+  const codes = samples.map(e => e.code)
+  t.equal(new Set(codes).size, codes.length, 'no two classes share a code')
+  for (const e of samples) {
+    t.match(e.code, /^CT_ERR_[A-Z0-9_]+$/)
+    t.ok(e.status >= 400 && e.status < 600, `${e.code} has an HTTP status`)
+  }
+  t.equal(new errors.UrlRefusedError('CT_ERR_URL_SCHEME').status, 422)
+})
