@@ -5,7 +5,9 @@ STAMP := node_modules/.clicktrail-installed
 .PHONY: install build run test bench clean
 install: $(STAMP)
 $(STAMP): package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
+	@# not `npm ci`: chdb lists optional per-platform libraries that the registry does not all
+	@# carry, which `npm ci` refuses; `npm install` honours package-lock.json and skips them.
+	npm install --no-audit --no-fund --loglevel=error
 	@touch $@
 
 build: install

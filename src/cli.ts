@@ -10,6 +10,9 @@ import { mintToken, verifyToken, inspectUnverified } from './token/codec.js'
 import { TokenError } from './token/errors.js'
 import { trackedUrl } from './redirect/hosts.js'
 import { startEngine } from './engine.js'
+import { openStore } from './store/client.js'
+import { migrate } from './store/migrate.js'
+import { loadOrCreateAdminToken } from './admin/server.js'
 
 type Options = NonNullable<ParseArgsConfig['options']>
 
@@ -28,6 +31,8 @@ commands:
   serve                 run the redirect server
   token create          mint a tracked URL
   token inspect TOKEN   decode a token or tracked URL and say whether it verifies
+  migrate               apply the ClickHouse schema migrations in sql/ and exit
+  sql "SELECT …"        run one read-only query through the running server's admin listener
 
 Run \`clicktrail <command> --help\` for a command's options.`
 
@@ -151,10 +156,65 @@ function tokenInspect (args: string[]): void {
   }, null, 2))
 }
 
+const MIGRATE_FLAGS = ['data-dir', 'clickhouse-url', 'clickhouse-user', 'clickhouse-password', 'clickhouse-database', 'log-level'] as const
+const SQL_FLAGS = ['data-dir', 'admin-host', 'admin-port'] as const
+const pick = (flags: readonly string[]): Options => Object.fromEntries(flags.map(f => [f, CONFIG_FLAGS[f]]))
+const helpFor = (flags: readonly string[]): string => flags.map(f => {
+  const o = OPTIONS.find(x => x.flag === f)!
+  return `  --${f.padEnd(24)} ${o.doc} [${o.env}]`
+}).join('\n')
+
+async function migrateCommand (args: string[]): Promise<void> {
+  const { values } = parse(args, pick(MIGRATE_FLAGS), false, 'migrate')
+  if (values.help === true) {
+    console.log(`usage: clicktrail migrate [options]\n\nApplies the numbered migrations of sql/ not yet recorded in schema_migrations.\nWith the embedded engine, run it while the server is stopped (one process per data dir).\n\n${helpFor(MIGRATE_FLAGS)}`)
+    return
+  }
+  const config = loadConfig(values)
+  const store = await openStore(config)
+  try {
+    const r = await migrate(store.writer)
+    console.log(JSON.stringify({ clickhouse: store.kind, database: store.database, ...r }))
+  } finally {
+    await store.close()
+  }
+}
+
+async function sqlCommand (args: string[]): Promise<void> {
+  const { values, positionals } = parse(args, { ...pick(SQL_FLAGS), format: { type: 'string' } }, true, 'sql')
+  if (values.help === true) {
+    console.log(`usage: clicktrail sql [--format PrettyCompact|TabSeparatedWithNames|CSVWithNames|JSONEachRow|…] "SELECT …"\n\nRuns one read-only query against the configured ClickHouse (embedded included) through the\nrunning server's admin listener, authenticated with <data-dir>/admin-token (or ADMIN_TOKEN).\n\n${helpFor(SQL_FLAGS)}`)
+    return
+  }
+  if (positionals.length !== 1) throw new UsageError('sql takes exactly one query, quoted (see `clicktrail sql --help`)')
+  const config = loadConfig(values)
+  const token = loadOrCreateAdminToken(config.dataDir)
+  const format = typeof values.format === 'string' ? values.format : 'PrettyCompact'
+  const host = config.adminHost.includes(':') ? `[${config.adminHost}]` : config.adminHost
+  let res: Response
+  try {
+    res = await fetch(`http://${host}:${config.adminPort}/sql?format=${encodeURIComponent(format)}`, {
+      method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'text/plain' }, body: positionals[0]
+    })
+  } catch (err) {
+    throw new ClicktrailError('CT_ERR_ADMIN_UNREACHABLE', `no clicktrail admin listener at ${host}:${config.adminPort} (is \`clicktrail serve\` running?): ${(err as Error).message}`)
+  }
+  const text = await res.text()
+  if (!res.ok) {
+    let code = 'CT_ERR_SQL_FAILED'
+    let message = text
+    try { ({ code, message } = (JSON.parse(text) as { error: { code: string, message: string } }).error) } catch { /* not JSON */ }
+    throw new ClicktrailError(code, message)
+  }
+  process.stdout.write(text)
+}
+
 export async function main (argv: string[]): Promise<void> {
   const [command, sub, ...rest] = argv
   if (command === undefined || command === '--help' || command === '-h' || command === 'help') { console.log(USAGE); return }
   if (command === 'serve') return await serve(argv.slice(1))
+  if (command === 'migrate') return await migrateCommand(argv.slice(1))
+  if (command === 'sql') return await sqlCommand(argv.slice(1))
   if (command === 'token') {
     if (sub === 'create') return tokenCreate(rest)
     if (sub === 'inspect') return tokenInspect(rest)

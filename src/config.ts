@@ -24,6 +24,18 @@ export interface Config {
   handoffIntervalMs: number
   trustedProxies: string[]
   logLevel: string
+  clickhouseUrl: string
+  clickhouseUser: string
+  clickhousePassword: string
+  clickhouseDatabase: string
+  spoolMaxBytes: number
+  batchMaxRows: number
+  batchMaxMs: number
+  insertTimeoutMs: number
+  retryMinMs: number
+  retryMaxMs: number
+  adminHost: string
+  adminPort: number
 }
 
 type Kind = 'int' | 'string' | 'list' | 'url' | 'domain'
@@ -42,7 +54,7 @@ interface OptionSpec {
 export const OPTIONS: readonly OptionSpec[] = [
   { key: 'port', flag: 'port', env: 'PORT', kind: 'int', default: '8080', min: 0, max: 65535, doc: 'redirect server port (0 = any free port)' },
   { key: 'host', flag: 'host', env: 'HOST', kind: 'string', default: '127.0.0.1', doc: 'address the redirect server binds' },
-  { key: 'dataDir', flag: 'data-dir', env: 'DATA_DIR', kind: 'string', default: './data', doc: 'where the generated secret (and later the spool and embedded ClickHouse) live' },
+  { key: 'dataDir', flag: 'data-dir', env: 'DATA_DIR', kind: 'string', default: './data', doc: 'generated secrets, the spool and the embedded ClickHouse live here' },
   { key: 'trackingBaseUrl', flag: 'tracking-base-url', env: 'TRACKING_BASE_URL', kind: 'url', default: 'http://t.localhost:8080', doc: 'tracked URLs are {scheme}://p{sid}.{host[:port]}/c/{token}' },
   { key: 'domains', flag: 'domain', env: 'CLICKTRAIL_DOMAINS', kind: 'domain', default: '', doc: 'custom tracking domain HOST=SID (flag repeatable; variable comma-separated)' },
   { key: 'secrets', flag: 'secrets', env: 'CLICKTRAIL_SECRETS', kind: 'string', default: '', doc: 'master secrets kid:base64,... (highest kid signs, all verify); empty = generated into the data dir' },
@@ -54,6 +66,18 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'ringSize', flag: 'ring-size', env: 'RING_SIZE', kind: 'int', default: '65536', min: 2, max: 16_777_216, doc: 'observations buffered between redirect and ingest (rounded up to a power of two)' },
   { key: 'handoffIntervalMs', flag: 'handoff-interval-ms', env: 'HANDOFF_INTERVAL_MS', kind: 'int', default: '10', min: 1, max: 10_000, doc: 'how often buffered observations are handed to ingest' },
   { key: 'trustedProxies', flag: 'trusted-proxy', env: 'TRUSTED_PROXIES', kind: 'list', default: '', doc: 'peer addresses or CIDRs whose first X-Forwarded-For hop is believed (flag repeatable)' },
+  { key: 'clickhouseUrl', flag: 'clickhouse-url', env: 'CLICKHOUSE_URL', kind: 'string', default: '', doc: 'ClickHouse server or cluster URL; empty = the embedded engine (chdb) in <data-dir>/clickhouse' },
+  { key: 'clickhouseUser', flag: 'clickhouse-user', env: 'CLICKHOUSE_USER', kind: 'string', default: 'default', doc: 'ClickHouse user (server only)' },
+  { key: 'clickhousePassword', flag: 'clickhouse-password', env: 'CLICKHOUSE_PASSWORD', kind: 'string', default: '', doc: 'ClickHouse password (server only; prefer the variable)' },
+  { key: 'clickhouseDatabase', flag: 'clickhouse-database', env: 'CLICKHOUSE_DATABASE', kind: 'string', default: 'clicktrail', doc: 'database holding the schema, created if missing' },
+  { key: 'spoolMaxBytes', flag: 'spool-max-bytes', env: 'SPOOL_MAX_BYTES', kind: 'int', default: String(256 * 1024 * 1024), min: 1024 * 1024, max: 1024 ** 4, doc: 'disk (and memory) bound on observations not yet in ClickHouse; past it new ones are shed and counted' },
+  { key: 'batchMaxRows', flag: 'batch-max-rows', env: 'BATCH_MAX_ROWS', kind: 'int', default: '20000', min: 1, max: 10_000_000, doc: 'rows per ClickHouse insert at most' },
+  { key: 'batchMaxMs', flag: 'batch-max-ms', env: 'BATCH_MAX_MS', kind: 'int', default: '1000', min: 1, max: 600_000, doc: 'longest an observation waits before its insert starts' },
+  { key: 'insertTimeoutMs', flag: 'insert-timeout-ms', env: 'INSERT_TIMEOUT_MS', kind: 'int', default: '30000', min: 100, max: 3_600_000, doc: 'ClickHouse request timeout (server only)' },
+  { key: 'retryMinMs', flag: 'retry-min-ms', env: 'RETRY_MIN_MS', kind: 'int', default: '200', min: 1, max: 3_600_000, doc: 'first back-off after a failed insert (doubles, with jitter)' },
+  { key: 'retryMaxMs', flag: 'retry-max-ms', env: 'RETRY_MAX_MS', kind: 'int', default: '30000', min: 1, max: 3_600_000, doc: 'longest back-off between insert attempts' },
+  { key: 'adminHost', flag: 'admin-host', env: 'ADMIN_HOST', kind: 'string', default: '127.0.0.1', doc: 'address of the admin listener (ad-hoc SQL)' },
+  { key: 'adminPort', flag: 'admin-port', env: 'ADMIN_PORT', kind: 'int', default: '8082', min: 0, max: 65535, doc: 'admin listener port (0 = any free port)' },
   { key: 'logLevel', flag: 'log-level', env: 'LOG_LEVEL', kind: 'string', default: 'info', doc: 'pino log level: fatal, error, warn, info, debug, trace, silent' }
 ]
 
@@ -80,6 +104,9 @@ export function loadConfig (flags: FlagValues = {}, env: NodeJS.ProcessEnv = pro
     out[spec.key] = parseOption(spec, texts)
   }
   const config = out as unknown as Config
+  if (!/^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(config.clickhouseDatabase)) throw new ConfigError('--clickhouse-database (CLICKHOUSE_DATABASE) must be an identifier [A-Za-z_][A-Za-z0-9_]*')
+  if (config.clickhouseUrl !== '' && !/^https?:\/\/[^/]/.test(config.clickhouseUrl)) throw new ConfigError('--clickhouse-url (CLICKHOUSE_URL) must be an http(s) URL')
+  if (config.retryMinMs > config.retryMaxMs) throw new ConfigError('--retry-min-ms must not exceed --retry-max-ms')
   config.ringSize = 2 ** Math.ceil(Math.log2(config.ringSize))
   return config
 }

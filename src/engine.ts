@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto'
+import { join } from 'node:path'
 import type { Registry } from 'prom-client'
 import type { Config } from './config.js'
 import type { Logger } from './log.js'
@@ -7,8 +8,15 @@ import { loadOrCreateSecrets } from './token/secret-file.js'
 import { mintToken } from './token/codec.js'
 import { RedirectServer } from './redirect/server.js'
 import { StaticHostResolver, trackedUrl } from './redirect/hosts.js'
-import { CountingSink, type ObservationSink } from './redirect/observation.js'
+import type { ObservationSink } from './redirect/observation.js'
 import { createMetrics, metricsRoute } from './metrics.js'
+import { openStore, type Store } from './store/client.js'
+import { migrate } from './store/migrate.js'
+import { insertObservationRows, toRow } from './store/observations.js'
+import { Spool } from './ingest/spool.js'
+import { IngestPipeline, type RowWriter } from './ingest/pipeline.js'
+import { AdminServer, loadOrCreateAdminToken } from './admin/server.js'
+import { loadUws } from './redirect/uws.js'
 
 export interface Engine {
   config: Config
@@ -16,29 +24,77 @@ export interface Engine {
   server: RedirectServer
   metrics: Registry
   port: number
+  store?: Store
+  pipeline?: IngestPipeline
+  spool?: Spool<string>
+  admin?: AdminServer
   /** Mints a tracked URL with this engine's keys. */
   track (sid: string, url: string, linkIndex?: number): string
   stop (): Promise<void>
 }
 
 export interface EngineOptions {
-  /** Where observations go; defaults to a counter until storage is wired in. */
+  /** Observations go here instead of ClickHouse (no storage is opened): tests of the redirect path. */
   sink?: ObservationSink
+  /** Wraps the ClickHouse row writer: lets tests inject faults they cannot cause for real. */
+  wrapWriter?: (writer: RowWriter) => RowWriter
 }
 
 /** Builds and starts everything `clicktrail serve` runs. */
 export async function startEngine (config: Config, log: Logger, options: EngineOptions = {}): Promise<Engine> {
+  loadUws() // refuse to start before touching storage if the native binding is missing
   const { secrets, source } = loadOrCreateSecrets(config.secrets, config.dataDir)
   const keys = new KeyRing(secrets)
   log.info({ source, kids: keys.kids, signingKid: keys.signingKid }, 'master secrets loaded')
   const hosts = new StaticHostResolver(config.trackingBaseUrl, config.domains, config.tokenTtlDays * 86400)
+
+  let store: Store | undefined
+  let spool: Spool<string> | undefined
+  let pipeline: IngestPipeline | undefined
+  let admin: AdminServer | undefined
+  let sink = options.sink
+  if (sink === undefined) {
+    store = await openStore(config)
+    const m = await migrate(store.writer)
+    log.info({ clickhouse: store.kind, database: store.database, applied: m.applied, changed: m.changed }, 'schema up to date')
+    if (m.changed.length > 0) log.warn({ files: m.changed }, 'applied migrations changed on disk since; they are not re-applied')
+    spool = new Spool<string>({
+      dir: join(config.dataDir, 'spool'),
+      maxBytes: config.spoolMaxBytes,
+      // The page cache survives a crash of the process; an fdatasync per hand-off would
+      // put the disk on the redirect thread's path (see README, Durability).
+      fsync: 'none',
+      onCorrupt: info => { log.warn(info, 'spool: cut a damaged tail') }
+    })
+    await spool.open()
+    const s = store
+    let writer: RowWriter = { insert: async (text, token) => { await insertObservationRows(s.writer, text, token) } }
+    if (options.wrapWriter !== undefined) writer = options.wrapWriter(writer)
+    pipeline = new IngestPipeline({
+      spool,
+      writer,
+      log,
+      toRow,
+      intentPath: join(config.dataDir, 'ingest-intent.json'),
+      batchMaxRows: config.batchMaxRows,
+      batchMaxMs: config.batchMaxMs,
+      retryMinMs: config.retryMinMs,
+      retryMaxMs: config.retryMaxMs
+    })
+    await pipeline.start()
+    sink = pipeline
+    admin = new AdminServer(store, loadOrCreateAdminToken(config.dataDir))
+    const adminPort = await admin.start(config.adminHost, config.adminPort)
+    log.info({ host: config.adminHost, port: adminPort }, 'admin listener (POST /sql) ready')
+  }
+
   let registry: Registry | undefined
   const server = new RedirectServer({
     host: config.host,
     port: config.port,
     keys,
     hosts,
-    sink: options.sink ?? new CountingSink(),
+    sink,
     log,
     maxUrlBytes: config.maxUrlBytes,
     lruMax: config.lruMax,
@@ -49,22 +105,33 @@ export async function startEngine (config: Config, log: Logger, options: EngineO
     trustedProxies: config.trustedProxies,
     extraRoutes: app => { metricsRoute(app, () => registry) }
   })
-  registry = createMetrics(server)
+  registry = createMetrics(server, pipeline, spool)
   const port = await server.start()
   log.info({ host: config.host, port }, 'redirect server listening')
+  let stopped = false
   return {
     config,
     keys,
     server,
     metrics: registry,
     port,
+    store,
+    pipeline,
+    spool,
+    admin,
     track (sid, url, linkIndex = 0) {
       const token = mintToken(keys, { sid, messageId: randomUUID(), linkIndex, sentAt: Math.floor(Date.now() / 1000), url }, { maxUrlBytes: config.maxUrlBytes })
       return trackedUrl(config.trackingBaseUrl, sid, token)
     },
     async stop () {
+      if (stopped) return
+      stopped = true
+      admin?.stop()
+      // Stops listening, hands the ring to the sink and closes it: the pipeline flushes
+      // what ClickHouse takes in time and leaves the rest in the spool.
       await server.stop()
-      log.info({ observed: server.ring.pushed, dropped: server.ring.dropped }, 'stopped')
+      await store?.close()
+      log.info({ observed: server.ring.pushed, dropped: server.ring.dropped, inserted: pipeline?.stats.inserted, leftInSpool: pipeline?.queuedRows }, 'stopped')
     }
   }
 }

@@ -1,5 +1,7 @@
-import { Registry, Gauge, collectDefaultMetrics } from 'prom-client'
+import { Registry, Gauge, Histogram, collectDefaultMetrics } from 'prom-client'
 import type { RedirectServer } from './redirect/server.js'
+import type { IngestPipeline } from './ingest/pipeline.js'
+import type { Spool } from './ingest/spool.js'
 import type { HttpResponse, TemplatedApp } from 'uWebSockets.js'
 
 /**
@@ -7,7 +9,7 @@ import type { HttpResponse, TemplatedApp } from 'uWebSockets.js'
  * at scrape time (prom-client `collect`), so a redirect never pays for a label lookup.
  * Counters are exported as gauges carrying monotonically growing totals, named `_total`.
  */
-export function createMetrics (server: RedirectServer): Registry {
+export function createMetrics (server: RedirectServer, pipeline?: IngestPipeline, spool?: Spool<string>): Registry {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry, prefix: 'clicktrail_process_' })
   const counter = (name: string, help: string, read: () => number): void => {
@@ -26,6 +28,37 @@ export function createMetrics (server: RedirectServer): Registry {
   counter('clicktrail_negative_cache_hits_total', 'rejected-token cache hits', () => s.negativeHits)
   counter('clicktrail_observed_total', 'observations captured into the ring', () => server.ring.pushed)
   counter('clicktrail_ring_dropped_total', 'observations shed because the ring was full', () => server.ring.dropped)
+  if (pipeline !== undefined && spool !== undefined) {
+    const p = pipeline.stats
+    const sp = spool.stats
+    counter('clicktrail_ingest_received_total', 'observations handed to ingest', () => p.received)
+    counter('clicktrail_ingest_expired_dropped_total', 'observations of expired tokens, redirected but not recorded', () => p.expiredDropped)
+    counter('clicktrail_ingest_spooled_total', 'observations written to the disk spool', () => p.spooled)
+    counter('clicktrail_ingest_shed_total', 'observations shed because the spool was full or failed', () => p.shed)
+    counter('clicktrail_ingest_inserted_total', 'observations acknowledged by ClickHouse', () => p.inserted)
+    counter('clicktrail_ingest_insert_batches_total', 'ClickHouse inserts that succeeded', () => p.insertedBatches)
+    counter('clicktrail_ingest_retried_total', 'ClickHouse inserts that failed and will be retried', () => p.retried)
+    counter('clicktrail_ingest_replayed_total', 'observations replayed from the spool at start-up', () => p.replayed)
+    counter('clicktrail_spool_truncated_frames_total', 'damaged spool frames cut at start-up', () => sp.truncatedFrames)
+    counter('clicktrail_spool_write_errors_total', 'failed spool writes', () => sp.writeErrors)
+    new Gauge({ name: 'clicktrail_spool_bytes', help: 'bytes in the disk spool', registers: [registry], collect () { this.set(sp.bytes) } })
+    new Gauge({ name: 'clicktrail_ingest_queued_rows', help: 'observations spooled and not yet acknowledged by ClickHouse', registers: [registry], collect () { this.set(pipeline.queuedRows) } })
+    // Observed at scrape time from what the pipeline recorded since the last scrape.
+    new Histogram({
+      name: 'clicktrail_ingest_insert_seconds',
+      help: 'ClickHouse insert latency',
+      registers: [registry],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      collect () { for (const ms of pipeline.takeLatencies()) this.observe(ms / 1000) }
+    })
+    new Histogram({
+      name: 'clicktrail_ingest_batch_rows',
+      help: 'rows per ClickHouse insert',
+      registers: [registry],
+      buckets: [1, 10, 100, 1000, 5000, 10000, 20000, 50000, 100000],
+      collect () { for (const rows of pipeline.takeBatchSizes()) this.observe(rows) }
+    })
+  }
   new Gauge({ name: 'clicktrail_ring_size', help: 'observations waiting in the ring', registers: [registry], collect () { this.set(server.ring.size) } })
   new Gauge({ name: 'clicktrail_token_cache_size', help: 'entries in the verified-token LRU', registers: [registry], collect () { this.set(server.lruSize) } })
   return registry

@@ -1,0 +1,284 @@
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs'
+import type { Logger } from '../log.js'
+import type { Observation, ObservationSink } from '../redirect/observation.js'
+import type { BatchRef, Spool } from './spool.js'
+
+/** Where batches of prepared rows go (ClickHouse in production). */
+export interface RowWriter {
+  /** Inserts newline-separated rows; the same `token` twice must be stored once. */
+  insert (text: string, token: string): Promise<void>
+}
+
+export interface PipelineOptions {
+  spool: Spool<string>
+  writer: RowWriter
+  log: Logger
+  /** Turns an observation into one prepared row (serialised once, kept in the spool). */
+  toRow: (o: Observation) => string
+  /** Where the in-flight insert's intent is kept (see below). */
+  intentPath: string
+  batchMaxRows: number
+  batchMaxMs: number
+  retryMinMs: number
+  retryMaxMs: number
+  /** Told about every batch ClickHouse acknowledged (the promotion stage hooks in here). */
+  onInserted?: (rows: number) => void
+}
+
+interface Frame {
+  ref: BatchRef
+  rows: string[]
+  /** When the frame was spooled (ms); drives the time bound. */
+  at: number
+}
+
+interface Intent {
+  token: string
+  frames: string[]
+}
+
+/** Counters for /metrics. */
+export class PipelineStats {
+  received = 0
+  expiredDropped = 0
+  spooled = 0
+  shed = 0
+  inserted = 0
+  insertedBatches = 0
+  retried = 0
+  failures = 0
+  replayed = 0
+  lastInsertMs = 0
+  lastBatchRows = 0
+  consecutiveFailures = 0
+}
+
+/**
+ * Durable, batched ingest of observations.
+ *
+ *   redirect ring ──write()──► spool frame (disk) ──► in-memory queue ──► one insert at a time
+ *
+ * - Every hand-off from the redirect server becomes one spool frame before anything else
+ *   happens; a full spool sheds the frame and counts it (the redirect already succeeded).
+ * - Inserts take whole frames from the head of the queue, up to batchMaxRows rows, once
+ *   batchMaxRows rows are waiting or the oldest has waited batchMaxMs. One insert runs at a
+ *   time; a failed one is retried with the same frames and the same deduplication token,
+ *   with exponential back-off and jitter, until it succeeds.
+ * - Exactly once: before an insert starts, its token and frame ids are written to an
+ *   intent file (fsync'ed). A crash after ClickHouse stored the rows but before the spool
+ *   recorded the acks replays those frames on the next start — and the intent makes the
+ *   replay use the same grouping and token, so ClickHouse drops it as a duplicate. Frames
+ *   never part of an intent were never sent, so any grouping of them is safe.
+ * - Expired-token observations are counted and dropped here: they were redirected, but a
+ *   click after the token's TTL is not recorded (SPEC §2).
+ *
+ * Memory: the queue holds the rows of unacknowledged frames, so it is bounded by the
+ * spool's byte bound.
+ */
+export class IngestPipeline implements ObservationSink {
+  readonly stats = new PipelineStats()
+  readonly #o: PipelineOptions
+  readonly #queue: Frame[] = []
+  #queuedRows = 0
+  #intent: Intent | undefined
+  #timer: NodeJS.Timeout | undefined
+  #inFlight: Promise<void> | undefined
+  #backoffUntil = 0
+  #backoffMs: number
+  #closing = false
+  readonly #latencies: number[] = []
+  readonly #batchSizes: number[] = []
+
+  constructor (options: PipelineOptions) {
+    this.#o = options
+    this.#backoffMs = options.retryMinMs
+  }
+
+  get queuedRows (): number { return this.#queuedRows }
+  get queuedFrames (): number { return this.#queue.length }
+
+  /** Replays what the spool holds from an earlier run, then starts the batching timer. */
+  async start (): Promise<void> {
+    this.#intent = readIntent(this.#o.intentPath)
+    for await (const batch of this.#o.spool.recover()) {
+      this.#queue.push({ ref: batch.ref, rows: batch.records, at: 0 })
+      this.#queuedRows += batch.records.length
+      this.stats.replayed += batch.records.length
+    }
+    if (this.#intent !== undefined) {
+      const ids = new Set(this.#intent.frames)
+      // Frames of the intent that are no longer pending were acknowledged: drop them from it.
+      const present = this.#queue.filter(f => ids.has(f.ref.id)).map(f => f.ref.id)
+      if (present.length === 0) {
+        this.#intent = undefined
+        removeIntent(this.#o.intentPath)
+      } else {
+        this.#intent.frames = present
+      }
+    }
+    if (this.stats.replayed > 0) this.#o.log.info({ rows: this.stats.replayed, frames: this.#queue.length, intent: this.#intent?.token }, 'replaying spooled observations')
+    const tick = Math.max(5, Math.min(250, Math.floor(this.#o.batchMaxMs / 4)))
+    this.#timer = setInterval(() => { this.#maybeInsert() }, tick)
+    this.#timer.unref()
+    this.#maybeInsert()
+  }
+
+  write (batch: Observation[]): void {
+    this.stats.received += batch.length
+    const rows: string[] = []
+    for (const o of batch) {
+      if (o.expired) {
+        this.stats.expiredDropped++
+        continue
+      }
+      rows.push(this.#o.toRow(o))
+    }
+    if (rows.length === 0) return
+    const ref = this.#o.spool.append(rows)
+    if (ref === undefined) {
+      this.stats.shed += rows.length
+      return
+    }
+    this.stats.spooled += rows.length
+    this.#queue.push({ ref, rows, at: Date.now() })
+    this.#queuedRows += rows.length
+    if (this.#queuedRows >= this.#o.batchMaxRows) this.#maybeInsert()
+  }
+
+  /** Insert latencies (ms) since the last call; for the metrics histogram. */
+  takeLatencies (): number[] {
+    return this.#latencies.splice(0, this.#latencies.length)
+  }
+
+  /** Rows per insert since the last call; for the metrics histogram. */
+  takeBatchSizes (): number[] {
+    return this.#batchSizes.splice(0, this.#batchSizes.length)
+  }
+
+  #maybeInsert (): void {
+    if (this.#inFlight !== undefined || this.#queue.length === 0) return
+    const now = Date.now()
+    if (now < this.#backoffUntil) return
+    const due = this.#intent !== undefined || this.#closing ||
+      this.#queuedRows >= this.#o.batchMaxRows || now - this.#queue[0].at >= this.#o.batchMaxMs
+    if (!due) return
+    this.#inFlight = this.#insertHead().finally(() => {
+      this.#inFlight = undefined
+      if (this.#queue.length > 0 && (this.#intent !== undefined || this.#queuedRows >= this.#o.batchMaxRows)) setImmediate(() => { this.#maybeInsert() })
+    })
+  }
+
+  async #insertHead (): Promise<void> {
+    let intent = this.#intent
+    let count: number
+    if (intent === undefined) {
+      count = 0
+      let rows = 0
+      while (count < this.#queue.length && (count === 0 || rows + this.#queue[count].rows.length <= this.#o.batchMaxRows)) {
+        rows += this.#queue[count].rows.length
+        count++
+      }
+      const frames = this.#queue.slice(0, count).map(f => f.ref.id)
+      intent = { token: `ct-obs-${frames[0]}-n${count}`, frames }
+      writeIntent(this.#o.intentPath, intent)
+      this.#intent = intent
+    } else {
+      count = intent.frames.length
+    }
+    const group = this.#queue.slice(0, count)
+    const text = joinRows(group)
+    const started = performance.now()
+    try {
+      await this.#o.writer.insert(text, intent.token)
+    } catch (err) {
+      this.stats.failures++
+      this.stats.retried++
+      this.stats.consecutiveFailures++
+      const wait = Math.min(this.#o.retryMaxMs, this.#backoffMs)
+      // Full jitter keeps many nodes from retrying a recovering server in lock-step.
+      this.#backoffUntil = Date.now() + wait / 2 + Math.random() * wait / 2
+      this.#backoffMs = Math.min(this.#o.retryMaxMs, this.#backoffMs * 2)
+      if (this.stats.consecutiveFailures === 1 || this.stats.consecutiveFailures % 20 === 0) {
+        this.#o.log.warn({ err: (err as Error).message, frames: count, retryInMs: Math.round(wait), failures: this.stats.consecutiveFailures }, 'ClickHouse insert failed; will retry')
+      }
+      return
+    }
+    const ms = performance.now() - started
+    this.#latencies.push(ms)
+    if (this.#latencies.length > 10_000) this.#latencies.shift()
+    let rows = 0
+    for (const f of group) {
+      this.#o.spool.ack(f.ref)
+      rows += f.rows.length
+    }
+    this.#queue.splice(0, count)
+    this.#queuedRows -= rows
+    this.#intent = undefined
+    removeIntent(this.#o.intentPath)
+    if (this.stats.consecutiveFailures > 0) this.#o.log.info({ afterFailures: this.stats.consecutiveFailures }, 'ClickHouse inserts recovered')
+    this.stats.consecutiveFailures = 0
+    this.#backoffMs = this.#o.retryMinMs
+    this.#backoffUntil = 0
+    this.stats.inserted += rows
+    this.stats.insertedBatches++
+    this.stats.lastInsertMs = ms
+    this.stats.lastBatchRows = rows
+    this.#batchSizes.push(rows)
+    if (this.#batchSizes.length > 10_000) this.#batchSizes.shift()
+    this.#o.onInserted?.(rows)
+  }
+
+  /**
+   * Flushes what it can within `deadlineMs`: inserts everything queued (no waiting for
+   * batch bounds, no back-off waits past the deadline). Whatever is left stays in the spool
+   * for the next start.
+   */
+  async close (deadlineMs = 5000): Promise<void> {
+    this.#closing = true
+    if (this.#timer !== undefined) clearInterval(this.#timer)
+    const deadline = Date.now() + deadlineMs
+    while (this.#queue.length > 0 && Date.now() < deadline) {
+      if (this.#inFlight !== undefined) {
+        await this.#inFlight
+        continue
+      }
+      if (this.stats.consecutiveFailures > 0) break // ClickHouse is down: leave it to the spool
+      this.#backoffUntil = 0
+      this.#maybeInsert()
+      if (this.#inFlight === undefined) break
+    }
+    if (this.#inFlight !== undefined) await this.#inFlight
+    this.#o.spool.close()
+    if (this.#queue.length > 0) this.#o.log.info({ rows: this.#queuedRows, frames: this.#queue.length }, 'left in the spool for the next start')
+  }
+}
+
+function joinRows (frames: Frame[]): string {
+  const parts: string[] = []
+  for (const f of frames) for (const r of f.rows) parts.push(r)
+  return parts.join('\n')
+}
+
+function writeIntent (path: string, intent: Intent): void {
+  const tmp = `${path}.tmp`
+  const fd = openSync(tmp, 'w', 0o600)
+  try {
+    writeSync(fd, JSON.stringify(intent))
+    fsyncSync(fd)
+  } finally {
+    closeSync(fd)
+  }
+  renameSync(tmp, path)
+}
+
+function readIntent (path: string): Intent | undefined {
+  try {
+    const parsed = JSON.parse(readFileSync(path, 'utf8')) as Intent
+    if (typeof parsed.token === 'string' && Array.isArray(parsed.frames)) return parsed
+  } catch { /* absent or unreadable: no insert was in flight */ }
+  return undefined
+}
+
+function removeIntent (path: string): void {
+  rmSync(path, { force: true })
+}
