@@ -13,6 +13,8 @@ import { startEngine } from './engine.js'
 import { openStore } from './store/client.js'
 import { migrate } from './store/migrate.js'
 import { loadOrCreateAdminToken } from './admin/server.js'
+import { ControlPlane } from './control/plane.js'
+import { bootstrap } from './control/bootstrap.js'
 
 type Options = NonNullable<ParseArgsConfig['options']>
 
@@ -31,6 +33,7 @@ commands:
   serve                 run the redirect server
   token create          mint a tracked URL
   token inspect TOKEN   decode a token or tracked URL and say whether it verifies
+  init                  create a team, its API token, a project and two tracked routes
   migrate               apply the ClickHouse schema migrations in sql/ and exit
   sql "SELECT …"        run one read-only query through the running server's admin listener
 
@@ -79,11 +82,17 @@ async function serve (args: string[]): Promise<void> {
   const config = loadConfig(values)
   const log = createLogger(config.logLevel)
   const engine = await startEngine(config, log)
-  const example = engine.track('demo', 'https://example.com/?utm_source=clicktrail')
-  const { host } = new URL(example)
   console.log(`clicktrail listening on http://${config.host}:${engine.port}`)
-  console.log(`example tracked URL: ${example}`)
-  console.log(`try it:  curl -i -H 'Host: ${host}' http://${config.host}:${engine.port}${new URL(example).pathname}`)
+  if (engine.api !== undefined) console.log(`Team API on http://${config.apiHost}:${engine.api.port}/v1 (OpenAPI: /v1/openapi.json)`)
+  const project = engine.plane?.projects()[0]
+  if (project === undefined) {
+    console.log('no project yet: run `clicktrail init` (make run does) to create one')
+  } else {
+    const example = engine.track(project.sid, 'https://example.com/?utm_source=clicktrail')
+    const { host } = new URL(example)
+    console.log(`example tracked URL: ${example}`)
+    console.log(`try it:  curl -i -H 'Host: ${host}' http://${config.host}:${engine.port}${new URL(example).pathname}`)
+  }
   let stopping = false
   const stop = (signal: string): void => {
     if (stopping) return
@@ -164,6 +173,45 @@ const helpFor = (flags: readonly string[]): string => flags.map(f => {
   return `  --${f.padEnd(24)} ${o.doc} [${o.env}]`
 }).join('\n')
 
+const INIT_FLAGS = ['data-dir', 'clickhouse-url', 'clickhouse-user', 'clickhouse-password', 'clickhouse-database', 'tracking-base-url', 'api-host', 'api-port'] as const
+
+async function initCommand (args: string[]): Promise<void> {
+  const { values } = parse(args, { ...pick(INIT_FLAGS), 'if-empty': { type: 'boolean' }, team: { type: 'string' }, project: { type: 'string' }, sid: { type: 'string' } }, false, 'init')
+  if (values.help === true) {
+    console.log(`usage: clicktrail init [--if-empty] [--team NAME] [--project NAME] [--sid SID]\n\nCreates a team, a Team API token, a project and a transactional and a broadcast route with\nclick tracking on, and prints them. --if-empty does nothing when a team exists already.\nWith the embedded engine, run it while the server is stopped.\n\n${helpFor(INIT_FLAGS)}`)
+    return
+  }
+  const config = loadConfig(values)
+  const store = await openStore(config)
+  try {
+    await migrate(store.writer)
+    const plane = new ControlPlane(store.writer, createLogger('silent'))
+    await plane.reload()
+    if (values['if-empty'] === true && plane.teamCount > 0) {
+      console.log(`clicktrail: ${config.dataDir} already has a team; nothing to do`)
+      return
+    }
+    const sid = typeof values.sid === 'string' ? values.sid : undefined
+    const b = await bootstrap(plane, { team: values.team as string | undefined, project: values.project as string | undefined, sid })
+    const api = `http://${config.apiHost}:${config.apiPort}`
+    const [tx, bc] = b.routes
+    console.log(`team            ${b.team.name} (${b.team.team_id})
+API token       ${b.token}
+                (shown once; keep it: only its hash is stored)
+project         ${b.project.name}, sid ${b.project.sid} (${b.project.project_id})
+tracking host   p${b.project.sid}.${new URL(config.trackingBaseUrl).host}
+routes          transactional ${tx.route_id} (track_clicks on)
+                broadcast     ${bc.route_id} (track_clicks on)
+
+Turn tracking off and on for a route:
+  curl -s -X PATCH ${api}/v1/routes/${tx.route_id} \\
+    -H 'Authorization: Bearer ${b.token}' -H 'Content-Type: application/json' \\
+    -d '{"track_clicks": true}'`)
+  } finally {
+    await store.close()
+  }
+}
+
 async function migrateCommand (args: string[]): Promise<void> {
   const { values } = parse(args, pick(MIGRATE_FLAGS), false, 'migrate')
   if (values.help === true) {
@@ -214,6 +262,7 @@ export async function main (argv: string[]): Promise<void> {
   if (command === undefined || command === '--help' || command === '-h' || command === 'help') { console.log(USAGE); return }
   if (command === 'serve') return await serve(argv.slice(1))
   if (command === 'migrate') return await migrateCommand(argv.slice(1))
+  if (command === 'init') return await initCommand(argv.slice(1))
   if (command === 'sql') return await sqlCommand(argv.slice(1))
   if (command === 'token') {
     if (sub === 'create') return tokenCreate(rest)

@@ -36,6 +36,9 @@ export interface Config {
   retryMaxMs: number
   adminHost: string
   adminPort: number
+  apiHost: string
+  apiPort: number
+  configRefreshMs: number
 }
 
 type Kind = 'int' | 'string' | 'list' | 'url' | 'domain'
@@ -78,6 +81,9 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'retryMaxMs', flag: 'retry-max-ms', env: 'RETRY_MAX_MS', kind: 'int', default: '30000', min: 1, max: 3_600_000, doc: 'longest back-off between insert attempts' },
   { key: 'adminHost', flag: 'admin-host', env: 'ADMIN_HOST', kind: 'string', default: '127.0.0.1', doc: 'address of the admin listener (ad-hoc SQL)' },
   { key: 'adminPort', flag: 'admin-port', env: 'ADMIN_PORT', kind: 'int', default: '8082', min: 0, max: 65535, doc: 'admin listener port (0 = any free port)' },
+  { key: 'apiHost', flag: 'api-host', env: 'API_HOST', kind: 'string', default: '127.0.0.1', doc: 'address the Team API binds' },
+  { key: 'apiPort', flag: 'api-port', env: 'API_PORT', kind: 'int', default: '8081', min: 0, max: 65535, doc: 'Team API port (0 = any free port)' },
+  { key: 'configRefreshMs', flag: 'config-refresh-ms', env: 'CONFIG_REFRESH_MS', kind: 'int', default: '2000', min: 50, max: 600_000, doc: 'how often each node checks ClickHouse for control-plane changes made on other nodes' },
   { key: 'logLevel', flag: 'log-level', env: 'LOG_LEVEL', kind: 'string', default: 'info', doc: 'pino log level: fatal, error, warn, info, debug, trace, silent' }
 ]
 

@@ -17,6 +17,13 @@ import { Spool } from './ingest/spool.js'
 import { IngestPipeline, type RowWriter } from './ingest/pipeline.js'
 import { AdminServer, loadOrCreateAdminToken } from './admin/server.js'
 import { loadUws } from './redirect/uws.js'
+import { ControlPlane } from './control/plane.js'
+import { ControlPlaneHostResolver } from './control/hosts.js'
+import { ApiServer } from './api/server.js'
+import type { HostResolver } from './redirect/hosts.js'
+import { readFileSync } from 'node:fs'
+
+const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version
 
 export interface Engine {
   config: Config
@@ -28,6 +35,8 @@ export interface Engine {
   pipeline?: IngestPipeline
   spool?: Spool<string>
   admin?: AdminServer
+  plane?: ControlPlane
+  api?: ApiServer
   /** Mints a tracked URL with this engine's keys. */
   track (sid: string, url: string, linkIndex?: number): string
   stop (): Promise<void>
@@ -46,7 +55,9 @@ export async function startEngine (config: Config, log: Logger, options: EngineO
   const { secrets, source } = loadOrCreateSecrets(config.secrets, config.dataDir)
   const keys = new KeyRing(secrets)
   log.info({ source, kids: keys.kids, signingKid: keys.signingKid }, 'master secrets loaded')
-  const hosts = new StaticHostResolver(config.trackingBaseUrl, config.domains, config.tokenTtlDays * 86400)
+  let hosts: HostResolver = new StaticHostResolver(config.trackingBaseUrl, config.domains, config.tokenTtlDays * 86400)
+  let plane: ControlPlane | undefined
+  let api: ApiServer | undefined
 
   let store: Store | undefined
   let spool: Spool<string> | undefined
@@ -58,6 +69,9 @@ export async function startEngine (config: Config, log: Logger, options: EngineO
     const m = await migrate(store.writer)
     log.info({ clickhouse: store.kind, database: store.database, applied: m.applied, changed: m.changed }, 'schema up to date')
     if (m.changed.length > 0) log.warn({ files: m.changed }, 'applied migrations changed on disk since; they are not re-applied')
+    plane = new ControlPlane(store.writer, log, config.configRefreshMs)
+    await plane.start()
+    hosts = new ControlPlaneHostResolver(plane, config.trackingBaseUrl, config.domains)
     spool = new Spool<string>({
       dir: join(config.dataDir, 'spool'),
       maxBytes: config.spoolMaxBytes,
@@ -86,6 +100,9 @@ export async function startEngine (config: Config, log: Logger, options: EngineO
     admin = new AdminServer(store, loadOrCreateAdminToken(config.dataDir))
     const adminPort = await admin.start(config.adminHost, config.adminPort)
     log.info({ host: config.adminHost, port: adminPort }, 'admin listener (POST /sql) ready')
+    api = new ApiServer({ plane, log, trackingBaseUrl: config.trackingBaseUrl, version: VERSION })
+    const apiPort = await api.start(config.apiHost, config.apiPort)
+    log.info({ host: config.apiHost, port: apiPort }, 'Team API listening')
   }
 
   let registry: Registry | undefined
@@ -119,6 +136,8 @@ export async function startEngine (config: Config, log: Logger, options: EngineO
     pipeline,
     spool,
     admin,
+    plane,
+    api,
     track (sid, url, linkIndex = 0) {
       const token = mintToken(keys, { sid, messageId: randomUUID(), linkIndex, sentAt: Math.floor(Date.now() / 1000), url }, { maxUrlBytes: config.maxUrlBytes })
       return trackedUrl(config.trackingBaseUrl, sid, token)
@@ -127,6 +146,8 @@ export async function startEngine (config: Config, log: Logger, options: EngineO
       if (stopped) return
       stopped = true
       admin?.stop()
+      api?.stop()
+      plane?.stop()
       // Stops listening, hands the ring to the sink and closes it: the pipeline flushes
       // what ClickHouse takes in time and leaves the rest in the spool.
       await server.stop()

@@ -57,12 +57,17 @@ t.test('token create then inspect, with the secret generated into the data dir (
 t.test('serve prints a working example URL, and SIGTERM stops it with exit 0', async t => {
   const dir = mkdtempSync(join(tmpdir(), 'clicktrail-cli-'))
   t.teardown(() => { rmSync(dir, { recursive: true, force: true }) })
-  const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--data-dir', dir, '--log-level', 'silent'], { env })
+  const init = run(['init', '--data-dir', dir, '--sid', 'demo'])
+  t.equal(init.status, 0, init.stderr)
+  t.match(init.stdout, /API token\s+ct_[a-z0-9]{8}_\S+/, 'init prints the API token')
+  t.match(init.stdout, /curl -s -X PATCH http:\/\/127\.0\.0\.1:8081\/v1\/routes\/[0-9a-f-]{36}/, 'and a ready-to-paste curl')
+  t.match(run(['init', '--if-empty', '--data-dir', dir]).stdout, /already has a team/, '--if-empty leaves an initialised data dir alone')
+  const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--api-port', '0', '--admin-port', '0', '--data-dir', dir, '--log-level', 'silent'], { env })
   let out = ''
   child.stdout.on('data', (c: Buffer) => { out += c.toString() })
   const exited = new Promise<number | null>(resolve => child.on('exit', code => { resolve(code) }))
   t.teardown(() => { child.kill('SIGKILL') })
-  const deadline = Date.now() + 20_000
+  const deadline = Date.now() + 60_000
   while (!/try it:/.test(out) && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 50))
   const port = Number(/listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(out)?.[1])
   const example = /example tracked URL: (\S+)/.exec(out)?.[1] ?? ''
@@ -71,6 +76,7 @@ t.test('serve prints a working example URL, and SIGTERM stops it with exit 0', a
   const r = await request(port, { path: u.pathname, host: u.host })
   t.equal(r.status, 302, 'the example URL redirects')
   t.equal(r.headers.location, 'https://example.com/?utm_source=clicktrail')
+  t.equal(u.host, 'pdemo.t.localhost:8080', 'on the initialised project\'s host')
   child.kill('SIGTERM')
   t.equal(await exited, 0, 'graceful exit 0')
 })
@@ -78,7 +84,7 @@ t.test('serve prints a working example URL, and SIGTERM stops it with exit 0', a
 t.test('refuses to start on the pure-JS uWS fallback', async t => {
   const dir = mkdtempSync(join(tmpdir(), 'clicktrail-cli-'))
   t.teardown(() => { rmSync(dir, { recursive: true, force: true }) })
-  const r = run(['serve', '--port', '0', '--data-dir', dir], { UWS_USE_FALLBACK: '1' })
+  const r = run(['serve', '--port', '0', '--api-port', '0', '--admin-port', '0', '--data-dir', dir], { UWS_USE_FALLBACK: '1' })
   t.equal(r.status, 1)
   t.match(r.stderr, /CT_ERR_UWS_NATIVE/)
 })

@@ -3,7 +3,12 @@ export interface ProjectRoute {
   sid: string
   /** Clicks later than sent time + this are still redirected but flagged expired. */
   tokenTtlSeconds: number
+  /** Days the project keeps click data (stored with each observation, read by the TTL). */
+  retentionDays: number
 }
+
+/** Retention when no project settings are known (matches the control plane's default). */
+export const STATIC_RETENTION_DAYS = 400
 
 /** Maps a request's Host header to its project; undefined = not a tracking host of ours. */
 export interface HostResolver {
@@ -58,10 +63,10 @@ export class StaticHostResolver implements HostResolver {
 
   #lookup (name: string): ProjectRoute | null {
     const custom = this.#domains.get(name)
-    if (custom !== undefined) return { sid: custom, tokenTtlSeconds: this.#ttl }
+    if (custom !== undefined) return { sid: custom, tokenTtlSeconds: this.#ttl, retentionDays: STATIC_RETENTION_DAYS }
     if (name.length > this.#suffix.length + 1 && name.charCodeAt(0) === 0x70 && name.endsWith(this.#suffix)) {
       const sid = name.slice(1, name.length - this.#suffix.length)
-      if (SID.test(sid)) return { sid, tokenTtlSeconds: this.#ttl }
+      if (SID.test(sid)) return { sid, tokenTtlSeconds: this.#ttl, retentionDays: STATIC_RETENTION_DAYS }
     }
     return null
   }

@@ -18,6 +18,8 @@ export interface Observation {
   kid: number
   /** Sent time + the project's token TTL had passed: redirected, but not to be recorded. */
   expired: boolean
+  /** The project's click data retention, in days, when the click happened. */
+  retentionDays: number
   method: 'GET' | 'HEAD'
   host: string
   /** The client: the first X-Forwarded-For hop when the peer is a trusted proxy, else the peer. */

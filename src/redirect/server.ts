@@ -174,6 +174,7 @@ export class RedirectServer {
       url: t.url,
       kid: t.kid,
       expired,
+      retentionDays: project.retentionDays,
       method: head ? 'HEAD' : 'GET',
       host: hostHeader,
       ip: peer,

@@ -4,7 +4,7 @@ import type { Observation } from '../redirect/observation.js'
 
 /** Columns of click_observations we write, in the order `toRow` emits them. */
 export const OBSERVATION_COLUMNS = [
-  'ts', 'sid', 'message_id', 'link_index', 'sent_at', 'url', 'kid', 'method', 'host', 'ip', 'peer_ip',
+  'ts', 'sid', 'message_id', 'link_index', 'sent_at', 'url', 'kid', 'retention_days', 'method', 'host', 'ip', 'peer_ip',
   'user_agent', 'accept', 'accept_language', 'accept_encoding', 'sec_fetch_site', 'sec_fetch_mode',
   'sec_fetch_dest', 'sec_fetch_user', 'sec_ch_ua', 'sec_ch_ua_mobile', 'sec_ch_ua_platform',
   'sec_purpose', 'purpose', 'x_moz', 'referer', 'via', 'dnt', 'upgrade_insecure_requests'
@@ -20,7 +20,7 @@ const INSERT_SQL = `INSERT INTO click_observations (${OBSERVATION_COLUMNS.join('
  */
 export function toRow (o: Observation): string {
   return JSON.stringify([
-    o.ts, o.sid, o.messageId, o.linkIndex, o.sentAt, o.url, o.kid, o.method, o.host, o.ip, o.peerIp,
+    o.ts, o.sid, o.messageId, o.linkIndex, o.sentAt, o.url, o.kid, o.retentionDays, o.method, o.host, o.ip, o.peerIp,
     o.userAgent, o.accept, o.acceptLanguage, o.acceptEncoding, o.secFetchSite, o.secFetchMode,
     o.secFetchDest, o.secFetchUser, o.secChUa, o.secChUaMobile, o.secChUaPlatform,
     o.secPurpose, o.purpose, o.xMoz, o.referer, o.via, o.dnt, o.upgradeInsecureRequests

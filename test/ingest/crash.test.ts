@@ -1,5 +1,5 @@
 import t from 'tap'
-import { spawn, type ChildProcess } from 'node:child_process'
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { randomUUID } from 'node:crypto'
@@ -18,7 +18,7 @@ const HANDOFF_MS = 10
 interface Server { child: ChildProcess, port: number, adminPort: number, exited: Promise<number | null> }
 
 async function serve (dir: string): Promise<Server> {
-  const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--admin-port', '0', '--data-dir', dir, '--handoff-interval-ms', String(HANDOFF_MS), '--batch-max-ms', '300', '--log-level', 'info'], {
+  const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--admin-port', '0', '--api-port', '0', '--data-dir', dir, '--handoff-interval-ms', String(HANDOFF_MS), '--batch-max-ms', '300', '--log-level', 'info'], {
     env: { ...process.env, CLICKTRAIL_SECRETS: SECRET_1, UWS_USE_FALLBACK: '' }
   })
   let out = ''
@@ -27,7 +27,7 @@ async function serve (dir: string): Promise<Server> {
   child.stderr!.on('data', (c: Buffer) => { err += c.toString() })
   const exited = new Promise<number | null>(resolve => child.on('exit', code => { resolve(code) }))
   const deadline = Date.now() + 60_000
-  while (!/try it:/.test(out)) {
+  while (!/try it:|no project yet/.test(out)) {
     if (Date.now() > deadline || child.exitCode !== null) throw new Error(`server did not start: ${err}`)
     await new Promise(resolve => setTimeout(resolve, 50))
   }
@@ -47,6 +47,8 @@ async function sql (s: Server, dir: string, query: string): Promise<string> {
 t.test('kill -9 under load loses only the observations of the last hand-off intervals', async t => {
   const dir = tempDir(t)
   const keys = new KeyRing(parseSecrets(SECRET_1))
+  const init = spawnSync(process.execPath, [CLI, 'init', '--data-dir', dir, '--sid', 'crash'], { encoding: 'utf8' })
+  t.equal(init.status, 0, init.stderr)
   const first = await serve(dir)
   t.teardown(() => { first.child.kill('SIGKILL') })
   const agent = new Agent({ keepAlive: true, maxSockets: 16 })

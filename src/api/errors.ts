@@ -1,0 +1,29 @@
+import { ClicktrailError } from '../errors.js'
+
+/** Errors of the Team API: `{"error": {"code", "message"}}` with the status below. */
+export class ApiError extends ClicktrailError {
+  readonly details: unknown
+  constructor (code: string, message: string, status: number, details?: unknown) {
+    super(code, message, status)
+    this.name = 'ApiError'
+    this.details = details
+  }
+}
+
+export const badJson = (message: string): ApiError => new ApiError('CT_ERR_BAD_JSON', message, 400)
+export const invalid = (message: string, details?: unknown): ApiError => new ApiError('CT_ERR_VALIDATION', message, 400, details)
+export const unauthorized = (): ApiError => new ApiError('CT_ERR_UNAUTHORIZED', 'missing or invalid bearer token', 401)
+// Another team's resource is "not found": never reveal that it exists.
+export const notFound = (what: string): ApiError => new ApiError('CT_ERR_NOT_FOUND', `${what} not found`, 404)
+export const conflict = (code: string, message: string): ApiError => new ApiError(code, message, 409)
+export const tooLarge = (limit: number): ApiError => new ApiError('CT_ERR_BODY_TOO_LARGE', `request body is larger than ${limit} bytes`, 413)
+export const unsupportedMediaType = (): ApiError => new ApiError('CT_ERR_UNSUPPORTED_MEDIA_TYPE', 'send JSON with Content-Type: application/json', 415)
+export const inboundTracking = (): ApiError => new ApiError('CT_ERR_ROUTE_INBOUND_TRACKING', 'inbound routes cannot track clicks: they receive mail, they do not send it', 422)
+export const unavailable = (message: string): ApiError => new ApiError('CT_ERR_STORE_UNAVAILABLE', message, 503)
+
+/** Every API error code, for the docs and the errors test. */
+export const API_ERROR_CODES = [
+  'CT_ERR_BAD_JSON', 'CT_ERR_VALIDATION', 'CT_ERR_UNAUTHORIZED', 'CT_ERR_NOT_FOUND', 'CT_ERR_METHOD_NOT_ALLOWED',
+  'CT_ERR_DOMAIN_TAKEN', 'CT_ERR_SID_TAKEN', 'CT_ERR_BODY_TOO_LARGE', 'CT_ERR_UNSUPPORTED_MEDIA_TYPE',
+  'CT_ERR_ROUTE_INBOUND_TRACKING', 'CT_ERR_STORE_UNAVAILABLE', 'CT_ERR_INTERNAL'
+] as const

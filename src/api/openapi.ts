@@ -1,0 +1,54 @@
+import { schemas } from './schemas.js'
+import type { RouteDef } from './routes.js'
+
+const ERROR_TEXT: Record<number, string> = {
+  400: 'malformed JSON, unknown or invalid fields (CT_ERR_BAD_JSON, CT_ERR_VALIDATION)',
+  401: 'missing or invalid bearer token (CT_ERR_UNAUTHORIZED)',
+  404: 'not found, or another team\'s (CT_ERR_NOT_FOUND)',
+  409: 'conflict (CT_ERR_DOMAIN_TAKEN, CT_ERR_SID_TAKEN)',
+  413: 'body over the limit (CT_ERR_BODY_TOO_LARGE)',
+  422: 'inbound routes cannot track clicks (CT_ERR_ROUTE_INBOUND_TRACKING)',
+  503: 'storage or worker pool unavailable'
+}
+
+/** `/v1/routes/:route_id` → `/v1/routes/{route_id}`. */
+export function openApiPath (pattern: string): string {
+  return pattern.replace(/:([a-z_]+)/g, '{$1}')
+}
+
+const METHOD: Record<RouteDef['method'], string> = { get: 'get', post: 'post', patch: 'patch', del: 'delete' }
+
+/** The OpenAPI 3.1 document of the Team API, built from the same route table and schemas the server uses. */
+export function buildOpenApi (routes: RouteDef[], version: string): Record<string, unknown> {
+  const paths: Record<string, Record<string, unknown>> = {}
+  for (const r of routes) {
+    const path = openApiPath(r.path)
+    const params = [...r.path.matchAll(/:([a-z_]+)/g)].map(m => ({ name: m[1], in: 'path', required: true, schema: { type: 'string' } }))
+    const responses: Record<string, unknown> = {}
+    const ok = r.response.schema === undefined
+      ? { description: 'done' }
+      : { description: 'success', content: { 'application/json': { schema: typeof r.response.schema === 'string' ? { $ref: `#/components/schemas/${r.response.schema}` } : r.response.schema } } }
+    responses[String(r.response.status)] = ok
+    for (const status of [...r.errors, ...(r.auth === false ? [] : [401]), 503]) {
+      responses[String(status)] = { description: ERROR_TEXT[status] ?? 'error', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } }
+    }
+    paths[path] ??= {}
+    paths[path][METHOD[r.method]] = {
+      operationId: r.operationId,
+      summary: r.summary,
+      tags: [r.tag],
+      ...(params.length > 0 ? { parameters: params } : {}),
+      ...(r.request !== undefined ? { requestBody: { required: true, content: { 'application/json': { schema: { $ref: `#/components/schemas/${r.request}` } } } } } : {}),
+      ...(r.auth === false ? { security: [] } : {}),
+      responses
+    }
+  }
+  return {
+    openapi: '3.1.0',
+    info: { title: 'clicktrail Team API', version, description: 'Projects, routes, webhooks and tracking domains of a team. JSON over HTTP; errors are {"error": {"code", "message"}} with stable codes.' },
+    servers: [{ url: '/' }],
+    security: [{ bearer: [] }],
+    components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'a team API token, ct_<id>_<secret>' } }, schemas },
+    paths
+  }
+}

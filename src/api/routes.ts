@@ -1,0 +1,241 @@
+import { randomBytes, randomUUID } from 'node:crypto'
+import type { ControlPlane } from '../control/plane.js'
+import { DEFAULT_RETENTION_DAYS, DEFAULT_TOKEN_TTL_DAYS, type Project, type Route, type RouteType, type Webhook } from '../control/model.js'
+import { hostnameOf } from '../redirect/hosts.js'
+import { conflict, inboundTracking, invalid, notFound } from './errors.js'
+import { domainView, projectView, routeView, webhookView } from './views.js'
+import { listOf } from './schemas.js'
+
+export interface Ctx {
+  teamId: string
+  params: Record<string, string>
+  body: any // eslint-disable-line @typescript-eslint/no-explicit-any -- validated against `request` first
+  plane: ControlPlane
+  /** host[:port] of the tracking base URL, for `tracking_host`. */
+  trackingHost: string
+}
+
+export interface Reply { status: number, body?: unknown }
+
+export interface RouteDef {
+  method: 'get' | 'post' | 'patch' | 'del'
+  /** uWS pattern: `:name` parameters. */
+  path: string
+  operationId: string
+  summary: string
+  tag: string
+  /** Name of the request body schema in schemas.ts. */
+  request?: string
+  /** Success status and its schema (a name, or an inline schema). */
+  response: { status: number, schema?: string | Record<string, unknown> }
+  /** Error statuses this operation can answer, besides 401 and 5xx. */
+  errors: number[]
+  /** Body size limit for this route (bytes); default in the server. */
+  maxBody?: number
+  auth?: false
+  handler: (ctx: Ctx) => Promise<Reply> | Reply
+}
+
+const now = (): number => Date.now()
+
+function ownProject (ctx: Ctx, id = ctx.params.project_id): Project {
+  const p = ctx.plane.project(id)
+  if (p === undefined || p.team_id !== ctx.teamId) throw notFound('project')
+  return p
+}
+function ownRoute (ctx: Ctx): Route {
+  const r = ctx.plane.route(ctx.params.route_id)
+  if (r === undefined || r.team_id !== ctx.teamId) throw notFound('route')
+  return r
+}
+function ownWebhook (ctx: Ctx): Webhook {
+  const w = ctx.plane.webhook(ctx.params.webhook_id)
+  if (w === undefined || w.team_id !== ctx.teamId) throw notFound('webhook')
+  return w
+}
+
+const SID_ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789'
+/** A fresh 8-character sid not used by any project. */
+export function newSid (plane: ControlPlane): string {
+  for (;;) {
+    const bytes = randomBytes(8)
+    let sid = ''
+    for (const b of bytes) sid += SID_ALPHABET[b % 36]
+    if (plane.projectBySid(sid) === undefined) return sid
+  }
+}
+
+/** `whsec_` + 32 random bytes, base64: the Standard Webhooks secret format. */
+export function newWebhookSecret (): string {
+  return `whsec_${randomBytes(32).toString('base64')}`
+}
+
+/** Creates a project for `teamId`; shared by the API and `clicktrail init`. */
+export async function createProject (plane: ControlPlane, teamId: string, body: { name: string, sid?: string, token_ttl_days?: number, retention_days?: number }): Promise<Project> {
+  if (body.sid !== undefined && plane.projectBySid(body.sid) !== undefined) throw conflict('CT_ERR_SID_TAKEN', `sid "${body.sid}" is used by another project`)
+  const t = now()
+  const p: Project = {
+    project_id: randomUUID(),
+    team_id: teamId,
+    sid: body.sid ?? newSid(plane),
+    name: body.name,
+    token_ttl_days: body.token_ttl_days ?? DEFAULT_TOKEN_TTL_DAYS,
+    retention_days: body.retention_days ?? DEFAULT_RETENTION_DAYS,
+    created_at: t,
+    updated_at: t
+  }
+  await plane.write('projects', p)
+  return p
+}
+
+export async function createRoute (plane: ControlPlane, project: Project, body: { name: string, type: RouteType, track_clicks?: boolean }): Promise<Route> {
+  if (body.type === 'inbound' && body.track_clicks === true) throw inboundTracking()
+  const t = now()
+  const r: Route = { route_id: randomUUID(), project_id: project.project_id, team_id: project.team_id, name: body.name, type: body.type, track_clicks: body.track_clicks ?? false, created_at: t, updated_at: t }
+  await plane.write('routes', r)
+  return r
+}
+
+export const ROUTES: RouteDef[] = [
+  {
+    method: 'post', path: '/v1/projects', operationId: 'createProject', summary: 'Create a project', tag: 'projects',
+    request: 'ProjectCreate', response: { status: 201, schema: 'Project' }, errors: [400, 409, 413],
+    async handler (ctx) {
+      return { status: 201, body: projectView(await createProject(ctx.plane, ctx.teamId, ctx.body), ctx.trackingHost) }
+    }
+  },
+  {
+    method: 'get', path: '/v1/projects', operationId: 'listProjects', summary: 'List the team\'s projects', tag: 'projects',
+    response: { status: 200, schema: listOf('Project') }, errors: [],
+    handler: ctx => ({ status: 200, body: { data: ctx.plane.projects(ctx.teamId).map(p => projectView(p, ctx.trackingHost)) } })
+  },
+  {
+    method: 'get', path: '/v1/projects/:project_id', operationId: 'getProject', summary: 'Get a project', tag: 'projects',
+    response: { status: 200, schema: 'Project' }, errors: [404],
+    handler: ctx => ({ status: 200, body: projectView(ownProject(ctx), ctx.trackingHost) })
+  },
+  {
+    method: 'patch', path: '/v1/projects/:project_id', operationId: 'updateProject', summary: 'Update a project\'s name, token TTL or retention', tag: 'projects',
+    request: 'ProjectUpdate', response: { status: 200, schema: 'Project' }, errors: [400, 404, 413],
+    async handler (ctx) {
+      const p: Project = { ...ownProject(ctx), ...ctx.body, updated_at: now() }
+      await ctx.plane.write('projects', p)
+      return { status: 200, body: projectView(p, ctx.trackingHost) }
+    }
+  },
+  {
+    method: 'post', path: '/v1/projects/:project_id/routes', operationId: 'createRoute', summary: 'Create a route (inbound routes cannot track clicks)', tag: 'routes',
+    request: 'RouteCreate', response: { status: 201, schema: 'Route' }, errors: [400, 404, 413, 422],
+    async handler (ctx) {
+      return { status: 201, body: routeView(await createRoute(ctx.plane, ownProject(ctx), ctx.body)) }
+    }
+  },
+  {
+    method: 'get', path: '/v1/projects/:project_id/routes', operationId: 'listRoutes', summary: 'List a project\'s routes', tag: 'routes',
+    response: { status: 200, schema: listOf('Route') }, errors: [404],
+    handler: ctx => ({ status: 200, body: { data: ctx.plane.routes(ownProject(ctx).project_id).map(routeView) } })
+  },
+  {
+    method: 'get', path: '/v1/routes/:route_id', operationId: 'getRoute', summary: 'Get a route', tag: 'routes',
+    response: { status: 200, schema: 'Route' }, errors: [404],
+    handler: ctx => ({ status: 200, body: routeView(ownRoute(ctx)) })
+  },
+  {
+    method: 'patch', path: '/v1/routes/:route_id', operationId: 'updateRoute', summary: 'Update a route, e.g. {"track_clicks": true}', tag: 'routes',
+    request: 'RouteUpdate', response: { status: 200, schema: 'Route' }, errors: [400, 404, 413, 422],
+    async handler (ctx) {
+      const current = ownRoute(ctx)
+      if (current.type === 'inbound' && ctx.body.track_clicks === true) throw inboundTracking()
+      const r: Route = { ...current, ...ctx.body, updated_at: now() }
+      await ctx.plane.write('routes', r)
+      return { status: 200, body: routeView(r) }
+    }
+  },
+  {
+    method: 'del', path: '/v1/routes/:route_id', operationId: 'deleteRoute', summary: 'Delete a route', tag: 'routes',
+    response: { status: 204 }, errors: [404],
+    async handler (ctx) {
+      await ctx.plane.write('routes', { ...ownRoute(ctx), updated_at: now() }, true)
+      return { status: 204 }
+    }
+  },
+  {
+    method: 'post', path: '/v1/projects/:project_id/webhooks', operationId: 'createWebhook', summary: 'Create a webhook; the answer carries its signing secret, shown only this once', tag: 'webhooks',
+    request: 'WebhookCreate', response: { status: 201, schema: 'Webhook' }, errors: [400, 404, 413],
+    async handler (ctx) {
+      const p = ownProject(ctx)
+      const t = now()
+      const w: Webhook = {
+        webhook_id: randomUUID(), project_id: p.project_id, team_id: p.team_id, url: checkWebhookUrl(ctx.body.url), secret: newWebhookSecret(),
+        events: ctx.body.events ?? ['message.clicked'], include_machine_events: ctx.body.include_machine_events ?? false, enabled: ctx.body.enabled ?? true, created_at: t, updated_at: t
+      }
+      await ctx.plane.write('webhooks', w)
+      return { status: 201, body: webhookView(w, true) }
+    }
+  },
+  {
+    method: 'get', path: '/v1/projects/:project_id/webhooks', operationId: 'listWebhooks', summary: 'List a project\'s webhooks', tag: 'webhooks',
+    response: { status: 200, schema: listOf('Webhook') }, errors: [404],
+    handler: ctx => ({ status: 200, body: { data: ctx.plane.webhooks(ownProject(ctx).project_id).map(w => webhookView(w)) } })
+  },
+  {
+    method: 'get', path: '/v1/webhooks/:webhook_id', operationId: 'getWebhook', summary: 'Get a webhook (without its secret)', tag: 'webhooks',
+    response: { status: 200, schema: 'Webhook' }, errors: [404],
+    handler: ctx => ({ status: 200, body: webhookView(ownWebhook(ctx)) })
+  },
+  {
+    method: 'patch', path: '/v1/webhooks/:webhook_id', operationId: 'updateWebhook', summary: 'Update a webhook', tag: 'webhooks',
+    request: 'WebhookUpdate', response: { status: 200, schema: 'Webhook' }, errors: [400, 404, 413],
+    async handler (ctx) {
+      const w: Webhook = { ...ownWebhook(ctx), ...ctx.body, updated_at: now() }
+      if (ctx.body.url !== undefined) w.url = checkWebhookUrl(ctx.body.url)
+      await ctx.plane.write('webhooks', w)
+      return { status: 200, body: webhookView(w) }
+    }
+  },
+  {
+    method: 'del', path: '/v1/webhooks/:webhook_id', operationId: 'deleteWebhook', summary: 'Delete a webhook', tag: 'webhooks',
+    response: { status: 204 }, errors: [404],
+    async handler (ctx) {
+      await ctx.plane.write('webhooks', { ...ownWebhook(ctx), updated_at: now() }, true)
+      return { status: 204 }
+    }
+  },
+  {
+    method: 'post', path: '/v1/projects/:project_id/domains', operationId: 'addDomain', summary: 'Add a custom tracking domain (a hostname belongs to one project)', tag: 'domains',
+    request: 'DomainCreate', response: { status: 201, schema: 'Domain' }, errors: [400, 404, 409, 413],
+    async handler (ctx) {
+      const p = ownProject(ctx)
+      const hostname = hostnameOf(ctx.body.hostname)
+      const base = hostnameOf(ctx.trackingHost)
+      if (hostname === base || hostname.endsWith(`.${base}`)) throw invalid(`${hostname} is inside the tracking base domain ${base}`)
+      if (ctx.plane.domain(hostname) !== undefined) throw conflict('CT_ERR_DOMAIN_TAKEN', `${hostname} is already a tracking domain`)
+      const d = { hostname, project_id: p.project_id, team_id: p.team_id, created_at: now() }
+      await ctx.plane.write('tracking_domains', d)
+      return { status: 201, body: domainView(d) }
+    }
+  },
+  {
+    method: 'get', path: '/v1/projects/:project_id/domains', operationId: 'listDomains', summary: 'List a project\'s tracking domains', tag: 'domains',
+    response: { status: 200, schema: listOf('Domain') }, errors: [404],
+    handler: ctx => ({ status: 200, body: { data: ctx.plane.domains(ownProject(ctx).project_id).map(domainView) } })
+  },
+  {
+    method: 'del', path: '/v1/projects/:project_id/domains/:hostname', operationId: 'removeDomain', summary: 'Remove a tracking domain', tag: 'domains',
+    response: { status: 204 }, errors: [404],
+    async handler (ctx) {
+      const p = ownProject(ctx)
+      const d = ctx.plane.domain(hostnameOf(ctx.params.hostname))
+      if (d === undefined || d.project_id !== p.project_id) throw notFound('domain')
+      await ctx.plane.write('tracking_domains', d, true)
+      return { status: 204 }
+    }
+  }
+]
+
+function checkWebhookUrl (text: string): string {
+  let u: URL
+  try { u = new URL(text) } catch { throw invalid('url must be an absolute http(s) URL', { field: 'url' }) }
+  if ((u.protocol !== 'http:' && u.protocol !== 'https:') || u.username !== '' || u.password !== '') throw invalid('url must be http(s) without credentials', { field: 'url' })
+  return u.href
+}

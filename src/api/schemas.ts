@@ -1,0 +1,35 @@
+/**
+ * JSON Schemas of every Team API body and response, used both to validate requests (ajv)
+ * and to build the OpenAPI document, so the two cannot disagree.
+ */
+import { ROUTE_TYPES, WEBHOOK_EVENTS } from '../control/model.js'
+
+type Schema = Record<string, unknown>
+
+const name = { type: 'string', minLength: 1, maxLength: 200 }
+const ttlDays = { type: 'integer', minimum: 1, maximum: 3650, description: 'days after sending during which clicks are recorded (later clicks still redirect)' }
+const retentionDays = { type: 'integer', minimum: 1, maximum: 3650, description: 'days click data is kept' }
+const sid = { type: 'string', pattern: '^[a-z0-9]{1,32}$', description: 'short id used in p{sid}.{tracking domain}' }
+const hostname = { type: 'string', minLength: 1, maxLength: 253, pattern: '^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+\\.?$', description: 'a DNS hostname (at least two labels)' }
+const webhookUrl = { type: 'string', minLength: 8, maxLength: 2048, pattern: '^https?://', description: 'http(s) URL receiving the events' }
+const events = { type: 'array', items: { type: 'string', enum: [...WEBHOOK_EVENTS] }, minItems: 1, uniqueItems: true }
+const uuid = { type: 'string', format: 'uuid' }
+const time = { type: 'string', format: 'date-time' }
+
+export const schemas: Record<string, Schema> = {
+  ProjectCreate: { type: 'object', additionalProperties: false, required: ['name'], properties: { name, sid, token_ttl_days: ttlDays, retention_days: retentionDays } },
+  ProjectUpdate: { type: 'object', additionalProperties: false, minProperties: 1, properties: { name, token_ttl_days: ttlDays, retention_days: retentionDays } },
+  RouteCreate: { type: 'object', additionalProperties: false, required: ['name', 'type'], properties: { name, type: { type: 'string', enum: [...ROUTE_TYPES] }, track_clicks: { type: 'boolean', default: false } } },
+  RouteUpdate: { type: 'object', additionalProperties: false, minProperties: 1, properties: { name, track_clicks: { type: 'boolean' } } },
+  WebhookCreate: { type: 'object', additionalProperties: false, required: ['url'], properties: { url: webhookUrl, events, include_machine_events: { type: 'boolean', default: false }, enabled: { type: 'boolean', default: true } } },
+  WebhookUpdate: { type: 'object', additionalProperties: false, minProperties: 1, properties: { url: webhookUrl, events, include_machine_events: { type: 'boolean' }, enabled: { type: 'boolean' } } },
+  DomainCreate: { type: 'object', additionalProperties: false, required: ['hostname'], properties: { hostname } },
+
+  Project: { type: 'object', required: ['project_id', 'sid', 'name', 'token_ttl_days', 'retention_days', 'tracking_host', 'created_at', 'updated_at'], properties: { project_id: uuid, sid, name, token_ttl_days: ttlDays, retention_days: retentionDays, tracking_host: { type: 'string' }, created_at: time, updated_at: time } },
+  Route: { type: 'object', required: ['route_id', 'project_id', 'name', 'type', 'track_clicks', 'created_at', 'updated_at'], properties: { route_id: uuid, project_id: uuid, name, type: { type: 'string', enum: [...ROUTE_TYPES] }, track_clicks: { type: 'boolean' }, created_at: time, updated_at: time } },
+  Webhook: { type: 'object', required: ['webhook_id', 'project_id', 'url', 'events', 'include_machine_events', 'enabled', 'created_at', 'updated_at'], properties: { webhook_id: uuid, project_id: uuid, url: webhookUrl, events, include_machine_events: { type: 'boolean' }, enabled: { type: 'boolean' }, secret: { type: 'string', description: 'returned once, when the webhook is created' }, created_at: time, updated_at: time } },
+  Domain: { type: 'object', required: ['hostname', 'project_id', 'created_at'], properties: { hostname, project_id: uuid, created_at: time } },
+  Error: { type: 'object', required: ['error'], properties: { error: { type: 'object', required: ['code', 'message'], properties: { code: { type: 'string' }, message: { type: 'string' }, details: {} } } } }
+}
+
+export const listOf = (item: string): Schema => ({ type: 'object', required: ['data'], properties: { data: { type: 'array', items: { $ref: `#/components/schemas/${item}` } } } })

@@ -1,0 +1,47 @@
+import { hostnameOf, type HostResolver, type ProjectRoute } from '../redirect/hosts.js'
+import type { ControlPlane } from './plane.js'
+
+/**
+ * Host → project from the control-plane snapshot: a custom tracking domain of a project,
+ * or `p{sid}.{tracking host}` of an existing project; anything else is unknown (404).
+ * Answers are memoised per Host header value (bounded, as Host is attacker-controlled)
+ * and the memo is dropped whenever the snapshot changes.
+ */
+export class ControlPlaneHostResolver implements HostResolver {
+  readonly #suffix: string
+  readonly #memo = new Map<string, ProjectRoute | null>()
+  #generation = -1
+
+  constructor (readonly plane: ControlPlane, trackingBaseUrl: string, readonly staticDomains: Map<string, string> = new Map(), readonly memoMax = 4096) {
+    this.#suffix = '.' + hostnameOf(new URL(trackingBaseUrl).host)
+  }
+
+  resolve (host: string): ProjectRoute | undefined {
+    if (this.#generation !== this.plane.generation) {
+      this.#memo.clear()
+      this.#generation = this.plane.generation
+    }
+    let route = this.#memo.get(host)
+    if (route === undefined) {
+      route = this.#lookup(hostnameOf(host))
+      if (this.#memo.size >= this.memoMax) this.#memo.clear()
+      this.#memo.set(host, route)
+    }
+    return route ?? undefined
+  }
+
+  #lookup (name: string): ProjectRoute | null {
+    let sid: string | undefined
+    const domain = this.plane.domain(name)
+    if (domain !== undefined) {
+      sid = this.plane.project(domain.project_id)?.sid
+    } else if (this.staticDomains.has(name)) {
+      sid = this.staticDomains.get(name)
+    } else if (name.length > this.#suffix.length + 1 && name.charCodeAt(0) === 0x70 && name.endsWith(this.#suffix)) {
+      sid = name.slice(1, name.length - this.#suffix.length)
+    }
+    const project = sid === undefined ? undefined : this.plane.projectBySid(sid)
+    if (project === undefined) return null
+    return { sid: project.sid, tokenTtlSeconds: project.token_ttl_days * 86400, retentionDays: project.retention_days }
+  }
+}

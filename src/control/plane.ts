@@ -1,0 +1,159 @@
+import { createHash, randomUUID, timingSafeEqual } from 'node:crypto'
+import type { ClickHouseClient } from '@clickhouse/client'
+import type { Logger } from '../log.js'
+import { KEYS, TIME_COLUMNS, type ApiToken, type Project, type Route, type TableName, type Tables, type TrackingDomain, type Webhook, type Team } from './model.js'
+
+const TABLES = Object.keys(KEYS) as TableName[]
+
+type Maps = { [T in TableName]: Map<string, Tables[T]> }
+
+function emptyMaps (): Maps {
+  return { teams: new Map(), api_tokens: new Map(), projects: new Map(), routes: new Map(), webhooks: new Map(), tracking_domains: new Map() }
+}
+
+export function hashToken (token: string): string {
+  return createHash('sha256').update(token).digest('hex')
+}
+
+/**
+ * Every node's in-memory snapshot of the control plane, kept in ClickHouse.
+ *
+ * Writes (only through the Team API) insert the whole new row version and apply it to this
+ * node's snapshot at once; every node polls a cheap fingerprint (max version and row count
+ * of each table) every `refreshMs` and reloads when it changed, so a change made on any
+ * node is visible everywhere within about that interval. The redirect path only reads the
+ * snapshot's maps: it never waits for ClickHouse, and keeps working when ClickHouse is down.
+ */
+export class ControlPlane {
+  #maps: Maps = emptyMaps()
+  #bySid = new Map<string, Project>()
+  #fingerprint = ''
+  #timer: NodeJS.Timeout | undefined
+  #lastVersion = 0
+  /** Bumped on every change of the snapshot; caches derived from it compare this. */
+  generation = 0
+  readonly #listeners: Array<() => void> = []
+  refreshFailures = 0
+
+  constructor (readonly client: ClickHouseClient, readonly log: Logger, readonly refreshMs = 2000) {}
+
+  async start (): Promise<void> {
+    await this.reload()
+    this.#timer = setInterval(() => { this.#poll().catch(() => {}) }, this.refreshMs)
+    this.#timer.unref()
+  }
+
+  stop (): void {
+    if (this.#timer !== undefined) clearInterval(this.#timer)
+  }
+
+  onChange (fn: () => void): void { this.#listeners.push(fn) }
+
+  async #poll (): Promise<void> {
+    try {
+      const fp = await this.#readFingerprint()
+      if (fp !== this.#fingerprint) await this.reload()
+    } catch (err) {
+      this.refreshFailures++
+      if (this.refreshFailures === 1 || this.refreshFailures % 30 === 0) this.log.warn({ err: (err as Error).message }, 'control plane refresh failed; serving the last snapshot')
+    }
+  }
+
+  async #readFingerprint (): Promise<string> {
+    const query = TABLES.map(t => `SELECT '${t}' AS t, toString(max(version)) AS v, toString(count()) AS c FROM ${t}`).join(' UNION ALL ')
+    const rows = await (await this.client.query({ query, format: 'JSONEachRow' })).json<{ t: string, v: string, c: string }>()
+    return rows.sort((a, b) => a.t.localeCompare(b.t)).map(r => `${r.t}:${r.v}:${r.c}`).join(',')
+  }
+
+  /** Reads every table (FINAL, live rows only) into a new snapshot. */
+  async reload (): Promise<void> {
+    const fp = await this.#readFingerprint()
+    const maps = emptyMaps()
+    for (const table of TABLES) {
+      const rows = await (await this.client.query({ query: `SELECT * EXCEPT (is_deleted) FROM ${table} FINAL WHERE is_deleted = 0`, format: 'JSONEachRow' })).json<Record<string, unknown>>()
+      const map = maps[table] as Map<string, unknown>
+      for (const raw of rows) {
+        const row = fromDb(raw)
+        map.set(row[KEYS[table]] as string, row)
+        const v = Number(raw.version)
+        if (v > this.#lastVersion) this.#lastVersion = v
+      }
+    }
+    this.#maps = maps
+    this.#fingerprint = fp
+    this.#reindex()
+  }
+
+  #reindex (): void {
+    this.#bySid = new Map([...this.#maps.projects.values()].map(p => [p.sid, p]))
+    this.generation++
+    for (const fn of this.#listeners) fn()
+  }
+
+  /** A version above every version seen: unix µs, kept monotonic within this process. */
+  #nextVersion (): number {
+    const v = Math.max(Date.now() * 1000, this.#lastVersion + 1)
+    this.#lastVersion = v
+    return v
+  }
+
+  /** Inserts a new version of `row` (or its deletion) and applies it to this snapshot. */
+  async write<T extends TableName> (table: T, row: Tables[T], deleted = false): Promise<void> {
+    const version = this.#nextVersion()
+    await this.client.insert({
+      table,
+      values: [{ ...row, version, is_deleted: deleted ? 1 : 0 }],
+      format: 'JSONEachRow',
+      // Each write its own token: with chdb a token set by an earlier insert on this
+      // session would otherwise still be in force (and drop this row as a duplicate).
+      clickhouse_settings: { insert_deduplication_token: randomUUID() }
+    })
+    const map = this.#maps[table] as Map<string, Tables[T]>
+    const key = row[KEYS[table] as keyof Tables[T]] as unknown as string
+    if (deleted) map.delete(key)
+    else map.set(key, row)
+    this.#reindex()
+  }
+
+  // Reads (all synchronous, from the snapshot).
+  team (id: string): Team | undefined { return this.#maps.teams.get(id) }
+  project (id: string): Project | undefined { return this.#maps.projects.get(id) }
+  projectBySid (sid: string): Project | undefined { return this.#bySid.get(sid) }
+  route (id: string): Route | undefined { return this.#maps.routes.get(id) }
+  webhook (id: string): Webhook | undefined { return this.#maps.webhooks.get(id) }
+  domain (hostname: string): TrackingDomain | undefined { return this.#maps.tracking_domains.get(hostname) }
+  projects (teamId?: string): Project[] { return [...this.#maps.projects.values()].filter(p => teamId === undefined || p.team_id === teamId).sort(byCreated) }
+  routes (projectId: string): Route[] { return [...this.#maps.routes.values()].filter(r => r.project_id === projectId).sort(byCreated) }
+  webhooks (projectId: string): Webhook[] { return [...this.#maps.webhooks.values()].filter(w => w.project_id === projectId).sort(byCreated) }
+  domains (projectId?: string): TrackingDomain[] { return [...this.#maps.tracking_domains.values()].filter(d => projectId === undefined || d.project_id === projectId).sort(byCreated) }
+  get teamCount (): number { return this.#maps.teams.size }
+
+  /**
+   * The team a bearer token belongs to. Tokens look like `ct_<id>_<secret>`; the id finds
+   * the record, and the SHA-256 of the whole token is compared in constant time.
+   */
+  authenticate (token: string): ApiToken | undefined {
+    const m = /^ct_([a-z0-9]{8})_[A-Za-z0-9_-]{20,}$/.exec(token)
+    if (m === null) return undefined
+    const rec = this.#maps.api_tokens.get(m[1])
+    if (rec === undefined) return undefined
+    const given = Buffer.from(hashToken(token), 'hex')
+    const stored = Buffer.from(rec.token_hash, 'hex')
+    return given.length === stored.length && timingSafeEqual(given, stored) ? rec : undefined
+  }
+}
+
+function byCreated (a: { created_at: number }, b: { created_at: number }): number {
+  return a.created_at - b.created_at
+}
+
+/** A row as read (DateTime64 text, quoted UInt64) → the in-memory shape (unix ms). */
+function fromDb (raw: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  for (const [k, v] of Object.entries(raw)) {
+    if (k === 'version') continue
+    if (TIME_COLUMNS.has(k)) out[k] = Date.parse(`${String(v).replace(' ', 'T')}Z`)
+    else out[k] = v
+  }
+  return out
+}

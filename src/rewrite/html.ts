@@ -1,0 +1,339 @@
+import { HTMLRewriter } from 'html-rewriter-wasm'
+import { TokenError } from '../token/errors.js'
+import { classifyHref, decodeHref, type LinkDecision, type LinkRuleOptions, type SkipReason } from './links.js'
+import { attributeValueText, findAttribute, nameIs, readStartTag, type SourceAttribute } from './start-tag.js'
+import { RewriteError } from './errors.js'
+import { anchorText as anchorTextOf } from './anchor-text.js'
+
+/**
+ * Link rewriting on html-rewriter-wasm (lol-html), byte-exact outside href values.
+ *
+ * lol-html's `setAttribute` re-serialises the whole start tag: it turns single quotes and
+ * unquoted values into double quotes, collapses the spaces between attributes, drops a
+ * stray `/` and leaves `&` unescaped (checked against 0.4.1). So lol-html is used only to
+ * find things — which `<a href>` elements and comments the document really has (it knows
+ * raw-text elements, RCDATA, comments, foreign content) and their text — and never edits
+ * a tag: each handler inserts a marker before the start tag or comment, nothing else.
+ * The output is then the input plus markers; a marker's position minus the markers before
+ * it is the offset of its tag in the input. The tag is read there by `readStartTag` (the
+ * HTML tokenizer's attribute states) and the final document is the input with only the
+ * href values (and `data-ct-no-track` attributes) spliced.
+ *
+ * Splitting scan from render lets one parse serve many recipients: the same document is
+ * rendered once per message id, each with its own tokens.
+ */
+
+/** One row of the link table (SPEC §3; stored in `message_links`). */
+export interface LinkRecord {
+  /** Position among the document's `<a href>` elements, tracked or not (plus `firstIndex`). */
+  index: number
+  /** The destination as a browser reads it: entity-decoded once, trimmed. */
+  url: string
+  /** Visible text, whitespace collapsed; the alt text of an image-only link. */
+  anchor_text: string
+  tracked: boolean
+  reason?: SkipReason
+  /** The CT_ERR_URL_* code behind `invalid_url`. */
+  code?: string
+}
+
+/** Mints the tracked URL for a link; a TokenError marks the link `invalid_url` instead. */
+export type MintFn = (linkIndex: number, url: string) => string
+
+export interface ScanOptions extends LinkRuleOptions {
+  /** Index of the document's first link, for messages with several HTML parts. */
+  firstIndex?: number
+}
+
+export interface RewriteHtmlOptions extends ScanOptions {
+  mint: MintFn
+}
+
+export interface RewriteHtmlResult {
+  html: string
+  links: LinkRecord[]
+  /** hrefs inside Outlook conditional comments (`<v:roundrect href>`…): given the token of the `<a>` they duplicate, or left as written. */
+  mso: { rewritten: number, untouched: number }
+}
+
+/** A link as found in the source. */
+export interface ScannedLink {
+  index: number
+  offset: number
+  href: SourceAttribute | undefined
+  /** `data-ct-no-track` attributes, removed from the output whatever the decision. */
+  optOut: SourceAttribute[]
+  decision: LinkDecision
+  anchorText: string
+}
+
+/** An href inside a conditional comment, bound to the `<a>` whose URL it repeats. */
+export interface CommentHref {
+  href: SourceAttribute
+  link: ScannedLink | undefined
+}
+
+export interface ScannedDocument {
+  source: string
+  links: ScannedLink[]
+  commentHrefs: CommentHref[]
+}
+
+const HTML_CONTENT = { html: true }
+const WRITE_CHUNK = 64 * 1024 // wasm memory only grows: feeding pieces keeps it small for multi-MB mails
+const MAYBE_LINK = /<a[\t\n\f\r />]/i
+
+interface Freeable { free: () => void }
+// ES2024 string methods, present in Node 20 but not in the ES2023 lib this project targets.
+interface WellFormed { isWellFormed: () => boolean, toWellFormed: () => string }
+
+interface Pending {
+  kind: 'link' | 'comment'
+  offset: number
+}
+
+let markerSeed = 0
+function markerFor (source: string): string {
+  // Private-use code points, never in real mail; made unique when a document holds one.
+  let marker = '\uE000ct\uE001'
+  while (source.includes(marker)) marker = `\uE000ct${(++markerSeed).toString(36)}\uE001`
+  return marker
+}
+
+/**
+ * Finds the document's links and classifies them. Malformed markup is read the way
+ * lol-html reads it; a document lol-html refuses throws RewriteError CT_ERR_REWRITE_PARSE.
+ */
+export async function scanHtml (input: string | Uint8Array, options: ScanOptions = {}): Promise<ScannedDocument> {
+  let source = typeof input === 'string' ? input : new TextDecoder().decode(input)
+  // A lone surrogate cannot be written as UTF-8 for the parser; what a mail client would
+  // see is U+FFFD anyway.
+  const wf = source as unknown as WellFormed
+  if (!wf.isWellFormed()) source = wf.toWellFormed()
+  if (!MAYBE_LINK.test(source)) return { source, links: [], commentHrefs: [] }
+
+  const marker = markerFor(source)
+  const events: Pending[] = []
+  const handed: Freeable[] = []
+  const decoder = new TextDecoder()
+  const out: string[] = []
+
+  // Handler calls are the cost (DESIGN.md), so there are as few as possible: one per
+  // `<a href>`, and one per comment only in documents that have a conditional comment
+  // with an href in it. Anchor text is read from the source afterwards (anchor-text.ts).
+  const rewriter = new HTMLRewriter(chunk => { out.push(decoder.decode(chunk, { stream: true })) })
+  try {
+    rewriter.on('a[href]', {
+      element (el) {
+        handed.push(el as unknown as Freeable)
+        events.push({ kind: 'link', offset: -1 })
+        el.before(marker, HTML_CONTENT)
+      }
+    })
+    if (hasConditionalHref(source)) {
+      rewriter.onDocument({
+        comments (comment) {
+          handed.push(comment as unknown as Freeable)
+          events.push({ kind: 'comment', offset: -1 })
+          comment.before(marker, HTML_CONTENT)
+        }
+      })
+    }
+    const bytes = Buffer.from(source)
+    for (let at = 0; at < bytes.length; at += WRITE_CHUNK) {
+      await rewriter.write(bytes.subarray(at, Math.min(at + WRITE_CHUNK, bytes.length)))
+    }
+    await rewriter.end()
+  } catch (err) {
+    throw new RewriteError('CT_ERR_REWRITE_PARSE', err instanceof Error ? err.message : String(err), { cause: err })
+  } finally {
+    // Every wrapper handed to a handler pins wasm memory until freed (DESIGN.md: 40 MB
+    // per 1 000 documents otherwise).
+    for (const h of handed) h.free()
+    rewriter.free()
+  }
+  out.push(decoder.decode())
+  locateMarkers(out.join(''), marker, source.length, events)
+  return bind(source, events, options)
+}
+
+/** Cheap pre-check: is there a `<!--[if …]>` comment with an href inside? */
+function hasConditionalHref (source: string): boolean {
+  let at = source.indexOf('<!--[if')
+  while (at !== -1) {
+    const end = source.indexOf('-->', at + 7)
+    const stop = end === -1 ? source.length : end
+    const h = source.indexOf('href', at + 7)
+    if (h !== -1 && h < stop) return true
+    if (end === -1) return false
+    at = source.indexOf('<!--[if', end)
+  }
+  return false
+}
+
+/** Sets each event's offset in the source from its marker's place in the output. */
+function locateMarkers (output: string, marker: string, sourceLength: number, events: Pending[]): void {
+  let from = 0
+  for (let k = 0; k < events.length; k++) {
+    const at = output.indexOf(marker, from)
+    if (at === -1) throw new RewriteError('CT_ERR_REWRITE_INTERNAL', `marker ${k} of ${events.length} missing`)
+    events[k].offset = at - k * marker.length
+    from = at + marker.length
+  }
+  if (output.length - events.length * marker.length !== sourceLength || output.indexOf(marker, from) !== -1) {
+    throw new RewriteError('CT_ERR_REWRITE_INTERNAL', 'parser output is not the input plus markers')
+  }
+}
+
+function bind (source: string, events: Pending[], options: ScanOptions): ScannedDocument {
+  const first = options.firstIndex ?? 0
+  const links: ScannedLink[] = []
+  const linkAt: Array<ScannedLink | undefined> = new Array(events.length)
+  let next = events.length
+  const nextLinkOffset: number[] = new Array(events.length)
+  for (let e = events.length - 1; e >= 0; e--) {
+    nextLinkOffset[e] = next === events.length ? source.length : events[next].offset
+    if (events[e].kind === 'link') next = e
+  }
+  for (let e = 0; e < events.length; e++) {
+    const ev = events[e]
+    if (ev.kind !== 'link') continue
+    const link = readLink(source, ev.offset, nextLinkOffset[e], first + links.length, options)
+    links.push(link)
+    linkAt[e] = link
+  }
+  const commentHrefs: CommentHref[] = []
+  for (let e = 0; e < events.length; e++) {
+    const ev = events[e]
+    if (ev.kind === 'comment' && startsWithConditional(source, ev.offset)) {
+      readConditionalComment(source, ev.offset, neighbours(linkAt, e), commentHrefs)
+    }
+  }
+  return { source, links, commentHrefs }
+}
+
+function readLink (source: string, offset: number, limit: number, index: number, options: ScanOptions): ScannedLink {
+  const tag = source.charCodeAt(offset) === 0x3c ? readStartTag(source, offset) : undefined
+  const href = tag === undefined ? undefined : findAttribute(source, tag, 'href')
+  if (tag === undefined || href === undefined) {
+    // lol-html saw an <a href> that the tokenizer states do not: never guess where to splice.
+    return { index, offset, href: undefined, optOut: [], anchorText: '', decision: { tracked: false, url: '', reason: 'unreadable_tag' } }
+  }
+  const anchorText = anchorTextOf(source, tag.end, limit)
+  const optOut: SourceAttribute[] = []
+  for (const a of tag.attributes) if (nameIs(source, a, 'data-ct-no-track')) optOut.push(a)
+  const raw = href.valueStart === -1 ? '' : source.slice(href.valueStart, href.valueEnd)
+  return { index, offset, href, optOut, anchorText, decision: classifyHref(raw, optOut.length > 0, options, anchorText) }
+}
+
+function startsWithConditional (source: string, at: number): boolean {
+  // `<!--[if mso]>`, `<!--[if gte mso 9]>`, `<!--[if (gte mso 9)|(IE)]>`: what Outlook renders.
+  return source.startsWith('<!--[', at) && (source.charCodeAt(at + 5) | 0x20) === 0x69 && (source.charCodeAt(at + 6) | 0x20) === 0x66
+}
+
+/** The `<a>` right after the comment, then the one right before it. */
+function neighbours (linkAt: Array<ScannedLink | undefined>, e: number): ScannedLink[] {
+  const out: ScannedLink[] = []
+  for (let k = e + 1; k < linkAt.length; k++) {
+    const l = linkAt[k]
+    if (l !== undefined) { out.push(l); break }
+  }
+  for (let k = e - 1; k >= 0; k--) {
+    const l = linkAt[k]
+    if (l !== undefined) { out.push(l); break }
+  }
+  return out
+}
+
+/**
+ * Outlook renders the markup inside `<!--[if mso]>…<![endif]-->`, so a VML button there
+ * (`<v:roundrect href>`) is what Outlook users click, while every other client clicks the
+ * `<a>` beside it. Such an href is given the tracked URL of the neighbouring `<a>` when,
+ * and only when, both decode to the same URL: the token then carries exactly the
+ * destination the VML names, so the rewrite can never send anyone elsewhere, and the
+ * click is reported under the index of the link it duplicates. An href that matches no
+ * neighbour is left as written (those clicks go straight to the destination, untracked).
+ */
+function readConditionalComment (source: string, at: number, candidates: ScannedLink[], found: CommentHref[]): void {
+  let end = source.indexOf('-->', at + 4)
+  const bang = source.indexOf('--!>', at + 4)
+  if (bang !== -1 && (end === -1 || bang < end)) end = bang
+  if (end === -1) return // unterminated: the rest of the document is a comment no client renders
+  let i = source.indexOf('<', at + 4)
+  while (i !== -1 && i < end) {
+    const c = source.charCodeAt(i + 1) | 0x20
+    if (c >= 0x61 && c <= 0x7a) {
+      const tag = readStartTag(source, i, end)
+      if (tag === undefined) return
+      const href = findAttribute(source, tag, 'href')
+      if (href !== undefined && href.valueStart !== -1) {
+        const url = decodeHref(source.slice(href.valueStart, href.valueEnd))
+        let link: ScannedLink | undefined
+        for (const l of candidates) {
+          if (l.decision.tracked && l.decision.url === url) { link = l; break }
+        }
+        found.push({ href, link })
+      }
+      i = source.indexOf('<', tag.end)
+    } else {
+      i = source.indexOf('<', i + 1)
+    }
+  }
+}
+
+interface Edit { start: number, end: number, text: string }
+
+/** Writes the document with each tracked link's href replaced by `mint(index, url)`. */
+export function renderHtml (doc: ScannedDocument, mint: MintFn): RewriteHtmlResult {
+  const { source } = doc
+  const edits: Edit[] = []
+  const links: LinkRecord[] = new Array(doc.links.length)
+  const minted = new Map<ScannedLink, string>()
+  for (let n = 0; n < doc.links.length; n++) {
+    const link = doc.links[n]
+    let d = link.decision
+    for (const a of link.optOut) edits.push({ start: a.prevEnd, end: a.end, text: '' })
+    if (d.tracked && link.href !== undefined) {
+      try {
+        const url = mint(link.index, d.url)
+        minted.set(link, url)
+        edits.push({ start: link.href.valueStart, end: link.href.valueEnd, text: attributeValueText(url, link.href.quote) })
+      } catch (err) {
+        if (!(err instanceof TokenError)) throw err
+        d = { tracked: false, url: d.url, reason: 'invalid_url', code: err.code }
+      }
+    }
+    const rec: LinkRecord = { index: link.index, url: d.url, anchor_text: link.anchorText, tracked: d.tracked }
+    if (!d.tracked) {
+      rec.reason = d.reason
+      if (d.code !== undefined) rec.code = d.code
+    }
+    links[n] = rec
+  }
+  let rewritten = 0
+  for (const ch of doc.commentHrefs) {
+    const url = ch.link === undefined ? undefined : minted.get(ch.link)
+    if (url === undefined) continue
+    edits.push({ start: ch.href.valueStart, end: ch.href.valueEnd, text: attributeValueText(url, ch.href.quote) })
+    rewritten++
+  }
+  return { html: splice(source, edits), links, mso: { rewritten, untouched: doc.commentHrefs.length - rewritten } }
+}
+
+function splice (source: string, edits: Edit[]): string {
+  if (edits.length === 0) return source
+  edits.sort((a, b) => a.start - b.start)
+  const parts: string[] = []
+  let at = 0
+  for (const e of edits) {
+    parts.push(source.slice(at, e.start), e.text)
+    at = e.end
+  }
+  parts.push(source.slice(at))
+  return parts.join('')
+}
+
+/** Scans and renders in one go: the common case of one document, one message. */
+export async function rewriteHtml (input: string | Uint8Array, options: RewriteHtmlOptions): Promise<RewriteHtmlResult> {
+  return renderHtml(await scanHtml(input, options), options.mint)
+}
