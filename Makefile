@@ -15,6 +15,7 @@ build: install
 	@chmod +x dist/cli.js
 
 run: build
+	node dist/cli.js init --if-empty
 	node dist/cli.js serve
 
 test: build

@@ -147,7 +147,7 @@ export async function startEngine (config: Config, log: Logger, options: EngineO
       stopped = true
       admin?.stop()
       api?.stop()
-      plane?.stop()
+      await plane?.stop()
       // Stops listening, hands the ring to the sink and closes it: the pipeline flushes
       // what ClickHouse takes in time and leaves the rest in the spool.
       await server.stop()

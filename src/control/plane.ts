@@ -29,22 +29,31 @@ export class ControlPlane {
   #bySid = new Map<string, Project>()
   #fingerprint = ''
   #timer: NodeJS.Timeout | undefined
+  #polling: Promise<void> | undefined
   #lastVersion = 0
   /** Bumped on every change of the snapshot; caches derived from it compare this. */
   generation = 0
   readonly #listeners: Array<() => void> = []
   refreshFailures = 0
+  // Writes since start; a reload that overlapped a write read rows from before it and is discarded.
+  #writes = 0
 
   constructor (readonly client: ClickHouseClient, readonly log: Logger, readonly refreshMs = 2000) {}
 
   async start (): Promise<void> {
     await this.reload()
-    this.#timer = setInterval(() => { this.#poll().catch(() => {}) }, this.refreshMs)
+    this.#timer = setInterval(() => {
+      if (this.#polling !== undefined) return
+      this.#polling = this.#poll().finally(() => { this.#polling = undefined })
+    }, this.refreshMs)
     this.#timer.unref()
   }
 
-  stop (): void {
+  /** Stops polling and waits for a poll under way, so the client can be closed safely. */
+  async stop (): Promise<void> {
     if (this.#timer !== undefined) clearInterval(this.#timer)
+    this.#timer = undefined
+    await this.#polling
   }
 
   onChange (fn: () => void): void { this.#listeners.push(fn) }
@@ -67,6 +76,7 @@ export class ControlPlane {
 
   /** Reads every table (FINAL, live rows only) into a new snapshot. */
   async reload (): Promise<void> {
+    const writesBefore = this.#writes
     const fp = await this.#readFingerprint()
     const maps = emptyMaps()
     for (const table of TABLES) {
@@ -78,6 +88,10 @@ export class ControlPlane {
         const v = Number(raw.version)
         if (v > this.#lastVersion) this.#lastVersion = v
       }
+    }
+    if (this.#writes !== writesBefore) {
+      this.#fingerprint = '' // read again at the next poll
+      return
     }
     this.#maps = maps
     this.#fingerprint = fp
@@ -100,6 +114,7 @@ export class ControlPlane {
   /** Inserts a new version of `row` (or its deletion) and applies it to this snapshot. */
   async write<T extends TableName> (table: T, row: Tables[T], deleted = false): Promise<void> {
     const version = this.#nextVersion()
+    this.#writes++
     await this.client.insert({
       table,
       values: [{ ...row, version, is_deleted: deleted ? 1 : 0 }],
@@ -112,6 +127,7 @@ export class ControlPlane {
     const key = row[KEYS[table] as keyof Tables[T]] as unknown as string
     if (deleted) map.delete(key)
     else map.set(key, row)
+    this.#writes++
     this.#reindex()
   }
 

@@ -113,15 +113,40 @@ export async function scanHtml (input: string | Uint8Array, options: ScanOptions
   if (!MAYBE_LINK.test(source)) return { source, links: [], commentHrefs: [] }
 
   const marker = markerFor(source)
+  const markerBytes = Buffer.from(marker)
   const events: Pending[] = []
   const handed: Freeable[] = []
-  const decoder = new TextDecoder()
-  const out: string[] = []
+  // Byte offsets (in the UTF-8 input) of each marker, counted as the output streams by:
+  // the output is the input plus markers, so the bytes emitted before marker k, minus the
+  // k markers before it, are the input offset of its tag. Nothing is copied or decoded.
+  const found: number[] = []
+  let emitted = 0
+  const sink = (chunk: Uint8Array): void => {
+    // lol-html emits inserted content as a chunk of its own (checked with 0.4.1); a
+    // marker inside a larger chunk is still found, one split over two is caught below.
+    if (chunk.length === markerBytes.length && isMarker(chunk, markerBytes)) {
+      found.push(emitted)
+      return
+    }
+    if (chunk.length > 0 && chunk.indexOf(markerBytes[0]) !== -1) {
+      const view = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length)
+      let from = 0
+      for (let at = view.indexOf(markerBytes); at !== -1; at = view.indexOf(markerBytes, from)) {
+        found.push(emitted + at - from)
+        emitted += at - from
+        from = at + markerBytes.length
+      }
+      emitted += chunk.length - from
+      return
+    }
+    emitted += chunk.length
+  }
 
   // Handler calls are the cost (DESIGN.md), so there are as few as possible: one per
   // `<a href>`, and one per comment only in documents that have a conditional comment
   // with an href in it. Anchor text is read from the source afterwards (anchor-text.ts).
-  const rewriter = new HTMLRewriter(chunk => { out.push(decoder.decode(chunk, { stream: true })) })
+  const rewriter = new HTMLRewriter(sink)
+  const bytes = Buffer.from(source)
   try {
     rewriter.on('a[href]', {
       element (el) {
@@ -139,7 +164,6 @@ export async function scanHtml (input: string | Uint8Array, options: ScanOptions
         }
       })
     }
-    const bytes = Buffer.from(source)
     for (let at = 0; at < bytes.length; at += WRITE_CHUNK) {
       await rewriter.write(bytes.subarray(at, Math.min(at + WRITE_CHUNK, bytes.length)))
     }
@@ -152,9 +176,31 @@ export async function scanHtml (input: string | Uint8Array, options: ScanOptions
     for (const h of handed) h.free()
     rewriter.free()
   }
-  out.push(decoder.decode())
-  locateMarkers(out.join(''), marker, source.length, events)
+  if (found.length !== events.length || emitted !== bytes.length) {
+    throw new RewriteError('CT_ERR_REWRITE_INTERNAL', `parser output is not the input plus markers (${found.length}/${events.length} markers, ${emitted}/${bytes.length} bytes)`)
+  }
+  toCharOffsets(source, bytes, found, events)
   return bind(source, events, options)
+}
+
+function isMarker (chunk: Uint8Array, marker: Buffer): boolean {
+  for (let i = 0; i < marker.length; i++) if (chunk[i] !== marker[i]) return false
+  return true
+}
+
+/** UTF-8 byte offsets to string offsets; markers sit before `<`, so never inside a character. */
+function toCharOffsets (source: string, bytes: Buffer, found: number[], events: Pending[]): void {
+  if (bytes.length === source.length) { // all ASCII: the same
+    for (let k = 0; k < found.length; k++) events[k].offset = found[k]
+    return
+  }
+  let byte = 0
+  let char = 0
+  for (let k = 0; k < found.length; k++) {
+    char += bytes.toString('utf8', byte, found[k]).length
+    byte = found[k]
+    events[k].offset = char
+  }
 }
 
 /** Cheap pre-check: is there a `<!--[if …]>` comment with an href inside? */
@@ -169,20 +215,6 @@ function hasConditionalHref (source: string): boolean {
     at = source.indexOf('<!--[if', end)
   }
   return false
-}
-
-/** Sets each event's offset in the source from its marker's place in the output. */
-function locateMarkers (output: string, marker: string, sourceLength: number, events: Pending[]): void {
-  let from = 0
-  for (let k = 0; k < events.length; k++) {
-    const at = output.indexOf(marker, from)
-    if (at === -1) throw new RewriteError('CT_ERR_REWRITE_INTERNAL', `marker ${k} of ${events.length} missing`)
-    events[k].offset = at - k * marker.length
-    from = at + marker.length
-  }
-  if (output.length - events.length * marker.length !== sourceLength || output.indexOf(marker, from) !== -1) {
-    throw new RewriteError('CT_ERR_REWRITE_INTERNAL', 'parser output is not the input plus markers')
-  }
 }
 
 function bind (source: string, events: Pending[], options: ScanOptions): ScannedDocument {

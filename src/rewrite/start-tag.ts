@@ -43,7 +43,7 @@ export function readStartTag (src: string, at: number, limit = src.length): Sour
     if (isWhitespace(c) || c === 0x2f || c === 0x3e) break
     i++
   }
-  const nameEnd = i
+  const tagNameEnd = i
   const attributes: SourceAttribute[] = []
   let prevEnd = i
   while (i < limit) {
@@ -51,7 +51,7 @@ export function readStartTag (src: string, at: number, limit = src.length): Sour
     // before attribute name / after attribute value / self-closing start tag: a `/`
     // not followed by `>` is dropped and reading goes on in "before attribute name".
     if (isWhitespace(c) || c === 0x2f) { i++; continue }
-    if (c === 0x3e) return { nameEnd, end: i + 1, attributes }
+    if (c === 0x3e) return { nameEnd: tagNameEnd, end: i + 1, attributes }
     const start = i
     i++ // the first character belongs to the name even when it is `=` (a parse error)
     while (i < limit) { // attribute name state
@@ -80,7 +80,7 @@ export function readStartTag (src: string, at: number, limit = src.length): Sour
       i = close + 1
     } else if (q === 0x3e) { // missing value: the tag ends here, the attribute is empty
       attributes.push({ start, nameEnd, valueStart: j, valueEnd: j, quote: 0, end: j, prevEnd })
-      return { nameEnd, end: j + 1, attributes }
+      return { nameEnd: tagNameEnd, end: j + 1, attributes }
     } else {
       let k = j
       while (k < limit) { // attribute value (unquoted) state

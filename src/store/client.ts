@@ -63,6 +63,10 @@ export async function openStore (config: Config): Promise<Store> {
       async close () {
         await reader.close()
         await writer.close()
+        // chdb binds one data path per process and releases it only once operations that
+        // were running at close() have finished: wait for that, so the next open succeeds.
+        const chdb = await import('chdb') as { drainPending?: () => Promise<void> }
+        await chdb.drainPending?.()
       }
     }
   }

@@ -1,0 +1,41 @@
+import { randomBytes, randomUUID } from 'node:crypto'
+import { readdirSync, readFileSync } from 'node:fs'
+import { KeyRing } from '../../src/token/keys.js'
+import { mintToken, verifyToken, type VerifiedToken } from '../../src/token/codec.js'
+import { trackedUrl } from '../../src/redirect/hosts.js'
+import { trackingHostPredicate } from '../../src/rewrite/links.js'
+import type { MintFn } from '../../src/rewrite/html.js'
+
+export const CORPUS_DIR = '/work/shared/corpus/emails'
+export const BASE_URL = 'https://t.example.net'
+export const SID = 'acme42'
+export const SECRETS = [{ kid: 3, secret: randomBytes(32) }]
+export const ring = new KeyRing(SECRETS)
+export const isTrackingHost = trackingHostPredicate(BASE_URL, ['track.acme.com'])
+export const SENT_AT = 1_760_000_000
+
+/** The corpus, read at test time from the shared directory (never copied into the repo). */
+export function corpus (): Array<{ name: string, html: string }> {
+  return readdirSync(CORPUS_DIR).filter(f => f.endsWith('.html')).sort().map(name => ({ name, html: readFileSync(`${CORPUS_DIR}/${name}`, 'utf8') }))
+}
+
+/** A real minting function, as the worker builds it. */
+export function realMint (messageId = randomUUID()): MintFn {
+  return (linkIndex, url) => trackedUrl(BASE_URL, SID, mintToken(ring, { sid: SID, messageId, linkIndex, sentAt: SENT_AT, url }))
+}
+
+const TRACKED = /^https:\/\/pacme42\.t\.example\.net\/c\/([A-Za-z0-9_-]+)$/
+
+/** Verifies a tracked URL the way the redirect server would; throws when it does not. */
+export function decodeTracked (href: string): VerifiedToken {
+  const m = TRACKED.exec(href)
+  if (m === null) throw new Error(`not a tracked URL: ${href}`)
+  const v = verifyToken(ring, m[1])
+  if (typeof v === 'string') throw new Error(`token refused: ${v}`)
+  return v
+}
+
+/** Every tracked URL in a document, in order. */
+export function trackedUrlsIn (html: string): string[] {
+  return html.match(/https:\/\/pacme42\.t\.example\.net\/c\/[A-Za-z0-9_-]+/g) ?? []
+}
