@@ -25,6 +25,8 @@ const CONFIG_FLAGS: Options = Object.fromEntries(OPTIONS.map(o => [o.flag, {
 const HELP: Options = { help: { type: 'boolean', short: 'h' } }
 // The options `token` commands share with `serve`: they must find the same secrets.
 const KEY_FLAGS = ['data-dir', 'secrets', 'tracking-base-url', 'max-url-bytes'] as const
+// token create checks that the project exists: through a running server, or in the store.
+const PROJECT_CHECK_FLAGS = ['admin-host', 'admin-port', 'clickhouse-url', 'clickhouse-user', 'clickhouse-password', 'clickhouse-database'] as const
 const TOKEN_CONFIG_FLAGS: Options = Object.fromEntries(KEY_FLAGS.map(f => [f, CONFIG_FLAGS[f]]))
 
 const USAGE = `usage: clicktrail <command> [options]
@@ -52,6 +54,7 @@ const KEY_HELP = KEY_FLAGS.map(f => {
 const TOKEN_CREATE_HELP = `usage: clicktrail token create --project SID --url URL [--message-id UUID] [--link-index N] [--sent-at ISO8601]
 
 Prints a tracked URL signed with the same secrets \`serve\` uses (same data dir or CLICKTRAIL_SECRETS).
+The project must exist (asked of a running server's admin listener, else of the store).
 
   --project SID              project short id, [a-z0-9]{1,32}
   --url URL                  destination (http or https)
@@ -112,9 +115,31 @@ function keyRingFor (config: Config): KeyRing {
   return new KeyRing(loadOrCreateSecrets(config.secrets, config.dataDir).secrets)
 }
 
-function tokenCreate (args: string[]): void {
+/** Whether a project with this sid exists: asks a running server's admin listener, else opens the store. */
+async function projectExists (config: Config, sid: string): Promise<boolean> {
+  if (!/^[a-z0-9]{1,32}$/.test(sid)) return false
+  const query = `SELECT count() FROM projects FINAL WHERE sid = '${sid}' AND is_deleted = 0`
+  const host = config.adminHost.includes(':') ? `[${config.adminHost}]` : config.adminHost
+  try {
+    const res = await fetch(`http://${host}:${config.adminPort}/sql?format=TabSeparated`, {
+      method: 'POST', headers: { authorization: `Bearer ${loadOrCreateAdminToken(config.dataDir)}` }, body: query
+    })
+    if (res.ok) return Number((await res.text()).trim()) > 0
+  } catch { /* no server running: look in the store ourselves */ }
+  const store = await openStore(config)
+  try {
+    await migrate(store.writer)
+    const rows = await (await store.reader.query({ query, format: 'TabSeparated' })).text()
+    return Number(rows.trim()) > 0
+  } finally {
+    await store.close()
+  }
+}
+
+async function tokenCreate (args: string[]): Promise<void> {
   const { values } = parse(args, {
     ...TOKEN_CONFIG_FLAGS,
+    ...pick(PROJECT_CHECK_FLAGS),
     project: { type: 'string' },
     url: { type: 'string' },
     'message-id': { type: 'string' },
@@ -135,6 +160,7 @@ function tokenCreate (args: string[]): void {
     sentAt = Math.floor(ms / 1000)
   }
   const config = loadConfig(values)
+  if (!await projectExists(config, project)) throw new ClicktrailError('CT_ERR_PROJECT_NOT_FOUND', `no project with sid "${project}" (create one with \`clicktrail init\` or the Team API)`)
   const messageId = typeof values['message-id'] === 'string' ? values['message-id'] : randomUUID()
   const token = mintToken(keyRingFor(config), { sid: project, messageId, linkIndex: Number(linkText), sentAt, url }, { maxUrlBytes: config.maxUrlBytes })
   console.log(trackedUrl(config.trackingBaseUrl, project, token))
@@ -265,7 +291,7 @@ export async function main (argv: string[]): Promise<void> {
   if (command === 'init') return await initCommand(argv.slice(1))
   if (command === 'sql') return await sqlCommand(argv.slice(1))
   if (command === 'token') {
-    if (sub === 'create') return tokenCreate(rest)
+    if (sub === 'create') return await tokenCreate(rest)
     if (sub === 'inspect') return tokenInspect(rest)
     if (sub === undefined || sub === '--help' || sub === '-h') { console.log(`${TOKEN_CREATE_HELP}\n\n${TOKEN_INSPECT_HELP}`); return }
     throw new UsageError(`unknown token command "${sub}" (see \`clicktrail --help\`)`)

@@ -36,6 +36,10 @@ t.test('--help on every command', async t => {
 t.test('token create then inspect, with the secret generated into the data dir (0600)', async t => {
   const dir = mkdtempSync(join(tmpdir(), 'clicktrail-cli-'))
   t.teardown(() => { rmSync(dir, { recursive: true, force: true }) })
+  const noProject = run(['token', 'create', '--data-dir', dir, '--project', 'demo', '--url', 'https://example.com/'])
+  t.equal(noProject.status, 1, 'no project yet')
+  t.match(noProject.stderr, /CT_ERR_PROJECT_NOT_FOUND/)
+  t.equal(run(['init', '--data-dir', dir, '--sid', 'demo']).status, 0)
   const created = run(['token', 'create', '--data-dir', dir, '--project', 'demo', '--url', 'https://example.com/a?b=1&c=2', '--message-id', 'f47ac10b-58cc-4372-a567-0e02b2c3d479', '--link-index', '7', '--sent-at', '2026-01-02T03:04:05Z'])
   t.equal(created.status, 0, created.stderr)
   const url = created.stdout.trim()
