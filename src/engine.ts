@@ -12,7 +12,8 @@ import type { ObservationSink } from './redirect/observation.js'
 import { createMetrics, metricsRoute } from './metrics.js'
 import { openStore, type Store } from './store/client.js'
 import { migrate } from './store/migrate.js'
-import { insertObservationRows, toRow } from './store/observations.js'
+import { insertObservationRows, toRow, fromRow } from './store/observations.js'
+import { loadOrCreateNodeId } from './store/node-id.js'
 import { Spool } from './ingest/spool.js'
 import { IngestPipeline, type RowWriter } from './ingest/pipeline.js'
 import { AdminServer, loadOrCreateAdminToken } from './admin/server.js'
@@ -82,13 +83,15 @@ export async function startEngine (config: Config, log: Logger, options: EngineO
     })
     await spool.open()
     const s = store
+    const nodeId = loadOrCreateNodeId(config.dataDir)
     let writer: RowWriter = { insert: async (text, token) => { await insertObservationRows(s.writer, text, token) } }
     if (options.wrapWriter !== undefined) writer = options.wrapWriter(writer)
     pipeline = new IngestPipeline({
       spool,
       writer,
       log,
-      toRow,
+      toRow: o => toRow(o, nodeId),
+      fromRow,
       intentPath: join(config.dataDir, 'ingest-intent.json'),
       batchMaxRows: config.batchMaxRows,
       batchMaxMs: config.batchMaxMs,

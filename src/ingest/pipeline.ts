@@ -1,4 +1,5 @@
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs'
+import { randomUUID } from 'node:crypto'
 import type { Logger } from '../log.js'
 import type { Observation, ObservationSink } from '../redirect/observation.js'
 import type { BatchRef, Spool } from './spool.js'
@@ -15,19 +16,25 @@ export interface PipelineOptions {
   log: Logger
   /** Turns an observation into one prepared row (serialised once, kept in the spool). */
   toRow: (o: Observation) => string
+  /** The inverse of toRow, for frames replayed from the spool. */
+  fromRow: (row: string) => Observation
   /** Where the in-flight insert's intent is kept (see below). */
   intentPath: string
   batchMaxRows: number
   batchMaxMs: number
   retryMinMs: number
   retryMaxMs: number
-  /** Told about every batch ClickHouse acknowledged (the promotion stage hooks in here). */
-  onInserted?: (rows: number) => void
+  /** Told about the observations of every batch ClickHouse acknowledged (promotion hooks in here). */
+  onInserted?: (observations: Observation[]) => void
 }
 
 interface Frame {
   ref: BatchRef
   rows: string[]
+  /** The observations behind `rows`, in the same order. */
+  obs: Observation[]
+  /** Earliest observation time in the frame (ms). */
+  minTs: number
   /** When the frame was spooled (ms); drives the time bound. */
   at: number
 }
@@ -97,11 +104,19 @@ export class IngestPipeline implements ObservationSink {
   get queuedRows (): number { return this.#queuedRows }
   get queuedFrames (): number { return this.#queue.length }
 
+  /** Earliest observation time not yet acknowledged by ClickHouse (ms), or undefined. */
+  oldestQueuedTs (): number | undefined {
+    let min: number | undefined
+    for (const f of this.#queue) if (min === undefined || f.minTs < min) min = f.minTs
+    return min
+  }
+
   /** Replays what the spool holds from an earlier run, then starts the batching timer. */
   async start (): Promise<void> {
     this.#intent = readIntent(this.#o.intentPath)
     for await (const batch of this.#o.spool.recover()) {
-      this.#queue.push({ ref: batch.ref, rows: batch.records, at: 0 })
+      const obs = batch.records.map(this.#o.fromRow)
+      this.#queue.push({ ref: batch.ref, rows: batch.records, obs, minTs: minTs(obs), at: 0 })
       this.#queuedRows += batch.records.length
       this.stats.replayed += batch.records.length
     }
@@ -126,12 +141,15 @@ export class IngestPipeline implements ObservationSink {
   write (batch: Observation[]): void {
     this.stats.received += batch.length
     const rows: string[] = []
+    const kept: Observation[] = []
     for (const o of batch) {
       if (o.expired) {
         this.stats.expiredDropped++
         continue
       }
+      o.id = randomUUID()
       rows.push(this.#o.toRow(o))
+      kept.push(o)
     }
     if (rows.length === 0) return
     const ref = this.#o.spool.append(rows)
@@ -140,7 +158,7 @@ export class IngestPipeline implements ObservationSink {
       return
     }
     this.stats.spooled += rows.length
-    this.#queue.push({ ref, rows, at: Date.now() })
+    this.#queue.push({ ref, rows, obs: kept, minTs: minTs(kept), at: Date.now() })
     this.#queuedRows += rows.length
     if (this.#queuedRows >= this.#o.batchMaxRows) this.#maybeInsert()
   }
@@ -225,7 +243,11 @@ export class IngestPipeline implements ObservationSink {
     this.stats.lastBatchRows = rows
     this.#batchSizes.push(rows)
     if (this.#batchSizes.length > 10_000) this.#batchSizes.shift()
-    this.#o.onInserted?.(rows)
+    if (this.#o.onInserted !== undefined) {
+      const obs: Observation[] = []
+      for (const f of group) for (const o of f.obs) obs.push(o)
+      this.#o.onInserted(obs)
+    }
   }
 
   /**
@@ -251,6 +273,12 @@ export class IngestPipeline implements ObservationSink {
     this.#o.spool.close()
     if (this.#queue.length > 0) this.#o.log.info({ rows: this.#queuedRows, frames: this.#queue.length }, 'left in the spool for the next start')
   }
+}
+
+function minTs (obs: Observation[]): number {
+  let min = Infinity
+  for (const o of obs) if (o.ts < min) min = o.ts
+  return min
 }
 
 function joinRows (frames: Frame[]): string {

@@ -9,6 +9,8 @@
 export interface Observation {
   /** When the request arrived, unix milliseconds. */
   ts: number
+  /** Set by ingest (UUID v4): names the observation in ClickHouse and in promotion. */
+  id?: string
   sid: string
   messageId: string
   linkIndex: number

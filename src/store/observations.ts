@@ -4,7 +4,7 @@ import type { Observation } from '../redirect/observation.js'
 
 /** Columns of click_observations we write, in the order `toRow` emits them. */
 export const OBSERVATION_COLUMNS = [
-  'ts', 'sid', 'message_id', 'link_index', 'sent_at', 'url', 'kid', 'retention_days', 'method', 'host', 'ip', 'peer_ip',
+  'ts', 'obs_id', 'node_id', 'sid', 'message_id', 'link_index', 'sent_at', 'url', 'kid', 'retention_days', 'method', 'host', 'ip', 'peer_ip',
   'user_agent', 'accept', 'accept_language', 'accept_encoding', 'sec_fetch_site', 'sec_fetch_mode',
   'sec_fetch_dest', 'sec_fetch_user', 'sec_ch_ua', 'sec_ch_ua_mobile', 'sec_ch_ua_platform',
   'sec_purpose', 'purpose', 'x_moz', 'referer', 'via', 'dnt', 'upgrade_insecure_requests'
@@ -18,9 +18,9 @@ const INSERT_SQL = `INSERT INTO click_observations (${OBSERVATION_COLUMNS.join('
  * is serialised once on its way to ClickHouse (integer milliseconds are read as
  * DateTime64(3) ticks).
  */
-export function toRow (o: Observation): string {
+export function toRow (o: Observation, nodeId: string): string {
   return JSON.stringify([
-    o.ts, o.sid, o.messageId, o.linkIndex, o.sentAt, o.url, o.kid, o.retentionDays, o.method, o.host, o.ip, o.peerIp,
+    o.ts, o.id, nodeId, o.sid, o.messageId, o.linkIndex, o.sentAt, o.url, o.kid, o.retentionDays, o.method, o.host, o.ip, o.peerIp,
     o.userAgent, o.accept, o.acceptLanguage, o.acceptEncoding, o.secFetchSite, o.secFetchMode,
     o.secFetchDest, o.secFetchUser, o.secChUa, o.secChUaMobile, o.secChUaPlatform,
     o.secPurpose, o.purpose, o.xMoz, o.referer, o.via, o.dnt, o.upgradeInsecureRequests
@@ -40,4 +40,21 @@ export async function insertObservationRows (client: ClickHouseClient, text: str
   })
   // Drain the (empty) response so the connection is released.
   for await (const _ of r.stream) { /* nothing */ }
+}
+
+/** The inverse of toRow: an observation from its prepared row (spool replays). */
+export function fromRow (row: string): Observation {
+  const a = JSON.parse(row) as unknown[]
+  let i = 0
+  const next = (): any => a[i++] // eslint-disable-line @typescript-eslint/no-explicit-any
+  const o = { ts: next(), id: next() } as Observation
+  next() // node id
+  o.sid = next(); o.messageId = next(); o.linkIndex = next(); o.sentAt = next(); o.url = next(); o.kid = next()
+  o.retentionDays = next(); o.method = next(); o.host = next(); o.ip = next(); o.peerIp = next()
+  o.userAgent = next(); o.accept = next(); o.acceptLanguage = next(); o.acceptEncoding = next()
+  o.secFetchSite = next(); o.secFetchMode = next(); o.secFetchDest = next(); o.secFetchUser = next()
+  o.secChUa = next(); o.secChUaMobile = next(); o.secChUaPlatform = next(); o.secPurpose = next()
+  o.purpose = next(); o.xMoz = next(); o.referer = next(); o.via = next(); o.dnt = next(); o.upgradeInsecureRequests = next()
+  o.expired = false
+  return o
 }
