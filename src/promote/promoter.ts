@@ -1,0 +1,309 @@
+import { createHash } from 'node:crypto'
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs'
+import type { ClickHouseClient } from '@clickhouse/client'
+import { LRUCache } from 'lru-cache'
+import type { Logger } from '../log.js'
+import type { Observation } from '../redirect/observation.js'
+import { OBSERVATION_COLUMNS, fromRow } from '../store/observations.js'
+import type { MessageDirectory } from './messages.js'
+import type { ClassifyBatch, ClickRow } from './types.js'
+
+export interface PromoterOptions {
+  client: ClickHouseClient
+  log: Logger
+  nodeId: string
+  messages: MessageDirectory
+  classify: ClassifyBatch
+  /** How long an observation waits for the rest of its message before its verdict is final. */
+  windowMs: number
+  /** Earliest observation still on its way into ClickHouse (ms), if any: promotion waits for it. */
+  oldestPending: () => number | undefined
+  /** Where the in-flight promotion is kept until its clicks are stored (exact-once replay). */
+  intentPath: string
+  /** Promoted clicks, after they are stored (webhooks hook in here). */
+  onPromoted?: (clicks: ClickRow[]) => void
+  tickMs?: number
+  /** first_click memory: messages whose first counting click is known (a miss asks ClickHouse). */
+  firstClickCacheMax?: number
+}
+
+export class PromoterStats {
+  received = 0
+  duplicates = 0
+  promoted = 0
+  human = 0
+  machine = 0
+  batches = 0
+  failures = 0
+  lastLagMs = 0
+}
+
+interface Intent { token: string, watermark: number, rows: ClickRow[] }
+
+// Observations that arrive this late after the window closed are still promoted together
+// with their message, as long as they are in ClickHouse: the cut-off waits for ingest.
+const CONTEXT_KEEP_FACTOR = 2
+const TS = OBSERVATION_COLUMNS.indexOf('ts')
+const SENT_AT = OBSERVATION_COLUMNS.indexOf('sent_at')
+
+/**
+ * Promotion: observations become clicks with a final verdict.
+ *
+ * Observations come in once ClickHouse has them (from the ingest pipeline) and wait in
+ * memory for `windowMs`, so that burst and shadow-pair signals can see the rest of the
+ * message. Each tick promotes every observation older than the cut-off
+ * (now − window, and never past the oldest observation still in the ingest queue):
+ * classify the batch in the pool with each observation's message context, enrich with the
+ * message and link, decide first_click, store the rows in `clicks`, move the watermark,
+ * and hand the rows to webhooks.
+ *
+ * Exactly once: every observation of this node up to the watermark (kept in
+ * `promotion_state`) has been promoted. Before the clicks insert, the rows, their dedup
+ * token and the new watermark go to an intent file; after a crash the intent is inserted
+ * again with the same token (ClickHouse drops the duplicate) and the watermark taken from
+ * it, and observations after the watermark are read back from click_observations.
+ */
+export class Promoter {
+  readonly stats = new PromoterStats()
+  readonly #o: PromoterOptions
+  #pending: Observation[] = []
+  readonly #known = new Set<string>()
+  readonly #byMessage = new Map<string, Observation[]>()
+  readonly #firstDone: LRUCache<string, true>
+  #watermark = 0
+  #timer: NodeJS.Timeout | undefined
+  #running: Promise<void> | undefined
+
+  constructor (options: PromoterOptions) {
+    this.#o = options
+    this.#firstDone = new LRUCache({ max: options.firstClickCacheMax ?? 200_000 })
+  }
+
+  get pending (): number { return this.#pending.length }
+  get watermark (): number { return this.#watermark }
+
+  async start (): Promise<void> {
+    const intent = readIntent(this.#o.intentPath)
+    const rows = await (await this.#o.client.query({
+      query: 'SELECT toUnixTimestamp64Milli(promoted_until) AS w FROM promotion_state FINAL WHERE node_id = {node:String}',
+      query_params: { node: this.#o.nodeId },
+      format: 'JSONEachRow'
+    })).json<{ w: string }>()
+    this.#watermark = rows.length > 0 ? Number(rows[0].w) : 0
+    if (intent !== undefined) {
+      await this.#store(intent)
+      this.#o.log.info({ clicks: intent.rows.length }, 'promotion: re-stored the clicks of an interrupted batch')
+      // Their webhooks may not have been queued: queue them (event ids are stable, the outbox de-duplicates).
+      this.#o.onPromoted?.(intent.rows)
+    }
+    if (this.#watermark > 0) await this.#reload()
+    else this.#watermark = Date.now() - this.#o.windowMs * CONTEXT_KEEP_FACTOR
+    this.#timer = setInterval(() => { this.#tick() }, this.#o.tickMs ?? 250)
+    this.#timer.unref()
+  }
+
+  /** Observations ClickHouse now has, in any order, possibly seen before. */
+  add (observations: Observation[]): void {
+    for (const o of observations) {
+      if (o.id === undefined || o.expired || this.#known.has(o.id)) {
+        this.stats.duplicates++
+        continue
+      }
+      this.stats.received++
+      this.#known.add(o.id)
+      if (o.ts <= this.#watermark) {
+        // Promoted before a restart: only context now.
+        this.#context(o)
+        continue
+      }
+      this.#pending.push(o)
+      this.#context(o)
+    }
+  }
+
+  #context (o: Observation): void {
+    let list = this.#byMessage.get(o.messageId)
+    if (list === undefined) {
+      list = []
+      this.#byMessage.set(o.messageId, list)
+    }
+    list.push(o)
+  }
+
+  /** Reads back what a crash left unpromoted (and a window of context before it). */
+  async #reload (): Promise<void> {
+    const from = this.#watermark - this.#o.windowMs * CONTEXT_KEEP_FACTOR
+    const rs = await this.#o.client.query({
+      query: `SELECT ${OBSERVATION_COLUMNS.map(c => c === 'ts' ? 'toUnixTimestamp64Milli(ts) AS ts' : c === 'sent_at' ? 'toUnixTimestamp(sent_at) AS sent_at' : c === 'obs_id' || c === 'message_id' ? `toString(${c}) AS ${c}` : c).join(', ')}
+              FROM click_observations WHERE node_id = {node:String} AND ts > fromUnixTimestamp64Milli({from:Int64}) ORDER BY ts`,
+      query_params: { node: this.#o.nodeId, from },
+      format: 'JSONCompactEachRow'
+    })
+    const rows = await rs.json<unknown[]>()
+    const obs = rows.map(r => { r[TS] = Number(r[TS]); r[SENT_AT] = Number(r[SENT_AT]); return fromRow(JSON.stringify(r)) })
+    this.add(obs)
+    if (obs.length > 0) this.#o.log.info({ observations: obs.length, pending: this.#pending.length }, 'promotion: resumed after a restart')
+  }
+
+  #tick (): void {
+    if (this.#running !== undefined) return
+    this.#running = this.promoteDue().then(() => {}, (err: Error) => {
+      this.stats.failures++
+      if (this.stats.failures === 1 || this.stats.failures % 20 === 0) this.#o.log.warn({ err: err.message }, 'promotion failed; will retry')
+    }).finally(() => { this.#running = undefined })
+  }
+
+  /** Promotes everything due now; returns when its clicks are stored. */
+  async promoteDue (now = Date.now()): Promise<number> {
+    let cutoff = now - this.#o.windowMs
+    const oldest = this.#o.oldestPending()
+    if (oldest !== undefined && oldest - 1 < cutoff) cutoff = oldest - 1
+    const due: Observation[] = []
+    const keep: Observation[] = []
+    for (const o of this.#pending) (o.ts <= cutoff ? due : keep).push(o)
+    // The watermark: everything up to it is promoted once this batch is stored.
+    let watermark = cutoff
+    for (const o of keep) if (o.ts - 1 < watermark) watermark = o.ts - 1
+    if (watermark < this.#watermark) watermark = this.#watermark
+    if (due.length === 0) {
+      this.#forget(now)
+      return 0
+    }
+    due.sort((a, b) => a.ts - b.ts)
+    const messages = await this.#o.messages.lookup(due.map(o => o.messageId))
+    const items = due.map(o => ({ obs: o, context: this.#byMessage.get(o.messageId) ?? [o], linkCount: messages.get(o.messageId)?.linkCount }))
+    const classified = await this.#o.classify(items)
+    await this.#loadFirstClicks(due)
+    const rows: ClickRow[] = []
+    for (let i = 0; i < due.length; i++) {
+      const o = due[i]
+      const { verdict, client } = classified[i]
+      const m = messages.get(o.messageId)
+      const link = m?.links.get(o.linkIndex)
+      let first = false
+      if (verdict.counts_for_metrics && !this.#firstDone.has(o.messageId)) {
+        first = true
+        this.#firstDone.set(o.messageId, true)
+      }
+      rows.push({
+        obs_id: o.id as string,
+        ts: o.ts,
+        sid: o.sid,
+        message_id: o.messageId,
+        link_index: o.linkIndex,
+        sent_at: o.sentAt,
+        recipient: m?.recipient ?? '',
+        subject: m?.subject ?? '',
+        tag: m?.tag ?? '',
+        metadata: m?.metadata ?? {},
+        destination_url: o.url,
+        anchor_text: link?.anchorText ?? '',
+        first_click: first,
+        ...client,
+        user_agent: o.userAgent,
+        ip: o.ip,
+        method: o.method,
+        bot: verdict,
+        retention_days: o.retentionDays
+      })
+    }
+    const token = 'ct-clicks-' + createHash('sha256').update(rows.map(r => r.obs_id).join(',')).digest('hex').slice(0, 32)
+    const intent: Intent = { token, watermark, rows }
+    writeIntent(this.#o.intentPath, intent)
+    await this.#store(intent)
+    this.#pending = keep
+    this.stats.promoted += rows.length
+    this.stats.batches++
+    for (const r of rows) {
+      if (r.bot.counts_for_metrics) this.stats.human++
+      else this.stats.machine++
+    }
+    this.stats.lastLagMs = now - due[0].ts
+    this.#forget(now)
+    this.#o.onPromoted?.(rows)
+    return rows.length
+  }
+
+  /** first_click must hold across restarts: for messages not in memory, ask ClickHouse. */
+  async #loadFirstClicks (due: Observation[]): Promise<void> {
+    const unknown = [...new Set(due.map(o => o.messageId))].filter(id => !this.#firstDone.has(id))
+    if (unknown.length === 0) return
+    const rows = await (await this.#o.client.query({
+      query: `SELECT DISTINCT toString(message_id) AS id FROM clicks WHERE message_id IN (${unknown.map(id => `'${id}'`).join(',')}) AND counts_for_metrics`,
+      format: 'JSONEachRow'
+    })).json<{ id: string }>()
+    for (const r of rows) this.#firstDone.set(r.id, true)
+  }
+
+  async #store (intent: Intent): Promise<void> {
+    if (intent.rows.length > 0) {
+      await this.#o.client.insert({
+        table: 'clicks',
+        values: intent.rows.map(toDbRow),
+        format: 'JSONEachRow',
+        clickhouse_settings: { insert_deduplication_token: intent.token }
+      })
+    }
+    await this.#o.client.insert({
+      table: 'promotion_state',
+      values: [{ node_id: this.#o.nodeId, promoted_until: intent.watermark, version: Date.now() * 1000 }],
+      format: 'JSONEachRow',
+      clickhouse_settings: { insert_deduplication_token: `${intent.token}-state` }
+    })
+    this.#watermark = intent.watermark
+    rmSync(this.#o.intentPath, { force: true })
+  }
+
+  /** Drops context older than two windows behind the watermark. */
+  #forget (now: number): void {
+    const horizon = Math.min(this.#watermark, now) - this.#o.windowMs * CONTEXT_KEEP_FACTOR
+    for (const [id, list] of this.#byMessage) {
+      const kept = list.filter(o => o.ts > horizon)
+      if (kept.length === list.length) continue
+      for (const o of list) if (o.ts <= horizon) this.#known.delete(o.id as string)
+      if (kept.length === 0) this.#byMessage.delete(id)
+      else this.#byMessage.set(id, kept)
+    }
+  }
+
+  /** Promotes what is due (ignoring the window when `flush`) and stops the timer. */
+  async stop (): Promise<void> {
+    if (this.#timer !== undefined) clearInterval(this.#timer)
+    this.#timer = undefined
+    await this.#running
+  }
+}
+
+function toDbRow (r: ClickRow): Record<string, unknown> {
+  const { bot, ...rest } = r
+  return {
+    ...rest,
+    bot_detected: bot.detected,
+    bot_probability: bot.probability,
+    classification: bot.classification,
+    proxy_type: bot.proxy_type,
+    reason_codes: bot.reason_codes,
+    machine: bot.machine,
+    counts_for_metrics: bot.counts_for_metrics
+  }
+}
+
+function writeIntent (path: string, intent: Intent): void {
+  const tmp = `${path}.tmp`
+  const fd = openSync(tmp, 'w', 0o600)
+  try {
+    writeSync(fd, JSON.stringify(intent))
+    fsyncSync(fd)
+  } finally {
+    closeSync(fd)
+  }
+  renameSync(tmp, path)
+}
+
+function readIntent (path: string): Intent | undefined {
+  try {
+    const parsed = JSON.parse(readFileSync(path, 'utf8')) as Intent
+    if (typeof parsed.token === 'string' && Array.isArray(parsed.rows)) return parsed
+  } catch { /* none */ }
+  return undefined
+}
