@@ -1,0 +1,77 @@
+import { createHash } from 'node:crypto'
+import type { ClickRow } from '../promote/types.js'
+
+/** The `message.clicked` event, field by field as in SPEC §6. */
+export interface ClickedEvent {
+  id: string
+  event: 'message.clicked'
+  timestamp: string
+  data: {
+    message_id: string
+    subject: string
+    metadata: Record<string, string>
+    tag: string
+    recipient: string
+    clicked_at: string
+    destination_url: string
+    link_index: number
+    anchor_text: string
+    first_click: boolean
+    device_type: string
+    client_type: string
+    client_name: string
+    user_agent: string
+    bot: ClickRow['bot']
+  }
+}
+
+/**
+ * The event id: a UUID derived from the observation id, so the same click always yields
+ * the same event id — across retries, restarts and replays — and receivers can
+ * de-duplicate on it (Standard Webhooks `webhook-id`).
+ */
+export function eventIdFor (obsId: string): string {
+  const h = createHash('sha256').update(`message.clicked:${obsId}`).digest()
+  h[6] = (h[6] & 0x0f) | 0x50 // version 5 layout (name-based, SHA hash)
+  h[8] = (h[8] & 0x3f) | 0x80
+  const x = h.subarray(0, 16).toString('hex')
+  return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20)}`
+}
+
+/** `2025-08-08T20:18:30+00:00`: the spec's clicked_at form (seconds, explicit offset). */
+export function offsetTime (ms: number): string {
+  return new Date(ms).toISOString().slice(0, 19) + '+00:00'
+}
+
+export function buildClickedEvent (c: ClickRow, createdAt: number): ClickedEvent {
+  return {
+    id: eventIdFor(c.obs_id),
+    event: 'message.clicked',
+    timestamp: new Date(createdAt).toISOString(),
+    data: {
+      message_id: c.message_id,
+      subject: c.subject,
+      metadata: c.metadata,
+      tag: c.tag,
+      recipient: c.recipient,
+      clicked_at: offsetTime(c.ts),
+      destination_url: c.destination_url,
+      link_index: c.link_index,
+      anchor_text: c.anchor_text,
+      first_click: c.first_click,
+      device_type: c.device_type,
+      client_type: c.client_type,
+      client_name: c.client_name,
+      user_agent: c.user_agent,
+      bot: {
+        detected: c.bot.detected,
+        probability: c.bot.probability,
+        classification: c.bot.classification,
+        proxy_type: c.bot.proxy_type,
+        reason_codes: c.bot.reason_codes,
+        machine: c.bot.machine,
+        counts_for_metrics: c.bot.counts_for_metrics
+      }
+    }
+  }
+}
