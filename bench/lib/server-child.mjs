@@ -1,0 +1,215 @@
+// One server under test, run in its own process by bench/redirect.mjs (child_process.fork)
+// so that its CPU time (process.cpuUsage: user + system, every thread of the process) can
+// be read on its own. Usage: node server-child.mjs <uws-bare|node-http|clicktrail>
+//
+// Environment from the parent:
+//   BENCH_LOCATION          the fixed Location of the two baselines
+//   BENCH_SECRETS           clicktrail master secrets (kid:base64)
+//   BENCH_DATA_DIR          clicktrail --data-dir (a temp dir; nothing is written to it
+//                           while secrets are given, but the option must point somewhere)
+//
+// IPC protocol: the child sends {type:'ready', port}; the parent sends {type:'sample', id}
+// and gets {type:'sample', id, cpu, stats, rss}; {type:'stop'} ends the child. The child
+// also exits when the parent goes away (IPC disconnect), so no server is ever left behind.
+//
+// Kind 'clicktrail-ingest' (bench/ingest.mjs) adds, without touching the kinds above:
+//   BENCH_INGEST            on (default): the real engine with storage — embedded ClickHouse
+//                           (chdb) in BENCH_DATA_DIR, spool, batched inserts with the default
+//                           batching — and a project bootstrapped for BENCH_SID; off: the same
+//                           engine with a CountingSink, as the 'clicktrail' kind
+//   BENCH_SID               the project sid (storage on)
+//   BENCH_BATCH_MAX_ROWS / BENCH_BATCH_MAX_MS   optional overrides (defaults: the engine's)
+//   BENCH_LOG_LEVEL         engine log level, to stderr (default warn)
+// Its stats add the pipeline and spool counters, the event-loop delay since the previous
+// sample (perf_hooks.monitorEventLoopDelay, reset at every sample), the main thread's own
+// CPU time (/proc/self/task/<pid>/stat) and the insert latencies / batch sizes recorded
+// since the previous sample. It also answers {type:'query', id, sql} (read-only SQL on
+// the engine's reader client) with {type:'reply', id, ok, result | error}.
+import { createRequire } from 'node:module'
+import { createServer } from 'node:http'
+import { readFileSync } from 'node:fs'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
+
+const kind = process.argv[2]
+const HOST = '127.0.0.1' // loopback only, never any other address
+const LOCATION = process.env.BENCH_LOCATION ?? 'https://example.com/'
+
+let stats = () => ({})
+let stop = async () => {}
+const handlers = {} // extra IPC requests of a kind: type → async (message) => result
+
+function send (msg) {
+  if (process.connected) process.send(msg)
+}
+
+async function startUwsBare () {
+  const require = createRequire(import.meta.url)
+  const uws = require('uWebSockets.js')
+  // Same check as src/redirect/uws.ts: the package silently falls back to pure JS.
+  if (typeof uws.SSLApp !== 'function' || typeof uws.getParts !== 'function') {
+    throw new Error('uWebSockets.js native binding did not load (pure-JS fallback in use)')
+  }
+  let handled = 0
+  const app = uws.App()
+  // Same route shape as clicktrail (GET /c/:token), answering a fixed 302 and nothing else.
+  app.get('/c/:token', (res) => {
+    handled++
+    res.writeStatus('302 Found').writeHeader('Location', LOCATION).writeHeader('Cache-Control', 'no-store').end()
+  })
+  app.any('/*', (res) => { res.writeStatus('404 Not Found').end() })
+  const socket = await new Promise(resolve => app.listen(HOST, 0, resolve))
+  if (!socket) throw new Error('uws-bare: cannot listen')
+  stats = () => ({ handled })
+  stop = async () => { uws.us_listen_socket_close(socket); app.close?.() }
+  return uws.us_socket_local_port(socket)
+}
+
+async function startNodeHttp () {
+  let handled = 0
+  const headers = { Location: LOCATION, 'Cache-Control': 'no-store' }
+  const server = createServer((req, res) => {
+    handled++
+    res.writeHead(302, headers)
+    res.end()
+  })
+  await new Promise((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(0, HOST, resolve)
+  })
+  stats = () => ({ handled })
+  stop = async () => { server.closeAllConnections?.(); await new Promise(resolve => server.close(resolve)) }
+  return server.address().port
+}
+
+async function startClicktrail () {
+  const dist = new URL('../../dist/', import.meta.url)
+  const { loadConfig } = await import(new URL('config.js', dist))
+  const { startEngine } = await import(new URL('engine.js', dist))
+  const { silentLogger } = await import(new URL('log.js', dist))
+  const { CountingSink } = await import(new URL('redirect/observation.js', dist))
+  const secrets = process.env.BENCH_SECRETS
+  const dataDir = process.env.BENCH_DATA_DIR
+  if (!secrets || !dataDir) throw new Error('clicktrail: BENCH_SECRETS and BENCH_DATA_DIR are required')
+  // Defaults for everything else (ring 65 536, hand-off every 10 ms; LRU 100 000 and negative
+  // cache 10 000 unless the parent lowers them below its token count); the environment is
+  // not read, so a stray PORT or LRU_MAX cannot skew a run.
+  const flags = { host: HOST, port: '0', 'data-dir': dataDir, secrets, 'log-level': 'silent' }
+  if (process.env.BENCH_LRU_MAX) flags['lru-max'] = process.env.BENCH_LRU_MAX
+  if (process.env.BENCH_NEGATIVE_CACHE_MAX) flags['negative-cache-max'] = process.env.BENCH_NEGATIVE_CACHE_MAX
+  const config = loadConfig(flags, {})
+  const sink = new CountingSink()
+  const engine = await startEngine(config, silentLogger, { sink })
+  const server = engine.server
+  stats = () => ({
+    ...server.stats,
+    lruSize: server.lruSize,
+    negativeSize: server.negativeSize,
+    ringPushed: server.ring.pushed,
+    ringDropped: server.ring.dropped,
+    sinkCount: sink.count
+  })
+  stop = async () => { await engine.stop() }
+  return engine.port
+}
+
+/** utime + stime of this process's main thread, in µs (clock ticks of 10 ms; Linux only). */
+function mainThreadCpuUs () {
+  try {
+    const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, 'latin1')
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return (Number(f[11]) + Number(f[12])) * 1e6 / 100 // fields 14 and 15 of proc(5)
+  } catch {
+    return NaN
+  }
+}
+
+async function startClicktrailIngest () {
+  const dist = new URL('../../dist/', import.meta.url)
+  const { loadConfig } = await import(new URL('config.js', dist))
+  const { startEngine } = await import(new URL('engine.js', dist))
+  const { createLogger } = await import(new URL('log.js', dist))
+  const { CountingSink } = await import(new URL('redirect/observation.js', dist))
+  const { bootstrap } = await import(new URL('control/bootstrap.js', dist))
+  const ingest = (process.env.BENCH_INGEST ?? 'on') !== 'off'
+  const secrets = process.env.BENCH_SECRETS
+  const dataDir = process.env.BENCH_DATA_DIR
+  const sid = process.env.BENCH_SID
+  if (!secrets || !dataDir || !sid) throw new Error('clicktrail-ingest: BENCH_SECRETS, BENCH_DATA_DIR and BENCH_SID are required')
+  // Engine defaults for everything else (batching included); the environment is not read.
+  // Admin and Team API listen on free loopback ports so that nothing clashes.
+  const flags = { host: HOST, port: '0', 'data-dir': dataDir, secrets, 'log-level': 'silent', 'admin-host': HOST, 'admin-port': '0', 'api-host': HOST, 'api-port': '0' }
+  if (process.env.BENCH_BATCH_MAX_ROWS) flags['batch-max-rows'] = process.env.BENCH_BATCH_MAX_ROWS
+  if (process.env.BENCH_BATCH_MAX_MS) flags['batch-max-ms'] = process.env.BENCH_BATCH_MAX_MS
+  const config = loadConfig(flags, {})
+  const log = createLogger(process.env.BENCH_LOG_LEVEL || 'warn')
+  const sink = ingest ? undefined : new CountingSink()
+  const engine = await startEngine(config, log, sink === undefined ? {} : { sink })
+  if (ingest && engine.plane.projectBySid(sid) === undefined) await bootstrap(engine.plane, { sid })
+  const server = engine.server
+  const { pipeline, spool } = engine
+  const ELD_RESOLUTION_MS = 10
+  const eld = monitorEventLoopDelay({ resolution: ELD_RESOLUTION_MS })
+  eld.enable()
+  stats = () => {
+    // The histogram holds the timer's whole interval; what exceeds it is the loop's delay.
+    const eldStats = eld.count > 0
+      ? { eldMaxMs: Math.max(0, eld.max / 1e6 - ELD_RESOLUTION_MS), eldP99Ms: Math.max(0, eld.percentile(99) / 1e6 - ELD_RESOLUTION_MS), eldMeanMs: Math.max(0, eld.mean / 1e6 - ELD_RESOLUTION_MS), eldCount: eld.count }
+      : { eldMaxMs: 0, eldP99Ms: 0, eldMeanMs: 0, eldCount: 0 }
+    eld.reset()
+    const out = {
+      ...server.stats,
+      lruSize: server.lruSize,
+      ringPushed: server.ring.pushed,
+      ringDropped: server.ring.dropped,
+      ringSize: server.ring.size,
+      mainCpuUs: mainThreadCpuUs(),
+      ...eldStats
+    }
+    if (sink !== undefined) out.sinkCount = sink.count
+    if (pipeline !== undefined) {
+      for (const [k, v] of Object.entries(pipeline.stats)) out[`ingest_${k}`] = v
+      out.queuedRows = pipeline.queuedRows
+      out.queuedFrames = pipeline.queuedFrames
+      for (const [k, v] of Object.entries(spool.stats)) out[`spool_${k}`] = v
+      // Nothing scrapes /metrics during a bench run, so the bench takes these itself.
+      out.insertLatenciesMs = pipeline.takeLatencies()
+      out.insertBatchRows = pipeline.takeBatchSizes()
+    }
+    return out
+  }
+  handlers.query = async (m) => {
+    if (engine.store === undefined) throw new Error('no storage (BENCH_INGEST=off)')
+    const r = await engine.store.reader.query({ query: m.sql, format: 'JSONEachRow', clickhouse_settings: engine.store.readerSettings })
+    return await r.json()
+  }
+  handlers.config = async () => ({ batchMaxRows: config.batchMaxRows, batchMaxMs: config.batchMaxMs, spoolMaxBytes: config.spoolMaxBytes, ringSize: config.ringSize, handoffIntervalMs: config.handoffIntervalMs, lruMax: config.lruMax, storage: engine.store?.kind ?? 'none (CountingSink)', eldResolutionMs: ELD_RESOLUTION_MS })
+  stop = async () => { eld.disable(); await engine.stop() }
+  return engine.port
+}
+
+const starters = { 'uws-bare': startUwsBare, 'node-http': startNodeHttp, clicktrail: startClicktrail, 'clicktrail-ingest': startClicktrailIngest }
+
+async function main () {
+  const start = starters[kind]
+  if (start === undefined) throw new Error(`unknown server kind "${kind}"`)
+  const port = await start()
+  process.on('message', (m) => {
+    if (m?.type === 'sample') {
+      send({ type: 'sample', id: m.id, cpu: process.cpuUsage(), stats: { ...stats() }, rss: process.memoryUsage.rss() })
+    } else if (m?.type === 'stop') {
+      stop().finally(() => process.exit(0))
+    } else if (typeof m?.type === 'string' && Object.hasOwn(handlers, m.type)) {
+      handlers[m.type](m).then(
+        result => send({ type: 'reply', id: m.id, ok: true, result }),
+        err => send({ type: 'reply', id: m.id, ok: false, error: String(err?.message ?? err) }))
+    }
+  })
+  send({ type: 'ready', port, pid: process.pid })
+}
+
+process.on('disconnect', () => { process.exit(0) })
+main().catch((err) => {
+  send({ type: 'error', message: String(err?.stack ?? err) })
+  console.error(err)
+  process.exit(1)
+})
