@@ -1,6 +1,6 @@
 -- Every request on /c/{token} whose token verified, as captured on the redirect path.
--- One row per observation; expired-token observations are stored too (flagged) so that
--- operators can see them, but they are never promoted to clicks.
+-- One row per observation. Expired-token observations are redirected but not stored
+-- (SPEC §2); ingest counts them (clicktrail_ingest_expired_dropped_total).
 --
 -- ORDER BY (sid, message_id, ts): analysts ask "what happened to this project's / this
 -- message's links, over time", and classification reads all observations of a message.

@@ -18,10 +18,9 @@ import { bootstrap } from './control/bootstrap.js'
 
 type Options = NonNullable<ParseArgsConfig['options']>
 
-const CONFIG_FLAGS: Options = Object.fromEntries(OPTIONS.map(o => [o.flag, {
-  type: 'string' as const,
-  multiple: o.flag === 'domain' || o.flag === 'trusted-proxy'
-}]))
+const CONFIG_FLAGS: Options = Object.fromEntries(OPTIONS.map(o => [o.flag, o.kind === 'bool'
+  ? { type: 'boolean' as const }
+  : { type: 'string' as const, multiple: o.flag === 'domain' || o.flag === 'trusted-proxy' }]))
 const HELP: Options = { help: { type: 'boolean', short: 'h' } }
 // The options `token` commands share with `serve`: they must find the same secrets.
 const KEY_FLAGS = ['data-dir', 'secrets', 'tracking-base-url', 'max-url-bytes'] as const

@@ -39,11 +39,19 @@ export interface Config {
   apiHost: string
   apiPort: number
   configRefreshMs: number
+  promotionWindowMs: number
+  poolThreads: number
+  poolMaxQueue: number
+  webhookTimeoutMs: number
+  webhookConcurrency: number
+  webhookRetrySchedule: number[]
+  webhookAllowPrivate: boolean
+  outboxMaxBytes: number
 }
 
-type Kind = 'int' | 'string' | 'list' | 'url' | 'domain'
+type Kind = 'int' | 'string' | 'list' | 'url' | 'domain' | 'bool' | 'durations'
 
-interface OptionSpec {
+export interface OptionSpec {
   key: keyof Config
   flag: string
   env: string
@@ -84,6 +92,14 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'apiHost', flag: 'api-host', env: 'API_HOST', kind: 'string', default: '127.0.0.1', doc: 'address the Team API binds' },
   { key: 'apiPort', flag: 'api-port', env: 'API_PORT', kind: 'int', default: '8081', min: 0, max: 65535, doc: 'Team API port (0 = any free port)' },
   { key: 'configRefreshMs', flag: 'config-refresh-ms', env: 'CONFIG_REFRESH_MS', kind: 'int', default: '2000', min: 50, max: 600_000, doc: 'how often each node checks ClickHouse for control-plane changes made on other nodes' },
+  { key: 'promotionWindowMs', flag: 'promotion-window-ms', env: 'PROMOTION_WINDOW_MS', kind: 'int', default: '15000', min: 0, max: 600_000, doc: 'how long a click waits for the rest of its message before its verdict is final (bursts, shadow pairs)' },
+  { key: 'poolThreads', flag: 'pool-threads', env: 'POOL_THREADS', kind: 'int', default: '2', min: 1, max: 256, doc: 'worker threads for rewriting and classification' },
+  { key: 'poolMaxQueue', flag: 'pool-max-queue', env: 'POOL_MAX_QUEUE', kind: 'int', default: '256', min: 1, max: 1_000_000, doc: 'tasks waiting for a worker at most; past it rewriting answers 503' },
+  { key: 'webhookTimeoutMs', flag: 'webhook-timeout-ms', env: 'WEBHOOK_TIMEOUT_MS', kind: 'int', default: '10000', min: 100, max: 300_000, doc: 'per-attempt webhook timeout' },
+  { key: 'webhookConcurrency', flag: 'webhook-concurrency', env: 'WEBHOOK_CONCURRENCY', kind: 'int', default: '4', min: 1, max: 1000, doc: 'attempts in flight per webhook at most' },
+  { key: 'webhookRetrySchedule', flag: 'webhook-retry-schedule', env: 'WEBHOOK_RETRY_SCHEDULE', kind: 'durations', default: '5s,30s,2m,10m,30m,1h,2h,4h,8h,8h', doc: 'waits before each webhook retry (±20 % jitter); the default spans about a day' },
+  { key: 'webhookAllowPrivate', flag: 'webhook-allow-private', env: 'WEBHOOK_ALLOW_PRIVATE', kind: 'bool', default: 'false', doc: 'allow webhook URLs that resolve to loopback, private, link-local or metadata addresses' },
+  { key: 'outboxMaxBytes', flag: 'outbox-max-bytes', env: 'OUTBOX_MAX_BYTES', kind: 'int', default: String(256 * 1024 * 1024), min: 1024 * 1024, max: 1024 ** 4, doc: 'disk bound on pending webhook deliveries; past it new events are shed and counted' },
   { key: 'logLevel', flag: 'log-level', env: 'LOG_LEVEL', kind: 'string', default: 'info', doc: 'pino log level: fatal, error, warn, info, debug, trace, silent' }
 ]
 
@@ -100,7 +116,9 @@ export function loadConfig (flags: FlagValues = {}, env: NodeJS.ProcessEnv = pro
   for (const spec of OPTIONS) {
     const fromFlag = flags[spec.flag]
     let texts: string[]
-    if (fromFlag !== undefined && typeof fromFlag !== 'boolean') {
+    if (typeof fromFlag === 'boolean') {
+      texts = [String(fromFlag)]
+    } else if (fromFlag !== undefined) {
       texts = Array.isArray(fromFlag) ? fromFlag : [fromFlag]
     } else if (env[spec.env] !== undefined) {
       texts = [env[spec.env] as string]
@@ -142,6 +160,22 @@ function parseOption (spec: OptionSpec, texts: string[]): unknown {
         throw new ConfigError(`${name} must be http(s)://host[:port] with nothing after the host, got "${text}"`)
       }
       return `${url.protocol}//${url.host}`
+    }
+    case 'bool': {
+      const text = texts[texts.length - 1].trim().toLowerCase()
+      if (text === 'true' || text === '1' || text === '') return true
+      if (text === 'false' || text === '0') return false
+      throw new ConfigError(`${name} must be true or false, got "${text}"`)
+    }
+    case 'durations': {
+      const out: number[] = []
+      for (const item of splitList(texts)) {
+        const m = /^(\d+)(ms|s|m|h|d)$/.exec(item)
+        if (m === null) throw new ConfigError(`${name}: "${item}" is not a duration like 500ms, 30s, 10m, 2h`)
+        out.push(Number(m[1]) * { ms: 1, s: 1e3, m: 60e3, h: 3600e3, d: 86400e3 }[m[2] as 'ms'])
+      }
+      if (out.length === 0) throw new ConfigError(`${name} needs at least one duration`)
+      return out
     }
     case 'list': {
       const items = splitList(texts)

@@ -23,6 +23,12 @@ import { ControlPlaneHostResolver } from './control/hosts.js'
 import { ApiServer } from './api/server.js'
 import type { HostResolver } from './redirect/hosts.js'
 import { readFileSync } from 'node:fs'
+import { Promoter } from './promote/promoter.js'
+import { MessageDirectory } from './promote/messages.js'
+import { classifyInProcess } from './promote/classify-task.js'
+import type { ClassifyBatch } from './promote/types.js'
+import { WebhookDispatcher } from './webhooks/dispatcher.js'
+import { webhookDeliveryRoutes } from './api/webhook-routes.js'
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version
 
@@ -38,6 +44,9 @@ export interface Engine {
   admin?: AdminServer
   plane?: ControlPlane
   api?: ApiServer
+  promoter?: Promoter
+  dispatcher?: WebhookDispatcher
+  messages?: MessageDirectory
   /** Mints a tracked URL with this engine's keys. */
   track (sid: string, url: string, linkIndex?: number): string
   stop (): Promise<void>
@@ -48,6 +57,8 @@ export interface EngineOptions {
   sink?: ObservationSink
   /** Wraps the ClickHouse row writer: lets tests inject faults they cannot cause for real. */
   wrapWriter?: (writer: RowWriter) => RowWriter
+  /** How promotion classifies (default: in-process). */
+  classify?: ClassifyBatch
 }
 
 /** Builds and starts everything `clicktrail serve` runs. */
@@ -64,6 +75,10 @@ export async function startEngine (config: Config, log: Logger, options: EngineO
   let spool: Spool<string> | undefined
   let pipeline: IngestPipeline | undefined
   let admin: AdminServer | undefined
+  let outbox: Spool<string> | undefined
+  let dispatcher: WebhookDispatcher | undefined
+  let promoter: Promoter | undefined
+  let messages: MessageDirectory | undefined
   let sink = options.sink
   if (sink === undefined) {
     store = await openStore(config)
@@ -96,14 +111,52 @@ export async function startEngine (config: Config, log: Logger, options: EngineO
       batchMaxRows: config.batchMaxRows,
       batchMaxMs: config.batchMaxMs,
       retryMinMs: config.retryMinMs,
-      retryMaxMs: config.retryMaxMs
+      retryMaxMs: config.retryMaxMs,
+      onInserted: obs => { promoter?.add(obs) }
     })
+    outbox = new Spool<string>({ dir: join(config.dataDir, 'outbox'), maxBytes: config.outboxMaxBytes, fsync: 'none', onCorrupt: info => { log.warn(info, 'outbox: cut a damaged tail') } })
+    await outbox.open()
+    dispatcher = new WebhookDispatcher({
+      spool: outbox,
+      plane,
+      client: store.writer,
+      log,
+      allowPrivate: config.webhookAllowPrivate,
+      timeoutMs: config.webhookTimeoutMs,
+      concurrency: config.webhookConcurrency,
+      schedule: config.webhookRetrySchedule
+    })
+    messages = new MessageDirectory(store.writer)
+    const d = dispatcher
+    const p = pipeline
+    promoter = new Promoter({
+      client: store.writer,
+      log,
+      nodeId,
+      messages,
+      classify: options.classify ?? classifyInProcess,
+      windowMs: config.promotionWindowMs,
+      oldestPending: () => p.oldestQueuedTs(),
+      intentPath: join(config.dataDir, 'promotion-intent.json'),
+      onPromoted: rows => { d.enqueueClicks(rows) }
+    })
+    // Order matters: pending deliveries first, then promotion (an interrupted batch may
+    // queue webhooks), then ingest (its replay feeds promotion).
+    await dispatcher.start()
+    await promoter.start()
     await pipeline.start()
     sink = pipeline
     admin = new AdminServer(store, loadOrCreateAdminToken(config.dataDir))
     const adminPort = await admin.start(config.adminHost, config.adminPort)
     log.info({ host: config.adminHost, port: adminPort }, 'admin listener (POST /sql) ready')
-    api = new ApiServer({ plane, log, trackingBaseUrl: config.trackingBaseUrl, version: VERSION })
+    api = new ApiServer({
+      plane,
+      log,
+      trackingBaseUrl: config.trackingBaseUrl,
+      version: VERSION,
+      allowPrivateWebhooks: config.webhookAllowPrivate,
+      extraRoutes: webhookDeliveryRoutes(dispatcher, store)
+    })
     const apiPort = await api.start(config.apiHost, config.apiPort)
     log.info({ host: config.apiHost, port: apiPort }, 'Team API listening')
   }
@@ -125,7 +178,7 @@ export async function startEngine (config: Config, log: Logger, options: EngineO
     trustedProxies: config.trustedProxies,
     extraRoutes: app => { metricsRoute(app, () => registry) }
   })
-  registry = createMetrics(server, pipeline, spool)
+  registry = createMetrics(server, pipeline, spool, promoter, dispatcher)
   const port = await server.start()
   log.info({ host: config.host, port }, 'redirect server listening')
   let stopped = false
@@ -141,6 +194,9 @@ export async function startEngine (config: Config, log: Logger, options: EngineO
     admin,
     plane,
     api,
+    promoter,
+    dispatcher,
+    messages,
     track (sid, url, linkIndex = 0) {
       const token = mintToken(keys, { sid, messageId: randomUUID(), linkIndex, sentAt: Math.floor(Date.now() / 1000), url }, { maxUrlBytes: config.maxUrlBytes })
       return trackedUrl(config.trackingBaseUrl, sid, token)
@@ -154,6 +210,8 @@ export async function startEngine (config: Config, log: Logger, options: EngineO
       // Stops listening, hands the ring to the sink and closes it: the pipeline flushes
       // what ClickHouse takes in time and leaves the rest in the spool.
       await server.stop()
+      await promoter?.stop()
+      await dispatcher?.stop()
       await store?.close()
       log.info({ observed: server.ring.pushed, dropped: server.ring.dropped, inserted: pipeline?.stats.inserted, leftInSpool: pipeline?.queuedRows }, 'stopped')
     }

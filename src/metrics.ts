@@ -2,6 +2,8 @@ import { Registry, Gauge, Histogram, collectDefaultMetrics } from 'prom-client'
 import type { RedirectServer } from './redirect/server.js'
 import type { IngestPipeline } from './ingest/pipeline.js'
 import type { Spool } from './ingest/spool.js'
+import type { Promoter } from './promote/promoter.js'
+import type { WebhookDispatcher } from './webhooks/dispatcher.js'
 import type { HttpResponse, TemplatedApp } from 'uWebSockets.js'
 
 /**
@@ -9,7 +11,7 @@ import type { HttpResponse, TemplatedApp } from 'uWebSockets.js'
  * at scrape time (prom-client `collect`), so a redirect never pays for a label lookup.
  * Counters are exported as gauges carrying monotonically growing totals, named `_total`.
  */
-export function createMetrics (server: RedirectServer, pipeline?: IngestPipeline, spool?: Spool<string>): Registry {
+export function createMetrics (server: RedirectServer, pipeline?: IngestPipeline, spool?: Spool<string>, promoter?: Promoter, dispatcher?: WebhookDispatcher): Registry {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry, prefix: 'clicktrail_process_' })
   const counter = (name: string, help: string, read: () => number): void => {
@@ -58,6 +60,26 @@ export function createMetrics (server: RedirectServer, pipeline?: IngestPipeline
       buckets: [1, 10, 100, 1000, 5000, 10000, 20000, 50000, 100000],
       collect () { for (const rows of pipeline.takeBatchSizes()) this.observe(rows) }
     })
+  }
+  if (promoter !== undefined) {
+    const ps = promoter.stats
+    counter('clicktrail_promoted_total', 'observations promoted to clicks', () => ps.promoted)
+    counter('clicktrail_promoted_human_total', 'promoted clicks that count for metrics', () => ps.human)
+    counter('clicktrail_promoted_machine_total', 'promoted clicks classified as machine, preview or scanner', () => ps.machine)
+    counter('clicktrail_promotion_failures_total', 'promotion batches that failed and will be retried', () => ps.failures)
+    new Gauge({ name: 'clicktrail_promotion_pending', help: 'observations waiting for their promotion window', registers: [registry], collect () { this.set(promoter.pending) } })
+    new Gauge({ name: 'clicktrail_promotion_lag_seconds', help: 'age of the oldest observation in the last promoted batch', registers: [registry], collect () { this.set(ps.lastLagMs / 1000) } })
+  }
+  if (dispatcher !== undefined) {
+    const ds = dispatcher.stats
+    counter('clicktrail_webhook_enqueued_total', 'webhook deliveries queued', () => ds.enqueued)
+    counter('clicktrail_webhook_attempts_total', 'webhook delivery attempts', () => ds.attempts)
+    counter('clicktrail_webhook_delivered_total', 'webhook deliveries answered 2xx', () => ds.delivered)
+    counter('clicktrail_webhook_failed_attempts_total', 'webhook attempts that failed and will be retried', () => ds.failedAttempts)
+    counter('clicktrail_webhook_given_up_total', 'webhook deliveries abandoned after the last retry', () => ds.givenUp)
+    counter('clicktrail_webhook_disabled_total', 'webhooks disabled after a 410', () => ds.disabled)
+    counter('clicktrail_webhook_shed_total', 'webhook deliveries shed because the outbox was full', () => ds.shed)
+    new Gauge({ name: 'clicktrail_webhook_pending', help: 'webhook deliveries waiting in the outbox', registers: [registry], collect () { this.set(dispatcher.pending) } })
   }
   new Gauge({ name: 'clicktrail_ring_size', help: 'observations waiting in the ring', registers: [registry], collect () { this.set(server.ring.size) } })
   new Gauge({ name: 'clicktrail_token_cache_size', help: 'entries in the verified-token LRU', registers: [registry], collect () { this.set(server.lruSize) } })

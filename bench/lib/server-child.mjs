@@ -22,7 +22,8 @@
 //   BENCH_LOG_LEVEL         engine log level, to stderr (default warn)
 // Its stats add the pipeline and spool counters, the event-loop delay since the previous
 // sample (perf_hooks.monitorEventLoopDelay, reset at every sample), the main thread's own
-// CPU time (/proc/self/task/<pid>/stat) and the insert latencies / batch sizes recorded
+// CPU time (/proc/self/task/<pid>/stat) and its time runnable but waiting for a CPU
+// (/proc/self/task/<pid>/schedstat), and the insert latencies / batch sizes recorded
 // since the previous sample. It also answers {type:'query', id, sql} (read-only SQL on
 // the engine's reader client) with {type:'reply', id, ok, result | error}.
 import { createRequire } from 'node:module'
@@ -123,6 +124,15 @@ function mainThreadCpuUs () {
   }
 }
 
+/** Time the main thread spent runnable but waiting for a CPU, in µs (schedstat; Linux only). */
+function mainThreadRunqueueWaitUs () {
+  try {
+    return Number(readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'latin1').split(' ')[1]) / 1000
+  } catch {
+    return NaN
+  }
+}
+
 async function startClicktrailIngest () {
   const dist = new URL('../../dist/', import.meta.url)
   const { loadConfig } = await import(new URL('config.js', dist))
@@ -163,6 +173,7 @@ async function startClicktrailIngest () {
       ringDropped: server.ring.dropped,
       ringSize: server.ring.size,
       mainCpuUs: mainThreadCpuUs(),
+      mainWaitUs: mainThreadRunqueueWaitUs(),
       ...eldStats
     }
     if (sink !== undefined) out.sinkCount = sink.count

@@ -5,7 +5,7 @@ const ERROR_TEXT: Record<number, string> = {
   400: 'malformed JSON, unknown or invalid fields (CT_ERR_BAD_JSON, CT_ERR_VALIDATION)',
   401: 'missing or invalid bearer token (CT_ERR_UNAUTHORIZED)',
   404: 'not found, or another team\'s (CT_ERR_NOT_FOUND)',
-  409: 'conflict (CT_ERR_DOMAIN_TAKEN, CT_ERR_SID_TAKEN)',
+  409: 'conflict (CT_ERR_DOMAIN_TAKEN, CT_ERR_SID_TAKEN, CT_ERR_WEBHOOK_DISABLED)',
   413: 'body over the limit (CT_ERR_BODY_TOO_LARGE)',
   422: 'inbound routes cannot track clicks (CT_ERR_ROUTE_INBOUND_TRACKING)',
   503: 'storage or worker pool unavailable'

@@ -5,6 +5,9 @@ import { hostnameOf } from '../redirect/hosts.js'
 import { conflict, inboundTracking, invalid, notFound } from './errors.js'
 import { domainView, projectView, routeView, webhookView } from './views.js'
 import { listOf } from './schemas.js'
+import { isForbiddenAddress } from '../webhooks/address.js'
+import { lookup } from 'node:dns/promises'
+import { isIP } from 'node:net'
 
 export interface Ctx {
   teamId: string
@@ -13,6 +16,8 @@ export interface Ctx {
   plane: ControlPlane
   /** host[:port] of the tracking base URL, for `tracking_host`. */
   trackingHost: string
+  /** Operator flag: webhook URLs may point at private addresses. */
+  allowPrivateWebhooks: boolean
 }
 
 export interface Reply { status: number, body?: unknown }
@@ -48,7 +53,7 @@ function ownRoute (ctx: Ctx): Route {
   if (r === undefined || r.team_id !== ctx.teamId) throw notFound('route')
   return r
 }
-function ownWebhook (ctx: Ctx): Webhook {
+export function ownWebhook (ctx: Ctx): Webhook {
   const w = ctx.plane.webhook(ctx.params.webhook_id)
   if (w === undefined || w.team_id !== ctx.teamId) throw notFound('webhook')
   return w
@@ -166,7 +171,7 @@ export const ROUTES: RouteDef[] = [
       const p = ownProject(ctx)
       const t = now()
       const w: Webhook = {
-        webhook_id: randomUUID(), project_id: p.project_id, team_id: p.team_id, url: checkWebhookUrl(ctx.body.url), secret: newWebhookSecret(),
+        webhook_id: randomUUID(), project_id: p.project_id, team_id: p.team_id, url: await checkWebhookUrl(ctx.body.url, ctx.allowPrivateWebhooks), secret: newWebhookSecret(),
         events: ctx.body.events ?? ['message.clicked'], include_machine_events: ctx.body.include_machine_events ?? false, enabled: ctx.body.enabled ?? true, created_at: t, updated_at: t
       }
       await ctx.plane.write('webhooks', w)
@@ -188,7 +193,7 @@ export const ROUTES: RouteDef[] = [
     request: 'WebhookUpdate', response: { status: 200, schema: 'Webhook' }, errors: [400, 404, 413],
     async handler (ctx) {
       const w: Webhook = { ...ownWebhook(ctx), ...ctx.body, updated_at: now() }
-      if (ctx.body.url !== undefined) w.url = checkWebhookUrl(ctx.body.url)
+      if (ctx.body.url !== undefined) w.url = await checkWebhookUrl(ctx.body.url, ctx.allowPrivateWebhooks)
       await ctx.plane.write('webhooks', w)
       return { status: 200, body: webhookView(w) }
     }
@@ -233,9 +238,25 @@ export const ROUTES: RouteDef[] = [
   }
 ]
 
-function checkWebhookUrl (text: string): string {
+/**
+ * http(s), no credentials, and — unless the operator allows it — no host that resolves to a
+ * loopback, private, link-local or metadata address. Delivery checks again at every attempt
+ * (DNS can change); this check gives the API user a clear error up front.
+ */
+async function checkWebhookUrl (text: string, allowPrivate: boolean): Promise<string> {
   let u: URL
   try { u = new URL(text) } catch { throw invalid('url must be an absolute http(s) URL', { field: 'url' }) }
   if ((u.protocol !== 'http:' && u.protocol !== 'https:') || u.username !== '' || u.password !== '') throw invalid('url must be http(s) without credentials', { field: 'url' })
+  if (!allowPrivate) {
+    const host = u.hostname.replace(/^\[|\]$/g, '')
+    let addresses: string[]
+    try {
+      addresses = isIP(host) !== 0 ? [host] : (await lookup(host, { all: true })).map(a => a.address)
+    } catch {
+      throw invalid(`url host ${host} does not resolve`, { field: 'url' })
+    }
+    const bad = addresses.find(isForbiddenAddress)
+    if (bad !== undefined) throw invalid(`url host ${host} resolves to ${bad}, a loopback, private, link-local or metadata address`, { field: 'url' })
+  }
   return u.href
 }

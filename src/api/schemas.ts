@@ -29,6 +29,8 @@ export const schemas: Record<string, Schema> = {
   Route: { type: 'object', required: ['route_id', 'project_id', 'name', 'type', 'track_clicks', 'created_at', 'updated_at'], properties: { route_id: uuid, project_id: uuid, name, type: { type: 'string', enum: [...ROUTE_TYPES] }, track_clicks: { type: 'boolean' }, created_at: time, updated_at: time } },
   Webhook: { type: 'object', required: ['webhook_id', 'project_id', 'url', 'events', 'include_machine_events', 'enabled', 'created_at', 'updated_at'], properties: { webhook_id: uuid, project_id: uuid, url: webhookUrl, events, include_machine_events: { type: 'boolean' }, enabled: { type: 'boolean' }, secret: { type: 'string', description: 'returned once, when the webhook is created' }, created_at: time, updated_at: time } },
   Domain: { type: 'object', required: ['hostname', 'project_id', 'created_at'], properties: { hostname, project_id: uuid, created_at: time } },
+  Delivery: { type: 'object', required: ['event_id', 'attempt', 'ts', 'status', 'ok', 'latency_ms', 'error'], properties: { event_id: uuid, attempt: { type: 'integer' }, ts: time, status: { type: 'integer', description: 'HTTP status, 0 when no answer' }, ok: { type: 'boolean' }, latency_ms: { type: 'integer' }, error: { type: 'string' }, next_retry: { type: ['string', 'null'], format: 'date-time' } } },
+  Queued: { type: 'object', required: ['event_id', 'queued'], properties: { event_id: uuid, queued: { type: 'boolean' } } },
   Error: { type: 'object', required: ['error'], properties: { error: { type: 'object', required: ['code', 'message'], properties: { code: { type: 'string' }, message: { type: 'string' }, details: {} } } } }
 }
 

@@ -11,7 +11,7 @@ import { buildOpenApi } from './openapi.js'
 
 export const DEFAULT_MAX_BODY = 64 * 1024
 
-const STATUS_TEXT: Record<number, string> = { 200: 'OK', 201: 'Created', 204: 'No Content', 400: 'Bad Request', 401: 'Unauthorized', 404: 'Not Found', 409: 'Conflict', 413: 'Payload Too Large', 415: 'Unsupported Media Type', 422: 'Unprocessable Entity', 500: 'Internal Server Error', 503: 'Service Unavailable' }
+const STATUS_TEXT: Record<number, string> = { 200: 'OK', 201: 'Created', 202: 'Accepted', 204: 'No Content', 400: 'Bad Request', 401: 'Unauthorized', 404: 'Not Found', 409: 'Conflict', 413: 'Payload Too Large', 415: 'Unsupported Media Type', 422: 'Unprocessable Entity', 500: 'Internal Server Error', 503: 'Service Unavailable' }
 
 export interface ApiServerOptions {
   plane: ControlPlane
@@ -20,6 +20,8 @@ export interface ApiServerOptions {
   version: string
   /** Routes added by later capabilities (rewriting); they share auth, limits and errors. */
   extraRoutes?: RouteDef[]
+  /** Accept webhook URLs that resolve to loopback/private/link-local addresses. */
+  allowPrivateWebhooks?: boolean
 }
 
 /**
@@ -98,7 +100,7 @@ export class ApiServer {
         return
       }
       Promise.resolve()
-        .then(() => route.handler({ teamId: token.team_id, params, body, plane: this.#o.plane, trackingHost: new URL(this.#o.trackingBaseUrl).host }))
+        .then(() => route.handler({ teamId: token.team_id, params, body, plane: this.#o.plane, trackingHost: new URL(this.#o.trackingBaseUrl).host, allowPrivateWebhooks: this.#o.allowPrivateWebhooks === true }))
         .then(reply => { send(res, state, reply.status, reply.body === undefined ? '' : JSON.stringify(reply.body)) }, fail)
     })
   }

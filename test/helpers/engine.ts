@@ -30,7 +30,7 @@ export function tempDir (t: Test, prefix = 'clicktrail-test-'): string {
  */
 export async function startTestEngine (t: Test, flags: FlagValues = {}, options: EngineOptions = {}, dataDir?: string, sid = 'acme'): Promise<TestEngine> {
   const dir = dataDir ?? tempDir(t)
-  const config = loadConfig({ port: '0', host: '127.0.0.1', 'admin-port': '0', 'api-port': '0', 'config-refresh-ms': '100', 'data-dir': dir, secrets: SECRET_1, 'tracking-base-url': 'http://t.localhost:8080', ...flags }, {})
+  const config = loadConfig({ port: '0', host: '127.0.0.1', 'admin-port': '0', 'api-port': '0', 'config-refresh-ms': '100', 'webhook-allow-private': 'true', 'data-dir': dir, secrets: SECRET_1, 'tracking-base-url': 'http://t.localhost:8080', ...flags }, {})
   const engine = await startEngine(config, silentLogger, options)
   t.teardown(async () => { await engine.stop() })
   let team: Bootstrapped | undefined

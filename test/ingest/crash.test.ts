@@ -27,7 +27,8 @@ async function serve (dir: string): Promise<Server> {
   child.stderr!.on('data', (c: Buffer) => { err += c.toString() })
   const exited = new Promise<number | null>(resolve => child.on('exit', code => { resolve(code) }))
   const deadline = Date.now() + 60_000
-  while (!/try it:|no project yet/.test(out)) {
+  // stdout says the server is up; the admin port is in the (asynchronously flushed) log.
+  while (!/try it:|no project yet/.test(out) || !/"msg":"admin listener/.test(err)) {
     if (Date.now() > deadline || child.exitCode !== null) throw new Error(`server did not start: ${err}`)
     await new Promise(resolve => setTimeout(resolve, 50))
   }

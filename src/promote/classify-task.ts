@@ -1,0 +1,67 @@
+import { classify, clientFields, type ClassifyInput } from '../classify/index.js'
+import type { Observation } from '../redirect/observation.js'
+import type { Classified, ClassifyBatch, ClassifyItem } from './types.js'
+
+/**
+ * A classification batch as it crosses to a worker thread: every observation once (the
+ * ones to judge and the rest of their messages), the indices to judge, and link counts.
+ * Sending each message's context once, instead of once per observation, keeps the
+ * structured clone proportional to the batch.
+ */
+export interface ClassifyTask {
+  kind: 'classify'
+  observations: ClassifyInput[]
+  judge: number[]
+  linkCounts: Record<string, number>
+}
+
+/** Builds the task from the promoter's items. */
+export function toClassifyTask (items: ClassifyItem[]): ClassifyTask {
+  const index = new Map<Observation, number>()
+  const observations: ClassifyInput[] = []
+  const add = (o: Observation): number => {
+    let i = index.get(o)
+    if (i === undefined) {
+      i = observations.length
+      index.set(o, i)
+      observations.push(pick(o))
+    }
+    return i
+  }
+  const judge: number[] = []
+  const linkCounts: Record<string, number> = {}
+  for (const item of items) {
+    judge.push(add(item.obs))
+    for (const c of item.context) add(c)
+    if (item.linkCount !== undefined) linkCounts[item.obs.messageId] = item.linkCount
+  }
+  return { kind: 'classify', observations, judge, linkCounts }
+}
+
+function pick (o: Observation): ClassifyInput {
+  return {
+    ts: o.ts, sentAt: o.sentAt, ip: o.ip, userAgent: o.userAgent, accept: o.accept, acceptLanguage: o.acceptLanguage,
+    secFetchSite: o.secFetchSite, secFetchMode: o.secFetchMode, secFetchDest: o.secFetchDest, secFetchUser: o.secFetchUser,
+    secChUa: o.secChUa, secPurpose: o.secPurpose, purpose: o.purpose, xMoz: o.xMoz, messageId: o.messageId, linkIndex: o.linkIndex,
+    method: o.method
+  }
+}
+
+/** Runs a task (in a worker, or in-process): each judged observation against its message's observations. */
+export function runClassifyTask (task: ClassifyTask): Classified[] {
+  const byMessage = new Map<string, ClassifyInput[]>()
+  for (const o of task.observations) {
+    const list = byMessage.get(o.messageId)
+    if (list === undefined) byMessage.set(o.messageId, [o])
+    else list.push(o)
+  }
+  return task.judge.map(i => {
+    const o = task.observations[i]
+    const verdict = classify(o, { siblings: byMessage.get(o.messageId), linkCount: task.linkCounts[o.messageId] })
+    const c = clientFields(o.userAgent)
+    return { verdict, client: { device_type: c.device_type, client_type: c.client_type, client_name: c.client_name } }
+  })
+}
+
+/** In-process classification (tests, or when no pool is configured). */
+export const classifyInProcess: ClassifyBatch = async items => runClassifyTask(toClassifyTask(items))
