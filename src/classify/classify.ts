@@ -104,7 +104,7 @@ function inBurst (obs: ClassifyInput, siblings: readonly ClassifyInput[]): boole
   const w = PARAMS.burstWindowMs
   let near: ClassifyInput[] | undefined
   for (const s of siblings) {
-    if (s.messageId !== obs.messageId || s.linkIndex === obs.linkIndex) continue
+    if (s.messageId !== obs.messageId || s.linkIndex === obs.linkIndex || !sameFetcher(s, obs)) continue
     if (s.ts >= obs.ts - w && s.ts <= obs.ts + w) (near ??= []).push(s)
   }
   if (near === undefined || near.length < PARAMS.burstMinLinks - 1) return false
@@ -127,10 +127,21 @@ function allLinksFetched (obs: ClassifyInput, siblings: readonly ClassifyInput[]
   const span = PARAMS.allLinksSpanMs
   const links = new Set<number>([obs.linkIndex])
   for (const s of siblings) {
-    if (s.messageId !== obs.messageId) continue
+    if (s.messageId !== obs.messageId || !sameFetcher(s, obs)) continue
     if (s.ts >= obs.ts - span && s.ts <= obs.ts + span) links.add(s.linkIndex)
   }
   return links.size >= linkCount
+}
+
+/**
+ * A burst is one fetcher going through the links: siblings count only when they carry the
+ * same user agent. Scanners spread a burst over several addresses of their range but keep
+ * their agent; a person who clicks one link after a scanner fetched them all has another
+ * agent, and must not be counted into the scanner's burst (seen end to end: without this,
+ * the human click after a Safe Links burst was flagged burst_all_links).
+ */
+function sameFetcher (a: ClassifyInput, b: ClassifyInput): boolean {
+  return a.userAgent === b.userAgent
 }
 
 /**

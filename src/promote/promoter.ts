@@ -159,12 +159,7 @@ export class Promoter {
     const oldest = this.#o.oldestPending()
     if (oldest !== undefined && oldest - 1 < cutoff) cutoff = oldest - 1
     const due: Observation[] = []
-    const keep: Observation[] = []
-    for (const o of this.#pending) (o.ts <= cutoff ? due : keep).push(o)
-    // The watermark: everything up to it is promoted once this batch is stored.
-    let watermark = cutoff
-    for (const o of keep) if (o.ts - 1 < watermark) watermark = o.ts - 1
-    if (watermark < this.#watermark) watermark = this.#watermark
+    for (const o of this.#pending) if (o.ts <= cutoff) due.push(o)
     if (due.length === 0) {
       this.#forget(now)
       return 0
@@ -207,11 +202,19 @@ export class Promoter {
         retention_days: o.retentionDays
       })
     }
+    // Observations may have come in while this batch was classified: keep everything not
+    // in it, and let the watermark (everything up to it is promoted once this batch is
+    // stored) stop short of the earliest of them.
+    const promoted = new Set(due)
+    const keep = this.#pending.filter(o => !promoted.has(o))
+    let watermark = cutoff
+    for (const o of keep) if (o.ts - 1 < watermark) watermark = o.ts - 1
+    if (watermark < this.#watermark) watermark = this.#watermark
     const token = 'ct-clicks-' + createHash('sha256').update(rows.map(r => r.obs_id).join(',')).digest('hex').slice(0, 32)
     const intent: Intent = { token, watermark, rows }
     writeIntent(this.#o.intentPath, intent)
     await this.#store(intent)
-    this.#pending = keep
+    this.#pending = this.#pending.filter(o => !promoted.has(o))
     this.stats.promoted += rows.length
     this.stats.batches++
     for (const r of rows) {

@@ -143,11 +143,13 @@ export function classifyHref (rawHref: string, optOut: boolean, options: LinkRul
   // only in its text; it must stay reachable when the tracking host is not (CAN-SPAM,
   // RFC 8058 spirit), and a scanner's pre-fetch through us must not look like a click.
   if (anchorText !== undefined && UNSUBSCRIBE.test(anchorText)) return { tracked: false, url, reason: 'unsubscribe_text' }
-  if (hasTemplatePlaceholder(url)) return { tracked: false, url, reason: 'template_placeholder' }
+  const maxBytes = options.maxUrlBytes ?? DEFAULT_MAX_URL_BYTES
+  // (an over-long href skips the pattern scan; checkDestination then says CT_ERR_URL_TOO_LONG)
+  if (url.length <= maxBytes && hasTemplatePlaceholder(url)) return { tracked: false, url, reason: 'template_placeholder' }
   if (scheme !== 'http' && scheme !== 'https') return { tracked: false, url, reason: 'not_http' }
   let location: string
   try {
-    location = checkDestination(url, options.maxUrlBytes ?? DEFAULT_MAX_URL_BYTES)
+    location = checkDestination(url, maxBytes)
   } catch (err) {
     if (err instanceof TokenError) return { tracked: false, url, reason: 'invalid_url', code: err.code }
     throw err

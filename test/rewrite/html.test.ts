@@ -216,7 +216,6 @@ t.test('broken markup is rewritten as well as the parser reads it and never thro
   ]
   for (const html of docs) {
     const r = await rewriteHtml(html, { isTrackingHost, mint: realMint() })
-    const wellFormed = (html as unknown as { toWellFormed: () => string }).toWellFormed()
     let restored = r.html
     for (const l of r.links) {
       if (!l.tracked) continue
@@ -224,7 +223,7 @@ t.test('broken markup is rewritten as well as the parser reads it and never thro
       t.equal(decodeTracked(href).url, l.url)
       restored = restored.replace(href, l.url)
     }
-    t.equal(restored, wellFormed, `${JSON.stringify(html)}: only hrefs changed (${r.links.length} links)`)
+    t.equal(restored, html, `${JSON.stringify(html)}: only hrefs changed (${r.links.length} links)`)
   }
 })
 
@@ -265,9 +264,9 @@ t.test('VML buttons in Outlook conditional comments share the token of the <a> t
   ]
   for (const html of untouched) {
     const u = await fake(html)
-    t.equal(u.html.includes('<!--[if mso]><v:roundrect href="https://x.com/other">') || !html.includes('other'), true)
+    t.equal(u.mso.rewritten, 0, `VML href left alone: ${html}`)
     const comment = /<!--[\s\S]*?-->/.exec(html)?.[0] as string
-    t.ok(u.html.includes(comment), `comment kept: ${comment}`)
+    t.ok(u.html.includes(comment), 'comment byte-identical')
   }
   const none = await fake('<style>/*<!--[if mso]><v:x href="https://x.com/s"><![endif]-->*/</style><a href="https://x.com/s">S</a>')
   t.equal(none.mso.rewritten, 0, 'no comment inside raw text is taken for one')
@@ -299,10 +298,11 @@ t.test('one scan, many recipients; firstIndex offsets the link indices', async t
 t.test('documents without links skip the parser; a multi-MB document is rewritten whole', async t => {
   const plain = '<p>no links here, <abbr>only</abbr> <area href="https://x.com/"></p>'
   t.same(await fake(plain), { html: plain, links: [], mso: { rewritten: 0, untouched: 0 } })
-  const block = '<tr><td style="padding:8px">Ünïcödé text &amp; more text to pad the row out a little</td><td><a href="https://x.com/p?id=ID&amp;s=1" style="color:#333">Product ID</a></td></tr>\n'
+  const pad = 'Ünïcödé text &amp; more text to pad the row out, as product grids in newsletters do. '.repeat(6)
+  const block = `<tr><td style="padding:8px">${pad}</td><td><a href="https://x.com/p?id=ID&amp;s=1" style="color:#333">Product ID</a></td></tr>\n`
   let html = '<!doctype html><table>'
   let n = 0
-  while (html.length < 4_000_000) html += block.replaceAll('ID', String(n++))
+  while (html.length < 3_000_000) html += block.replaceAll('ID', String(n++))
   html += '</table>'
   const r = await fake(html)
   t.equal(r.links.length, n)
@@ -311,13 +311,4 @@ t.test('documents without links skip the parser; a multi-MB document is rewritte
   t.equal(r.links[n - 1].anchor_text, `Product ${n - 1}`)
   const restored = r.html.replace(/https:\/\/pabc\.t\.example\.net\/c\/T(\d+)/g, (_, i: string) => `https://x.com/p?id=${i}&amp;s=1`)
   t.ok(restored === html, 'byte-identical outside href values')
-})
-
-t.test('many documents in a row do not grow memory (wrappers are freed)', async t => {
-  const doc = corpus().map(f => f.html).join('')
-  for (let i = 0; i < 30; i++) await fake(doc)
-  const before = process.memoryUsage().rss
-  for (let i = 0; i < 300; i++) await fake(doc)
-  const grown = process.memoryUsage().rss - before
-  t.ok(grown < 30 * 1024 * 1024, `rss grew ${(grown / 1048576).toFixed(1)} MB over 300 documents of ${(doc.length / 1024).toFixed(0)} KB`)
 })

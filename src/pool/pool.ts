@@ -1,0 +1,140 @@
+import { availableParallelism } from 'node:os'
+import { fileURLToPath } from 'node:url'
+import { Piscina } from 'piscina'
+import { PoolError, WorkerTaskError } from './errors.js'
+import type { JobResult, MimeOutput, MimeTask, PoolTask, RewriteOutput, RewriteTask, TaskFailure, WorkerData } from './tasks.js'
+
+export type { RewriteJob, RewriteOutput, MimeOutput, TrackingConfig } from './tasks.js'
+
+export interface RewritePoolOptions {
+  /** Worker threads (default: 2, or 1 on a single core). */
+  threads?: number
+  /** Tasks that may wait for a thread; one more is refused with CT_ERR_POOL_BUSY (default 64 per thread). */
+  maxQueue?: number
+  /** A thread idle this long exits, down to `threads` (ms, default 30 s). */
+  idleTimeout?: number
+  /** Accept the test-only `test-crash` task kind. Tests only. */
+  allowTestTasks?: boolean
+  /** The worker entry (default: see workerFilename). */
+  filename?: string
+  /** Node flags for the worker threads (default: this process's, as worker_threads does). */
+  execArgv?: string[]
+}
+
+export interface PoolStats {
+  /** Tasks waiting for a thread right now. */
+  queued: number
+  /** Tasks finished (successfully or not) since start. */
+  completed: number
+  /** Tasks refused because the queue was full (shed work, counted). */
+  busy: number
+  /** Tasks lost to a worker that died (each one replaced by piscina). */
+  workerCrashes: number
+}
+
+export interface RewritePool {
+  /** Rewrites documents (one per message); rejects with the first job's error, if any. */
+  rewrite: (task: Omit<RewriteTask, 'kind'>) => Promise<RewriteOutput[]>
+  /** Like rewrite, but each job's outcome separately. */
+  rewriteSettled: (task: Omit<RewriteTask, 'kind'>) => Promise<Array<JobResult<RewriteOutput>>>
+  /** Rewrites a raw RFC 5322 message. */
+  rewriteMime: (task: Omit<MimeTask, 'kind'>) => Promise<MimeOutput & { raw: Buffer }>
+  /** Runs any task kind; pool failures are PoolErrors. */
+  run: (task: PoolTask) => Promise<unknown>
+  readonly stats: PoolStats
+  readonly threads: number
+  close: () => Promise<void>
+}
+
+/**
+ * The worker entry beside this module: dist/pool/worker.js when running compiled;
+ * src/pool/worker.ts when this file itself is TypeScript run by a loader (tap's
+ * ts-node hook), whose `--import` flag worker threads inherit with process.execArgv.
+ */
+export function workerFilename (): string {
+  const self = import.meta.url
+  return fileURLToPath(new URL(self.endsWith('.ts') ? './worker.ts' : './worker.js', self))
+}
+
+/** A piscina pool that runs link rewriting (and, later, classification) off the main thread. */
+export function createRewritePool (options: RewritePoolOptions = {}): RewritePool {
+  const threads = Math.max(1, options.threads ?? Math.min(2, availableParallelism()))
+  const maxQueue = options.maxQueue ?? threads * 64
+  const workerData: WorkerData = { allowTestTasks: options.allowTestTasks === true }
+  const piscina = new Piscina({
+    filename: options.filename ?? workerFilename(),
+    execArgv: options.execArgv,
+    minThreads: threads,
+    maxThreads: threads,
+    maxQueue,
+    idleTimeout: options.idleTimeout ?? 30_000,
+    workerData
+  })
+  const stats: PoolStats = { queued: 0, completed: 0, busy: 0, workerCrashes: 0 }
+  let closed = false
+  // piscina emits 'error' when a worker fails with no task on it; unheard, that event
+  // would take the whole process down. The worker is replaced either way.
+  piscina.on('error', () => { stats.workerCrashes++ })
+
+  async function run (task: PoolTask): Promise<unknown> {
+    if (closed) throw new PoolError('CT_ERR_POOL_CLOSED')
+    // Checked here rather than read from piscina's rejection, whose only distinguishing
+    // mark is its message text. Same bound: tasks waiting while every thread is busy.
+    if (piscina.queueSize >= maxQueue) {
+      stats.busy++
+      throw new PoolError('CT_ERR_POOL_BUSY', `${piscina.queueSize} tasks waiting`)
+    }
+    try {
+      return await piscina.run(task)
+    } catch (err) {
+      if (closed) throw new PoolError('CT_ERR_POOL_CLOSED', undefined, { cause: err })
+      // The worker function never throws (failures come back as data), so a rejection
+      // means the thread itself died: exit, uncaught error, out of memory.
+      stats.workerCrashes++
+      throw new PoolError('CT_ERR_POOL_WORKER', err instanceof Error ? err.message : String(err), { cause: err })
+    } finally {
+      stats.completed++
+    }
+  }
+
+  async function rewriteSettled (task: Omit<RewriteTask, 'kind'>): Promise<Array<JobResult<RewriteOutput>>> {
+    const out = await run({ kind: 'rewrite', tracking: task.tracking, jobs: task.jobs })
+    return checkArray<JobResult<RewriteOutput>>(out)
+  }
+
+  return {
+    rewriteSettled,
+    async rewrite (task) {
+      const results = await rewriteSettled(task)
+      return results.map(unwrap)
+    },
+    async rewriteMime (task) {
+      const r = unwrap(await run({ ...task, kind: 'rewrite-mime' }) as JobResult<MimeOutput>)
+      return { ...r, raw: Buffer.from(r.raw.buffer, r.raw.byteOffset, r.raw.byteLength) }
+    },
+    run,
+    get stats () { return { ...stats, queued: piscina.queueSize } },
+    threads,
+    async close () {
+      if (closed) return
+      closed = true
+      await piscina.close()
+    }
+  }
+}
+
+function checkArray<T> (out: unknown): T[] {
+  if (Array.isArray(out)) return out as T[]
+  // A whole-task failure (unknown kind) comes back as one result.
+  unwrap(out as JobResult<never>)
+  throw new PoolError('CT_ERR_POOL_TASK_FAILED', 'worker returned no result list')
+}
+
+function unwrap<T> (r: JobResult<T>): T {
+  if (r.ok) return r.value
+  throw toError(r.error)
+}
+
+function toError (f: TaskFailure): Error {
+  return new WorkerTaskError(f.code, f.message, f.status)
+}

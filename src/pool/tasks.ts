@@ -1,0 +1,101 @@
+import type { LinkRecord } from '../rewrite/html.js'
+import type { PartSkipReason } from '../rewrite/mime.js'
+
+/**
+ * The messages that cross the thread boundary: plain structured-clone data only (no
+ * classes, no functions), so both sides agree on them by type alone. Each task kind is
+ * dispatched by `kind` in worker.ts; classification tasks will join this union.
+ */
+
+/** What a worker needs to mint tokens on its own: it builds its own KeyRing from this. */
+export interface TrackingConfig {
+  /** Master secrets (kid + bytes); the highest kid signs, as in KeyRing. */
+  secrets: Array<{ kid: number, secret: Uint8Array }>
+  /** Project short id. */
+  sid: string
+  /** `{scheme}://{host[:port]}`: tracked URLs are `{scheme}://p{sid}.{host[:port]}/c/{token}`. */
+  trackingBaseUrl: string
+  /** Custom tracking domains: links already pointing at one (or at `p*.{host}`) are not wrapped again. */
+  customDomains?: string[]
+  /** Longest destination a token may carry (config `maxUrlBytes`). */
+  maxUrlBytes?: number
+}
+
+/** One document for one message (recipient). */
+export interface RewriteJob {
+  html: string
+  /** UUID of the message (one per recipient: each gets its own tokens). */
+  messageId: string
+  /** Unix seconds. */
+  sentAt: number
+  /** Index of the first link (default 0). */
+  firstIndex?: number
+}
+
+/**
+ * Several jobs per task: one thread hop for a batch. Jobs holding the same HTML as the
+ * job before them (one send to many recipients) reuse its parse and only mint anew.
+ */
+export interface RewriteTask {
+  kind: 'rewrite'
+  tracking: TrackingConfig
+  jobs: RewriteJob[]
+}
+
+export interface RewriteOutput {
+  html: string
+  links: LinkRecord[]
+  mso: { rewritten: number, untouched: number }
+}
+
+/** A raw RFC 5322 message, as an SMTP relay hands it over. */
+export interface MimeTask {
+  kind: 'rewrite-mime'
+  tracking: TrackingConfig
+  raw: Uint8Array
+  messageId: string
+  sentAt: number
+  /** The route's track_clicks. */
+  trackClicks: boolean
+  /** Whether X-LM-Override-Track-Clicks may decide (false for inbound routes: never tracked). */
+  overridable: boolean
+}
+
+export interface MimeOutput {
+  raw: Uint8Array
+  /** X-LM-Override-Track-Clicks as read (the header is removed either way). */
+  override: boolean | undefined
+  overrideHeader?: string
+  /** Whether links were tracked: override if given and allowed, else the route's setting. */
+  tracked: boolean
+  /** The link table over all HTML parts, indices continuing from part to part. */
+  links: LinkRecord[]
+  htmlParts: number
+  skippedParts: Array<{ index: number, charset: string, reason: PartSkipReason }>
+}
+
+/** Test-only: makes the worker exit mid-task (accepted only by pools created with allowTestTasks). */
+export interface CrashTask {
+  kind: 'test-crash'
+}
+
+export type PoolTask = RewriteTask | MimeTask | CrashTask
+
+/** An error as data: Error subclasses lose their code crossing threads. */
+export interface TaskFailure {
+  code: string
+  message: string
+  status: number
+}
+
+export type JobResult<T> = { ok: true, value: T } | { ok: false, error: TaskFailure }
+
+export interface PoolResults {
+  'rewrite': Array<JobResult<RewriteOutput>>
+  'rewrite-mime': JobResult<MimeOutput>
+  'test-crash': never
+}
+
+export interface WorkerData {
+  allowTestTasks: boolean
+}

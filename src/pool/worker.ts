@@ -1,0 +1,132 @@
+import { workerData } from 'node:worker_threads'
+// Only token/ and rewrite/ (and the import-free redirect/hosts.ts) are loaded here: chdb in
+// a worker thread crashes the whole process when the worker exits (DESIGN.md).
+import { KeyRing } from '../token/keys.js'
+import { mintToken } from '../token/codec.js'
+import { trackedUrl } from '../redirect/hosts.js'
+import { trackingHostPredicate, type TrackingHostPredicate } from '../rewrite/links.js'
+import { renderHtml, scanHtml, type LinkRecord, type MintFn, type ScannedDocument } from '../rewrite/html.js'
+import type { JobResult, MimeOutput, MimeTask, PoolTask, RewriteOutput, RewriteTask, TaskFailure, TrackingConfig, WorkerData } from './tasks.js'
+
+const allowTestTasks = (workerData as WorkerData | undefined)?.allowTestTasks === true
+
+/** Piscina's entry: one task in, its result out. Never throws for bad input: failures are data. */
+export default async function run (task: PoolTask): Promise<unknown> {
+  switch (task.kind) {
+    case 'rewrite': return await rewriteTask(task)
+    case 'rewrite-mime': return await settle(async () => await mimeTask(task))
+    case 'test-crash':
+      if (allowTestTasks) process.exit(70)
+      return failure('CT_ERR_POOL_TASK', 'test tasks are not enabled in this pool', 400)
+    default:
+      return failure('CT_ERR_POOL_TASK', `unknown task kind ${JSON.stringify((task as { kind?: unknown }).kind)}`, 400)
+  }
+}
+
+interface Minting {
+  ring: KeyRing
+  isTrackingHost: TrackingHostPredicate
+  prefix: string
+  config: TrackingConfig
+}
+
+// KeyRings keep their derived keys; tasks of one project arrive again and again. Bounded.
+const minters = new Map<string, Minting>()
+const MINTERS_MAX = 32
+
+function minting (config: TrackingConfig): Minting {
+  let key = `${config.sid}|${config.trackingBaseUrl}|${config.maxUrlBytes ?? ''}|${(config.customDomains ?? []).join(',')}`
+  for (const s of config.secrets) key += `|${s.kid}:${Buffer.from(s.secret.buffer, s.secret.byteOffset, s.secret.byteLength).toString('base64')}`
+  let m = minters.get(key)
+  if (m === undefined) {
+    const ring = new KeyRing(config.secrets.map(s => ({ kid: s.kid, secret: Buffer.from(s.secret) })))
+    m = {
+      ring,
+      isTrackingHost: trackingHostPredicate(config.trackingBaseUrl, config.customDomains),
+      prefix: trackedUrl(config.trackingBaseUrl, config.sid, ''),
+      config
+    }
+    if (minters.size >= MINTERS_MAX) minters.delete(minters.keys().next().value as string)
+    minters.set(key, m)
+  }
+  return m
+}
+
+function mintFor (m: Minting, messageId: string, sentAt: number): MintFn {
+  const { sid, maxUrlBytes } = m.config
+  // Fails here, once, on a bad message id / sid / sent time, rather than on every link.
+  mintToken(m.ring, { sid, messageId, linkIndex: 0, sentAt, url: 'https://example.com/' })
+  return (linkIndex, url) => m.prefix + mintToken(m.ring, { sid, messageId, linkIndex, sentAt, url }, { maxUrlBytes })
+}
+
+async function rewriteTask (task: RewriteTask): Promise<Array<JobResult<RewriteOutput>>> {
+  let m: Minting
+  try {
+    m = minting(task.tracking)
+  } catch (err) {
+    const f = toFailure(err)
+    return task.jobs.map(() => ({ ok: false, error: f }))
+  }
+  const out: Array<JobResult<RewriteOutput>> = []
+  let previous: { html: string, firstIndex: number, doc: ScannedDocument } | undefined
+  for (const job of task.jobs) {
+    if (typeof job?.html !== 'string') {
+      out.push(failure('CT_ERR_POOL_TASK', 'each job needs html (a string), messageId and sentAt', 400))
+      continue
+    }
+    out.push(await settle(async () => {
+      const firstIndex = job.firstIndex ?? 0
+      const mint = mintFor(m, job.messageId, job.sentAt)
+      let doc: ScannedDocument
+      if (previous !== undefined && previous.firstIndex === firstIndex && previous.html === job.html) {
+        doc = previous.doc
+      } else {
+        doc = await scanHtml(job.html, { isTrackingHost: m.isTrackingHost, maxUrlBytes: m.config.maxUrlBytes, firstIndex })
+        previous = { html: job.html, firstIndex, doc }
+      }
+      return renderHtml(doc, mint)
+    }))
+  }
+  return out
+}
+
+async function mimeTask (task: MimeTask): Promise<MimeOutput> {
+  const m = minting(task.tracking)
+  const mint = mintFor(m, task.messageId, task.sentAt)
+  const links: LinkRecord[] = []
+  // SPEC §4: the per-email override beats the route setting; inbound routes never track.
+  const effective = (override: boolean | undefined): boolean => task.overridable && override !== undefined ? override : task.trackClicks
+  const raw = Buffer.from(task.raw.buffer, task.raw.byteOffset, task.raw.byteLength)
+  // Loaded on first use: mailsplit, libmime and iconv-lite are a good part of a worker's
+  // start-up and most pools only ever see HTML.
+  const { rewriteMime } = await import('../rewrite/mime.js')
+  const r = await rewriteMime(raw, async (html, part) => {
+    if (!effective(part.override)) return html
+    const doc = await scanHtml(html, { isTrackingHost: m.isTrackingHost, maxUrlBytes: m.config.maxUrlBytes, firstIndex: links.length })
+    const res = renderHtml(doc, mint)
+    links.push(...res.links)
+    return res.html
+  })
+  return { raw: r.raw, override: r.override, overrideHeader: r.overrideHeader, tracked: effective(r.override), links, htmlParts: r.htmlParts, skippedParts: r.skippedParts }
+}
+
+async function settle<T> (f: () => Promise<T>): Promise<JobResult<T>> {
+  try {
+    return { ok: true, value: await f() }
+  } catch (err) {
+    return { ok: false, error: toFailure(err) }
+  }
+}
+
+function toFailure (err: unknown): TaskFailure {
+  const e = err as { code?: unknown, status?: unknown, message?: unknown }
+  if (typeof e?.code === 'string' && e.code.startsWith('CT_ERR_')) {
+    return { code: e.code, message: String(e.message), status: typeof e.status === 'number' ? e.status : 500 }
+  }
+  // Not one of ours: a bug, reported with its message so it is not swallowed.
+  return { code: 'CT_ERR_POOL_TASK_FAILED', message: err instanceof Error ? `${err.name}: ${err.message}` : String(err), status: 500 }
+}
+
+function failure (code: string, message: string, status: number): JobResult<never> {
+  return { ok: false, error: { code, message, status } }
+}
