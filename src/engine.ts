@@ -25,10 +25,13 @@ import type { HostResolver } from './redirect/hosts.js'
 import { readFileSync } from 'node:fs'
 import { Promoter } from './promote/promoter.js'
 import { MessageDirectory } from './promote/messages.js'
-import { classifyInProcess } from './promote/classify-task.js'
 import type { ClassifyBatch } from './promote/types.js'
 import { WebhookDispatcher } from './webhooks/dispatcher.js'
 import { webhookDeliveryRoutes } from './api/webhook-routes.js'
+import { rewriteRoutes } from './api/rewrite-routes.js'
+import { createRewritePool, type RewritePool } from './pool/pool.js'
+import { BatchedWriter } from './store/batched.js'
+import { toClassifyTask } from './promote/classify-task.js'
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version
 
@@ -47,6 +50,7 @@ export interface Engine {
   promoter?: Promoter
   dispatcher?: WebhookDispatcher
   messages?: MessageDirectory
+  pool?: RewritePool
   /** Mints a tracked URL with this engine's keys. */
   track (sid: string, url: string, linkIndex?: number): string
   stop (): Promise<void>
@@ -79,6 +83,8 @@ export async function startEngine (config: Config, log: Logger, options: EngineO
   let dispatcher: WebhookDispatcher | undefined
   let promoter: Promoter | undefined
   let messages: MessageDirectory | undefined
+  let pool: RewritePool | undefined
+  let recordWriters: BatchedWriter[] = []
   let sink = options.sink
   if (sink === undefined) {
     store = await openStore(config)
@@ -127,6 +133,8 @@ export async function startEngine (config: Config, log: Logger, options: EngineO
       schedule: config.webhookRetrySchedule
     })
     messages = new MessageDirectory(store.writer)
+    pool = createRewritePool({ threads: config.poolThreads, maxQueue: config.poolMaxQueue })
+    const workers = pool
     const d = dispatcher
     const p = pipeline
     promoter = new Promoter({
@@ -134,7 +142,7 @@ export async function startEngine (config: Config, log: Logger, options: EngineO
       log,
       nodeId,
       messages,
-      classify: options.classify ?? classifyInProcess,
+      classify: options.classify ?? (async items => await workers.classify(toClassifyTask(items))),
       windowMs: config.promotionWindowMs,
       oldestPending: () => p.oldestQueuedTs(),
       intentPath: join(config.dataDir, 'promotion-intent.json'),
@@ -146,6 +154,7 @@ export async function startEngine (config: Config, log: Logger, options: EngineO
     await promoter.start()
     await pipeline.start()
     sink = pipeline
+    recordWriters = [new BatchedWriter(store.writer, 'messages', log), new BatchedWriter(store.writer, 'message_links', log)]
     admin = new AdminServer(store, loadOrCreateAdminToken(config.dataDir))
     const adminPort = await admin.start(config.adminHost, config.adminPort)
     log.info({ host: config.adminHost, port: adminPort }, 'admin listener (POST /sql) ready')
@@ -155,7 +164,20 @@ export async function startEngine (config: Config, log: Logger, options: EngineO
       trackingBaseUrl: config.trackingBaseUrl,
       version: VERSION,
       allowPrivateWebhooks: config.webhookAllowPrivate,
-      extraRoutes: webhookDeliveryRoutes(dispatcher, store)
+      extraRoutes: [
+        ...webhookDeliveryRoutes(dispatcher, store),
+        ...rewriteRoutes({
+          pool,
+          secrets: secrets.map(x => ({ kid: x.kid, secret: new Uint8Array(x.secret) })),
+          keys,
+          trackingBaseUrl: config.trackingBaseUrl,
+          maxUrlBytes: config.maxUrlBytes,
+          staticDomains: [...config.domains.keys()],
+          messages: recordWriters[0],
+          links: recordWriters[1],
+          directory: messages
+        })
+      ]
     })
     const apiPort = await api.start(config.apiHost, config.apiPort)
     log.info({ host: config.apiHost, port: apiPort }, 'Team API listening')
@@ -197,6 +219,7 @@ export async function startEngine (config: Config, log: Logger, options: EngineO
     promoter,
     dispatcher,
     messages,
+    pool,
     track (sid, url, linkIndex = 0) {
       const token = mintToken(keys, { sid, messageId: randomUUID(), linkIndex, sentAt: Math.floor(Date.now() / 1000), url }, { maxUrlBytes: config.maxUrlBytes })
       return trackedUrl(config.trackingBaseUrl, sid, token)
@@ -212,6 +235,8 @@ export async function startEngine (config: Config, log: Logger, options: EngineO
       await server.stop()
       await promoter?.stop()
       await dispatcher?.stop()
+      for (const w of recordWriters) await w.close()
+      await pool?.close()
       await store?.close()
       log.info({ observed: server.ring.pushed, dropped: server.ring.dropped, inserted: pipeline?.stats.inserted, leftInSpool: pipeline?.queuedRows }, 'stopped')
     }

@@ -7,7 +7,7 @@ const ERROR_TEXT: Record<number, string> = {
   404: 'not found, or another team\'s (CT_ERR_NOT_FOUND)',
   409: 'conflict (CT_ERR_DOMAIN_TAKEN, CT_ERR_SID_TAKEN, CT_ERR_WEBHOOK_DISABLED)',
   413: 'body over the limit (CT_ERR_BODY_TOO_LARGE)',
-  422: 'inbound routes cannot track clicks (CT_ERR_ROUTE_INBOUND_TRACKING)',
+  422: 'inbound routes cannot track clicks (CT_ERR_ROUTE_INBOUND_TRACKING); the document could not be parsed',
   503: 'storage or worker pool unavailable'
 }
 
@@ -25,7 +25,9 @@ export function buildOpenApi (routes: RouteDef[], version: string): Record<strin
     const path = openApiPath(r.path)
     const params = [...r.path.matchAll(/:([a-z_]+)/g)].map(m => ({ name: m[1], in: 'path', required: true, schema: { type: 'string' } }))
     const responses: Record<string, unknown> = {}
-    const ok = r.response.schema === undefined
+    const ok = r.raw !== undefined
+      ? { description: 'the rewritten message', content: { [r.raw.contentType]: { schema: { type: 'string', format: 'binary' } } } }
+      : r.response.schema === undefined
       ? { description: 'done' }
       : { description: 'success', content: { 'application/json': { schema: typeof r.response.schema === 'string' ? { $ref: `#/components/schemas/${r.response.schema}` } : r.response.schema } } }
     responses[String(r.response.status)] = ok
@@ -39,6 +41,7 @@ export function buildOpenApi (routes: RouteDef[], version: string): Record<strin
       tags: [r.tag],
       ...(params.length > 0 ? { parameters: params } : {}),
       ...(r.request !== undefined ? { requestBody: { required: true, content: { 'application/json': { schema: { $ref: `#/components/schemas/${r.request}` } } } } } : {}),
+      ...(r.raw !== undefined ? { requestBody: { required: true, description: r.raw.description, content: { [r.raw.contentType]: { schema: { type: 'string', format: 'binary' } } } } } : {}),
       ...(r.auth === false ? { security: [] } : {}),
       responses
     }

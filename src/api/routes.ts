@@ -12,6 +12,10 @@ import { isIP } from 'node:net'
 export interface Ctx {
   teamId: string
   params: Record<string, string>
+  /** The query string, raw (`a=1&b=2`). */
+  query: string
+  /** The body as received, for routes that take no JSON (`raw: true`). */
+  rawBody?: Buffer
   body: any // eslint-disable-line @typescript-eslint/no-explicit-any -- validated against `request` first
   plane: ControlPlane
   /** host[:port] of the tracking base URL, for `tracking_host`. */
@@ -20,7 +24,14 @@ export interface Ctx {
   allowPrivateWebhooks: boolean
 }
 
-export interface Reply { status: number, body?: unknown }
+export interface Reply {
+  status: number
+  body?: unknown
+  /** Sent as is instead of JSON, with `contentType`. */
+  raw?: Buffer
+  contentType?: string
+  headers?: Record<string, string>
+}
 
 export interface RouteDef {
   method: 'get' | 'post' | 'patch' | 'del'
@@ -37,6 +48,8 @@ export interface RouteDef {
   errors: number[]
   /** Body size limit for this route (bytes); default in the server. */
   maxBody?: number
+  /** The body is not JSON: handed to the handler as `rawBody`. */
+  raw?: { contentType: string, description: string }
   auth?: false
   handler: (ctx: Ctx) => Promise<Reply> | Reply
 }

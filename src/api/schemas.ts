@@ -31,6 +31,34 @@ export const schemas: Record<string, Schema> = {
   Domain: { type: 'object', required: ['hostname', 'project_id', 'created_at'], properties: { hostname, project_id: uuid, created_at: time } },
   Delivery: { type: 'object', required: ['event_id', 'attempt', 'ts', 'status', 'ok', 'latency_ms', 'error'], properties: { event_id: uuid, attempt: { type: 'integer' }, ts: time, status: { type: 'integer', description: 'HTTP status, 0 when no answer' }, ok: { type: 'boolean' }, latency_ms: { type: 'integer' }, error: { type: 'string' }, next_retry: { type: ['string', 'null'], format: 'date-time' } } },
   Queued: { type: 'object', required: ['event_id', 'queued'], properties: { event_id: uuid, queued: { type: 'boolean' } } },
+  RewriteRequest: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['route_id', 'from', 'to', 'html'],
+    properties: {
+      route_id: uuid,
+      from: { type: 'string', minLength: 1, maxLength: 998 },
+      to: { type: 'array', minItems: 1, maxItems: 1000, items: { type: 'string', minLength: 1, maxLength: 998 } },
+      subject: { type: 'string', maxLength: 998 },
+      html: { type: 'string' },
+      text: { type: 'string' },
+      tag: { type: 'string', maxLength: 200 },
+      metadata: { type: 'object', maxProperties: 50, additionalProperties: { type: 'string', maxLength: 1000 } },
+      settings: { type: 'object', additionalProperties: false, properties: { track_clicks: { type: 'boolean', description: 'per-email override of the route setting (inbound routes never track)' } } },
+      message_id: { ...uuid, description: 'only with a single recipient; default: a new UUID per recipient' },
+      sent_at: { ...time, description: 'default: now' }
+    }
+  },
+  RewriteResult: {
+    type: 'object',
+    required: ['route_id', 'tracking', 'messages', 'links'],
+    properties: {
+      route_id: uuid,
+      tracking: { type: 'object', required: ['enabled', 'reason'], properties: { enabled: { type: 'boolean' }, reason: { type: 'string', enum: ['route_setting', 'per_email_override', 'inbound_route'] } } },
+      messages: { type: 'array', items: { type: 'object', required: ['recipient', 'message_id', 'html'], properties: { recipient: { type: 'string' }, message_id: uuid, html: { type: 'string' }, text: { type: 'string' } } } },
+      links: { type: 'array', items: { type: 'object', required: ['index', 'url', 'anchor_text', 'tracked'], properties: { index: { type: 'integer' }, url: { type: 'string' }, anchor_text: { type: 'string' }, tracked: { type: 'boolean' }, reason: { type: 'string' } } } }
+    }
+  },
   Error: { type: 'object', required: ['error'], properties: { error: { type: 'object', required: ['code', 'message'], properties: { code: { type: 'string' }, message: { type: 'string' }, details: {} } } } }
 }
 

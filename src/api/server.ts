@@ -66,6 +66,7 @@ export class ApiServer {
     let i = 0
     for (const m of route.path.matchAll(/:([a-z_]+)/g)) params[m[1]] = decodeURIComponent(req.getParameter(i++) ?? '')
     const auth = req.getHeader('authorization')
+    const query = req.getQuery() ?? ''
     const fail = (err: unknown): void => {
       const e = err instanceof ApiError ? err : toApiError(err, this.#o.log)
       send(res, state, e.status, errorBody(e))
@@ -93,15 +94,19 @@ export class ApiServer {
       if (!isLast) return
       done = true
       let body: unknown
+      const raw = Buffer.concat(chunks, size)
       try {
-        body = parseBody(route, Buffer.concat(chunks, size), this.#validators)
+        body = route.raw === undefined ? parseBody(route, raw, this.#validators) : undefined
       } catch (err) {
         fail(err)
         return
       }
       Promise.resolve()
-        .then(() => route.handler({ teamId: token.team_id, params, body, plane: this.#o.plane, trackingHost: new URL(this.#o.trackingBaseUrl).host, allowPrivateWebhooks: this.#o.allowPrivateWebhooks === true }))
-        .then(reply => { send(res, state, reply.status, reply.body === undefined ? '' : JSON.stringify(reply.body)) }, fail)
+        .then(() => route.handler({ teamId: token.team_id, params, query, rawBody: route.raw === undefined ? undefined : raw, body, plane: this.#o.plane, trackingHost: new URL(this.#o.trackingBaseUrl).host, allowPrivateWebhooks: this.#o.allowPrivateWebhooks === true }))
+        .then(reply => {
+          if (reply.raw !== undefined) sendRaw(res, state, reply)
+          else send(res, state, reply.status, reply.body === undefined ? '' : JSON.stringify(reply.body))
+        }, fail)
     })
   }
 
@@ -157,6 +162,16 @@ function toApiError (err: unknown, log: Logger): ApiError {
 
 function errorBody (e: ApiError): string {
   return JSON.stringify({ error: { code: e.code, message: e.message, ...(e.details === undefined ? {} : { details: e.details }) } })
+}
+
+function sendRaw (res: HttpResponse, state: { aborted: boolean }, reply: { status: number, raw?: Buffer, contentType?: string, headers?: Record<string, string> }): void {
+  if (state.aborted) return
+  state.aborted = true
+  res.cork(() => {
+    res.writeStatus(`${reply.status} ${STATUS_TEXT[reply.status] ?? ''}`).writeHeader('Cache-Control', 'no-store').writeHeader('Content-Type', reply.contentType ?? 'application/octet-stream')
+    for (const [k, v] of Object.entries(reply.headers ?? {})) res.writeHeader(k, v)
+    res.end(reply.raw as Buffer)
+  })
 }
 
 function send (res: HttpResponse, state: { aborted: boolean }, status: number, body: string): void {

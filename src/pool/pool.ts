@@ -1,8 +1,11 @@
 import { availableParallelism } from 'node:os'
 import { fileURLToPath } from 'node:url'
+import { existsSync } from 'node:fs'
 import { Piscina } from 'piscina'
 import { PoolError, WorkerTaskError } from './errors.js'
 import type { JobResult, MimeOutput, MimeTask, PoolTask, RewriteOutput, RewriteTask, TaskFailure, WorkerData } from './tasks.js'
+import type { ClassifyTask } from '../promote/classify-task.js'
+import type { Classified } from '../promote/types.js'
 
 export type { RewriteJob, RewriteOutput, MimeOutput, TrackingConfig } from './tasks.js'
 
@@ -39,6 +42,8 @@ export interface RewritePool {
   rewriteSettled: (task: Omit<RewriteTask, 'kind'>) => Promise<Array<JobResult<RewriteOutput>>>
   /** Rewrites a raw RFC 5322 message. */
   rewriteMime: (task: Omit<MimeTask, 'kind'>) => Promise<MimeOutput & { raw: Buffer }>
+  /** Classifies a batch (promotion). */
+  classify: (task: ClassifyTask) => Promise<Classified[]>
   /** Runs any task kind; pool failures are PoolErrors. */
   run: (task: PoolTask) => Promise<unknown>
   readonly stats: PoolStats
@@ -53,7 +58,12 @@ export interface RewritePool {
  */
 export function workerFilename (): string {
   const self = import.meta.url
-  return fileURLToPath(new URL(self.endsWith('.ts') ? './worker.ts' : './worker.js', self))
+  if (!self.endsWith('.ts')) return fileURLToPath(new URL('./worker.js', self))
+  // Running from TypeScript sources (tests): the built worker, when there is one, starts in
+  // milliseconds where the .ts entry takes seconds per thread to compile. `make test`
+  // builds dist/ first, so the two are the same code.
+  const built = fileURLToPath(new URL('../../dist/pool/worker.js', self))
+  return existsSync(built) ? built : fileURLToPath(new URL('./worker.ts', self))
 }
 
 /** A piscina pool that runs link rewriting (and, later, classification) off the main thread. */
@@ -111,6 +121,9 @@ export function createRewritePool (options: RewritePoolOptions = {}): RewritePoo
     async rewriteMime (task) {
       const r = unwrap(await run({ ...task, kind: 'rewrite-mime' }) as JobResult<MimeOutput>)
       return { ...r, raw: Buffer.from(r.raw.buffer, r.raw.byteOffset, r.raw.byteLength) }
+    },
+    async classify (task) {
+      return unwrap(await run(task) as JobResult<Classified[]>)
     },
     run,
     get stats () { return { ...stats, queued: piscina.queueSize } },

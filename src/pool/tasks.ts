@@ -1,5 +1,7 @@
 import type { LinkRecord } from '../rewrite/html.js'
 import type { PartSkipReason } from '../rewrite/mime.js'
+import type { ClassifyTask } from '../promote/classify-task.js'
+import type { Classified } from '../promote/types.js'
 
 /**
  * The messages that cross the thread boundary: plain structured-clone data only (no
@@ -79,7 +81,7 @@ export interface CrashTask {
   kind: 'test-crash'
 }
 
-export type PoolTask = RewriteTask | MimeTask | CrashTask
+export type PoolTask = RewriteTask | MimeTask | CrashTask | ClassifyTask
 
 /** An error as data: Error subclasses lose their code crossing threads. */
 export interface TaskFailure {
@@ -94,6 +96,7 @@ export interface PoolResults {
   'rewrite': Array<JobResult<RewriteOutput>>
   'rewrite-mime': JobResult<MimeOutput>
   'test-crash': never
+  'classify': JobResult<Classified[]>
 }
 
 export interface WorkerData {
