@@ -1,5 +1,4 @@
-import { readFileSync, rmSync } from 'node:fs'
-import { open as openFile, rename, rm } from 'node:fs/promises'
+import { readIntentFile, removeIntentFile, writeIntentFile } from '../store/intent-file.js'
 import { randomUUID } from 'node:crypto'
 import type { Logger } from '../log.js'
 import type { Observation, ObservationSink } from '../redirect/observation.js'
@@ -114,7 +113,7 @@ export class IngestPipeline implements ObservationSink {
 
   /** Replays what the spool holds from an earlier run, then starts the batching timer. */
   async start (): Promise<void> {
-    this.#intent = readIntent(this.#o.intentPath)
+    this.#intent = readIntentFile<Intent>(this.#o.intentPath, v => typeof v.token === 'string' && Array.isArray(v.frames))
     for await (const batch of this.#o.spool.recover()) {
       const obs = batch.records.map(this.#o.fromRow)
       this.#queue.push({ ref: batch.ref, rows: batch.records, obs, minTs: minTs(obs), at: 0 })
@@ -127,7 +126,7 @@ export class IngestPipeline implements ObservationSink {
       const present = this.#queue.filter(f => ids.has(f.ref.id)).map(f => f.ref.id)
       if (present.length === 0) {
         this.#intent = undefined
-        removeIntent(this.#o.intentPath)
+        await removeIntentFile(this.#o.intentPath)
       } else {
         this.#intent.frames = present
       }
@@ -201,7 +200,7 @@ export class IngestPipeline implements ObservationSink {
       intent = { token: `ct-obs-${frames[0]}-n${count}`, frames }
       this.#intent = intent
       // Off the event loop (libuv's pool): an fsync here took ~9 ms on the redirect thread.
-      await writeIntent(this.#o.intentPath, intent)
+      await writeIntentFile(this.#o.intentPath, intent)
     } else {
       count = intent.frames.length
     }
@@ -234,7 +233,7 @@ export class IngestPipeline implements ObservationSink {
     this.#queue.splice(0, count)
     this.#queuedRows -= rows
     this.#intent = undefined
-    await rm(this.#o.intentPath, { force: true })
+    await removeIntentFile(this.#o.intentPath)
     if (this.stats.consecutiveFailures > 0) this.#o.log.info({ afterFailures: this.stats.consecutiveFailures }, 'ClickHouse inserts recovered')
     this.stats.consecutiveFailures = 0
     this.#backoffMs = this.#o.retryMinMs
@@ -287,28 +286,4 @@ function joinRows (frames: Frame[]): string {
   const parts: string[] = []
   for (const f of frames) for (const r of f.rows) parts.push(r)
   return parts.join('\n')
-}
-
-async function writeIntent (path: string, intent: Intent): Promise<void> {
-  const tmp = `${path}.tmp`
-  const fh = await openFile(tmp, 'w', 0o600)
-  try {
-    await fh.writeFile(JSON.stringify(intent))
-    await fh.sync()
-  } finally {
-    await fh.close()
-  }
-  await rename(tmp, path)
-}
-
-function readIntent (path: string): Intent | undefined {
-  try {
-    const parsed = JSON.parse(readFileSync(path, 'utf8')) as Intent
-    if (typeof parsed.token === 'string' && Array.isArray(parsed.frames)) return parsed
-  } catch { /* absent or unreadable: no insert was in flight */ }
-  return undefined
-}
-
-function removeIntent (path: string): void {
-  rmSync(path, { force: true })
 }

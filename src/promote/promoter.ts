@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs'
+import { readIntentFile, removeIntentFile, writeIntentFile } from '../store/intent-file.js'
 import type { ClickHouseClient } from '@clickhouse/client'
 import { LRUCache } from 'lru-cache'
 import type { Logger } from '../log.js'
@@ -83,7 +83,7 @@ export class Promoter {
   get watermark (): number { return this.#watermark }
 
   async start (): Promise<void> {
-    const intent = readIntent(this.#o.intentPath)
+    const intent = readIntentFile<Intent>(this.#o.intentPath, v => typeof v.token === 'string' && Array.isArray(v.rows))
     const rows = await (await this.#o.client.query({
       query: 'SELECT toUnixTimestamp64Milli(promoted_until) AS w FROM promotion_state FINAL WHERE node_id = {node:String}',
       query_params: { node: this.#o.nodeId },
@@ -212,7 +212,7 @@ export class Promoter {
     if (watermark < this.#watermark) watermark = this.#watermark
     const token = 'ct-clicks-' + createHash('sha256').update(rows.map(r => r.obs_id).join(',')).digest('hex').slice(0, 32)
     const intent: Intent = { token, watermark, rows }
-    writeIntent(this.#o.intentPath, intent)
+    await writeIntentFile(this.#o.intentPath, intent)
     await this.#store(intent)
     this.#pending = this.#pending.filter(o => !promoted.has(o))
     this.stats.promoted += rows.length
@@ -254,7 +254,7 @@ export class Promoter {
       clickhouse_settings: { insert_deduplication_token: `${intent.token}-state` }
     })
     this.#watermark = intent.watermark
-    rmSync(this.#o.intentPath, { force: true })
+    await removeIntentFile(this.#o.intentPath)
   }
 
   /** Drops context older than two windows behind the watermark. */
@@ -289,24 +289,4 @@ function toDbRow (r: ClickRow): Record<string, unknown> {
     machine: bot.machine,
     counts_for_metrics: bot.counts_for_metrics
   }
-}
-
-function writeIntent (path: string, intent: Intent): void {
-  const tmp = `${path}.tmp`
-  const fd = openSync(tmp, 'w', 0o600)
-  try {
-    writeSync(fd, JSON.stringify(intent))
-    fsyncSync(fd)
-  } finally {
-    closeSync(fd)
-  }
-  renameSync(tmp, path)
-}
-
-function readIntent (path: string): Intent | undefined {
-  try {
-    const parsed = JSON.parse(readFileSync(path, 'utf8')) as Intent
-    if (typeof parsed.token === 'string' && Array.isArray(parsed.rows)) return parsed
-  } catch { /* none */ }
-  return undefined
 }
