@@ -26,6 +26,21 @@
 // (/proc/self/task/<pid>/schedstat), and the insert latencies / batch sizes recorded
 // since the previous sample. It also answers {type:'query', id, sql} (read-only SQL on
 // the engine's reader client) with {type:'reply', id, ok, result | error}.
+//
+// Kind 'clicktrail-e2e' (bench/e2e.mjs) adds, without touching the kinds above: the real
+// engine with storage (embedded ClickHouse in BENCH_DATA_DIR), promotion and webhooks, with
+// --webhook-allow-private on (the bench's receiver is on 127.0.0.1) and a project
+// bootstrapped for BENCH_SID. Environment:
+//   BENCH_SECRETS, BENCH_DATA_DIR, BENCH_SID    as for 'clicktrail-ingest'
+//   BENCH_WINDOW_MS          --promotion-window-ms (default: the engine's, 15000)
+//   BENCH_WEBHOOK_CONCURRENCY / BENCH_WEBHOOK_RETRY_SCHEDULE / BENCH_WEBHOOK_TIMEOUT_MS
+//   BENCH_BATCH_MAX_ROWS / BENCH_BATCH_MAX_MS / BENCH_POOL_THREADS   optional overrides
+//   BENCH_LOG_LEVEL          engine log level, to stderr (default warn)
+// It answers {type:'info'} with the Team API port, the bootstrapped team token and project
+// id and the effective settings; {type:'query', sql} as 'clicktrail-ingest'; {type:'flush'}
+// by writing the dispatcher's buffered delivery records to ClickHouse; its samples
+// add the pipeline, promoter and dispatcher counters and queue lengths and the event-loop
+// delay since the previous sample.
 import { createRequire } from 'node:module'
 import { createServer } from 'node:http'
 import { readFileSync } from 'node:fs'
@@ -198,7 +213,86 @@ async function startClicktrailIngest () {
   return engine.port
 }
 
-const starters = { 'uws-bare': startUwsBare, 'node-http': startNodeHttp, clicktrail: startClicktrail, 'clicktrail-ingest': startClicktrailIngest }
+async function startClicktrailE2e () {
+  const dist = new URL('../../dist/', import.meta.url)
+  const { loadConfig } = await import(new URL('config.js', dist))
+  const { startEngine } = await import(new URL('engine.js', dist))
+  const { createLogger } = await import(new URL('log.js', dist))
+  const { bootstrap } = await import(new URL('control/bootstrap.js', dist))
+  const secrets = process.env.BENCH_SECRETS
+  const dataDir = process.env.BENCH_DATA_DIR
+  const sid = process.env.BENCH_SID
+  if (!secrets || !dataDir || !sid) throw new Error('clicktrail-e2e: BENCH_SECRETS, BENCH_DATA_DIR and BENCH_SID are required')
+  // Engine defaults for everything not named here; the environment is not read.
+  const flags = {
+    host: HOST, port: '0', 'data-dir': dataDir, secrets, 'log-level': 'silent',
+    'admin-host': HOST, 'admin-port': '0', 'api-host': HOST, 'api-port': '0',
+    'webhook-allow-private': 'true' // the receiver is on loopback
+  }
+  const overrides = {
+    BENCH_WINDOW_MS: 'promotion-window-ms',
+    BENCH_WEBHOOK_CONCURRENCY: 'webhook-concurrency',
+    BENCH_WEBHOOK_RETRY_SCHEDULE: 'webhook-retry-schedule',
+    BENCH_WEBHOOK_TIMEOUT_MS: 'webhook-timeout-ms',
+    BENCH_BATCH_MAX_ROWS: 'batch-max-rows',
+    BENCH_BATCH_MAX_MS: 'batch-max-ms',
+    BENCH_POOL_THREADS: 'pool-threads'
+  }
+  for (const [env, flag] of Object.entries(overrides)) if (process.env[env]) flags[flag] = process.env[env]
+  const config = loadConfig(flags, {})
+  const log = createLogger(process.env.BENCH_LOG_LEVEL || 'warn')
+  const engine = await startEngine(config, log)
+  const boot = await bootstrap(engine.plane, { sid, team: 'bench e2e', project: 'bench e2e' })
+  const { server, pipeline, promoter, dispatcher } = engine
+  const ELD_RESOLUTION_MS = 10
+  const eld = monitorEventLoopDelay({ resolution: ELD_RESOLUTION_MS })
+  eld.enable()
+  stats = () => {
+    const out = {
+      ...server.stats,
+      ringPushed: server.ring.pushed,
+      ringDropped: server.ring.dropped,
+      ringSize: server.ring.size,
+      queuedRows: pipeline.queuedRows,
+      promoterPending: promoter.pending,
+      dispatcherPending: dispatcher.pending,
+      eldMaxMs: eld.count > 0 ? Math.max(0, eld.max / 1e6 - ELD_RESOLUTION_MS) : 0
+    }
+    eld.reset()
+    for (const [k, v] of Object.entries(pipeline.stats)) out[`ingest_${k}`] = v
+    for (const [k, v] of Object.entries(promoter.stats)) out[`promoter_${k}`] = v
+    for (const [k, v] of Object.entries(dispatcher.stats)) out[`dispatcher_${k}`] = v
+    return out
+  }
+  handlers.info = async () => ({
+    apiPort: engine.api.port,
+    token: boot.token,
+    projectId: boot.project.project_id,
+    sid: boot.project.sid,
+    settings: {
+      promotionWindowMs: config.promotionWindowMs,
+      webhookAllowPrivate: config.webhookAllowPrivate,
+      webhookConcurrency: config.webhookConcurrency,
+      webhookRetrySchedule: config.webhookRetrySchedule,
+      webhookTimeoutMs: config.webhookTimeoutMs,
+      batchMaxRows: config.batchMaxRows,
+      batchMaxMs: config.batchMaxMs,
+      handoffIntervalMs: config.handoffIntervalMs,
+      poolThreads: config.poolThreads,
+      configRefreshMs: config.configRefreshMs,
+      storage: engine.store.kind
+    }
+  })
+  handlers.query = async (m) => {
+    const r = await engine.store.reader.query({ query: m.sql, format: 'JSONEachRow', clickhouse_settings: engine.store.readerSettings })
+    return await r.json()
+  }
+  handlers.flush = async () => { await dispatcher.flush(); return true }
+  stop = async () => { eld.disable(); await engine.stop() }
+  return engine.port
+}
+
+const starters = { 'uws-bare': startUwsBare, 'node-http': startNodeHttp, clicktrail: startClicktrail, 'clicktrail-ingest': startClicktrailIngest, 'clicktrail-e2e': startClicktrailE2e }
 
 async function main () {
   const start = starters[kind]

@@ -91,14 +91,14 @@ export class Promoter {
     })).json<{ w: string }>()
     this.#watermark = rows.length > 0 ? Number(rows[0].w) : 0
     if (intent !== undefined) {
+      // Their webhooks may not have been queued: #store queues them again (event ids are
+      // stable, the outbox de-duplicates).
       await this.#store(intent)
       this.#o.log.info({ clicks: intent.rows.length }, 'promotion: re-stored the clicks of an interrupted batch')
-      // Their webhooks may not have been queued: queue them (event ids are stable, the outbox de-duplicates).
-      this.#o.onPromoted?.(intent.rows)
     }
     if (this.#watermark > 0) await this.#reload()
     else this.#watermark = Date.now() - this.#o.windowMs * CONTEXT_KEEP_FACTOR
-    this.#timer = setInterval(() => { this.#tick() }, this.#o.tickMs ?? 250)
+    this.#timer = setInterval(() => { this.#tick() }, this.#o.tickMs ?? 100)
     this.#timer.unref()
   }
 
@@ -223,7 +223,6 @@ export class Promoter {
     }
     this.stats.lastLagMs = now - due[0].ts
     this.#forget(now)
-    this.#o.onPromoted?.(rows)
     return rows.length
   }
 
@@ -246,6 +245,8 @@ export class Promoter {
         format: 'JSONEachRow',
         clickhouse_settings: { insert_deduplication_token: intent.token }
       })
+      // Webhooks as soon as the clicks are stored; the watermark insert can follow.
+      this.#o.onPromoted?.(intent.rows)
     }
     await this.#o.client.insert({
       table: 'promotion_state',

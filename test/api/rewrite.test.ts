@@ -89,7 +89,13 @@ t.test('rewriting through the Team API', async t => {
       await new Promise(resolve => setTimeout(resolve, 100))
     }
     t.same(rows.map(x => [x.recipient, x.subject, x.tag, x.metadata, x.link_count]), [['rec1@example.com', 'Recorded', 'rec', { 'X-Campaign-ID': 'c1' }, 2], ['rec2@example.com', 'Recorded', 'rec', { 'X-Campaign-ID': 'c1' }, 2]])
-    const links = await (await e.store!.reader.query({ query: `SELECT link_index, url, anchor_text, tracked FROM message_links WHERE message_id = '${ids[0]}' ORDER BY link_index`, format: 'JSONEachRow' })).json()
+    // The links have their own batched writer: they may land a moment after the messages.
+    let links: unknown[] = []
+    while (Date.now() < deadline + 10_000) {
+      links = await (await e.store!.reader.query({ query: `SELECT link_index, url, anchor_text, tracked FROM message_links WHERE message_id = '${ids[0]}' ORDER BY link_index`, format: 'JSONEachRow' })).json()
+      if (links.length === 2) break
+      await new Promise(resolve => setTimeout(resolve, 100))
+    }
     t.same(links, [{ link_index: 0, url: 'https://example.com/x', anchor_text: 'X', tracked: true }, { link_index: 1, url: 'https://example.com/y', anchor_text: 'Why', tracked: true }])
   })
 
