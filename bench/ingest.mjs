@@ -138,7 +138,7 @@ class ServerChild {
 
   /** CPU time (whole process and main thread) and counters of the server, right now. */
   async sample () {
-    const m = await this.#request({ type: 'sample' }, 10_000)
+    const m = await this.#request({ type: 'sample' }, 60_000)
     return { at: performance.now(), wall: Date.now(), cpuUs: m.cpu.user + m.cpu.system, mainCpuUs: m.stats.mainCpuUs, stats: m.stats, rss: m.rss }
   }
 

@@ -30,9 +30,15 @@ export function toClassifyTask (items: ClassifyItem[]): ClassifyTask {
   }
   const judge: number[] = []
   const linkCounts: Record<string, number> = {}
+  // Items of one message share their context: add it once per message, not once per item
+  // (a hot message with thousands of observations made this quadratic on the main thread).
+  const seen = new Set<string>()
   for (const item of items) {
     judge.push(add(item.obs))
-    for (const c of item.context) add(c)
+    if (!seen.has(item.obs.messageId)) {
+      seen.add(item.obs.messageId)
+      for (const c of item.context) add(c)
+    }
     if (item.linkCount !== undefined) linkCounts[item.obs.messageId] = item.linkCount
   }
   return { kind: 'classify', observations, judge, linkCounts }

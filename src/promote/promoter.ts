@@ -43,6 +43,7 @@ interface Intent { token: string, watermark: number, rows: ClickRow[] }
 // Observations that arrive this late after the window closed are still promoted together
 // with their message, as long as they are in ClickHouse: the cut-off waits for ingest.
 const CONTEXT_KEEP_FACTOR = 2
+const MAX_BATCH = 5000
 const TS = OBSERVATION_COLUMNS.indexOf('ts')
 const SENT_AT = OBSERVATION_COLUMNS.indexOf('sent_at')
 
@@ -73,6 +74,7 @@ export class Promoter {
   #watermark = 0
   #timer: NodeJS.Timeout | undefined
   #running: Promise<void> | undefined
+  #lastForget = 0
 
   constructor (options: PromoterOptions) {
     this.#o = options
@@ -158,8 +160,14 @@ export class Promoter {
     let cutoff = now - this.#o.windowMs
     const oldest = this.#o.oldestPending()
     if (oldest !== undefined && oldest - 1 < cutoff) cutoff = oldest - 1
-    const due: Observation[] = []
+    let due: Observation[] = []
     for (const o of this.#pending) if (o.ts <= cutoff) due.push(o)
+    // Bounded batches: a backlog (after an outage, or at peak load) is worked off over
+    // several ticks, so that no single batch holds the event loop for long.
+    if (due.length > MAX_BATCH) {
+      due.sort((a, b) => a.ts - b.ts)
+      due = due.slice(0, MAX_BATCH)
+    }
     if (due.length === 0) {
       this.#forget(now)
       return 0
@@ -258,8 +266,10 @@ export class Promoter {
     await removeIntentFile(this.#o.intentPath)
   }
 
-  /** Drops context older than two windows behind the watermark. */
+  /** Drops context older than two windows behind the watermark (at most once a second: it walks every message). */
   #forget (now: number): void {
+    if (now - this.#lastForget < 1000) return
+    this.#lastForget = now
     const horizon = Math.min(this.#watermark, now) - this.#o.windowMs * CONTEXT_KEEP_FACTOR
     for (const [id, list] of this.#byMessage) {
       const kept = list.filter(o => o.ts > horizon)
