@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs'
 import { Piscina } from 'piscina'
 import { PoolError, WorkerTaskError } from './errors.js'
 import type { JobResult, MimeOutput, MimeTask, PoolTask, RewriteOutput, RewriteTask, TaskFailure, WorkerData } from './tasks.js'
-import type { ClassifyTask } from '../promote/classify-task.js'
+import { packClassifyTask, unpackClassified, type ClassifyTask } from '../promote/classify-task.js'
 import type { Classified } from '../promote/types.js'
 
 export type { RewriteJob, RewriteOutput, MimeOutput, TrackingConfig } from './tasks.js'
@@ -86,7 +86,7 @@ export function createRewritePool (options: RewritePoolOptions = {}): RewritePoo
   // would take the whole process down. The worker is replaced either way.
   piscina.on('error', () => { stats.workerCrashes++ })
 
-  async function run (task: PoolTask): Promise<unknown> {
+  async function run (task: PoolTask, transferList?: ArrayBuffer[]): Promise<unknown> {
     if (closed) throw new PoolError('CT_ERR_POOL_CLOSED')
     // Checked here rather than read from piscina's rejection, whose only distinguishing
     // mark is its message text. Same bound: tasks waiting while every thread is busy.
@@ -95,7 +95,7 @@ export function createRewritePool (options: RewritePoolOptions = {}): RewritePoo
       throw new PoolError('CT_ERR_POOL_BUSY', `${piscina.queueSize} tasks waiting`)
     }
     try {
-      return await piscina.run(task)
+      return await piscina.run(task, transferList === undefined ? undefined : { transferList })
     } catch (err) {
       if (closed) throw new PoolError('CT_ERR_POOL_CLOSED', undefined, { cause: err })
       // The worker function never throws (failures come back as data), so a rejection
@@ -105,6 +105,15 @@ export function createRewritePool (options: RewritePoolOptions = {}): RewritePoo
     } finally {
       stats.completed++
     }
+  }
+
+  /** Runs a task whose payload buffer is transferred to the worker instead of copied. */
+  async function runMoved (task: { kind: 'classify', payload: Uint8Array }): Promise<unknown> {
+    const buf = task.payload
+    // Transfer needs an ArrayBuffer of its own: msgpackr packs into a reused buffer, which a
+    // transfer would detach. One copy (a memcpy) is still far cheaper than a structured clone.
+    const own = new Uint8Array(buf)
+    return await run({ kind: 'classify', payload: own }, [own.buffer as ArrayBuffer])
   }
 
   async function rewriteSettled (task: Omit<RewriteTask, 'kind'>): Promise<Array<JobResult<RewriteOutput>>> {
@@ -123,7 +132,11 @@ export function createRewritePool (options: RewritePoolOptions = {}): RewritePoo
       return { ...r, raw: Buffer.from(r.raw.buffer, r.raw.byteOffset, r.raw.byteLength) }
     },
     async classify (task) {
-      return unwrap(await run(task) as JobResult<Classified[]>)
+      const packed = packClassifyTask(task)
+      const out = await runMoved(packed)
+      // Success comes back as the transferred verdict buffer, a failure as data.
+      if (out instanceof Uint8Array) return unpackClassified(out)
+      return unwrap(out as JobResult<never>)
     },
     run,
     get stats () { return { ...stats, queued: piscina.queueSize } },

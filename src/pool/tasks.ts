@@ -1,7 +1,6 @@
 import type { LinkRecord } from '../rewrite/html.js'
 import type { PartSkipReason } from '../rewrite/mime.js'
-import type { ClassifyTask } from '../promote/classify-task.js'
-import type { Classified } from '../promote/types.js'
+import type { PackedClassifyTask } from '../promote/classify-task.js'
 
 /**
  * The messages that cross the thread boundary: plain structured-clone data only (no
@@ -81,7 +80,7 @@ export interface CrashTask {
   kind: 'test-crash'
 }
 
-export type PoolTask = RewriteTask | MimeTask | CrashTask | ClassifyTask
+export type PoolTask = RewriteTask | MimeTask | CrashTask | PackedClassifyTask
 
 /** An error as data: Error subclasses lose their code crossing threads. */
 export interface TaskFailure {
@@ -96,7 +95,7 @@ export interface PoolResults {
   'rewrite': Array<JobResult<RewriteOutput>>
   'rewrite-mime': JobResult<MimeOutput>
   'test-crash': never
-  'classify': JobResult<Classified[]>
+  'classify': JobResult<Uint8Array>
 }
 
 export interface WorkerData {

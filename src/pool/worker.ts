@@ -7,7 +7,8 @@ import { trackedUrl } from '../redirect/hosts.js'
 import { trackingHostPredicate, type TrackingHostPredicate } from '../rewrite/links.js'
 import { renderHtml, scanHtml, type LinkRecord, type MintFn, type ScannedDocument } from '../rewrite/html.js'
 import type { JobResult, MimeOutput, MimeTask, PoolTask, RewriteOutput, RewriteTask, TaskFailure, TrackingConfig, WorkerData } from './tasks.js'
-import { runClassifyTask } from '../promote/classify-task.js'
+import { Piscina } from 'piscina'
+import { runPackedClassifyTask } from '../promote/classify-task.js'
 
 const allowTestTasks = (workerData as WorkerData | undefined)?.allowTestTasks === true
 
@@ -16,7 +17,11 @@ export default async function run (task: PoolTask): Promise<unknown> {
   switch (task.kind) {
     case 'rewrite': return await rewriteTask(task)
     case 'rewrite-mime': return await settle(async () => await mimeTask(task))
-    case 'classify': return await settle(async () => runClassifyTask(task))
+    case 'classify': {
+      const r = await settle(async () => runPackedClassifyTask(task))
+      // The verdicts go back as a transferred buffer too.
+      return r.ok ? Piscina.move(r.value) : r
+    }
     case 'test-crash':
       if (allowTestTasks) process.exit(70)
       return failure('CT_ERR_POOL_TASK', 'test tasks are not enabled in this pool', 400)
