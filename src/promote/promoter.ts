@@ -75,6 +75,8 @@ export class Promoter {
   #timer: NodeJS.Timeout | undefined
   #running: Promise<void> | undefined
   #lastForget = 0
+  /** When the earliest pending observation's window closes (ms); Infinity when none. */
+  #nextDue = Infinity
 
   constructor (options: PromoterOptions) {
     this.#o = options
@@ -100,7 +102,8 @@ export class Promoter {
     }
     if (this.#watermark > 0) await this.#reload()
     else this.#watermark = Date.now() - this.#o.windowMs * CONTEXT_KEEP_FACTOR
-    this.#timer = setInterval(() => { this.#tick() }, this.#o.tickMs ?? 100)
+    // A short tick that costs nothing until the earliest pending observation is due.
+    this.#timer = setInterval(() => { if (Date.now() >= this.#nextDue) this.#tick() }, this.#o.tickMs ?? 20)
     this.#timer.unref()
   }
 
@@ -119,6 +122,7 @@ export class Promoter {
         continue
       }
       this.#pending.push(o)
+      if (o.ts + this.#o.windowMs < this.#nextDue) this.#nextDue = o.ts + this.#o.windowMs
       this.#context(o)
     }
   }
@@ -175,8 +179,8 @@ export class Promoter {
     due.sort((a, b) => a.ts - b.ts)
     const messages = await this.#o.messages.lookup(due.map(o => o.messageId))
     const items = due.map(o => ({ obs: o, context: this.#byMessage.get(o.messageId) ?? [o], linkCount: messages.get(o.messageId)?.linkCount }))
-    const classified = await this.#o.classify(items)
-    await this.#loadFirstClicks(due)
+    // The pool classifies while the first-click state is read from ClickHouse.
+    const [classified] = await Promise.all([this.#o.classify(items), this.#loadFirstClicks(due)])
     const rows: ClickRow[] = []
     for (let i = 0; i < due.length; i++) {
       const o = due[i]
@@ -223,6 +227,8 @@ export class Promoter {
     await writeIntentFile(this.#o.intentPath, intent)
     await this.#store(intent)
     this.#pending = this.#pending.filter(o => !promoted.has(o))
+    this.#nextDue = Infinity
+    for (const o of this.#pending) if (o.ts + this.#o.windowMs < this.#nextDue) this.#nextDue = o.ts + this.#o.windowMs
     this.stats.promoted += rows.length
     this.stats.batches++
     for (const r of rows) {
