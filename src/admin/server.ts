@@ -2,8 +2,8 @@ import { randomBytes, timingSafeEqual, createHash } from 'node:crypto'
 import { mkdirSync, openSync, readFileSync, writeSync, closeSync } from 'node:fs'
 import { join } from 'node:path'
 import type { HttpResponse, TemplatedApp, us_listen_socket } from 'uWebSockets.js'
-import { loadUws } from '../redirect/uws.js'
-import { ClicktrailError, ListenError } from '../errors.js'
+import { closeApp, listenOn, loadUws } from '../redirect/uws.js'
+import { ClicktrailError } from '../errors.js'
 import type { Store } from '../store/client.js'
 import { MAX_SQL_BYTES, runReadOnlySql } from './sql.js'
 
@@ -82,18 +82,15 @@ export class AdminServer {
   }
 
   async start (host: string, port: number): Promise<number> {
-    const uws = loadUws()
-    const socket = await new Promise<us_listen_socket | false>(resolve => { this.#app.listen(host, port, resolve) })
-    if (socket === false) throw new ListenError(`admin listener cannot listen on ${host}:${port}`)
-    this.#listen = socket
-    this.port = uws.us_socket_local_port(socket as never)
+    const bound = await listenOn(this.#app, host, port, 'admin listener')
+    this.#listen = bound.socket
+    this.port = bound.port
     return this.port
   }
 
   stop (): void {
-    if (this.#listen !== undefined) loadUws().us_listen_socket_close(this.#listen)
+    closeApp(this.#app, this.#listen)
     this.#listen = undefined
-    ;(this.#app as unknown as { close?: () => void }).close?.()
   }
 }
 

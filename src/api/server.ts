@@ -1,7 +1,6 @@
 import { Ajv, type ValidateFunction } from 'ajv'
 import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from 'uWebSockets.js'
-import { loadUws } from '../redirect/uws.js'
-import { ListenError } from '../errors.js'
+import { closeApp, listenOn, loadUws } from '../redirect/uws.js'
 import type { Logger } from '../log.js'
 import type { ControlPlane } from '../control/plane.js'
 import { ApiError, badJson, invalid, tooLarge, unauthorized, unavailable } from './errors.js'
@@ -111,18 +110,15 @@ export class ApiServer {
   }
 
   async start (host: string, port: number): Promise<number> {
-    const uws = loadUws()
-    const socket = await new Promise<us_listen_socket | false>(resolve => { this.#app.listen(host, port, resolve) })
-    if (socket === false) throw new ListenError(`Team API cannot listen on ${host}:${port}`)
-    this.#listen = socket
-    this.port = uws.us_socket_local_port(socket as never)
+    const bound = await listenOn(this.#app, host, port, 'Team API')
+    this.#listen = bound.socket
+    this.port = bound.port
     return this.port
   }
 
   stop (): void {
-    if (this.#listen !== undefined) loadUws().us_listen_socket_close(this.#listen)
+    closeApp(this.#app, this.#listen)
     this.#listen = undefined
-    ;(this.#app as unknown as { close?: () => void }).close?.()
   }
 }
 

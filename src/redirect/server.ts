@@ -2,8 +2,7 @@ import { BlockList, isIP, isIPv4 } from 'node:net'
 import { LRUCache } from 'lru-cache'
 import { verifyToken, type VerifiedToken } from '../token/codec.js'
 import type { KeyRing } from '../token/keys.js'
-import { ListenError } from '../errors.js'
-import { loadUws } from './uws.js'
+import { closeApp, listenOn, loadUws } from './uws.js'
 import { ObservationRing } from './ring.js'
 import type { HostResolver } from './hosts.js'
 import type { Observation, ObservationSink } from './observation.js'
@@ -91,13 +90,9 @@ export class RedirectServer {
 
   /** Binds and starts the hand-off timer; resolves with the bound port. */
   async start (): Promise<number> {
-    const uws = loadUws()
-    const socket = await new Promise<us_listen_socket | false>(resolve => {
-      this.#app.listen(this.#o.host, this.#o.port, resolve)
-    })
-    if (socket === false) throw new ListenError(`cannot listen on ${this.#o.host}:${this.#o.port} (in use or not permitted)`)
-    this.#listen = socket
-    this.#port = uws.us_socket_local_port(socket as unknown as Parameters<typeof uws.us_socket_local_port>[0])
+    const bound = await listenOn(this.#app, this.#o.host, this.#o.port, 'redirect server')
+    this.#listen = bound.socket
+    this.#port = bound.port
     this.#timer = setInterval(() => { this.handoff() }, this.#o.handoffIntervalMs)
     this.#timer.unref()
     return this.#port
@@ -115,9 +110,7 @@ export class RedirectServer {
     if (this.#closed) return
     this.#closed = true
     if (this.#timer !== undefined) clearInterval(this.#timer)
-    const uws = loadUws()
-    if (this.#listen !== undefined) uws.us_listen_socket_close(this.#listen)
-    ;(this.#app as unknown as { close?: () => void }).close?.()
+    closeApp(this.#app, this.#listen)
     this.handoff()
     await this.#o.sink.close()
   }

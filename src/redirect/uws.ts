@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module'
-import { NativeBindingError } from '../errors.js'
+import { ListenError, NativeBindingError } from '../errors.js'
 import type * as Uws from 'uWebSockets.js'
 
 export type UwsModule = typeof Uws
@@ -40,4 +40,18 @@ export function loadUws (): UwsModule {
   }
   loaded = uws as unknown as UwsModule
   return loaded
+}
+
+/** Binds `app` on host:port; resolves with its socket and the bound port (port 0 = any free one). */
+export async function listenOn (app: Uws.TemplatedApp, host: string, port: number, what: string): Promise<{ socket: Uws.us_listen_socket, port: number }> {
+  const uws = loadUws()
+  const socket = await new Promise<Uws.us_listen_socket | false>(resolve => { app.listen(host, port, resolve) })
+  if (socket === false) throw new ListenError(`${what} cannot listen on ${host}:${port} (in use or not permitted)`)
+  return { socket, port: uws.us_socket_local_port(socket as never) }
+}
+
+/** Stops listening and closes the app's open connections, so the process can exit. */
+export function closeApp (app: Uws.TemplatedApp, socket: Uws.us_listen_socket | undefined): void {
+  if (socket !== undefined) loadUws().us_listen_socket_close(socket)
+  ;(app as unknown as { close?: () => void }).close?.()
 }
