@@ -2,7 +2,7 @@ import { randomBytes, timingSafeEqual, createHash } from 'node:crypto'
 import { mkdirSync, openSync, readFileSync, writeSync, closeSync } from 'node:fs'
 import { join } from 'node:path'
 import type { HttpResponse, TemplatedApp, us_listen_socket } from 'uWebSockets.js'
-import { closeApp, listenOn, loadUws } from '../redirect/uws.js'
+import { closeApp, listenOn, loadUws, readBody } from '../redirect/uws.js'
 import { ClicktrailError } from '../errors.js'
 import type { Store } from '../store/client.js'
 import { MAX_SQL_BYTES, runReadOnlySql } from './sql.js'
@@ -52,26 +52,14 @@ export class AdminServer {
         reply('401 Unauthorized', errorJson('CT_ERR_UNAUTHORIZED', 'missing or bad admin token'), 'application/json')
         return
       }
-      const chunks: Buffer[] = []
-      let size = 0
-      let tooBig = false
-      res.onData((chunk, isLast) => {
-        if (tooBig) return
-        size += chunk.byteLength
-        if (size > MAX_SQL_BYTES) {
-          tooBig = true
-          reply('413 Payload Too Large', errorJson('CT_ERR_SQL_REFUSED', `query is longer than ${MAX_SQL_BYTES} bytes`), 'application/json')
-          return
-        }
-        chunks.push(Buffer.from(chunk.slice(0)))
-        if (!isLast) return
-        runReadOnlySql(this.store, Buffer.concat(chunks).toString('utf8'), format === '' ? undefined : format).then(
+      readBody(res, MAX_SQL_BYTES, body => {
+        runReadOnlySql(this.store, body.toString('utf8'), format === '' ? undefined : format).then(
           text => { reply('200 OK', text) },
           (err: unknown) => {
             const e = err instanceof ClicktrailError ? err : new ClicktrailError('CT_ERR_INTERNAL', String(err))
             reply(`${e.status} Error`, errorJson(e.code, e.message), 'application/json')
           })
-      })
+      }, () => { reply('413 Payload Too Large', errorJson('CT_ERR_SQL_REFUSED', `query is longer than ${MAX_SQL_BYTES} bytes`), 'application/json') })
     })
     this.#app.any('/*', res => { res.writeStatus('404 Not Found').end(errorJson('CT_ERR_NOT_FOUND', 'no such admin route')) })
   }

@@ -1,6 +1,6 @@
 import { Ajv, type ValidateFunction } from 'ajv'
 import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from 'uWebSockets.js'
-import { closeApp, listenOn, loadUws } from '../redirect/uws.js'
+import { closeApp, listenOn, loadUws, readBody } from '../redirect/uws.js'
 import type { Logger } from '../log.js'
 import type { ControlPlane } from '../control/plane.js'
 import { ApiError, badJson, invalid, tooLarge, unauthorized, unavailable } from './errors.js'
@@ -36,11 +36,14 @@ export class ApiServer {
   readonly routes: RouteDef[]
   readonly openapi: Record<string, unknown>
   readonly #openapiJson: string
+  /** host[:port] of the tracking base URL, parsed once. */
+  readonly #trackingHost: string
   #listen: us_listen_socket | undefined
   port = 0
 
   constructor (options: ApiServerOptions) {
     this.#o = options
+    this.#trackingHost = new URL(options.trackingBaseUrl).host
     this.routes = [...ROUTES, ...(options.extraRoutes ?? [])]
     const ajv = new Ajv({ allErrors: false, useDefaults: false, strict: false })
     ajv.addFormat('uuid', /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i)
@@ -78,22 +81,8 @@ export class ApiServer {
       return
     }
     const limit = route.maxBody ?? DEFAULT_MAX_BODY
-    const chunks: Buffer[] = []
-    let size = 0
-    let done = false
-    res.onData((chunk, isLast) => {
-      if (done) return
-      size += chunk.byteLength
-      if (size > limit) {
-        done = true
-        fail(tooLarge(limit))
-        return
-      }
-      chunks.push(Buffer.from(chunk.slice(0)))
-      if (!isLast) return
-      done = true
+    readBody(res, limit, raw => {
       let body: unknown
-      const raw = Buffer.concat(chunks, size)
       try {
         body = route.raw === undefined ? parseBody(route, raw, this.#validators) : undefined
       } catch (err) {
@@ -101,12 +90,12 @@ export class ApiServer {
         return
       }
       Promise.resolve()
-        .then(() => route.handler({ teamId: token.team_id, params, query, rawBody: route.raw === undefined ? undefined : raw, body, plane: this.#o.plane, trackingHost: new URL(this.#o.trackingBaseUrl).host, allowPrivateWebhooks: this.#o.allowPrivateWebhooks === true }))
+        .then(() => route.handler({ teamId: token.team_id, params, query, rawBody: route.raw === undefined ? undefined : raw, body, plane: this.#o.plane, trackingHost: this.#trackingHost, allowPrivateWebhooks: this.#o.allowPrivateWebhooks === true }))
         .then(reply => {
           if (reply.raw !== undefined) sendRaw(res, state, reply)
           else send(res, state, reply.status, reply.body === undefined ? '' : JSON.stringify(reply.body))
         }, fail)
-    })
+    }, () => { fail(tooLarge(limit)) })
   }
 
   async start (host: string, port: number): Promise<number> {

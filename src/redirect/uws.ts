@@ -55,3 +55,27 @@ export function closeApp (app: Uws.TemplatedApp, socket: Uws.us_listen_socket | 
   if (socket !== undefined) loadUws().us_listen_socket_close(socket)
   ;(app as unknown as { close?: () => void }).close?.()
 }
+
+/**
+ * Reads a request body of at most `limit` bytes: `onBody` gets it whole; past the limit
+ * `onTooLarge` is called once and the rest is ignored. uWS hands chunks that are only valid
+ * during the callback, so each is copied.
+ */
+export function readBody (res: Uws.HttpResponse, limit: number, onBody: (body: Buffer) => void, onTooLarge: () => void): void {
+  const chunks: Buffer[] = []
+  let size = 0
+  let done = false
+  res.onData((chunk, isLast) => {
+    if (done) return
+    size += chunk.byteLength
+    if (size > limit) {
+      done = true
+      onTooLarge()
+      return
+    }
+    chunks.push(Buffer.from(chunk.slice(0)))
+    if (!isLast) return
+    done = true
+    onBody(Buffer.concat(chunks, size))
+  })
+}
