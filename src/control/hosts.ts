@@ -1,4 +1,4 @@
-import { hostnameOf, type HostResolver, type ProjectRoute } from '../redirect/hosts.js'
+import { hostnameOf, sidOfTrackingHost, trackingSuffix, type HostResolver, type ProjectRoute } from '../redirect/hosts.js'
 import type { ControlPlane } from './plane.js'
 
 /**
@@ -13,7 +13,7 @@ export class ControlPlaneHostResolver implements HostResolver {
   #generation = -1
 
   constructor (readonly plane: ControlPlane, trackingBaseUrl: string, readonly staticDomains: Map<string, string> = new Map(), readonly memoMax = 4096) {
-    this.#suffix = '.' + hostnameOf(new URL(trackingBaseUrl).host)
+    this.#suffix = trackingSuffix(trackingBaseUrl)
   }
 
   resolve (host: string): ProjectRoute | undefined {
@@ -37,8 +37,8 @@ export class ControlPlaneHostResolver implements HostResolver {
       sid = this.plane.project(domain.project_id)?.sid
     } else if (this.staticDomains.has(name)) {
       sid = this.staticDomains.get(name)
-    } else if (name.length > this.#suffix.length + 1 && name.charCodeAt(0) === 0x70 && name.endsWith(this.#suffix)) {
-      sid = name.slice(1, name.length - this.#suffix.length)
+    } else {
+      sid = sidOfTrackingHost(name, this.#suffix)
     }
     const project = sid === undefined ? undefined : this.plane.projectBySid(sid)
     if (project === undefined) return null

@@ -17,6 +17,18 @@ export interface HostResolver {
 
 const SID = /^[a-z0-9]{1,32}$/
 
+/** `.{tracking host}`: the suffix every `p{sid}.{tracking host}` ends with (port dropped). */
+export function trackingSuffix (trackingBaseUrl: string): string {
+  return '.' + hostnameOf(new URL(trackingBaseUrl).host)
+}
+
+/** The sid of a lower-cased hostname `p{sid}{suffix}`, or undefined when it is not one. */
+export function sidOfTrackingHost (name: string, suffix: string): string | undefined {
+  if (name.length <= suffix.length + 1 || name.charCodeAt(0) !== 0x70 || !name.endsWith(suffix)) return undefined // 'p'
+  const sid = name.slice(1, name.length - suffix.length)
+  return SID.test(sid) ? sid : undefined
+}
+
 /** Lower-cased hostname of a Host header value, without port (handles `[v6]:port`). */
 export function hostnameOf (host: string): string {
   let h = host
@@ -45,7 +57,7 @@ export class StaticHostResolver implements HostResolver {
   readonly #memoMax: number
 
   constructor (trackingBaseUrl: string, domains: Map<string, string>, tokenTtlSeconds: number, memoMax = 4096) {
-    this.#suffix = '.' + hostnameOf(new URL(trackingBaseUrl).host)
+    this.#suffix = trackingSuffix(trackingBaseUrl)
     this.#domains = domains
     this.#ttl = tokenTtlSeconds
     this.#memoMax = memoMax
@@ -64,10 +76,8 @@ export class StaticHostResolver implements HostResolver {
   #lookup (name: string): ProjectRoute | null {
     const custom = this.#domains.get(name)
     if (custom !== undefined) return { sid: custom, tokenTtlSeconds: this.#ttl, retentionDays: STATIC_RETENTION_DAYS }
-    if (name.length > this.#suffix.length + 1 && name.charCodeAt(0) === 0x70 && name.endsWith(this.#suffix)) {
-      const sid = name.slice(1, name.length - this.#suffix.length)
-      if (SID.test(sid)) return { sid, tokenTtlSeconds: this.#ttl, retentionDays: STATIC_RETENTION_DAYS }
-    }
+    const sid = sidOfTrackingHost(name, this.#suffix)
+    if (sid !== undefined) return { sid, tokenTtlSeconds: this.#ttl, retentionDays: STATIC_RETENTION_DAYS }
     return null
   }
 }

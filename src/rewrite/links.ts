@@ -1,7 +1,7 @@
 import { decodeHTMLAttribute } from 'entities'
 import { checkDestination, DEFAULT_MAX_URL_BYTES } from '../token/url-policy.js'
 import { TokenError } from '../token/errors.js'
-import { hostnameOf } from '../redirect/hosts.js'
+import { hostnameOf, sidOfTrackingHost, trackingSuffix } from '../redirect/hosts.js'
 
 /**
  * Why a link was left alone. Stable snake_case strings: they are stored in
@@ -40,21 +40,18 @@ export interface LinkRuleOptions {
   maxUrlBytes?: number
 }
 
-const SID = /^[a-z0-9]{1,32}$/
-
 /**
  * The predicate for `p{sid}.{tracking host}` (any well-formed sid, as the redirect
  * resolver accepts) and every custom tracking domain. Same rules as
  * StaticHostResolver, so that what the redirect server would answer is never wrapped twice.
  */
 export function trackingHostPredicate (trackingBaseUrl: string, customDomains: Iterable<string> = []): TrackingHostPredicate {
-  const suffix = '.' + hostnameOf(new URL(trackingBaseUrl).host)
+  const suffix = trackingSuffix(trackingBaseUrl)
   const domains = new Set<string>()
   for (const d of customDomains) domains.add(hostnameOf(d.trim()))
   return (name: string): boolean => {
     if (domains.has(name)) return true
-    return name.length > suffix.length + 1 && name.charCodeAt(0) === 0x70 && name.endsWith(suffix) &&
-      SID.test(name.slice(1, name.length - suffix.length))
+    return sidOfTrackingHost(name, suffix) !== undefined
   }
 }
 
