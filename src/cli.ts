@@ -21,12 +21,17 @@ type Options = NonNullable<ParseArgsConfig['options']>
 const CONFIG_FLAGS: Options = Object.fromEntries(OPTIONS.map(o => [o.flag, o.kind === 'bool'
   ? { type: 'boolean' as const }
   : { type: 'string' as const, multiple: o.flag === 'domain' || o.flag === 'trusted-proxy' }]))
+const pick = (flags: readonly string[]): Options => Object.fromEntries(flags.map(f => [f, CONFIG_FLAGS[f]]))
+const helpFor = (flags: readonly string[]): string => flags.map(f => {
+  const o = OPTIONS.find(x => x.flag === f)!
+  return `  --${f.padEnd(24)} ${o.doc} [${o.env}]`
+}).join('\n')
 const HELP: Options = { help: { type: 'boolean', short: 'h' } }
 // The options `token` commands share with `serve`: they must find the same secrets.
 const KEY_FLAGS = ['data-dir', 'secrets', 'tracking-base-url', 'max-url-bytes'] as const
 // token create checks that the project exists: through a running server, or in the store.
 const PROJECT_CHECK_FLAGS = ['admin-host', 'admin-port', 'clickhouse-url', 'clickhouse-user', 'clickhouse-password', 'clickhouse-database'] as const
-const TOKEN_CONFIG_FLAGS: Options = Object.fromEntries(KEY_FLAGS.map(f => [f, CONFIG_FLAGS[f]]))
+const TOKEN_CONFIG_FLAGS: Options = pick(KEY_FLAGS)
 
 const USAGE = `usage: clicktrail <command> [options]
 
@@ -45,10 +50,8 @@ function serveHelp (): string {
   return `usage: clicktrail serve [options]\n\nRuns the redirect server; SIGTERM or SIGINT stops it gracefully.\n\n${lines.join('\n')}`
 }
 
-const KEY_HELP = KEY_FLAGS.map(f => {
-  const o = OPTIONS.find(x => x.flag === f)!
-  return `  --${f.padEnd(24)} ${o.doc} [${o.env}]`
-}).join('\n')
+
+const KEY_HELP = helpFor(KEY_FLAGS)
 
 const TOKEN_CREATE_HELP = `usage: clicktrail token create --project SID --url URL [--message-id UUID] [--link-index N] [--sent-at ISO8601]
 
@@ -114,15 +117,24 @@ function keyRingFor (config: Config): KeyRing {
   return new KeyRing(loadOrCreateSecrets(config.secrets, config.dataDir).secrets)
 }
 
+/** POSTs one query to the running server's admin listener; CT_ERR_ADMIN_UNREACHABLE when none answers. */
+async function postAdminSql (config: Config, query: string, format: string): Promise<Response> {
+  const host = config.adminHost.includes(':') ? `[${config.adminHost}]` : config.adminHost
+  try {
+    return await fetch(`http://${host}:${config.adminPort}/sql?format=${encodeURIComponent(format)}`, {
+      method: 'POST', headers: { authorization: `Bearer ${loadOrCreateAdminToken(config.dataDir)}`, 'content-type': 'text/plain' }, body: query
+    })
+  } catch (err) {
+    throw new ClicktrailError('CT_ERR_ADMIN_UNREACHABLE', `no clicktrail admin listener at ${host}:${config.adminPort} (is \`clicktrail serve\` running?): ${(err as Error).message}`)
+  }
+}
+
 /** Whether a project with this sid exists: asks a running server's admin listener, else opens the store. */
 async function projectExists (config: Config, sid: string): Promise<boolean> {
   if (!/^[a-z0-9]{1,32}$/.test(sid)) return false
   const query = `SELECT count() FROM projects FINAL WHERE sid = '${sid}' AND is_deleted = 0`
-  const host = config.adminHost.includes(':') ? `[${config.adminHost}]` : config.adminHost
   try {
-    const res = await fetch(`http://${host}:${config.adminPort}/sql?format=TabSeparated`, {
-      method: 'POST', headers: { authorization: `Bearer ${loadOrCreateAdminToken(config.dataDir)}` }, body: query
-    })
+    const res = await postAdminSql(config, query, 'TabSeparated')
     if (res.ok) return Number((await res.text()).trim()) > 0
   } catch { /* no server running: look in the store ourselves */ }
   const store = await openStore(config)
@@ -192,11 +204,6 @@ function tokenInspect (args: string[]): void {
 
 const MIGRATE_FLAGS = ['data-dir', 'clickhouse-url', 'clickhouse-user', 'clickhouse-password', 'clickhouse-database', 'log-level'] as const
 const SQL_FLAGS = ['data-dir', 'admin-host', 'admin-port'] as const
-const pick = (flags: readonly string[]): Options => Object.fromEntries(flags.map(f => [f, CONFIG_FLAGS[f]]))
-const helpFor = (flags: readonly string[]): string => flags.map(f => {
-  const o = OPTIONS.find(x => x.flag === f)!
-  return `  --${f.padEnd(24)} ${o.doc} [${o.env}]`
-}).join('\n')
 
 const INIT_FLAGS = ['data-dir', 'clickhouse-url', 'clickhouse-user', 'clickhouse-password', 'clickhouse-database', 'tracking-base-url', 'api-host', 'api-port'] as const
 
@@ -261,17 +268,8 @@ async function sqlCommand (args: string[]): Promise<void> {
   }
   if (positionals.length !== 1) throw new UsageError('sql takes exactly one query, quoted (see `clicktrail sql --help`)')
   const config = loadConfig(values)
-  const token = loadOrCreateAdminToken(config.dataDir)
   const format = typeof values.format === 'string' ? values.format : 'PrettyCompact'
-  const host = config.adminHost.includes(':') ? `[${config.adminHost}]` : config.adminHost
-  let res: Response
-  try {
-    res = await fetch(`http://${host}:${config.adminPort}/sql?format=${encodeURIComponent(format)}`, {
-      method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'text/plain' }, body: positionals[0]
-    })
-  } catch (err) {
-    throw new ClicktrailError('CT_ERR_ADMIN_UNREACHABLE', `no clicktrail admin listener at ${host}:${config.adminPort} (is \`clicktrail serve\` running?): ${(err as Error).message}`)
-  }
+  const res = await postAdminSql(config, positionals[0], format)
   const text = await res.text()
   if (!res.ok) {
     let code = 'CT_ERR_SQL_FAILED'
