@@ -2,6 +2,7 @@ import { request as httpRequest, Agent as HttpAgent } from 'node:http'
 import { request as httpsRequest, Agent as HttpsAgent } from 'node:https'
 import { isIP } from 'node:net'
 import { randomUUID } from 'node:crypto'
+import { BatchedWriter } from '../store/batched.js'
 import type { ClickHouseClient } from '@clickhouse/client'
 import type { Logger } from '../log.js'
 import type { ControlPlane } from '../control/plane.js'
@@ -71,20 +72,22 @@ export class WebhookDispatcher {
   readonly #o: DispatcherOptions
   readonly #jobs = new Map<string, Live>()
   readonly #inFlight = new Map<string, number>()
-  readonly #records: Array<Record<string, unknown>> = []
-  readonly #events: Array<Record<string, unknown>> = []
+  // Attempts and event bodies go to ClickHouse through the same bounded, retrying batch
+  // writer as message records.
+  readonly #records: BatchedWriter
+  readonly #events: BatchedWriter
   readonly #lookup
   readonly #httpAgent = new HttpAgent({ keepAlive: true })
   readonly #httpsAgent = new HttpsAgent({ keepAlive: true })
   #timer: NodeJS.Timeout | undefined
-  #flushTimer: NodeJS.Timeout | undefined
   readonly #running = new Set<Promise<void>>()
-  #flushing: Promise<void> | undefined
   #tickQueued = false
 
   constructor (options: DispatcherOptions) {
     this.#o = options
     this.#lookup = guardedLookup(options.allowPrivate)
+    this.#records = new BatchedWriter(options.client, 'webhook_deliveries', options.log, 1000, 10_000, 50_000)
+    this.#events = new BatchedWriter(options.client, 'webhook_events', options.log, 1000, 10_000, 10_000)
   }
 
   get pending (): number { return this.#jobs.size }
@@ -99,8 +102,6 @@ export class WebhookDispatcher {
     if (this.#jobs.size > 0) this.#o.log.info({ jobs: this.#jobs.size }, 'webhooks: resuming pending deliveries')
     this.#timer = setInterval(() => { this.#tick() }, this.#o.tickMs ?? 50)
     this.#timer.unref()
-    this.#flushTimer = setInterval(() => { this.#flushRecords().catch(() => {}) }, 1000)
-    this.#flushTimer.unref()
   }
 
   /** Promoted clicks → jobs for every enabled webhook that wants them. */
@@ -134,7 +135,7 @@ export class WebhookDispatcher {
       return false
     }
     this.#jobs.set(k, { job, ref, attempt: 0, nextAt: 0 })
-    this.#events.push({ event_id: job.eventId, webhook_id: job.webhookId, sid: job.sid, event: job.event, body: job.body, created_at: job.createdAt })
+    this.#events.add([{ event_id: job.eventId, webhook_id: job.webhookId, sid: job.sid, event: job.event, body: job.body, created_at: job.createdAt }])
     this.stats.enqueued++
     this.#soon()
     return true
@@ -230,14 +231,14 @@ export class WebhookDispatcher {
         nextRetry = live.nextAt
       }
     }
-    this.#records.push({ event_id: job.eventId, webhook_id: job.webhookId, sid: job.sid, attempt: live.attempt, ts: Date.now(), status, ok, latency_ms: latency, error, next_retry: nextRetry })
+    this.#records.add([{ event_id: job.eventId, webhook_id: job.webhookId, sid: job.sid, attempt: live.attempt, ts: Date.now(), status, ok, latency_ms: latency, error, next_retry: nextRetry }])
   }
 
   #finish (live: Live, why?: string): void {
     this.#jobs.delete(key(live.job))
     if (live.ref !== undefined) this.#o.spool.ack(live.ref)
     if (why !== undefined && live.attempt === 0) {
-      this.#records.push({ event_id: live.job.eventId, webhook_id: live.job.webhookId, sid: live.job.sid, attempt: 0, ts: Date.now(), status: 0, ok: false, latency_ms: 0, error: why, next_retry: null })
+      this.#records.add([{ event_id: live.job.eventId, webhook_id: live.job.webhookId, sid: live.job.sid, attempt: 0, ts: Date.now(), status: 0, ok: false, latency_ms: 0, error: why, next_retry: null }])
     }
   }
 
@@ -269,33 +270,15 @@ export class WebhookDispatcher {
     })
   }
 
-  async #flushRecords (): Promise<void> {
-    if (this.#flushing !== undefined) return await this.#flushing
-    const events = this.#events.splice(0, this.#events.length)
-    const records = this.#records.splice(0, this.#records.length)
-    if (events.length === 0 && records.length === 0) return
-    this.#flushing = (async () => {
-      try {
-        if (events.length > 0) await this.#o.client.insert({ table: 'webhook_events', values: events, format: 'JSONEachRow', clickhouse_settings: { insert_deduplication_token: randomUUID() } })
-        if (records.length > 0) await this.#o.client.insert({ table: 'webhook_deliveries', values: records, format: 'JSONEachRow', clickhouse_settings: { insert_deduplication_token: randomUUID() } })
-      } catch (err) {
-        // ClickHouse is down: keep them for the next flush (bounded).
-        this.#events.unshift(...events.slice(-10_000))
-        this.#records.unshift(...records.slice(-50_000))
-        throw err
-      }
-    })().finally(() => { this.#flushing = undefined })
-    await this.#flushing
-  }
-
   /** Records what is buffered; for tests and the redelivery API. */
-  async flush (): Promise<void> { await this.#flushRecords() }
+  async flush (): Promise<void> {
+    await Promise.all([this.#events.flush(), this.#records.flush()])
+  }
 
   async stop (deadlineMs = 3000): Promise<void> {
     if (this.#timer !== undefined) clearInterval(this.#timer)
-    if (this.#flushTimer !== undefined) clearInterval(this.#flushTimer)
     await Promise.race([Promise.allSettled([...this.#running]), new Promise(resolve => setTimeout(resolve, deadlineMs))])
-    await this.#flushRecords().catch(() => {})
+    await Promise.all([this.#events.close(), this.#records.close()])
     this.#httpAgent.destroy()
     this.#httpsAgent.destroy()
     this.#o.spool.close()
