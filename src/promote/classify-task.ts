@@ -65,8 +65,7 @@ export function runClassifyTask (task: ClassifyTask): Classified[] {
   return task.judge.map(i => {
     const o = task.observations[i]
     const verdict = classify(o, { siblings: byMessage.get(o.messageId), linkCount: task.linkCounts[o.messageId] })
-    const c = clientFields(o.userAgent)
-    return { verdict, client: { device_type: c.device_type, client_type: c.client_type, client_name: c.client_name } }
+    return { verdict, client: clientFields(o.userAgent) }
   })
 }
 

@@ -1,21 +1,11 @@
 import type { Observation } from '../redirect/observation.js'
+import type { BotVerdict, ClientFields } from '../classify/index.js'
 
-/** The spec's `bot` object (SPEC §5). */
-export interface BotVerdict {
-  detected: boolean
-  probability: number
-  classification: 'genuine' | 'privacy_proxy' | 'security_scanner' | 'link_preview' | 'generic_bot'
-  proxy_type: string | null
-  reason_codes: string[]
-  machine: boolean
-  counts_for_metrics: boolean
-}
+/** The spec's `bot` object (SPEC §5), as the classifier defines it. */
+export type { BotVerdict }
 
-export interface ClientInfo {
-  device_type: string
-  client_type: string
-  client_name: string
-}
+/** device_type, client_type, client_name (SPEC §6), as the UA parser defines them. */
+export type ClientInfo = ClientFields
 
 /** One observation to classify, with the other observations of its message around it. */
 export interface ClassifyItem {
