@@ -27,6 +27,8 @@ export function hashToken (token: string): string {
 export class ControlPlane {
   #maps: Maps = emptyMaps()
   #bySid = new Map<string, Project>()
+  // Per project, in creation order: promotion asks for every promoted click.
+  #webhooksByProject = new Map<string, Webhook[]>()
   #fingerprint = ''
   #timer: NodeJS.Timeout | undefined
   #polling: Promise<void> | undefined
@@ -100,6 +102,12 @@ export class ControlPlane {
 
   #reindex (): void {
     this.#bySid = new Map([...this.#maps.projects.values()].map(p => [p.sid, p]))
+    this.#webhooksByProject = new Map()
+    for (const w of [...this.#maps.webhooks.values()].sort(byCreated)) {
+      const list = this.#webhooksByProject.get(w.project_id)
+      if (list === undefined) this.#webhooksByProject.set(w.project_id, [w])
+      else list.push(w)
+    }
     this.generation++
     for (const fn of this.#listeners) fn()
   }
@@ -140,7 +148,7 @@ export class ControlPlane {
   domain (hostname: string): TrackingDomain | undefined { return this.#maps.tracking_domains.get(hostname) }
   projects (teamId?: string): Project[] { return [...this.#maps.projects.values()].filter(p => teamId === undefined || p.team_id === teamId).sort(byCreated) }
   routes (projectId: string): Route[] { return [...this.#maps.routes.values()].filter(r => r.project_id === projectId).sort(byCreated) }
-  webhooks (projectId: string): Webhook[] { return [...this.#maps.webhooks.values()].filter(w => w.project_id === projectId).sort(byCreated) }
+  webhooks (projectId: string): readonly Webhook[] { return this.#webhooksByProject.get(projectId) ?? [] }
   domains (projectId?: string): TrackingDomain[] { return [...this.#maps.tracking_domains.values()].filter(d => projectId === undefined || d.project_id === projectId).sort(byCreated) }
   get teamCount (): number { return this.#maps.teams.size }
 
