@@ -32,6 +32,7 @@ import { rewriteRoutes } from './api/rewrite-routes.js'
 import { createRewritePool, type RewritePool } from './pool/pool.js'
 import { BatchedWriter } from './store/batched.js'
 import { toClassifyTask } from './promote/classify-task.js'
+import { Quarantine } from './store/quarantine.js'
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version
 
@@ -51,6 +52,7 @@ export interface Engine {
   dispatcher?: WebhookDispatcher
   messages?: MessageDirectory
   pool?: RewritePool
+  quarantine?: Quarantine
   /** Mints a tracked URL with this engine's keys. */
   track (sid: string, url: string, linkIndex?: number): string
   stop (): Promise<void>
@@ -84,6 +86,7 @@ export async function startEngine (config: Config, log: Logger, options: EngineO
   let promoter: Promoter | undefined
   let messages: MessageDirectory | undefined
   let pool: RewritePool | undefined
+  let quarantine: Quarantine | undefined
   let recordWriters: BatchedWriter[] = []
   let sink = options.sink
   if (sink === undefined) {
@@ -105,7 +108,8 @@ export async function startEngine (config: Config, log: Logger, options: EngineO
     await spool.open()
     const s = store
     const nodeId = loadOrCreateNodeId(config.dataDir)
-    let writer: RowWriter = { insert: async (text, token) => { await insertObservationRows(s.writer, text, token) } }
+    quarantine = new Quarantine(store.writer, log, { nodeId })
+    let writer: RowWriter = { insert: async (rows, token) => { await insertObservationRows(s.writer, rows, token) } }
     if (options.wrapWriter !== undefined) writer = options.wrapWriter(writer)
     pipeline = new IngestPipeline({
       spool,
@@ -113,6 +117,7 @@ export async function startEngine (config: Config, log: Logger, options: EngineO
       log,
       toRow: o => toRow(o, nodeId),
       fromRow,
+      quarantine,
       intentPath: join(config.dataDir, 'ingest-intent.json'),
       batchMaxRows: config.batchMaxRows,
       batchMaxMs: config.batchMaxMs,
@@ -127,6 +132,7 @@ export async function startEngine (config: Config, log: Logger, options: EngineO
       plane,
       client: store.writer,
       log,
+      quarantine,
       allowPrivate: config.webhookAllowPrivate,
       timeoutMs: config.webhookTimeoutMs,
       concurrency: config.webhookConcurrency,
@@ -146,6 +152,9 @@ export async function startEngine (config: Config, log: Logger, options: EngineO
       windowMs: config.promotionWindowMs,
       oldestPending: () => p.oldestQueuedTs(),
       intentPath: join(config.dataDir, 'promotion-intent.json'),
+      quarantine,
+      retryMinMs: config.retryMinMs,
+      retryMaxMs: config.retryMaxMs,
       onPromoted: rows => { d.enqueueClicks(rows) }
     })
     // Order matters: pending deliveries first, then promotion (an interrupted batch may
@@ -154,7 +163,7 @@ export async function startEngine (config: Config, log: Logger, options: EngineO
     await promoter.start()
     await pipeline.start()
     sink = pipeline
-    recordWriters = [new BatchedWriter(store.writer, 'messages', log), new BatchedWriter(store.writer, 'message_links', log)]
+    recordWriters = [new BatchedWriter(store.writer, 'messages', log, { quarantine }), new BatchedWriter(store.writer, 'message_links', log, { quarantine })]
     admin = new AdminServer(store, loadOrCreateAdminToken(config.dataDir))
     const adminPort = await admin.start(config.adminHost, config.adminPort)
     log.info({ host: config.adminHost, port: adminPort }, 'admin listener (POST /sql) ready')
@@ -200,7 +209,7 @@ export async function startEngine (config: Config, log: Logger, options: EngineO
     trustedProxies: config.trustedProxies,
     extraRoutes: app => { metricsRoute(app, () => registry) }
   })
-  registry = createMetrics(server, pipeline, spool, promoter, dispatcher)
+  registry = createMetrics(server, pipeline, spool, promoter, dispatcher, quarantine, recordWriters)
   const port = await server.start()
   log.info({ host: config.host, port }, 'redirect server listening')
   let stopped = false
@@ -220,6 +229,7 @@ export async function startEngine (config: Config, log: Logger, options: EngineO
     dispatcher,
     messages,
     pool,
+    quarantine,
     track (sid, url, linkIndex = 0) {
       const token = mintToken(keys, { sid, messageId: randomUUID(), linkIndex, sentAt: Math.floor(Date.now() / 1000), url }, { maxUrlBytes: config.maxUrlBytes })
       return trackedUrl(config.trackingBaseUrl, sid, token)
@@ -236,6 +246,7 @@ export async function startEngine (config: Config, log: Logger, options: EngineO
       await promoter?.stop()
       await dispatcher?.stop()
       for (const w of recordWriters) await w.close()
+      await quarantine?.close()
       await pool?.close()
       await store?.close()
       log.info({ observed: server.ring.pushed, dropped: server.ring.dropped, inserted: pipeline?.stats.inserted, leftInSpool: pipeline?.queuedRows }, 'stopped')

@@ -4,6 +4,8 @@ import type { IngestPipeline } from './ingest/pipeline.js'
 import type { Spool } from './ingest/spool.js'
 import type { Promoter } from './promote/promoter.js'
 import type { WebhookDispatcher } from './webhooks/dispatcher.js'
+import type { Quarantine } from './store/quarantine.js'
+import type { BatchedWriter } from './store/batched.js'
 import type { HttpResponse, TemplatedApp } from 'uWebSockets.js'
 
 /**
@@ -11,7 +13,7 @@ import type { HttpResponse, TemplatedApp } from 'uWebSockets.js'
  * at scrape time (prom-client `collect`), so a redirect never pays for a label lookup.
  * Counters are exported as gauges carrying monotonically growing totals, named `_total`.
  */
-export function createMetrics (server: RedirectServer, pipeline?: IngestPipeline, spool?: Spool<string>, promoter?: Promoter, dispatcher?: WebhookDispatcher): Registry {
+export function createMetrics (server: RedirectServer, pipeline?: IngestPipeline, spool?: Spool<string>, promoter?: Promoter, dispatcher?: WebhookDispatcher, quarantine?: Quarantine, writers: BatchedWriter[] = []): Registry {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry, prefix: 'clicktrail_process_' })
   const counter = (name: string, help: string, read: () => number): void => {
@@ -41,6 +43,9 @@ export function createMetrics (server: RedirectServer, pipeline?: IngestPipeline
     counter('clicktrail_ingest_insert_batches_total', 'ClickHouse inserts that succeeded', () => p.insertedBatches)
     counter('clicktrail_ingest_retried_total', 'ClickHouse inserts that failed and will be retried', () => p.retried)
     counter('clicktrail_ingest_replayed_total', 'observations replayed from the spool at start-up', () => p.replayed)
+    counter('clicktrail_ingest_replay_undecodable_total', 'replayed spool rows that did not decode (sent on, refused, quarantined)', () => p.replayUndecodable)
+    counter('clicktrail_ingest_quarantined_total', 'observations ClickHouse refused, moved to the quarantine', () => p.quarantined)
+    counter('clicktrail_ingest_intent_failures_total', 'ingest intent-file writes that failed (disk full, bad path); inserts waited', () => p.intentFailures)
     counter('clicktrail_spool_truncated_frames_total', 'damaged spool frames cut at start-up', () => sp.truncatedFrames)
     counter('clicktrail_spool_write_errors_total', 'failed spool writes', () => sp.writeErrors)
     new Gauge({ name: 'clicktrail_spool_bytes', help: 'bytes in the disk spool', registers: [registry], collect () { this.set(sp.bytes) } })
@@ -67,6 +72,7 @@ export function createMetrics (server: RedirectServer, pipeline?: IngestPipeline
     counter('clicktrail_promoted_human_total', 'promoted clicks that count for metrics', () => ps.human)
     counter('clicktrail_promoted_machine_total', 'promoted clicks classified as machine, preview or scanner', () => ps.machine)
     counter('clicktrail_promotion_failures_total', 'promotion batches that failed and will be retried', () => ps.failures)
+    counter('clicktrail_promotion_quarantined_total', 'click rows ClickHouse refused, moved to the quarantine (no webhook sent)', () => ps.quarantined)
     new Gauge({ name: 'clicktrail_promotion_pending', help: 'observations waiting for their promotion window', registers: [registry], collect () { this.set(promoter.pending) } })
     new Gauge({ name: 'clicktrail_promotion_lag_seconds', help: 'age of the oldest observation in the last promoted batch', registers: [registry], collect () { this.set(ps.lastLagMs / 1000) } })
   }
@@ -80,6 +86,29 @@ export function createMetrics (server: RedirectServer, pipeline?: IngestPipeline
     counter('clicktrail_webhook_disabled_total', 'webhooks disabled after a 410', () => ds.disabled)
     counter('clicktrail_webhook_shed_total', 'webhook deliveries shed because the outbox was full', () => ds.shed)
     new Gauge({ name: 'clicktrail_webhook_pending', help: 'webhook deliveries waiting in the outbox', registers: [registry], collect () { this.set(dispatcher.pending) } })
+  }
+  if (quarantine !== undefined) {
+    const q = quarantine.stats
+    new Gauge({
+      name: 'clicktrail_quarantined_total',
+      help: 'rows the database refused, moved to the quarantine table, by the table they were meant for',
+      labelNames: ['source'],
+      registers: [registry],
+      collect () { for (const [source, n] of q.bySource) this.set({ source }, n) }
+    })
+    counter('clicktrail_quarantine_shed_total', 'refused rows that could not be quarantined either (buffer full, or refused by the quarantine table)', () => q.shed)
+    counter('clicktrail_quarantine_failures_total', 'failed inserts into the quarantine table (retried with back-off)', () => q.failures)
+    new Gauge({ name: 'clicktrail_quarantine_buffered', help: 'quarantined rows waiting to be written', registers: [registry], collect () { this.set(quarantine.buffered) } })
+  }
+  if (writers.length > 0) {
+    const byTable = (name: string, help: string, read: (w: BatchedWriter) => number): void => {
+      new Gauge({ name, help, labelNames: ['table'], registers: [registry], collect () { for (const w of writers) this.set({ table: w.table }, read(w)) } })
+    }
+    byTable('clicktrail_writer_inserted_total', 'rows stored by the batched writers', w => w.inserted)
+    byTable('clicktrail_writer_shed_total', 'rows shed because a batched writer was full', w => w.shed)
+    byTable('clicktrail_writer_failures_total', 'failed batched inserts (retried with back-off)', w => w.failures)
+    byTable('clicktrail_writer_quarantined_total', 'rows a batched writer had refused and quarantined', w => w.quarantined)
+    byTable('clicktrail_writer_buffered', 'rows waiting in a batched writer', w => w.buffered)
   }
   new Gauge({ name: 'clicktrail_ring_size', help: 'observations waiting in the ring', registers: [registry], collect () { this.set(server.ring.size) } })
   new Gauge({ name: 'clicktrail_token_cache_size', help: 'entries in the verified-token LRU', registers: [registry], collect () { this.set(server.lruSize) } })

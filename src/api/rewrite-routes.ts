@@ -68,7 +68,7 @@ function record (s: RewriteServices, plane: ControlPlane, route: Route, m: Recor
     skip_reason: l.tracked ? (m.tracking.enabled ? '' : 'tracking_disabled') : (l.reason ?? ''), sent_at: m.sentAt, retention_days: project.retention_days
   })))
   // Promotion may need it before the batched insert lands.
-  s.directory.remember(m.messageId, {
+  s.directory.remember(project.sid, m.messageId, {
     recipient: m.recipient, subject: m.subject, tag: m.tag, metadata: m.metadata, linkCount: m.links.filter(l => l.tracked).length,
     links: new Map(m.links.map(l => [l.index, { url: l.url, anchorText: l.anchor_text }]))
   })

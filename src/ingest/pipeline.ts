@@ -1,13 +1,16 @@
 import { readIntentFile, removeIntentFile, writeIntentFile } from '../store/intent-file.js'
 import { randomUUID } from 'node:crypto'
 import type { Logger } from '../log.js'
+import { limited } from '../log-limit.js'
+import { Backoff } from '../backoff.js'
+import { errorText, insertIsolating, type Quarantine } from '../store/quarantine.js'
 import type { Observation, ObservationSink } from '../redirect/observation.js'
 import type { BatchRef, Spool } from './spool.js'
 
 /** Where batches of prepared rows go (ClickHouse in production). */
 export interface RowWriter {
-  /** Inserts newline-separated rows; the same `token` twice must be stored once. */
-  insert (text: string, token: string): Promise<void>
+  /** Inserts prepared rows (one JSON text each); the same `token` twice must be stored once. */
+  insert (rows: string[], token: string): Promise<void>
 }
 
 export interface PipelineOptions {
@@ -16,8 +19,10 @@ export interface PipelineOptions {
   log: Logger
   /** Turns an observation into one prepared row (serialised once, kept in the spool). */
   toRow: (o: Observation) => string
-  /** The inverse of toRow, for frames replayed from the spool. */
+  /** The inverse of toRow, for frames replayed from the spool; throws on a row that is not one. */
   fromRow: (row: string) => Observation
+  /** Where rows ClickHouse refuses go; the rest of their batch is stored. */
+  quarantine: Quarantine
   /** Where the in-flight insert's intent is kept (see below). */
   intentPath: string
   batchMaxRows: number
@@ -31,8 +36,12 @@ export interface PipelineOptions {
 interface Frame {
   ref: BatchRef
   rows: string[]
-  /** The observations behind `rows`, in the same order. */
-  obs: Observation[]
+  /**
+   * The observations behind `rows`, in the same order; undefined for a replayed row that
+   * does not decode (it is still sent as it is, refused and quarantined with ClickHouse's
+   * error, so that a replayed batch keeps exactly the rows, and the tokens, of the first try).
+   */
+  obs: Array<Observation | undefined>
   /** Earliest observation time in the frame (ms). */
   minTs: number
   /** When the frame was spooled (ms); drives the time bound. */
@@ -55,6 +64,12 @@ export class PipelineStats {
   retried = 0
   failures = 0
   replayed = 0
+  /** Replayed rows that did not decode (they go to the quarantine when ClickHouse refuses them). */
+  replayUndecodable = 0
+  /** Rows ClickHouse refused, quarantined. */
+  quarantined = 0
+  /** Intent-file writes that failed (disk full, bad path): the insert waits and retries. */
+  intentFailures = 0
   lastInsertMs = 0
   lastBatchRows = 0
   consecutiveFailures = 0
@@ -90,15 +105,14 @@ export class IngestPipeline implements ObservationSink {
   #intent: Intent | undefined
   #timer: NodeJS.Timeout | undefined
   #inFlight: Promise<void> | undefined
-  #backoffUntil = 0
-  #backoffMs: number
+  readonly #backoff: Backoff
   #closing = false
   readonly #latencies: number[] = []
   readonly #batchSizes: number[] = []
 
   constructor (options: PipelineOptions) {
     this.#o = options
-    this.#backoffMs = options.retryMinMs
+    this.#backoff = new Backoff(options.retryMinMs, options.retryMaxMs)
   }
 
   get queuedRows (): number { return this.#queuedRows }
@@ -113,12 +127,21 @@ export class IngestPipeline implements ObservationSink {
 
   /** Replays what the spool holds from an earlier run, then starts the batching timer. */
   async start (): Promise<void> {
-    this.#intent = readIntentFile<Intent>(this.#o.intentPath, v => typeof v.token === 'string' && Array.isArray(v.frames))
+    this.#intent = readIntentFile<Intent>(this.#o.intentPath, isIntent, this.#o.log)
     for await (const batch of this.#o.spool.recover()) {
-      const obs = batch.records.map(this.#o.fromRow)
-      this.#queue.push({ ref: batch.ref, rows: batch.records, obs, minTs: minTs(obs), at: 0 })
-      this.#queuedRows += batch.records.length
-      this.stats.replayed += batch.records.length
+      // A frame passed its CRC, but its content is only trusted once it decodes: a record
+      // that is not a row text, or a row that is not an observation, must not stop start-up.
+      const rows = batch.records.map(r => typeof r === 'string' ? r : safeText(r))
+      const obs = rows.map(r => {
+        try { return this.#o.fromRow(r) } catch {
+          this.stats.replayUndecodable++
+          limited(this.#o.log).warn('ingest.replay_undecodable', { frame: batch.ref.id }, 'a spooled row does not decode; ClickHouse will be asked and refuse it into the quarantine')
+          return undefined
+        }
+      })
+      this.#queue.push({ ref: batch.ref, rows, obs, minTs: minTs(obs), at: 0 })
+      this.#queuedRows += rows.length
+      this.stats.replayed += rows.length
     }
     if (this.#intent !== undefined) {
       const ids = new Set(this.#intent.frames)
@@ -155,6 +178,7 @@ export class IngestPipeline implements ObservationSink {
     const ref = this.#o.spool.append(rows)
     if (ref === undefined) {
       this.stats.shed += rows.length
+      limited(this.#o.log).warn('ingest.shed', { rows: rows.length, spoolBytes: this.#o.spool.stats.bytes, writeErrors: this.#o.spool.stats.writeErrors }, 'spool full or failing: observations shed (their redirects succeeded)')
       return
     }
     this.stats.spooled += rows.length
@@ -176,7 +200,7 @@ export class IngestPipeline implements ObservationSink {
   #maybeInsert (): void {
     if (this.#inFlight !== undefined || this.#queue.length === 0) return
     const now = Date.now()
-    if (now < this.#backoffUntil) return
+    if (!this.#backoff.ready(now)) return
     const due = this.#intent !== undefined || this.#closing ||
       this.#queuedRows >= this.#o.batchMaxRows || now - this.#queue[0].at >= this.#o.batchMaxMs
     if (!due) return
@@ -197,58 +221,79 @@ export class IngestPipeline implements ObservationSink {
         count++
       }
       const frames = this.#queue.slice(0, count).map(f => f.ref.id)
-      intent = { token: `ct-obs-${frames[0]}-n${count}`, frames }
+      const next = { token: `ct-obs-${frames[0]}-n${count}`, frames }
+      try {
+        // Off the event loop (libuv's pool): an fsync here took ~9 ms on the redirect thread.
+        await writeIntentFile(this.#o.intentPath, next)
+      } catch (err) {
+        // Disk full, or the path is unusable: nothing was sent, so nothing is lost; the
+        // frames wait in the spool and the write is retried with back-off.
+        this.stats.intentFailures++
+        this.#failed(err, count, 'ingest.intent_failed', 'cannot write the ingest intent file; inserts wait')
+        return
+      }
+      intent = next
       this.#intent = intent
-      // Off the event loop (libuv's pool): an fsync here took ~9 ms on the redirect thread.
-      await writeIntentFile(this.#o.intentPath, intent)
     } else {
       count = intent.frames.length
     }
     const group = this.#queue.slice(0, count)
-    const text = joinRows(group)
+    const rows: string[] = []
+    for (const f of group) for (const r of f.rows) rows.push(r)
     const started = performance.now()
+    let refused: number[]
     try {
-      await this.#o.writer.insert(text, intent.token)
+      refused = (await insertIsolating(rows, intent.token, async (part, token) => { await this.#o.writer.insert(part, token) }, (row, i, err) => {
+        this.#o.quarantine.add('click_observations', row, err, sidAt(group, i))
+      })).refused
     } catch (err) {
       this.stats.failures++
       this.stats.retried++
-      this.stats.consecutiveFailures++
-      const wait = Math.min(this.#o.retryMaxMs, this.#backoffMs)
-      // Full jitter keeps many nodes from retrying a recovering server in lock-step.
-      this.#backoffUntil = Date.now() + wait / 2 + Math.random() * wait / 2
-      this.#backoffMs = Math.min(this.#o.retryMaxMs, this.#backoffMs * 2)
-      if (this.stats.consecutiveFailures === 1 || this.stats.consecutiveFailures % 20 === 0) {
-        this.#o.log.warn({ err: (err as Error).message, frames: count, retryInMs: Math.round(wait), failures: this.stats.consecutiveFailures }, 'ClickHouse insert failed; will retry')
-      }
+      this.#failed(err, count, 'ingest.insert_failed', 'ClickHouse insert failed; will retry')
       return
     }
     const ms = performance.now() - started
     this.#latencies.push(ms)
     if (this.#latencies.length > 10_000) this.#latencies.shift()
-    let rows = 0
-    for (const f of group) {
-      this.#o.spool.ack(f.ref)
-      rows += f.rows.length
-    }
+    for (const f of group) this.#o.spool.ack(f.ref)
     this.#queue.splice(0, count)
-    this.#queuedRows -= rows
+    this.#queuedRows -= rows.length
     this.#intent = undefined
-    await removeIntentFile(this.#o.intentPath)
-    if (this.stats.consecutiveFailures > 0) this.#o.log.info({ afterFailures: this.stats.consecutiveFailures }, 'ClickHouse inserts recovered')
+    try {
+      await removeIntentFile(this.#o.intentPath)
+    } catch (err) {
+      // Harmless: at the next start its frames are no longer pending, and it is dropped.
+      limited(this.#o.log).warn('ingest.intent_remove_failed', { err: errorText(err) }, 'cannot remove the ingest intent file')
+    }
+    if (this.#backoff.failures > 0) this.#o.log.info({ afterFailures: this.#backoff.failures }, 'ClickHouse inserts recovered')
     this.stats.consecutiveFailures = 0
-    this.#backoffMs = this.#o.retryMinMs
-    this.#backoffUntil = 0
-    this.stats.inserted += rows
+    this.#backoff.reset()
+    const stored = rows.length - refused.length
+    this.stats.quarantined += refused.length
+    this.stats.inserted += stored
     this.stats.insertedBatches++
     this.stats.lastInsertMs = ms
-    this.stats.lastBatchRows = rows
-    this.#batchSizes.push(rows)
+    this.stats.lastBatchRows = stored
+    this.#batchSizes.push(stored)
     if (this.#batchSizes.length > 10_000) this.#batchSizes.shift()
     if (this.#o.onInserted !== undefined) {
+      const skip = new Set(refused)
       const obs: Observation[] = []
-      for (const f of group) for (const o of f.obs) obs.push(o)
+      let i = 0
+      for (const f of group) {
+        for (const o of f.obs) {
+          if (o !== undefined && !skip.has(i)) obs.push(o)
+          i++
+        }
+      }
       this.#o.onInserted(obs)
     }
+  }
+
+  #failed (err: unknown, frames: number, kind: string, msg: string): void {
+    this.stats.consecutiveFailures++
+    const wait = this.#backoff.fail()
+    limited(this.#o.log).warn(kind, { err: errorText(err), frames, retryInMs: Math.round(wait), failures: this.stats.consecutiveFailures }, msg)
   }
 
   /**
@@ -266,7 +311,7 @@ export class IngestPipeline implements ObservationSink {
         continue
       }
       if (this.stats.consecutiveFailures > 0) break // ClickHouse is down: leave it to the spool
-      this.#backoffUntil = 0
+      this.#backoff.reset()
       this.#maybeInsert()
       if (this.#inFlight === undefined) break
     }
@@ -276,14 +321,27 @@ export class IngestPipeline implements ObservationSink {
   }
 }
 
-function minTs (obs: Observation[]): number {
+function minTs (obs: Array<Observation | undefined>): number {
   let min = Infinity
-  for (const o of obs) if (o.ts < min) min = o.ts
+  for (const o of obs) if (o !== undefined && o.ts < min) min = o.ts
   return min
 }
 
-function joinRows (frames: Frame[]): string {
-  const parts: string[] = []
-  for (const f of frames) for (const r of f.rows) parts.push(r)
-  return parts.join('\n')
+/** The sid of the i-th row of a group of frames, when it decoded. */
+function sidAt (group: Frame[], i: number): string {
+  let k = i
+  for (const f of group) {
+    if (k < f.obs.length) return f.obs[k]?.sid ?? ''
+    k -= f.obs.length
+  }
+  return ''
+}
+
+function isIntent (v: Intent): boolean {
+  return typeof v === 'object' && v !== null && typeof v.token === 'string' && v.token.length > 0 && v.token.length < 1024 &&
+    Array.isArray(v.frames) && v.frames.length > 0 && v.frames.every(f => typeof f === 'string')
+}
+
+function safeText (v: unknown): string {
+  try { return JSON.stringify(v) ?? String(v) } catch { return String(v) }
 }

@@ -1,6 +1,7 @@
 import { Packr } from 'msgpackr'
 import { classify, clientFields, type ClassifyInput } from '../classify/index.js'
 import type { Observation } from '../redirect/observation.js'
+import { messageKey } from './messages.js'
 import type { Classified, ClassifyBatch, ClassifyItem } from './types.js'
 
 /**
@@ -36,11 +37,12 @@ export function toClassifyTask (items: ClassifyItem[]): ClassifyTask {
   const seen = new Set<string>()
   for (const item of items) {
     judge.push(add(item.obs))
-    if (!seen.has(item.obs.messageId)) {
-      seen.add(item.obs.messageId)
+    const k = messageKey(item.obs.sid, item.obs.messageId)
+    if (!seen.has(k)) {
+      seen.add(k)
       for (const c of item.context) add(c)
     }
-    if (item.linkCount !== undefined) linkCounts[item.obs.messageId] = item.linkCount
+    if (item.linkCount !== undefined) linkCounts[k] = item.linkCount
   }
   return { kind: 'classify', observations, judge, linkCounts }
 }
@@ -49,7 +51,9 @@ function pick (o: Observation): ClassifyInput {
   return {
     ts: o.ts, sentAt: o.sentAt, ip: o.ip, userAgent: o.userAgent, accept: o.accept, acceptLanguage: o.acceptLanguage,
     secFetchSite: o.secFetchSite, secFetchMode: o.secFetchMode, secFetchDest: o.secFetchDest, secFetchUser: o.secFetchUser,
-    secChUa: o.secChUa, secPurpose: o.secPurpose, purpose: o.purpose, xMoz: o.xMoz, messageId: o.messageId, linkIndex: o.linkIndex,
+    // The message as (project, message id): the classifier compares it as an opaque key, so
+    // another project's observations under the same message id are never its siblings.
+    secChUa: o.secChUa, secPurpose: o.secPurpose, purpose: o.purpose, xMoz: o.xMoz, messageId: messageKey(o.sid, o.messageId), linkIndex: o.linkIndex,
     method: o.method
   }
 }

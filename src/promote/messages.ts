@@ -11,12 +11,21 @@ export interface MessageInfo {
   links: Map<number, { url: string, anchorText: string }>
 }
 
+/**
+ * A message is (project, message id): message ids travel in tokens anyone can read, so
+ * another tenant can reuse one, and nothing keyed by the id alone may be shared.
+ */
+export function messageKey (sid: string, messageId: string): string {
+  return `${sid}/${messageId}`
+}
+
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
+const SID = /^[a-z0-9]{1,32}$/
 
 /**
  * Message enrichment for promoted clicks, read from `messages` and `message_links` in one
- * query per batch for the ids not in the (bounded) cache. A message that was never
- * rewritten by clicktrail (a token minted by hand) is cached as unknown.
+ * query per batch for the messages not in the (bounded) cache. A message that was never
+ * rewritten by clicktrail (a token minted by hand) is cached as unknown for a minute.
  */
 export class MessageDirectory {
   readonly #cache: LRUCache<string, MessageInfo | false>
@@ -24,41 +33,54 @@ export class MessageDirectory {
     this.#cache = new LRUCache({ max })
   }
 
-  async lookup (ids: Iterable<string>): Promise<Map<string, MessageInfo | undefined>> {
+  /** The messages of `refs`, by messageKey; undefined for a message clicktrail did not rewrite. */
+  async lookup (refs: Iterable<{ sid: string, messageId: string }>): Promise<Map<string, MessageInfo | undefined>> {
     const out = new Map<string, MessageInfo | undefined>()
-    const missing: string[] = []
-    for (const id of ids) {
-      if (out.has(id)) continue
-      const hit = this.#cache.get(id)
-      if (hit === undefined) missing.push(id)
-      out.set(id, hit === false ? undefined : hit)
+    const missing = new Map<string, { sid: string, messageId: string }>()
+    for (const r of refs) {
+      const k = messageKey(r.sid, r.messageId)
+      if (out.has(k) || missing.has(k)) continue
+      const hit = this.#cache.get(k)
+      if (hit === undefined) {
+        if (UUID.test(r.messageId) && SID.test(r.sid)) missing.set(k, r)
+        else out.set(k, undefined)
+      } else {
+        out.set(k, hit === false ? undefined : hit)
+      }
     }
-    const safe = missing.filter(id => UUID.test(id))
-    if (safe.length > 0) {
-      const list = safe.map(id => `'${id}'`).join(',')
+    if (missing.size > 0) {
+      const sids = [...new Set([...missing.values()].map(r => r.sid))]
+      const ids = [...new Set([...missing.values()].map(r => r.messageId))]
+      // (sid, message_id) is the table's key; the pairs are matched exactly below.
+      const params = { sids, ids }
       const msgs = await (await this.client.query({
-        query: `SELECT toString(message_id) AS id, recipient, subject, tag, metadata, link_count FROM messages WHERE message_id IN (${list})`,
+        query: 'SELECT sid, toString(message_id) AS id, recipient, subject, tag, metadata, link_count FROM messages WHERE sid IN {sids:Array(String)} AND message_id IN {ids:Array(UUID)}',
+        query_params: params,
         format: 'JSONEachRow'
-      })).json<{ id: string, recipient: string, subject: string, tag: string, metadata: Record<string, string>, link_count: number }>()
+      })).json<{ sid: string, id: string, recipient: string, subject: string, tag: string, metadata: Record<string, string>, link_count: number }>()
       const links = await (await this.client.query({
-        query: `SELECT toString(message_id) AS id, link_index, url, anchor_text FROM message_links WHERE message_id IN (${list})`,
+        query: 'SELECT sid, toString(message_id) AS id, link_index, url, anchor_text FROM message_links WHERE sid IN {sids:Array(String)} AND message_id IN {ids:Array(UUID)}',
+        query_params: params,
         format: 'JSONEachRow'
-      })).json<{ id: string, link_index: number, url: string, anchor_text: string }>()
+      })).json<{ sid: string, id: string, link_index: number, url: string, anchor_text: string }>()
       const found = new Map<string, MessageInfo>()
-      for (const m of msgs) found.set(m.id, { recipient: m.recipient, subject: m.subject, tag: m.tag, metadata: m.metadata, linkCount: Number(m.link_count), links: new Map() })
-      for (const l of links) found.get(l.id)?.links.set(Number(l.link_index), { url: l.url, anchorText: l.anchor_text })
-      for (const id of safe) {
-        const info = found.get(id)
-        if (info === undefined) this.#cache.set(id, false, { ttl: 60_000 }) // may be recorded later
-        else this.#cache.set(id, info)
-        out.set(id, info)
+      for (const m of msgs) {
+        const k = messageKey(m.sid, m.id)
+        if (missing.has(k)) found.set(k, { recipient: m.recipient, subject: m.subject, tag: m.tag, metadata: m.metadata, linkCount: Number(m.link_count), links: new Map() })
+      }
+      for (const l of links) found.get(messageKey(l.sid, l.id))?.links.set(Number(l.link_index), { url: l.url, anchorText: l.anchor_text })
+      for (const k of missing.keys()) {
+        const info = found.get(k)
+        if (info === undefined) this.#cache.set(k, false, { ttl: 60_000 }) // may be recorded later
+        else this.#cache.set(k, info)
+        out.set(k, info)
       }
     }
     return out
   }
 
   /** Rewriting just recorded this message: cache it without a query. */
-  remember (id: string, info: MessageInfo): void {
-    this.#cache.set(id, info)
+  remember (sid: string, messageId: string, info: MessageInfo): void {
+    this.#cache.set(messageKey(sid, messageId), info)
   }
 }

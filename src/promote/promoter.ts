@@ -3,9 +3,12 @@ import { readIntentFile, removeIntentFile, writeIntentFile } from '../store/inte
 import type { ClickHouseClient } from '@clickhouse/client'
 import { LRUCache } from 'lru-cache'
 import type { Logger } from '../log.js'
+import { limited } from '../log-limit.js'
+import { Backoff } from '../backoff.js'
 import type { Observation } from '../redirect/observation.js'
 import { OBSERVATION_COLUMNS, fromRow } from '../store/observations.js'
-import type { MessageDirectory } from './messages.js'
+import { errorText, insertIsolating, type Quarantine } from '../store/quarantine.js'
+import { messageKey, type MessageDirectory } from './messages.js'
 import type { ClassifyBatch, ClickRow } from './types.js'
 
 export interface PromoterOptions {
@@ -22,6 +25,10 @@ export interface PromoterOptions {
   intentPath: string
   /** Promoted clicks, after they are stored (webhooks hook in here). */
   onPromoted?: (clicks: ClickRow[]) => void
+  /** Where click rows ClickHouse refuses go; the rest of their batch is stored. */
+  quarantine: Quarantine
+  retryMinMs?: number
+  retryMaxMs?: number
   tickMs?: number
   /** first_click memory: messages whose first counting click is known (a miss asks ClickHouse). */
   firstClickCacheMax?: number
@@ -35,6 +42,8 @@ export class PromoterStats {
   machine = 0
   batches = 0
   failures = 0
+  /** Click rows ClickHouse refused, quarantined (no webhook is sent for them). */
+  quarantined = 0
   lastLagMs = 0
 }
 
@@ -74,6 +83,9 @@ export class Promoter {
   #watermark = 0
   #timer: NodeJS.Timeout | undefined
   #running: Promise<void> | undefined
+  /** A batch whose clicks are not stored yet (an intent left by a crash, or a failed store): stored before anything else. */
+  #unstored: Intent | undefined
+  readonly #backoff: Backoff
   #lastForget = 0
   /** When the earliest pending observation's window closes (ms); Infinity when none. */
   #nextDue = Infinity
@@ -81,13 +93,14 @@ export class Promoter {
   constructor (options: PromoterOptions) {
     this.#o = options
     this.#firstDone = new LRUCache({ max: options.firstClickCacheMax ?? 200_000 })
+    this.#backoff = new Backoff(options.retryMinMs ?? 200, options.retryMaxMs ?? 30_000)
   }
 
   get pending (): number { return this.#pending.length }
   get watermark (): number { return this.#watermark }
 
   async start (): Promise<void> {
-    const intent = readIntentFile<Intent>(this.#o.intentPath, v => typeof v.token === 'string' && Array.isArray(v.rows))
+    const intent = readIntentFile<Intent>(this.#o.intentPath, isIntent, this.#o.log)
     const rows = await (await this.#o.client.query({
       query: 'SELECT toUnixTimestamp64Milli(promoted_until) AS w FROM promotion_state FINAL WHERE node_id = {node:String}',
       query_params: { node: this.#o.nodeId },
@@ -96,14 +109,22 @@ export class Promoter {
     this.#watermark = rows.length > 0 ? Number(rows[0].w) : 0
     if (intent !== undefined) {
       // Their webhooks may not have been queued: #store queues them again (event ids are
-      // stable, the outbox de-duplicates).
-      await this.#store(intent)
-      this.#o.log.info({ clicks: intent.rows.length }, 'promotion: re-stored the clicks of an interrupted batch')
+      // stable, the outbox de-duplicates). Start-up never fails on it: if ClickHouse does not
+      // take it now, the first tick tries again (with back-off), before anything else.
+      this.#unstored = intent
+      // Its observations are promoted (decided), stored or not yet: only context from here on.
+      if (intent.watermark > this.#watermark) this.#watermark = intent.watermark
+      try {
+        await this.#storeUnstored()
+        this.#o.log.info({ clicks: intent.rows.length }, 'promotion: re-stored the clicks of an interrupted batch')
+      } catch (err) {
+        this.#noteFailure(err)
+      }
     }
     if (this.#watermark > 0) await this.#reload()
     else this.#watermark = Date.now() - this.#o.windowMs * CONTEXT_KEEP_FACTOR
     // A short tick that costs nothing until the earliest pending observation is due.
-    this.#timer = setInterval(() => { if (Date.now() >= this.#nextDue) this.#tick() }, this.#o.tickMs ?? 20)
+    this.#timer = setInterval(() => { if (this.#unstored !== undefined || Date.now() >= this.#nextDue) this.#tick() }, this.#o.tickMs ?? 20)
     this.#timer.unref()
   }
 
@@ -128,10 +149,11 @@ export class Promoter {
   }
 
   #context (o: Observation): void {
-    let list = this.#byMessage.get(o.messageId)
+    const k = messageKey(o.sid, o.messageId)
+    let list = this.#byMessage.get(k)
     if (list === undefined) {
       list = []
-      this.#byMessage.set(o.messageId, list)
+      this.#byMessage.set(k, list)
     }
     list.push(o)
   }
@@ -152,15 +174,22 @@ export class Promoter {
   }
 
   #tick (): void {
-    if (this.#running !== undefined) return
-    this.#running = this.promoteDue().then(() => {}, (err: Error) => {
-      this.stats.failures++
-      if (this.stats.failures === 1 || this.stats.failures % 20 === 0) this.#o.log.warn({ err: err.message }, 'promotion failed; will retry')
-    }).finally(() => { this.#running = undefined })
+    if (this.#running !== undefined || !this.#backoff.ready()) return
+    this.#running = this.promoteDue().then(() => {
+      if (this.#backoff.failures > 0) this.#o.log.info({ afterFailures: this.#backoff.failures }, 'promotion recovered')
+      this.#backoff.reset()
+    }, (err: unknown) => { this.#noteFailure(err) }).finally(() => { this.#running = undefined })
+  }
+
+  #noteFailure (err: unknown): void {
+    this.stats.failures++
+    const wait = this.#backoff.fail()
+    limited(this.#o.log).warn('promotion.failed', { err: errorText(err), retryInMs: Math.round(wait), failures: this.#backoff.failures }, 'promotion failed; will retry')
   }
 
   /** Promotes everything due now; returns when its clicks are stored. */
   async promoteDue (now = Date.now()): Promise<number> {
+    if (this.#unstored !== undefined) await this.#storeUnstored()
     let cutoff = now - this.#o.windowMs
     const oldest = this.#o.oldestPending()
     if (oldest !== undefined && oldest - 1 < cutoff) cutoff = oldest - 1
@@ -177,20 +206,27 @@ export class Promoter {
       return 0
     }
     due.sort((a, b) => a.ts - b.ts)
-    const messages = await this.#o.messages.lookup(due.map(o => o.messageId))
-    const items = due.map(o => ({ obs: o, context: this.#byMessage.get(o.messageId) ?? [o], linkCount: messages.get(o.messageId)?.linkCount }))
+    const messages = await this.#o.messages.lookup(due)
+    const items = due.map(o => {
+      const k = messageKey(o.sid, o.messageId)
+      return { obs: o, context: this.#byMessage.get(k) ?? [o], linkCount: messages.get(k)?.linkCount }
+    })
     // The pool classifies while the first-click state is read from ClickHouse.
     const [classified] = await Promise.all([this.#o.classify(items), this.#loadFirstClicks(due)])
     const rows: ClickRow[] = []
+    // first_click is remembered only once the batch is decided (its intent written): a batch
+    // that fails before that is promoted again, and must find the same first clicks.
+    const firstNow = new Set<string>()
     for (let i = 0; i < due.length; i++) {
       const o = due[i]
       const { verdict, client } = classified[i]
-      const m = messages.get(o.messageId)
+      const k = messageKey(o.sid, o.messageId)
+      const m = messages.get(k)
       const link = m?.links.get(o.linkIndex)
       let first = false
-      if (verdict.counts_for_metrics && !this.#firstDone.has(o.messageId)) {
+      if (verdict.counts_for_metrics && !this.#firstDone.has(k) && !firstNow.has(k)) {
         first = true
-        this.#firstDone.set(o.messageId, true)
+        firstNow.add(k)
       }
       rows.push({
         obs_id: o.id as string,
@@ -225,16 +261,14 @@ export class Promoter {
     const token = 'ct-clicks-' + createHash('sha256').update(rows.map(r => r.obs_id).join(',')).digest('hex').slice(0, 32)
     const intent: Intent = { token, watermark, rows }
     await writeIntentFile(this.#o.intentPath, intent)
-    await this.#store(intent)
+    // From here the batch is decided: if storing fails, it is stored (same rows, same token)
+    // before anything else, however long ClickHouse takes to come back.
+    for (const k of firstNow) this.#firstDone.set(k, true)
     this.#pending = this.#pending.filter(o => !promoted.has(o))
     this.#nextDue = Infinity
     for (const o of this.#pending) if (o.ts + this.#o.windowMs < this.#nextDue) this.#nextDue = o.ts + this.#o.windowMs
-    this.stats.promoted += rows.length
-    this.stats.batches++
-    for (const r of rows) {
-      if (r.bot.counts_for_metrics) this.stats.human++
-      else this.stats.machine++
-    }
+    this.#unstored = intent
+    await this.#storeUnstored()
     this.stats.lastLagMs = now - due[0].ts
     this.#forget(now)
     return rows.length
@@ -242,25 +276,49 @@ export class Promoter {
 
   /** first_click must hold across restarts: for messages not in memory, ask ClickHouse. */
   async #loadFirstClicks (due: Observation[]): Promise<void> {
-    const unknown = [...new Set(due.map(o => o.messageId))].filter(id => !this.#firstDone.has(id))
-    if (unknown.length === 0) return
+    const unknown = new Map<string, Observation>()
+    for (const o of due) {
+      const k = messageKey(o.sid, o.messageId)
+      if (!this.#firstDone.has(k)) unknown.set(k, o)
+    }
+    if (unknown.size === 0) return
+    const sids = [...new Set([...unknown.values()].map(o => o.sid))]
+    const ids = [...new Set([...unknown.values()].map(o => o.messageId))]
     const rows = await (await this.#o.client.query({
-      query: `SELECT DISTINCT toString(message_id) AS id FROM clicks WHERE message_id IN (${unknown.map(id => `'${id}'`).join(',')}) AND counts_for_metrics`,
+      query: 'SELECT DISTINCT sid, toString(message_id) AS id FROM clicks WHERE sid IN {sids:Array(String)} AND message_id IN {ids:Array(UUID)} AND counts_for_metrics',
+      query_params: { sids, ids },
       format: 'JSONEachRow'
-    })).json<{ id: string }>()
-    for (const r of rows) this.#firstDone.set(r.id, true)
+    })).json<{ sid: string, id: string }>()
+    for (const r of rows) {
+      const k = messageKey(r.sid, r.id)
+      if (unknown.has(k)) this.#firstDone.set(k, true)
+    }
+  }
+
+  async #storeUnstored (): Promise<void> {
+    const intent = this.#unstored
+    if (intent === undefined) return
+    await this.#store(intent)
+    this.#unstored = undefined
   }
 
   async #store (intent: Intent): Promise<void> {
     if (intent.rows.length > 0) {
-      await this.#o.client.insert({
-        table: 'clicks',
-        values: intent.rows.map(toDbRow),
-        format: 'JSONEachRow',
-        clickhouse_settings: { insert_deduplication_token: intent.token }
-      })
+      // A row ClickHouse refuses (text it cannot take, say) is quarantined; the batch's
+      // other clicks are stored and only they are handed to webhooks.
+      const { refused } = await insertIsolating(intent.rows.map(toDbRow), intent.token, async (rows, token) => {
+        await this.#o.client.insert({ table: 'clicks', values: rows, format: 'JSONEachRow', clickhouse_settings: { insert_deduplication_token: token } })
+      }, (row, _i, err) => { this.#o.quarantine.add('clicks', row, err, typeof row.sid === 'string' ? row.sid : '') })
+      this.stats.quarantined += refused.length
+      this.stats.promoted += intent.rows.length
+      this.stats.batches++
+      for (const r of intent.rows) {
+        if (r.bot.counts_for_metrics) this.stats.human++
+        else this.stats.machine++
+      }
+      const skip = new Set(refused)
       // Webhooks as soon as the clicks are stored; the watermark insert can follow.
-      this.#o.onPromoted?.(intent.rows)
+      this.#o.onPromoted?.(skip.size === 0 ? intent.rows : intent.rows.filter((_r, i) => !skip.has(i)))
     }
     await this.#o.client.insert({
       table: 'promotion_state',
@@ -277,12 +335,12 @@ export class Promoter {
     if (now - this.#lastForget < 1000) return
     this.#lastForget = now
     const horizon = Math.min(this.#watermark, now) - this.#o.windowMs * CONTEXT_KEEP_FACTOR
-    for (const [id, list] of this.#byMessage) {
+    for (const [k, list] of this.#byMessage) {
       const kept = list.filter(o => o.ts > horizon)
       if (kept.length === list.length) continue
       for (const o of list) if (o.ts <= horizon) this.#known.delete(o.id as string)
-      if (kept.length === 0) this.#byMessage.delete(id)
-      else this.#byMessage.set(id, kept)
+      if (kept.length === 0) this.#byMessage.delete(k)
+      else this.#byMessage.set(k, kept)
     }
   }
 
@@ -292,6 +350,13 @@ export class Promoter {
     this.#timer = undefined
     await this.#running
   }
+}
+
+/** An intent as written by promoteDue; anything else (a damaged or foreign file) is set aside. */
+function isIntent (v: Intent): boolean {
+  return typeof v === 'object' && v !== null && typeof v.token === 'string' && Number.isFinite(v.watermark) && Array.isArray(v.rows) &&
+    v.rows.every(r => typeof r === 'object' && r !== null && typeof r.obs_id === 'string' && typeof r.sid === 'string' &&
+      typeof r.message_id === 'string' && typeof r.bot === 'object' && r.bot !== null)
 }
 
 function toDbRow (r: ClickRow): Record<string, unknown> {

@@ -1,53 +1,85 @@
 import { randomUUID } from 'node:crypto'
 import type { ClickHouseClient } from '@clickhouse/client'
 import type { Logger } from '../log.js'
+import { limited } from '../log-limit.js'
+import { Backoff } from '../backoff.js'
+import { errorText, insertIsolating, type Quarantine } from './quarantine.js'
+
+export interface BatchedWriterOptions {
+  /** Where rows ClickHouse refuses go (the rest of their batch is stored). */
+  quarantine: Quarantine
+  /** Insert at least this often (ms). */
+  flushMs?: number
+  /** Rows per insert at most. */
+  maxRows?: number
+  /** Rows held in memory at most; past it new rows are shed and counted. */
+  maxBuffered?: number
+  retryMinMs?: number
+  retryMaxMs?: number
+}
+
+type Row = Record<string, unknown>
 
 /**
  * Rows for one table, inserted in batches (by size and by time), each insert with its own
- * deduplication token and retried with the same one until ClickHouse takes it. Bounded
- * in memory: past `maxBuffered` rows new ones are shed and counted. Used for records that
- * are not on the click path (messages, message links); observations have the disk spool.
+ * deduplication token and retried with the same one, with back-off, while ClickHouse is
+ * unavailable. A row ClickHouse refuses is isolated and quarantined; the rest of its batch
+ * goes through. Bounded in memory: past `maxBuffered` rows new ones are shed, counted and
+ * logged. Used for records that are not on the click path (messages, message links, webhook
+ * deliveries); observations have the disk spool.
  */
 export class BatchedWriter {
-  #rows: Array<Record<string, unknown>> = []
+  #rows: Row[] = []
   #inFlight: Promise<void> | undefined
-  #timer: NodeJS.Timeout
-  #retry: { rows: Array<Record<string, unknown>>, token: string } | undefined
+  readonly #timer: NodeJS.Timeout
+  #retry: { rows: Row[], token: string } | undefined
+  readonly #o: Required<BatchedWriterOptions>
+  readonly #backoff: Backoff
   inserted = 0
   shed = 0
   failures = 0
+  quarantined = 0
 
-  constructor (readonly client: ClickHouseClient, readonly table: string, readonly log: Logger, readonly flushMs = 1000, readonly maxRows = 10_000, readonly maxBuffered = 1_000_000) {
-    this.#timer = setInterval(() => { void this.flush() }, flushMs)
+  constructor (readonly client: ClickHouseClient, readonly table: string, readonly log: Logger, options: BatchedWriterOptions) {
+    this.#o = { flushMs: 1000, maxRows: 10_000, maxBuffered: 1_000_000, retryMinMs: 200, retryMaxMs: 30_000, ...options }
+    this.#backoff = new Backoff(this.#o.retryMinMs, this.#o.retryMaxMs)
+    this.#timer = setInterval(() => { void this.flush() }, this.#o.flushMs)
     this.#timer.unref()
   }
 
   get buffered (): number { return this.#rows.length + (this.#retry?.rows.length ?? 0) }
 
-  add (rows: Array<Record<string, unknown>>): void {
-    if (this.buffered + rows.length > this.maxBuffered) {
+  add (rows: Row[]): void {
+    if (this.buffered + rows.length > this.#o.maxBuffered) {
       this.shed += rows.length
-      this.log.warn({ table: this.table, rows: rows.length }, 'batched writer full: rows shed')
+      limited(this.log).warn(`writer.${this.table}.shed`, { table: this.table, rows: rows.length, buffered: this.buffered }, 'batched writer full: rows shed')
       return
     }
     for (const r of rows) this.#rows.push(r)
-    if (this.#rows.length >= this.maxRows) void this.flush()
+    if (this.#rows.length >= this.#o.maxRows) void this.flush()
   }
 
-  /** Inserts what is buffered (one insert at a time); resolves when that attempt ends. */
-  async flush (): Promise<void> {
+  /** Inserts what is buffered (one insert at a time, not during a back-off); resolves when that attempt ends. */
+  async flush (force = false): Promise<void> {
     if (this.#inFlight !== undefined) return await this.#inFlight
     if (this.#retry === undefined && this.#rows.length === 0) return
-    const batch = this.#retry ?? { rows: this.#rows.splice(0, this.maxRows), token: randomUUID() }
+    if (!force && !this.#backoff.ready()) return
+    const batch = this.#retry ?? { rows: this.#rows.splice(0, this.#o.maxRows), token: randomUUID() }
     this.#retry = batch
     this.#inFlight = (async () => {
       try {
-        await this.client.insert({ table: this.table, values: batch.rows, format: 'JSONEachRow', clickhouse_settings: { insert_deduplication_token: batch.token } })
-        this.inserted += batch.rows.length
+        const r = await insertIsolating(batch.rows, batch.token, async (rows, token) => {
+          await this.client.insert({ table: this.table, values: rows, format: 'JSONEachRow', clickhouse_settings: { insert_deduplication_token: token } })
+        }, (row, _i, err) => { this.#o.quarantine.add(this.table, row, err, typeof row.sid === 'string' ? row.sid : '') })
+        this.quarantined += r.refused.length
+        this.inserted += batch.rows.length - r.refused.length
         this.#retry = undefined
+        if (this.#backoff.failures > 0) this.log.info({ table: this.table, afterFailures: this.#backoff.failures }, 'batched inserts recovered')
+        this.#backoff.reset()
       } catch (err) {
         this.failures++
-        if (this.failures === 1 || this.failures % 20 === 0) this.log.warn({ table: this.table, err: (err as Error).message }, 'insert failed; will retry')
+        const wait = this.#backoff.fail()
+        limited(this.log).warn(`writer.${this.table}.retry`, { table: this.table, err: errorText(err), rows: batch.rows.length, retryInMs: Math.round(wait) }, 'insert failed; will retry')
       }
     })().finally(() => { this.#inFlight = undefined })
     await this.#inFlight
@@ -55,6 +87,6 @@ export class BatchedWriter {
 
   async close (): Promise<void> {
     clearInterval(this.#timer)
-    for (let i = 0; i < 3 && this.buffered > 0; i++) await this.flush()
+    for (let i = 0; i < 3 && this.buffered > 0; i++) await this.flush(true)
   }
 }

@@ -1,5 +1,6 @@
-import { readFileSync } from 'node:fs'
+import { lstatSync, readFileSync, renameSync } from 'node:fs'
 import { open, rename, rm } from 'node:fs/promises'
+import type { Logger } from '../log.js'
 
 /**
  * A small JSON file that says what is about to be sent to ClickHouse (the insert's token
@@ -20,12 +21,34 @@ export async function writeIntentFile (path: string, value: unknown): Promise<vo
   await rename(tmp, path)
 }
 
-/** The intent left by an interrupted run, if any (read once, at start-up). */
-export function readIntentFile<T> (path: string, valid: (v: T) => boolean): T | undefined {
+/**
+ * The intent left by an interrupted run, if any (read once, at start-up). Start-up never
+ * fails on it: an intent that is not a regular file, does not parse or is not of the
+ * expected shape is moved aside to `<path>.bad-<time>` (kept for the operator, logged) and
+ * treated as absent — its batch is then replayed like any other.
+ */
+export function readIntentFile<T> (path: string, valid: (v: T) => boolean, log?: Logger): T | undefined {
+  let why: string
   try {
-    const parsed = JSON.parse(readFileSync(path, 'utf8')) as T
-    if (valid(parsed)) return parsed
-  } catch { /* absent or unreadable: nothing was in flight */ }
+    const st = lstatSync(path)
+    if (st.isFile()) {
+      const parsed = JSON.parse(readFileSync(path, 'utf8')) as T
+      if (valid(parsed)) return parsed
+      why = 'not of the expected shape'
+    } else {
+      why = 'not a regular file'
+    }
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined // nothing was in flight
+    why = (err as Error).message
+  }
+  const aside = `${path}.bad-${Date.now()}`
+  try {
+    renameSync(path, aside)
+    log?.warn({ path, movedTo: aside, why }, 'intent file unusable: moved aside, its batch will be replayed')
+  } catch (err) {
+    log?.error({ path, why, err: (err as Error).message }, 'intent file unusable and cannot be moved aside; ignored')
+  }
   return undefined
 }
 

@@ -28,14 +28,14 @@ export function toRow (o: Observation, nodeId: string): string {
 }
 
 /**
- * Inserts prepared rows (newline-separated JSONCompactEachRow). `token` is the
+ * Inserts prepared rows (JSONCompactEachRow lines). `token` is the
  * insert_deduplication_token: the same token again is stored once (the table keeps a
  * non-replicated deduplication window), which makes retries and replays idempotent.
  */
-export async function insertObservationRows (client: ClickHouseClient, text: string, token: string): Promise<void> {
+export async function insertObservationRows (client: ClickHouseClient, rows: string[], token: string): Promise<void> {
   const r = await client.exec({
     query: INSERT_SQL,
-    values: Readable.from([text]),
+    values: Readable.from([rows.join('\n')]),
     // One thread for parsing and writing: with the embedded engine on a small machine, an
     // insert that fans out over every core starves the redirect thread (measured: event-loop
     // stalls of 27–80 ms right after each insert started, at max_threads auto).
@@ -45,9 +45,12 @@ export async function insertObservationRows (client: ClickHouseClient, text: str
   for await (const _ of r.stream) { /* nothing */ }
 }
 
-/** The inverse of toRow: an observation from its prepared row (spool replays). */
+/** The inverse of toRow: an observation from its prepared row (spool replays). Throws on anything else. */
 export function fromRow (row: string): Observation {
   const a = JSON.parse(row) as unknown[]
+  if (!Array.isArray(a) || a.length !== OBSERVATION_COLUMNS.length || typeof a[0] !== 'number' || typeof a[1] !== 'string' || typeof a[3] !== 'string' || typeof a[4] !== 'string') {
+    throw new TypeError('not an observation row')
+  }
   let i = 0
   const next = (): any => a[i++] // eslint-disable-line @typescript-eslint/no-explicit-any
   const o = { ts: next(), id: next() } as Observation

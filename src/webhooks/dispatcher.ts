@@ -3,6 +3,7 @@ import { request as httpsRequest, Agent as HttpsAgent } from 'node:https'
 import { isIP } from 'node:net'
 import { randomUUID } from 'node:crypto'
 import { BatchedWriter } from '../store/batched.js'
+import type { Quarantine } from '../store/quarantine.js'
 import type { ClickHouseClient } from '@clickhouse/client'
 import type { Logger } from '../log.js'
 import type { ControlPlane } from '../control/plane.js'
@@ -35,6 +36,8 @@ export interface DispatcherOptions {
   plane: ControlPlane
   client: ClickHouseClient
   log: Logger
+  /** Where delivery records and event bodies ClickHouse refuses go. */
+  quarantine: Quarantine
   /** Deliver to loopback/private/link-local addresses too (tests, private deployments). */
   allowPrivate: boolean
   timeoutMs: number
@@ -86,8 +89,8 @@ export class WebhookDispatcher {
   constructor (options: DispatcherOptions) {
     this.#o = options
     this.#lookup = guardedLookup(options.allowPrivate)
-    this.#records = new BatchedWriter(options.client, 'webhook_deliveries', options.log, 1000, 10_000, 50_000)
-    this.#events = new BatchedWriter(options.client, 'webhook_events', options.log, 1000, 10_000, 10_000)
+    this.#records = new BatchedWriter(options.client, 'webhook_deliveries', options.log, { quarantine: options.quarantine, maxBuffered: 50_000 })
+    this.#events = new BatchedWriter(options.client, 'webhook_events', options.log, { quarantine: options.quarantine, maxBuffered: 10_000 })
   }
 
   get pending (): number { return this.#jobs.size }

@@ -47,17 +47,17 @@ function switchable (real: RowWriter): RowWriter & { down: boolean, refused: num
   const w = {
     down: true,
     refused: 0,
-    async insert (text: string, token: string): Promise<void> {
+    async insert (rows: string[], token: string): Promise<void> {
       if (w.down) {
         try {
-          await insertObservationRows(dead, text, token)
+          await insertObservationRows(dead, rows, token)
         } catch (err) {
           w.refused++
           throw err
         }
         throw new Error('a closed port accepted an insert')
       }
-      await real.insert(text, token)
+      await real.insert(rows, token)
     }
   }
   return w
@@ -134,10 +134,10 @@ t.test('a crash after ClickHouse stored a batch but before the spool recorded it
   // then reports a failure, so the pipeline never acks, and the engine is stopped there.
   const first = await startTestEngine(t, { ...FAST, 'retry-min-ms': '60000', 'retry-max-ms': '60000' }, {
     wrapWriter: real => ({
-      async insert (text, token) {
-        await real.insert(text, token)
+      async insert (rows, token) {
+        await real.insert(rows, token)
         inserts++
-        insertedRows = Math.max(insertedRows, text.split('\n').length)
+        insertedRows = Math.max(insertedRows, rows.length)
         throw new Error('lost acknowledgement')
       }
     })
