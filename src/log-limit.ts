@@ -35,25 +35,26 @@ export class LogLimiter {
     this.#intervalMs = intervalMs
   }
 
-  warn (kind: string, fields: Record<string, unknown>, msg: string): void { this.#event('warn', kind, fields, msg) }
-  error (kind: string, fields: Record<string, unknown>, msg: string): void { this.#event('error', kind, fields, msg) }
-  info (kind: string, fields: Record<string, unknown>, msg: string): void { this.#event('info', kind, fields, msg) }
+  /** `n`: how many events this call stands for (a counter's growth since the last look). */
+  warn (kind: string, fields: Record<string, unknown>, msg: string, n = 1): void { this.#event('warn', kind, fields, msg, n) }
+  error (kind: string, fields: Record<string, unknown>, msg: string, n = 1): void { this.#event('error', kind, fields, msg, n) }
+  info (kind: string, fields: Record<string, unknown>, msg: string, n = 1): void { this.#event('info', kind, fields, msg, n) }
 
-  #event (level: Level, kind: string, fields: Record<string, unknown>, msg: string): void {
+  #event (level: Level, kind: string, fields: Record<string, unknown>, msg: string, n: number): void {
     const now = Date.now()
     let key = kind
     if (!this.#kinds.has(key) && this.#kinds.size >= MAX_KINDS) key = 'other'
-    this.seen.set(key, (this.seen.get(key) ?? 0) + 1)
+    this.seen.set(key, (this.seen.get(key) ?? 0) + n)
     if (this.seen.size > MAX_KINDS * 2) this.seen.clear()
     const k = this.#kinds.get(key)
     if (k !== undefined && now < k.windowEnd) {
-      k.suppressed++
+      k.suppressed += n
       k.last = fields
       return
     }
     if (k !== undefined && k.suppressed > 0) this.#summary(key, k)
     this.#kinds.set(key, { level, msg, suppressed: 0, last: undefined, windowEnd: now + this.#intervalMs })
-    if (this.#log.isLevelEnabled(level)) this.#log[level]({ kind: key, ...fields }, msg)
+    if (this.#log.isLevelEnabled(level)) this.#log[level]({ kind: key, ...fields, ...(n === 1 ? {} : { count: n }) }, msg)
     this.#arm()
   }
 

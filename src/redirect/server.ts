@@ -8,6 +8,8 @@ import type { HostResolver } from './hosts.js'
 import type { Observation, ObservationSink } from './observation.js'
 import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from 'uWebSockets.js'
 import type { Logger } from '../log.js'
+import { limited } from '../log-limit.js'
+import { guard } from '../http/guard.js'
 
 export interface RedirectServerOptions {
   host: string
@@ -38,6 +40,8 @@ export class RedirectStats {
   lruHits = 0
   lruMisses = 0
   negativeHits = 0
+  /** 404 answers for paths other than /c/{token} and /healthz. */
+  otherPath = 0
   handoffs = 0
 }
 
@@ -76,12 +80,12 @@ export class RedirectServer {
     this.#trusted = buildBlockList(options.trustedProxies)
     const uws = loadUws()
     this.#app = uws.App()
-    const onClick = (res: HttpResponse, req: HttpRequest): void => { this.#onClick(res, req) }
+    const onClick = guard(options.log, 'redirect', (res: HttpResponse, req: HttpRequest): void => { this.#onClick(res, req) })
     this.#app.get('/c/:token', onClick)
     this.#app.head('/c/:token', onClick)
-    this.#app.get('/healthz', (res) => { this.#onHealth(res) })
+    this.#app.get('/healthz', guard(options.log, 'redirect', (res) => { this.#onHealth(res) }))
     options.extraRoutes?.(this.#app)
-    this.#app.any('/*', (res, req) => { this.stats.requests++; notFound(res, req.getMethod() === 'head') })
+    this.#app.any('/*', guard(options.log, 'redirect', (res, req) => { this.stats.requests++; this.stats.otherPath++; notFound(res, req.getMethod() === 'head') }))
   }
 
   get port (): number { return this.#port }
@@ -100,6 +104,7 @@ export class RedirectServer {
 
   /** Moves every buffered observation to the sink (the timer calls this; so does stop). */
   handoff (): void {
+    this.#logFloods()
     if (this.ring.size === 0) return
     this.stats.handoffs++
     this.#o.sink.write(this.ring.drain())
@@ -113,6 +118,26 @@ export class RedirectServer {
     closeApp(this.#app, this.#listen)
     this.handoff()
     await this.#o.sink.close()
+  }
+
+  // What the hot path only counts is logged from here, off it: the growth of each refusal and
+  // shed counter since the last hand-off, rate-limited to a line per kind and interval.
+  readonly #logged = { notFound: 0, unknownHost: 0, wrongProject: 0, otherPath: 0, dropped: 0 }
+  #logFloods (): void {
+    const s = this.stats
+    const l = this.#logged
+    if (s.notFound === l.notFound && s.unknownHost === l.unknownHost && s.wrongProject === l.wrongProject && s.otherPath === l.otherPath && this.ring.dropped === l.dropped) return
+    const log = limited(this.#o.log)
+    if (s.notFound > l.notFound) log.warn('redirect.bad_token', {}, 'tokens that do not verify: answered 404', s.notFound - l.notFound)
+    if (s.unknownHost > l.unknownHost) log.warn('redirect.unknown_host', {}, 'requests for a host that is not a tracking host: answered 404', s.unknownHost - l.unknownHost)
+    if (s.wrongProject > l.wrongProject) log.warn('redirect.wrong_project', {}, 'valid tokens on another project\'s host: answered 404', s.wrongProject - l.wrongProject)
+    if (s.otherPath > l.otherPath) log.info('redirect.other_path', {}, 'requests for other paths: answered 404', s.otherPath - l.otherPath)
+    if (this.ring.dropped > l.dropped) log.error('redirect.ring_dropped', { capacity: this.ring.capacity }, 'observation ring full: observations shed (their redirects succeeded)', this.ring.dropped - l.dropped)
+    l.notFound = s.notFound
+    l.unknownHost = s.unknownHost
+    l.wrongProject = s.wrongProject
+    l.otherPath = s.otherPath
+    l.dropped = this.ring.dropped
   }
 
   #onClick (res: HttpResponse, req: HttpRequest): void {
