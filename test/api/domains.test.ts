@@ -210,11 +210,11 @@ t.test('unique keys and custom domains', async t => {
       t.equal(ok.length, 1, `${sid}: one node's create succeeded`)
       const refused = results.find(r => r.status === 'rejected')
       t.equal((refused?.reason as { code?: string })?.code, 'CT_ERR_SID_TAKEN', `${sid}: the other was refused`)
-      await e.plane!.reload()
-      await other.reload()
+      // Each node's snapshot picks the rows up within its refresh interval (100 ms here).
       const winnerId = (ok[0] as PromiseFulfilledResult<{ project_id: string }>).value.project_id
-      t.equal(e.plane!.projectBySid(sid)?.project_id, winnerId, `${sid}: node 1 routes to the winner`)
-      t.equal(other.projectBySid(sid)?.project_id, winnerId, `${sid}: node 2 too`)
+      t.ok(await until(() => e.plane!.projectBySid(sid)?.project_id === winnerId), `${sid}: node 1 routes to the winner`)
+      t.ok(await until(() => other.projectBySid(sid)?.project_id === winnerId), `${sid}: node 2 too`)
+      t.equal(e.plane!.projects().filter(p => p.sid === sid).length, 1, `${sid}: one project with it on node 1`)
     }
     // Two claims of one hostname, one per node, both left standing (no withdrawal): the rule
     // alone must pick the same winner everywhere.
@@ -226,11 +226,12 @@ t.test('unique keys and custom domains', async t => {
         other.exclusive(`domain:${hostname}`, async () => await other.claim('domain_claims', row(B.project)))
       ])
       t.equal(Number(one.won) + Number(two.won), 1, `${hostname}: exactly one claimant believes it won`)
-      await e.plane!.reload()
-      await other.reload()
       const expected = one.won ? A.project.project_id : B.project.project_id
-      t.equal(e.plane!.domain(hostname)?.project_id, expected, `${hostname}: node 1 agrees with the winner`)
-      t.equal(other.domain(hostname)?.project_id, expected, `${hostname}: node 2 too`)
+      t.ok(await until(() => e.plane!.domain(hostname)?.project_id === expected), `${hostname}: node 1 agrees with the winner`)
+      t.ok(await until(() => other.domain(hostname)?.project_id === expected), `${hostname}: node 2 too`)
+      await sleep(300)
+      t.equal(e.plane!.domain(hostname)?.project_id, expected, `${hostname}: and stays so on node 1`)
+      t.equal(other.domain(hostname)?.project_id, expected, `${hostname}: and on node 2`)
       t.not(one.row.claim_seq, 0, 'claim_seq stamped by ClickHouse')
     }
   })
