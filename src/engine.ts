@@ -211,9 +211,9 @@ export async function startEngine (config: Config, log: Logger, options: EngineO
     extraRoutes: app => { metricsRoute(app, () => registry) }
   })
   registry = createMetrics(server, pipeline, spool, promoter, dispatcher)
-  if (domains !== undefined) registerDomainMetrics(registry, domains)
   const port = await server.start()
   log.info({ host: config.host, port }, 'redirect server listening')
+  if (domains !== undefined) registerDomainMetrics(registry, domains)
   let stopped = false
   return {
     config,
