@@ -58,6 +58,13 @@ export function hashToken (token: string): string {
  * of each table) every `refreshMs` and reloads when it changed, so a change made on any
  * node is visible everywhere within about that interval. The redirect path only reads the
  * snapshot's maps: it never waits for ClickHouse, and keeps working when ClickHouse is down.
+ *
+ * Unique keys (a project's sid, a tracking hostname) are claims: rows keyed by (key,
+ * project), stamped by ClickHouse's clock as they are inserted. On one node a claim's check
+ * and writes run alone for that key (`exclusive`); across nodes the earliest
+ * (claim_seq, project_id) wins (`claim`), and the snapshot applies the same rule: a project
+ * that does not hold its sid's winning claim is invisible, and a hostname belongs to its
+ * winning live claim.
  */
 export class ControlPlane {
   #maps: Maps = emptyMaps()
