@@ -47,6 +47,10 @@ export interface Config {
   webhookRetrySchedule: number[]
   webhookAllowPrivate: boolean
   outboxMaxBytes: number
+  /** `IP[:PORT]` of the DNS server that verifies custom domains; '' = the system resolver. */
+  dnsServer: string
+  domainRecheckMs: number
+  domainVerifyWindowMs: number
 }
 
 type Kind = 'int' | 'string' | 'list' | 'url' | 'domain' | 'bool' | 'durations'
@@ -100,7 +104,10 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'webhookRetrySchedule', flag: 'webhook-retry-schedule', env: 'WEBHOOK_RETRY_SCHEDULE', kind: 'durations', default: '5s,30s,2m,10m,30m,1h,2h,4h,8h,8h', doc: 'waits before each webhook retry (±20 % jitter); the default spans about a day' },
   { key: 'webhookAllowPrivate', flag: 'webhook-allow-private', env: 'WEBHOOK_ALLOW_PRIVATE', kind: 'bool', default: 'false', doc: 'allow webhook URLs that resolve to loopback, private, link-local or metadata addresses' },
   { key: 'outboxMaxBytes', flag: 'outbox-max-bytes', env: 'OUTBOX_MAX_BYTES', kind: 'int', default: String(256 * 1024 * 1024), min: 1024 * 1024, max: 1024 ** 4, doc: 'disk bound on pending webhook deliveries; past it new events are shed and counted' },
-  { key: 'logLevel', flag: 'log-level', env: 'LOG_LEVEL', kind: 'string', default: 'info', doc: 'pino log level: fatal, error, warn, info, debug, trace, silent' }
+  { key: 'logLevel', flag: 'log-level', env: 'LOG_LEVEL', kind: 'string', default: 'info', doc: 'pino log level: fatal, error, warn, info, debug, trace, silent' },
+  { key: 'dnsServer', flag: 'dns-server', env: 'DNS_SERVER', kind: 'string', default: '', doc: 'DNS server IP[:PORT] (IPv6: [IP]:PORT) that verifies custom tracking domains; empty = the system resolver' },
+  { key: 'domainRecheckMs', flag: 'domain-recheck-ms', env: 'DOMAIN_RECHECK_MS', kind: 'int', default: '60000', min: 10, max: 86_400_000, doc: 'first background re-check of a pending custom domain; later ones wait about as long as it has been pending, at most an hour' },
+  { key: 'domainVerifyWindowMs', flag: 'domain-verify-window-ms', env: 'DOMAIN_VERIFY_WINDOW_MS', kind: 'int', default: String(72 * 3600_000), min: 1000, max: 90 * 86_400_000, doc: 'a custom domain not verified this long after it was added fails and gives the hostname up' }
 ]
 
 const LOG_LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
@@ -131,6 +138,7 @@ export function loadConfig (flags: FlagValues = {}, env: NodeJS.ProcessEnv = pro
   if (!/^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(config.clickhouseDatabase)) throw new ConfigError('--clickhouse-database (CLICKHOUSE_DATABASE) must be an identifier [A-Za-z_][A-Za-z0-9_]*')
   if (config.clickhouseUrl !== '' && !/^https?:\/\/[^/]/.test(config.clickhouseUrl)) throw new ConfigError('--clickhouse-url (CLICKHOUSE_URL) must be an http(s) URL')
   if (config.retryMinMs > config.retryMaxMs) throw new ConfigError('--retry-min-ms must not exceed --retry-max-ms')
+  if (config.dnsServer !== '' && !isDnsServer(config.dnsServer)) throw new ConfigError(`--dns-server (DNS_SERVER) must be IP, IP:PORT or [IPv6]:PORT, got "${config.dnsServer}"`)
   config.ringSize = 2 ** Math.ceil(Math.log2(config.ringSize))
   return config
 }
@@ -195,6 +203,13 @@ function parseOption (spec: OptionSpec, texts: string[]): unknown {
       return map
     }
   }
+}
+
+/** What node's Resolver.setServers takes: an address, with a port in `a.b.c.d:p` or `[v6]:p`. */
+function isDnsServer (text: string): boolean {
+  const m = /^\[([^\]]+)\]:(\d{1,5})$/.exec(text) ?? /^([^:]+):(\d{1,5})$/.exec(text)
+  if (m === null) return isIP(text) !== 0
+  return isIP(m[1]) !== 0 && Number(m[2]) >= 1 && Number(m[2]) <= 65535
 }
 
 function splitList (texts: string[]): string[] {

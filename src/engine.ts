@@ -20,6 +20,7 @@ import { AdminServer, loadOrCreateAdminToken } from './admin/server.js'
 import { loadUws } from './redirect/uws.js'
 import { ControlPlane } from './control/plane.js'
 import { ControlPlaneHostResolver } from './control/hosts.js'
+import { DomainService, registerDomainMetrics } from './control/domains.js'
 import { ApiServer } from './api/server.js'
 import type { HostResolver } from './redirect/hosts.js'
 import { readFileSync } from 'node:fs'
@@ -75,6 +76,7 @@ export async function startEngine (config: Config, log: Logger, options: EngineO
   log.info({ source, kids: keys.kids, signingKid: keys.signingKid }, 'master secrets loaded')
   let hosts: HostResolver = new StaticHostResolver(config.trackingBaseUrl, config.domains, config.tokenTtlDays * 86400)
   let plane: ControlPlane | undefined
+  let domains: DomainService | undefined
   let api: ApiServer | undefined
 
   let store: Store | undefined
@@ -96,6 +98,14 @@ export async function startEngine (config: Config, log: Logger, options: EngineO
     if (m.changed.length > 0) log.warn({ files: m.changed }, 'applied migrations changed on disk since; they are not re-applied')
     plane = new ControlPlane(store.writer, log, config.configRefreshMs)
     await plane.start()
+    domains = new DomainService(plane, log, {
+      trackingBaseUrl: config.trackingBaseUrl,
+      operatorDomains: config.domains.keys(),
+      dnsServer: config.dnsServer,
+      recheckMs: config.domainRecheckMs,
+      verifyWindowMs: config.domainVerifyWindowMs
+    })
+    domains.start()
     hosts = new ControlPlaneHostResolver(plane, config.trackingBaseUrl, config.domains)
     spool = new Spool<string>({
       dir: join(config.dataDir, 'spool'),
@@ -212,6 +222,7 @@ export async function startEngine (config: Config, log: Logger, options: EngineO
   registry = createMetrics(server, pipeline, spool, promoter, dispatcher, quarantine, recordWriters)
   const port = await server.start()
   log.info({ host: config.host, port }, 'redirect server listening')
+  if (domains !== undefined) registerDomainMetrics(registry, domains)
   let stopped = false
   return {
     config,
@@ -239,6 +250,7 @@ export async function startEngine (config: Config, log: Logger, options: EngineO
       stopped = true
       admin?.stop()
       api?.stop()
+      await domains?.stop()
       await plane?.stop()
       // Stops listening, hands the ring to the sink and closes it: the pipeline flushes
       // what ClickHouse takes in time and leaves the rest in the spool.

@@ -7,7 +7,7 @@ const ERROR_TEXT: Record<number, string> = {
   404: 'not found, or another team\'s (CT_ERR_NOT_FOUND)',
   409: 'conflict (CT_ERR_DOMAIN_TAKEN, CT_ERR_SID_TAKEN, CT_ERR_WEBHOOK_DISABLED)',
   413: 'body over the limit (CT_ERR_BODY_TOO_LARGE)',
-  422: 'inbound routes cannot track clicks (CT_ERR_ROUTE_INBOUND_TRACKING); the document could not be parsed',
+  422: 'inbound routes cannot track clicks (CT_ERR_ROUTE_INBOUND_TRACKING); the hostname is the operator\'s (CT_ERR_DOMAIN_RESERVED); the document could not be parsed',
   503: 'storage or worker pool unavailable'
 }
 

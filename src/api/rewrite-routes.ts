@@ -47,7 +47,10 @@ function trackingConfig (s: RewriteServices, plane: ControlPlane, route: Route):
     secrets: s.secrets,
     sid: project.sid,
     trackingBaseUrl: s.trackingBaseUrl,
-    customDomains: [...plane.domains().map(d => d.hostname), ...s.staticDomains],
+    // Already tracked: the operator's hosts (the tracking base and its subdomains, which the
+    // predicate adds itself, and --domain) and this project's own verified domains. Another
+    // team's domain, or one not yet verified, is an ordinary site whose links are tracked.
+    customDomains: [...s.staticDomains, ...plane.verifiedDomains(project.project_id)],
     maxUrlBytes: s.maxUrlBytes
   }
 }

@@ -1,8 +1,10 @@
 import { randomBytes, randomUUID } from 'node:crypto'
 import type { ControlPlane } from '../control/plane.js'
-import { DEFAULT_RETENTION_DAYS, DEFAULT_TOKEN_TTL_DAYS, type Project, type Route, type RouteType, type Webhook } from '../control/model.js'
+import { DEFAULT_RETENTION_DAYS, DEFAULT_TOKEN_TTL_DAYS, type DomainClaim, type Project, type Route, type RouteType, type Webhook } from '../control/model.js'
+import { domainClaimIsLive } from '../control/plane.js'
+import type { DomainService } from '../control/domains.js'
 import { hostnameOf } from '../redirect/hosts.js'
-import { conflict, inboundTracking, invalid, notFound } from './errors.js'
+import { ApiError, conflict, inboundTracking, invalid, notFound, unavailable } from './errors.js'
 import { domainView, projectView, routeView, webhookView } from './views.js'
 import { listOf } from './schemas.js'
 import { isForbiddenAddress } from '../webhooks/address.js'
@@ -72,6 +74,42 @@ export function ownWebhook (ctx: Ctx): Webhook {
   return w
 }
 
+function domainService (ctx: Ctx): DomainService {
+  const svc = ctx.plane.domainService
+  if (svc === undefined) throw unavailable('custom domains are not configured on this node')
+  return svc
+}
+function ownDomain (ctx: Ctx, p: Project): DomainClaim {
+  const d = ctx.plane.domainClaim(hostnameOf(ctx.params.hostname), p.project_id)
+  if (d === undefined) throw notFound('domain')
+  return d
+}
+const domainTaken = (hostname: string): ApiError => conflict('CT_ERR_DOMAIN_TAKEN', `${hostname} is already a tracking domain`)
+
+/**
+ * Claims `hostname` for `p` (pending verification). Call inside `exclusive` for the hostname.
+ * Another project's live claim → 409 at once; else claim it (see `ControlPlane.claim`) and
+ * withdraw a claim that lost a race with another node.
+ */
+async function claimDomain (plane: ControlPlane, svc: DomainService, p: Project, hostname: string, failed?: DomainClaim): Promise<DomainClaim> {
+  const owner = plane.domain(hostname)
+  if (owner !== undefined && owner.project_id !== p.project_id) throw domainTaken(hostname)
+  const t = now()
+  const claim = await plane.claim('domain_claims', {
+    hostname, project_id: p.project_id, team_id: p.team_id, status: 'pending_verification', verification_token: failed?.verification_token ?? svc.newToken(),
+    verified_by: '', created_at: t, checked_at: 0, verified_at: 0, status_changed_at: t
+  }, domainClaimIsLive)
+  if (!claim.won) {
+    // Withdraw: a new claim disappears, a failed one that tried again is failed again.
+    if (failed !== undefined) await plane.write('domain_claims', { ...failed, claim_seq: claim.row.claim_seq })
+    else await plane.write('domain_claims', claim.row, true)
+    throw domainTaken(hostname)
+  }
+  return claim.row
+}
+/** verifyDomain stores a check that changed nothing at most this often per domain. */
+const VERIFY_WRITE_INTERVAL_MS = 10_000
+
 const SID_ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789'
 /** A fresh 8-character sid not used by any project. */
 export function newSid (plane: ControlPlane): string {
@@ -88,22 +126,38 @@ export function newWebhookSecret (): string {
   return `whsec_${randomBytes(32).toString('base64')}`
 }
 
-/** Creates a project for `teamId`; shared by the API and `clicktrail init`. */
+const sidTaken = (sid: string): ApiError => conflict('CT_ERR_SID_TAKEN', `sid "${sid}" is used by another project`)
+
+/**
+ * Creates a project for `teamId`; shared by the API and `clicktrail init`. The sid is unique:
+ * on this node the check and the writes run alone for that sid (`exclusive`); across nodes the
+ * project row is written first (invisible until it holds its sid's claim), then the sid is
+ * claimed, and a lost claim withdraws both rows and answers 409.
+ */
 export async function createProject (plane: ControlPlane, teamId: string, body: { name: string, sid?: string, token_ttl_days?: number, retention_days?: number }): Promise<Project> {
-  if (body.sid !== undefined && plane.projectBySid(body.sid) !== undefined) throw conflict('CT_ERR_SID_TAKEN', `sid "${body.sid}" is used by another project`)
-  const t = now()
-  const p: Project = {
-    project_id: randomUUID(),
-    team_id: teamId,
-    sid: body.sid ?? newSid(plane),
-    name: body.name,
-    token_ttl_days: body.token_ttl_days ?? DEFAULT_TOKEN_TTL_DAYS,
-    retention_days: body.retention_days ?? DEFAULT_RETENTION_DAYS,
-    created_at: t,
-    updated_at: t
-  }
-  await plane.write('projects', p)
-  return p
+  const sid = body.sid ?? newSid(plane)
+  return await plane.exclusive(`sid:${sid}`, async () => {
+    if (plane.projectBySid(sid) !== undefined) throw sidTaken(sid)
+    const t = now()
+    const p: Project = {
+      project_id: randomUUID(),
+      team_id: teamId,
+      sid,
+      name: body.name,
+      token_ttl_days: body.token_ttl_days ?? DEFAULT_TOKEN_TTL_DAYS,
+      retention_days: body.retention_days ?? DEFAULT_RETENTION_DAYS,
+      created_at: t,
+      updated_at: t
+    }
+    await plane.write('projects', p)
+    const claim = await plane.claim('sid_claims', { sid, project_id: p.project_id, created_at: t })
+    if (!claim.won) {
+      await plane.write('sid_claims', claim.row, true)
+      await plane.write('projects', p, true)
+      throw sidTaken(sid)
+    }
+    return p
+  })
 }
 
 export async function createRoute (plane: ControlPlane, project: Project, body: { name: string, type: RouteType, track_clicks?: boolean }): Promise<Route> {
@@ -220,32 +274,77 @@ export const ROUTES: RouteDef[] = [
     }
   },
   {
-    method: 'post', path: '/v1/projects/:project_id/domains', operationId: 'addDomain', summary: 'Add a custom tracking domain (a hostname belongs to one project)', tag: 'domains',
-    request: 'DomainCreate', response: { status: 201, schema: 'Domain' }, errors: [400, 404, 409, 413],
+    method: 'post', path: '/v1/projects/:project_id/domains', operationId: 'addDomain', summary: 'Claim a custom tracking domain; it routes clicks once DNS shows it is yours (see verifyDomain)', tag: 'domains',
+    request: 'DomainCreate', response: { status: 201, schema: 'Domain' }, errors: [400, 404, 409, 413, 422],
     async handler (ctx) {
       const p = ownProject(ctx)
+      const svc = domainService(ctx)
       const hostname = hostnameOf(ctx.body.hostname)
-      const base = hostnameOf(ctx.trackingHost)
-      if (hostname === base || hostname.endsWith(`.${base}`)) throw invalid(`${hostname} is inside the tracking base domain ${base}`)
-      if (ctx.plane.domain(hostname) !== undefined) throw conflict('CT_ERR_DOMAIN_TAKEN', `${hostname} is already a tracking domain`)
-      const d = { hostname, project_id: p.project_id, team_id: p.team_id, created_at: now() }
-      await ctx.plane.write('tracking_domains', d)
-      return { status: 201, body: domainView(d) }
+      if (svc.reserved(hostname)) {
+        svc.noteReserved()
+        throw new ApiError('CT_ERR_DOMAIN_RESERVED', `${hostname} is one of the operator's tracking hostnames`, 422)
+      }
+      return await ctx.plane.exclusive(`domain:${hostname}`, async () => {
+        const own = ctx.plane.domainClaim(hostname, p.project_id)
+        if (own !== undefined && domainClaimIsLive(own)) throw domainTaken(hostname)
+        const d = await claimDomain(ctx.plane, svc, p, hostname, own)
+        return { status: 201, body: domainView(d, svc.records(d, p)) }
+      })
     }
   },
   {
-    method: 'get', path: '/v1/projects/:project_id/domains', operationId: 'listDomains', summary: 'List a project\'s tracking domains', tag: 'domains',
+    method: 'get', path: '/v1/projects/:project_id/domains', operationId: 'listDomains', summary: 'List a project\'s tracking domains and their verification state', tag: 'domains',
     response: { status: 200, schema: listOf('Domain') }, errors: [404],
-    handler: ctx => ({ status: 200, body: { data: ctx.plane.domains(ownProject(ctx).project_id).map(domainView) } })
+    handler: ctx => {
+      const p = ownProject(ctx)
+      const svc = domainService(ctx)
+      return { status: 200, body: { data: ctx.plane.domains(p.project_id).map(d => domainView(d, svc.records(d, p))) } }
+    }
+  },
+  {
+    method: 'get', path: '/v1/projects/:project_id/domains/:hostname', operationId: 'getDomain', summary: 'Get a tracking domain: its state and the DNS records to publish', tag: 'domains',
+    response: { status: 200, schema: 'Domain' }, errors: [404],
+    handler: ctx => {
+      const p = ownProject(ctx)
+      const d = ownDomain(ctx, p)
+      return { status: 200, body: domainView(d, domainService(ctx).records(d, p)) }
+    }
+  },
+  {
+    method: 'post', path: '/v1/projects/:project_id/domains/:hostname/verify', operationId: 'verifyDomain', summary: 'Check the domain\'s DNS records now; answers its state and the records to publish', tag: 'domains',
+    response: { status: 200, schema: 'Domain' }, errors: [404, 409],
+    async handler (ctx) {
+      const p = ownProject(ctx)
+      const svc = domainService(ctx)
+      const hostname = ownDomain(ctx, p).hostname
+      return await ctx.plane.exclusive(`domain:${hostname}`, async () => {
+        let d = ctx.plane.domainClaim(hostname, p.project_id)
+        if (d === undefined) throw notFound('domain')
+        // A failed claim gave the hostname up: checking it again is claiming it again.
+        if (!domainClaimIsLive(d)) d = await claimDomain(ctx.plane, svc, p, hostname, d)
+        else if (ctx.plane.domain(hostname) !== d) throw domainTaken(hostname)
+        const r = await svc.check(d, p)
+        const next = svc.next(d, r)
+        // Repeated calls cost a lookup each (one at a time per hostname), but a row is
+        // written only when the state changes, or to move last_checked_at on now and then.
+        if (next.status !== d.status || next.checked_at - d.checked_at >= VERIFY_WRITE_INTERVAL_MS) {
+          if (!await svc.save(d, next)) throw unavailable('the verification result could not be stored; try again')
+        }
+        return { status: 200, body: domainView(next, svc.records(next, p, r), r.error) }
+      })
+    }
   },
   {
     method: 'del', path: '/v1/projects/:project_id/domains/:hostname', operationId: 'removeDomain', summary: 'Remove a tracking domain', tag: 'domains',
     response: { status: 204 }, errors: [404],
     async handler (ctx) {
       const p = ownProject(ctx)
-      const d = ctx.plane.domain(hostnameOf(ctx.params.hostname))
-      if (d === undefined || d.project_id !== p.project_id) throw notFound('domain')
-      await ctx.plane.write('tracking_domains', d, true)
+      const hostname = ownDomain(ctx, p).hostname
+      await ctx.plane.exclusive(`domain:${hostname}`, async () => {
+        const d = ctx.plane.domainClaim(hostname, p.project_id)
+        if (d === undefined) throw notFound('domain')
+        await ctx.plane.write('domain_claims', d, true)
+      })
       return { status: 204 }
     }
   }

@@ -2,7 +2,7 @@
  * JSON Schemas of every Team API body and response, used both to validate requests (ajv)
  * and to build the OpenAPI document, so the two cannot disagree.
  */
-import { ROUTE_TYPES, WEBHOOK_EVENTS } from '../control/model.js'
+import { DOMAIN_STATUSES, ROUTE_TYPES, WEBHOOK_EVENTS } from '../control/model.js'
 
 type Schema = Record<string, unknown>
 
@@ -28,7 +28,30 @@ export const schemas: Record<string, Schema> = {
   Project: { type: 'object', required: ['project_id', 'sid', 'name', 'token_ttl_days', 'retention_days', 'tracking_host', 'created_at', 'updated_at'], properties: { project_id: uuid, sid, name, token_ttl_days: ttlDays, retention_days: retentionDays, tracking_host: { type: 'string' }, created_at: time, updated_at: time } },
   Route: { type: 'object', required: ['route_id', 'project_id', 'name', 'type', 'track_clicks', 'created_at', 'updated_at'], properties: { route_id: uuid, project_id: uuid, name, type: { type: 'string', enum: [...ROUTE_TYPES] }, track_clicks: { type: 'boolean' }, created_at: time, updated_at: time } },
   Webhook: { type: 'object', required: ['webhook_id', 'project_id', 'url', 'events', 'include_machine_events', 'enabled', 'created_at', 'updated_at'], properties: { webhook_id: uuid, project_id: uuid, url: webhookUrl, events, include_machine_events: { type: 'boolean' }, enabled: { type: 'boolean' }, secret: { type: 'string', description: 'returned once, when the webhook is created' }, created_at: time, updated_at: time } },
-  Domain: { type: 'object', required: ['hostname', 'project_id', 'created_at'], properties: { hostname, project_id: uuid, created_at: time } },
+  Domain: {
+    type: 'object',
+    required: ['hostname', 'project_id', 'status', 'status_changed_at', 'created_at', 'dns_records'],
+    properties: {
+      hostname,
+      project_id: uuid,
+      status: { type: 'string', enum: [...DOMAIN_STATUSES], description: 'only a verified domain routes clicks and counts as already tracked' },
+      status_changed_at: time,
+      verified_by: { type: ['string', 'null'], enum: ['cname', 'txt', 'migrated', null], description: 'the record that proved control; migrated = accepted before verification existed' },
+      created_at: time,
+      last_checked_at: { type: ['string', 'null'], format: 'date-time' },
+      verified_at: { type: ['string', 'null'], format: 'date-time' },
+      dns_records: {
+        type: 'array',
+        description: 'publish either one: a CNAME of the domain to the project\'s tracking host, or the TXT token',
+        items: {
+          type: 'object',
+          required: ['type', 'hostname', 'fqdn', 'content', 'status'],
+          properties: { type: { type: 'string', enum: ['CNAME', 'TXT'] }, hostname: { type: 'string' }, fqdn: { type: 'string' }, content: { type: 'string' }, status: { type: 'string', enum: ['active', 'pending', 'failed'] } }
+        }
+      },
+      dns_error: { type: 'string', description: 'the DNS resolver failed during this check (e.g. ETIMEOUT); try again later' }
+    }
+  },
   Delivery: { type: 'object', required: ['event_id', 'attempt', 'ts', 'status', 'ok', 'latency_ms', 'error'], properties: { event_id: uuid, attempt: { type: 'integer' }, ts: time, status: { type: 'integer', description: 'HTTP status, 0 when no answer' }, ok: { type: 'boolean' }, latency_ms: { type: 'integer' }, error: { type: 'string' }, next_retry: { type: ['string', 'null'], format: 'date-time' } } },
   Queued: { type: 'object', required: ['event_id', 'queued'], properties: { event_id: uuid, queued: { type: 'boolean' } } },
   RewriteRequest: {

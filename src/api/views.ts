@@ -1,4 +1,5 @@
-import type { Project, Route, TrackingDomain, Webhook } from '../control/model.js'
+import type { DomainClaim, Project, Route, Webhook } from '../control/model.js'
+import type { DnsRecord } from '../control/domains.js'
 
 const iso = (ms: number): string => new Date(ms).toISOString()
 
@@ -17,6 +18,24 @@ export function webhookView (w: Webhook, withSecret = false): Record<string, unk
   return v
 }
 
-export function domainView (d: TrackingDomain): Record<string, unknown> {
-  return { hostname: d.hostname, project_id: d.project_id, created_at: iso(d.created_at) }
+const isoOrNull = (ms: number): string | null => ms === 0 ? null : iso(ms)
+
+/**
+ * Lettermint's domain shape where it has one (`status`, `status_changed_at`, `dns_records`
+ * with `type`, `hostname`, `fqdn`, `content`, `status`); `hostname` names the domain as before.
+ * `dns_error` is there when the check just made could not get an answer from DNS.
+ */
+export function domainView (d: DomainClaim, records: DnsRecord[], dnsError?: string): Record<string, unknown> {
+  return {
+    hostname: d.hostname,
+    project_id: d.project_id,
+    status: d.status,
+    status_changed_at: iso(d.status_changed_at),
+    verified_by: d.verified_by === '' ? null : d.verified_by,
+    created_at: iso(d.created_at),
+    last_checked_at: isoOrNull(d.checked_at),
+    verified_at: isoOrNull(d.verified_at),
+    dns_records: records,
+    ...(dnsError === undefined ? {} : { dns_error: dnsError })
+  }
 }

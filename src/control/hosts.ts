@@ -2,8 +2,10 @@ import { hostnameOf, sidOfTrackingHost, trackingSuffix, type HostResolver, type 
 import type { ControlPlane } from './plane.js'
 
 /**
- * Host → project from the control-plane snapshot: a custom tracking domain of a project,
- * or `p{sid}.{tracking host}` of an existing project; anything else is unknown (404).
+ * Host → project from the control-plane snapshot: the operator's `--domain` hosts first (a
+ * tenant can never take one over, even by a claim stored before reserved names existed), then
+ * `p{sid}.{tracking host}` of an existing project, then a custom domain that its owning
+ * project has verified; anything else (a pending or failed domain too) is unknown (404).
  * Answers are memoised per Host header value (bounded, as Host is attacker-controlled)
  * and the memo is dropped whenever the snapshot changes.
  */
@@ -32,13 +34,13 @@ export class ControlPlaneHostResolver implements HostResolver {
 
   #lookup (name: string): ProjectRoute | null {
     let sid: string | undefined
-    const domain = this.plane.domain(name)
-    if (domain !== undefined) {
-      sid = this.plane.project(domain.project_id)?.sid
-    } else if (this.staticDomains.has(name)) {
+    if (this.staticDomains.has(name)) {
       sid = this.staticDomains.get(name)
-    } else {
+    } else if (name.endsWith(this.#suffix)) {
       sid = sidOfTrackingHost(name, this.#suffix)
+    } else {
+      const domain = this.plane.domain(name)
+      if (domain !== undefined && domain.status === 'verified') sid = this.plane.project(domain.project_id)?.sid
     }
     const project = sid === undefined ? undefined : this.plane.projectBySid(sid)
     if (project === undefined) return null

@@ -43,7 +43,34 @@ export interface Webhook {
   created_at: number
   updated_at: number
 }
-export interface TrackingDomain { hostname: string, project_id: string, team_id: string, created_at: number }
+/**
+ * A project's claim of a unique key (its sid; a tracking hostname). Claims are rows keyed by
+ * (key, claimant), so two claims never overwrite each other; `claim_seq` is stamped by
+ * ClickHouse when the claim is first inserted (unix µs, `DEFAULT now64(6)`), and of the live
+ * claims of one key the smallest (claim_seq, project_id) wins, on every node alike.
+ */
+export interface SidClaim { sid: string, project_id: string, claim_seq: number, created_at: number }
+
+/** Lettermint's domain states (minus `partially_verified`: one of our two records suffices). */
+export const DOMAIN_STATUSES = ['pending_verification', 'verified', 'failed_verification'] as const
+export type DomainStatus = typeof DOMAIN_STATUSES[number]
+
+/** A project's claim of a custom tracking hostname, and its DNS verification. Times: unix ms, 0 = never. */
+export interface DomainClaim {
+  hostname: string
+  project_id: string
+  team_id: string
+  status: DomainStatus
+  /** `clicktrail-verify=<token>` in TXT `_clicktrail.<hostname>` proves control of the name. */
+  verification_token: string
+  /** Which record proved it: 'cname', 'txt', or 'migrated' (accepted before verification existed). */
+  verified_by: string
+  claim_seq: number
+  created_at: number
+  checked_at: number
+  verified_at: number
+  status_changed_at: number
+}
 
 export interface Tables {
   teams: Team
@@ -51,19 +78,30 @@ export interface Tables {
   projects: Project
   routes: Route
   webhooks: Webhook
-  tracking_domains: TrackingDomain
+  sid_claims: SidClaim
+  domain_claims: DomainClaim
 }
 export type TableName = keyof Tables
 
-/** Primary key column of each table. */
-export const KEYS: { [T in TableName]: keyof Tables[T] & string } = {
-  teams: 'team_id',
-  api_tokens: 'token_id',
-  projects: 'project_id',
-  routes: 'route_id',
-  webhooks: 'webhook_id',
-  tracking_domains: 'hostname'
+/** Primary key columns of each table (the ORDER BY of its ReplacingMergeTree). */
+export const KEYS: { [T in TableName]: Array<keyof Tables[T] & string> } = {
+  teams: ['team_id'],
+  api_tokens: ['token_id'],
+  projects: ['project_id'],
+  routes: ['route_id'],
+  webhooks: ['webhook_id'],
+  sid_claims: ['sid', 'project_id'],
+  domain_claims: ['hostname', 'project_id']
+}
+
+/** The snapshot map key of a row: its key columns joined by a space (no key column holds one). */
+export function keyOf<T extends TableName> (table: T, row: Tables[T]): string {
+  const cols = KEYS[table]
+  if (cols.length === 1) return String(row[cols[0]])
+  return cols.map(c => String(row[c])).join(' ')
 }
 
 /** Columns holding times (unix ms in memory, DateTime64(3) in ClickHouse). */
-export const TIME_COLUMNS = new Set(['created_at', 'updated_at'])
+export const TIME_COLUMNS = new Set(['created_at', 'updated_at', 'checked_at', 'verified_at', 'status_changed_at'])
+/** UInt64 columns (read back as quoted strings) that the snapshot keeps as numbers. */
+export const NUMBER_COLUMNS = new Set(['claim_seq'])

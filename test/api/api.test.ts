@@ -9,12 +9,16 @@ import { ControlPlane } from '../../src/control/plane.js'
 import { silentLogger } from '../../src/log.js'
 import { mintToken } from '../../src/token/codec.js'
 import { openApiPath } from '../../src/api/openapi.js'
+import { TestDnsServer } from '../control/dns-server.js'
 
 // The real Team API on a free port, the real embedded ClickHouse underneath. One engine for
 // the whole file (chdb: one data path per process).
 
 t.test('Team API end to end', async t => {
-  const e = await startTestEngine(t, {}, {}, undefined, 'acme')
+  const dns = new TestDnsServer()
+  const dnsServer = await dns.start()
+  t.teardown(async () => { await dns.stop() })
+  const e = await startTestEngine(t, { 'dns-server': dnsServer }, {}, undefined, 'acme')
   const port = e.api!.port
   const A = e.team!
   const B = await bootstrap(e.plane!, { team: 'Other team', sid: 'other' })
@@ -83,26 +87,38 @@ t.test('Team API end to end', async t => {
     t.equal((await api(port, 'GET', `/v1/webhooks/${w.body.webhook_id}`, tokA)).status, 404)
   })
 
-  await t.test('tracking domains: add, list, remove; a used hostname → 409; the redirect follows without a restart', async t => {
+  await t.test('tracking domains: add (pending), verify, list, remove; a used hostname → 409; the redirect follows without a restart', async t => {
     const token = mintToken(e.keys, { sid: 'acme', messageId: randomUUID(), linkIndex: 0, sentAt: Math.floor(Date.now() / 1000), url: 'https://example.com/custom' })
     t.equal((await request(e.port, { path: `/c/${token}`, host: 'Track.Acme-Mail.com' })).status, 404, 'not a tracking host yet')
     const d = await api(port, 'POST', `/v1/projects/${pA}/domains`, tokA, { hostname: 'Track.Acme-Mail.com' })
     t.equal(d.status, 201)
     t.equal(d.body.hostname, 'track.acme-mail.com', 'stored lower-case')
+    t.equal(d.body.status, 'pending_verification')
+    t.match(d.body.dns_records, [{ type: 'CNAME', fqdn: 'track.acme-mail.com', content: 'pacme.t.localhost', status: 'pending' }, { type: 'TXT', fqdn: '_clicktrail.track.acme-mail.com', content: /^clicktrail-verify=[0-9a-f]{32}$/, status: 'pending' }])
+    t.equal((await request(e.port, { path: `/c/${token}`, host: 'track.acme-mail.com' })).status, 404, 'pending: does not route yet')
+    dns.set('track.acme-mail.com', { CNAME: 'pacme.t.localhost' })
+    const v = await api(port, 'POST', `/v1/projects/${pA}/domains/track.acme-mail.com/verify`, tokA)
+    t.equal(v.status, 200)
+    t.equal(v.body.status, 'verified')
+    t.equal(v.body.verified_by, 'cname')
     const r = await request(e.port, { path: `/c/${token}`, host: 'track.acme-mail.com' })
-    t.equal(r.status, 302, 'custom domain → project → 302, no restart')
+    t.equal(r.status, 302, 'verified custom domain → project → 302, no restart')
     t.equal(r.headers.location, 'https://example.com/custom')
     const taken = await api(port, 'POST', `/v1/projects/${B.project.project_id}/domains`, tokB, { hostname: 'track.acme-mail.com' })
     t.equal(taken.status, 409)
     t.equal(taken.body.error.code, 'CT_ERR_DOMAIN_TAKEN')
     t.equal((await api(port, 'POST', `/v1/projects/${pA}/domains`, tokA, { hostname: 'not a host' })).status, 400)
-    t.equal((await api(port, 'POST', `/v1/projects/${pA}/domains`, tokA, { hostname: 'pacme.t.localhost' })).status, 400, 'inside the tracking base domain')
-    t.same((await api(port, 'GET', `/v1/projects/${pA}/domains`, tokA)).body.data.map((x: { hostname: string }) => x.hostname), ['track.acme-mail.com'])
+    const inside = await api(port, 'POST', `/v1/projects/${pA}/domains`, tokA, { hostname: 'pacme.t.localhost' })
+    t.equal(inside.status, 422, 'inside the tracking base domain: the operator\'s')
+    t.equal(inside.body.error.code, 'CT_ERR_DOMAIN_RESERVED')
+    t.same((await api(port, 'GET', `/v1/projects/${pA}/domains`, tokA)).body.data.map((x: { hostname: string, status: string }) => [x.hostname, x.status]), [['track.acme-mail.com', 'verified']])
+    t.equal((await api(port, 'GET', `/v1/projects/${pA}/domains/track.acme-mail.com`, tokA)).body.status, 'verified')
     // a token of project B on A's custom domain is refused
     const tokenB = mintToken(e.keys, { sid: 'other', messageId: randomUUID(), linkIndex: 0, sentAt: Math.floor(Date.now() / 1000), url: 'https://example.com/b' })
     t.equal((await request(e.port, { path: `/c/${tokenB}`, host: 'track.acme-mail.com' })).status, 404)
     t.equal((await api(port, 'DELETE', `/v1/projects/${pA}/domains/track.acme-mail.com`, tokA)).status, 204)
     t.equal((await request(e.port, { path: `/c/${token}`, host: 'track.acme-mail.com' })).status, 404, 'removed → 404 again')
+    t.equal((await api(port, 'GET', `/v1/projects/${pA}/domains/track.acme-mail.com`, tokA)).status, 404)
   })
 
   await t.test('project settings reach the redirect path without a restart', async t => {
@@ -147,7 +163,8 @@ t.test('Team API end to end', async t => {
       ['GET', `/v1/projects/${pA}/routes`], ['POST', `/v1/projects/${pA}/routes`, { name: 'x', type: 'broadcast' }],
       ['GET', `/v1/routes/${A.routes[0].route_id}`], ['PATCH', `/v1/routes/${A.routes[0].route_id}`, { track_clicks: false }], ['DELETE', `/v1/routes/${A.routes[0].route_id}`],
       ['GET', `/v1/projects/${pA}/webhooks`], ['POST', `/v1/projects/${pA}/webhooks`, { url: 'https://x.example.com/' }],
-      ['GET', `/v1/projects/${pA}/domains`], ['POST', `/v1/projects/${pA}/domains`, { hostname: 'b.example.com' }]
+      ['GET', `/v1/projects/${pA}/domains`], ['POST', `/v1/projects/${pA}/domains`, { hostname: 'b.example.com' }],
+      ['GET', `/v1/projects/${pA}/domains/b.example.com`], ['POST', `/v1/projects/${pA}/domains/b.example.com/verify`], ['DELETE', `/v1/projects/${pA}/domains/b.example.com`]
     ] as const
     const missingOnes = (await api(port, 'GET', `/v1/projects/${randomUUID()}`, tokB)).body
     for (const [method, path, body] of theirs) {

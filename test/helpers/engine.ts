@@ -8,6 +8,10 @@ import { startEngine, type Engine, type EngineOptions } from '../../src/engine.j
 import { silentLogger } from '../../src/log.js'
 import { bootstrap, type Bootstrapped } from '../../src/control/bootstrap.js'
 
+// Domain verification never asks a real resolver in tests: by default it asks a closed
+// loopback port (refused at once); tests of verification run their own DNS server.
+const CLOSED_DNS = '127.0.0.1:9'
+
 export const SECRET_1 = `1:${randomBytes(32).toString('base64')}`
 export const SECRET_2 = `2:${randomBytes(32).toString('base64')}`
 
@@ -30,7 +34,7 @@ export function tempDir (t: Test, prefix = 'clicktrail-test-'): string {
  */
 export async function startTestEngine (t: Test, flags: FlagValues = {}, options: EngineOptions = {}, dataDir?: string, sid = 'acme'): Promise<TestEngine> {
   const dir = dataDir ?? tempDir(t)
-  const config = loadConfig({ port: '0', host: '127.0.0.1', 'admin-port': '0', 'api-port': '0', 'config-refresh-ms': '100', 'webhook-allow-private': 'true', 'data-dir': dir, secrets: SECRET_1, 'tracking-base-url': 'http://t.localhost:8080', ...flags }, {})
+  const config = loadConfig({ port: '0', host: '127.0.0.1', 'admin-port': '0', 'api-port': '0', 'config-refresh-ms': '100', 'webhook-allow-private': 'true', 'data-dir': dir, secrets: SECRET_1, 'tracking-base-url': 'http://t.localhost:8080', 'dns-server': CLOSED_DNS, ...flags }, {})
   const engine = await startEngine(config, silentLogger, options)
   t.teardown(async () => { await engine.stop() })
   let team: Bootstrapped | undefined
