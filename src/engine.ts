@@ -198,6 +198,7 @@ export async function startEngine (config: Config, log: Logger, options: EngineO
     ringSize: config.ringSize,
     handoffIntervalMs: config.handoffIntervalMs,
     trustedProxies: config.trustedProxies,
+    front: config.redirectFront,
     extraRoutes: app => { metricsRoute(app, () => registry) }
   })
   registry = createMetrics(server, pipeline, spool, promoter, dispatcher)
