@@ -12,8 +12,11 @@ import { limited } from '../log-limit.js'
  * request line and one for the end mark (measured: 48 fields answer, 49 get no answer).
  */
 export const UWS_MAX_FIELDS = 48
-/** Longest request head (request line and fields) the front accepts; past it 431. */
-export const DEFAULT_MAX_HEAD_BYTES = 16 * 1024
+/**
+ * Longest request head (request line and fields) the front accepts; past it 431. Tokens carry
+ * their destination, and --max-url-bytes may be up to 64 KB, so a head may be ~90 KB.
+ */
+export const DEFAULT_MAX_HEAD_BYTES = 128 * 1024
 /** A client connection with no traffic for this long is closed (uWS's own idle timeout is 10 s). */
 export const DEFAULT_IDLE_TIMEOUT_MS = 15_000
 
