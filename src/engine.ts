@@ -156,7 +156,7 @@ export async function startEngine (config: Config, log: Logger, options: EngineO
     sink = pipeline
     recordWriters = [new BatchedWriter(store.writer, 'messages', log), new BatchedWriter(store.writer, 'message_links', log)]
     admin = new AdminServer(store, loadOrCreateAdminToken(config.dataDir))
-    const adminPort = await admin.start(config.adminHost, config.adminPort)
+    const adminPort = await admin.start(config.adminHost, config.adminPort, log)
     log.info({ host: config.adminHost, port: adminPort }, 'admin listener (POST /sql) ready')
     api = new ApiServer({
       plane,
