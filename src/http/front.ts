@@ -60,8 +60,10 @@ export interface Fronted {
 }
 
 // Built once (STYLE.md): byte patterns the head scanner looks for.
-const CRLF = Buffer.from('\r\n')
-const HEAD_END = Buffer.from('\r\n\r\n')
+// RFC 9112 2.2: a recipient may take a bare LF for a line end; the head ends at the first
+// empty line, "\n\r\n" (which "\r\n\r\n" holds) or "\n\n".
+const LF_CRLF = Buffer.from('\n\r\n')
+const LF_LF = Buffer.from('\n\n')
 const HTTP11_CRLF = Buffer.from(' HTTP/1.1\r\n')
 const NAME_HOST = Buffer.from('host')
 const NAME_CONTENT_LENGTH = Buffer.from('content-length')
@@ -201,7 +203,15 @@ class FrontConnection {
     this.#keep = keep
     client.setNoDelay(true)
     client.setTimeout(o.idleTimeoutMs)
-    client.on('data', chunk => { this.#onData(chunk) })
+    client.on('data', chunk => {
+      try {
+        this.#onData(chunk)
+      } catch (err) {
+        // A bug here must cost one connection, never the process.
+        limited(o.log).error('front.error', { listener: o.what, err }, 'HTTP front failed on a request; connection closed')
+        this.#destroy()
+      }
+    })
     client.on('timeout', () => { this.#destroy() })
     client.on('error', () => { this.#destroy() })
     client.on('close', () => { this.#up?.destroy() })
@@ -246,8 +256,12 @@ class FrontConnection {
         pos += 2
         continue
       }
-      const end = data.indexOf(HEAD_END, pos)
-      if (end === -1) {
+      if (data[pos] === 0x0a) {
+        pos++
+        continue
+      }
+      const headEnd = headEndOf(data, pos)
+      if (headEnd === -1) {
         if (data.length - pos > this.#o.maxHeadBytes) {
           this.#answer(431, 'CT_ERR_HTTP_HEAD_TOO_LARGE', `the request head is longer than ${this.#o.maxHeadBytes} bytes`)
           return
@@ -255,7 +269,6 @@ class FrontConnection {
         if (data.length - pos > 0) this.#carry = data.subarray(pos)
         return
       }
-      const headEnd = end + 4
       if (headEnd - pos > this.#o.maxHeadBytes) {
         this.#answer(431, 'CT_ERR_HTTP_HEAD_TOO_LARGE', `the request head is longer than ${this.#o.maxHeadBytes} bytes`)
         return
@@ -274,7 +287,7 @@ class FrontConnection {
     if (p === start || data[p] !== 0x20 || data[p + 1] !== 0x2f) return this.#rewrite(data, start, headEnd)
     p++
     while (data[p] > 0x20) p++
-    if (data.compare(HTTP11_CRLF, 0, 11, p, p + 11) !== 0) return this.#rewrite(data, start, headEnd)
+    if (p + 11 > headEnd || data.compare(HTTP11_CRLF, 0, 11, p, p + 11) !== 0) return this.#rewrite(data, start, headEnd)
     p += 11
     let fields = 0
     let hosts = 0
@@ -303,6 +316,7 @@ class FrontConnection {
       }
       p += 2
     }
+    if (p !== headEnd - 2 || data[p] !== 0x0d || data[p + 1] !== 0x0a) return this.#rewrite(data, start, headEnd)
     if (fields > UWS_MAX_FIELDS || hosts !== 1 || (chunked && contentLength !== -1)) return this.#rewrite(data, start, headEnd)
     this.#forward(data.subarray(start, headEnd))
     if (chunked) this.#toPipe(data, headEnd)
@@ -312,8 +326,10 @@ class FrontConnection {
 
   /** The slow path: a request uWS would not answer, rewritten into one it does (or answered here). */
   #rewrite (data: Buffer, start: number, headEnd: number): number {
-    const lineEnd = data.indexOf(CRLF, start)
-    const m = REQUEST_LINE.exec(data.toString('latin1', start, lineEnd))
+    // Lines end at LF, a CR before it dropped; the head's last two "lines" are empty.
+    const lines = data.toString('latin1', start, headEnd).split('\n')
+    for (let i = 0; i < lines.length; i++) if (lines[i].endsWith('\r')) lines[i] = lines[i].slice(0, -1)
+    const m = REQUEST_LINE.exec(lines[0])
     if (m === null) return this.#answer(400, 'CT_ERR_HTTP_BAD_REQUEST', 'the request line is not METHOD SP target SP HTTP/x.y')
     const [, method, rawTarget, major, minor] = m
     if (major !== '1' || (minor !== '0' && minor !== '1')) return this.#answer(505, 'CT_ERR_HTTP_VERSION', `HTTP/${major}.${minor} is not supported; use HTTP/1.1 or HTTP/1.0`)
@@ -334,10 +350,8 @@ class FrontConnection {
     let hosts = 0
     let contentLength = 0
     let chunked = false
-    for (let p = lineEnd + 2; p < headEnd - 2;) {
-      const e = data.indexOf(CRLF, p)
-      const line = data.toString('latin1', p, e)
-      p = e + 2
+    for (let i = 1; i < lines.length - 2; i++) {
+      const line = lines[i]
       const colon = line.indexOf(':')
       const name = colon > 0 ? line.slice(0, colon).toLowerCase() : ''
       if (!FIELD_NAME.test(name)) return this.#answer(400, 'CT_ERR_HTTP_BAD_REQUEST', 'a header field line is not name:value')
@@ -443,6 +457,14 @@ class FrontConnection {
 }
 
 const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 431: 'Request Header Fields Too Large', 505: 'HTTP Version Not Supported' }
+
+/** Where the request head starting at `from` ends (after its empty line), or -1 if it has not ended yet. */
+function headEndOf (data: Buffer, from: number): number {
+  const a = data.indexOf(LF_CRLF, from)
+  const b = data.indexOf(LF_LF, from)
+  if (a === -1) return b === -1 ? -1 : b + 2
+  return b === -1 || a < b ? a + 3 : b + 2
+}
 
 /** Is the field name at `p` (as long as `name`) `name`, ignoring case? */
 function sameName (data: Buffer, p: number, name: Buffer): boolean {

@@ -103,6 +103,14 @@ t.test('redirect port', async t => {
     t.ok(r.ms < PROMPT_MS)
   })
 
+  t.test('bare LF line ends (RFC 9112 2.2 allows them) get the 302', async t => {
+    const r = await raw(e.port, `GET ${path} HTTP/1.0\nHost: ${host}\n\n`)
+    t.equal(r.status, 302)
+    t.equal(header(r.text, 'Location'), DEST)
+    const mixed = await raw(e.port, `GET ${path} HTTP/1.1\r\nHost: ${host}\nConnection: close\r\n\n`)
+    t.equal(mixed.status, 302)
+  })
+
   t.test('HTTP/1.0 in absolute form (from an old proxy) gets its 302', async t => {
     const r = await raw(e.port, `GET http://${host}${path} HTTP/1.0\r\nVia: 1.0 oldproxy\r\n\r\n`)
     t.equal(r.status, 302)
@@ -154,10 +162,12 @@ t.test('redirect port', async t => {
     t.equal(twoHosts.status, 400)
     const ctrl = await raw(e.port, `GET ${path} HTTP/1.1\r\nHost: ${host}\r\nX-A: a\u0001b\r\n\r\n`)
     t.equal(ctrl.status, 400, 'a control character in a value')
+    const simple = await raw(e.port, `GET ${path}\r\n\r\n`)
+    t.equal(simple.status, 400, 'an HTTP/0.9-style request line')
     const huge = await raw(e.port, `GET ${path} HTTP/1.1\r\nHost: ${host}\r\nX: ${'a'.repeat(140_000)}\r\n\r\n`)
     t.equal(huge.status, 431)
     t.match(huge.text, /CT_ERR_HTTP_HEAD_TOO_LARGE/)
-    for (const r of [version, noHost, twoHosts, ctrl, huge]) t.ok(r.ms < PROMPT_MS && r.closedByServer, `prompt (${r.ms} ms) and closed`)
+    for (const r of [version, noHost, twoHosts, ctrl, simple, huge]) t.ok(r.ms < PROMPT_MS && r.closedByServer, `prompt (${r.ms} ms) and closed`)
     t.ok((e.server.front?.stats.refused ?? 0) >= 5, 'counted')
   })
 
