@@ -23,6 +23,8 @@ export interface Config {
   ringSize: number
   handoffIntervalMs: number
   trustedProxies: string[]
+  /** Serve the redirect port through the HTTP front (HTTP/1.0, over 48 fields). */
+  redirectFront: boolean
   logLevel: string
   clickhouseUrl: string
   clickhouseUser: string
@@ -80,6 +82,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'negativeCacheTtlMs', flag: 'negative-cache-ttl-ms', env: 'NEGATIVE_CACHE_TTL_MS', kind: 'int', default: '60000', min: 1, max: 86_400_000, doc: 'how long a rejected token is remembered' },
   { key: 'ringSize', flag: 'ring-size', env: 'RING_SIZE', kind: 'int', default: '65536', min: 2, max: 16_777_216, doc: 'observations buffered between redirect and ingest (rounded up to a power of two)' },
   { key: 'handoffIntervalMs', flag: 'handoff-interval-ms', env: 'HANDOFF_INTERVAL_MS', kind: 'int', default: '10', min: 1, max: 10_000, doc: 'how often buffered observations are handed to ingest' },
+  { key: 'redirectFront', flag: 'redirect-front', env: 'REDIRECT_FRONT', kind: 'bool', default: 'true', doc: 'serve the redirect port through the HTTP front, so HTTP/1.0 clients and requests with over 48 header fields get their answer (costs ~3x the CPU per redirect, measured); false = uWS on the port itself, only behind a proxy that answers HTTP/1.0 clients and speaks HTTP/1.1 to us' },
   { key: 'trustedProxies', flag: 'trusted-proxy', env: 'TRUSTED_PROXIES', kind: 'list', default: '', doc: 'peer addresses or CIDRs whose first X-Forwarded-For hop is believed (flag repeatable)' },
   { key: 'clickhouseUrl', flag: 'clickhouse-url', env: 'CLICKHOUSE_URL', kind: 'string', default: '', doc: 'ClickHouse server or cluster URL; empty = the embedded engine (chdb) in <data-dir>/clickhouse' },
   { key: 'clickhouseUser', flag: 'clickhouse-user', env: 'CLICKHOUSE_USER', kind: 'string', default: 'default', doc: 'ClickHouse user (server only)' },

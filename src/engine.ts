@@ -175,7 +175,7 @@ export async function startEngine (config: Config, log: Logger, options: EngineO
     sink = pipeline
     recordWriters = [new BatchedWriter(store.writer, 'messages', log, { quarantine }), new BatchedWriter(store.writer, 'message_links', log, { quarantine })]
     admin = new AdminServer(store, loadOrCreateAdminToken(config.dataDir))
-    const adminPort = await admin.start(config.adminHost, config.adminPort)
+    const adminPort = await admin.start(config.adminHost, config.adminPort, log)
     log.info({ host: config.adminHost, port: adminPort }, 'admin listener (POST /sql) ready')
     api = new ApiServer({
       plane,
@@ -217,6 +217,7 @@ export async function startEngine (config: Config, log: Logger, options: EngineO
     ringSize: config.ringSize,
     handoffIntervalMs: config.handoffIntervalMs,
     trustedProxies: config.trustedProxies,
+    front: config.redirectFront,
     extraRoutes: app => { metricsRoute(app, () => registry) }
   })
   registry = createMetrics(server, pipeline, spool, promoter, dispatcher, quarantine, recordWriters)

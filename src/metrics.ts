@@ -32,6 +32,11 @@ export function createMetrics (server: RedirectServer, pipeline?: IngestPipeline
   counter('clicktrail_negative_cache_hits_total', 'rejected-token cache hits', () => s.negativeHits)
   counter('clicktrail_observed_total', 'observations captured into the ring', () => server.ring.pushed)
   counter('clicktrail_ring_dropped_total', 'observations shed because the ring was full', () => server.ring.dropped)
+  // The HTTP front exists once the server listens (and not at all with --redirect-front=false).
+  counter('clicktrail_front_http10_total', 'HTTP/1.0 requests on the redirect port, answered through the HTTP front', () => server.front?.stats.http10 ?? 0)
+  counter('clicktrail_front_fields_trimmed_total', 'redirect requests with more header fields than uWS parses, passed on with unread fields dropped', () => server.front?.stats.fieldsTrimmed ?? 0)
+  counter('clicktrail_front_fields_dropped_total', 'header fields dropped from such requests', () => server.front?.stats.fieldsDropped ?? 0)
+  counter('clicktrail_front_refused_total', 'redirect-port requests the HTTP front answered itself (400, 431, 505)', () => server.front?.stats.refused ?? 0)
   if (pipeline !== undefined && spool !== undefined) {
     const p = pipeline.stats
     const sp = spool.stats

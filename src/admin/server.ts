@@ -2,7 +2,9 @@ import { randomBytes, timingSafeEqual, createHash } from 'node:crypto'
 import { mkdirSync, openSync, readFileSync, writeSync, closeSync } from 'node:fs'
 import { join } from 'node:path'
 import type { HttpResponse, TemplatedApp, us_listen_socket } from 'uWebSockets.js'
-import { closeApp, listenOn, loadUws, readBody } from '../redirect/uws.js'
+import { closeApp, loadUws, readBody } from '../redirect/uws.js'
+import { listenFronted, type HttpFront } from '../http/front.js'
+import { silentLogger, type Logger } from '../log.js'
 import { ClicktrailError } from '../errors.js'
 import type { Store } from '../store/client.js'
 import { MAX_SQL_BYTES, runReadOnlySql } from './sql.js'
@@ -34,6 +36,7 @@ export class AdminServer {
   readonly #app: TemplatedApp
   readonly #tokenDigest: Buffer
   #listen: us_listen_socket | undefined
+  #front: HttpFront | undefined
   port = 0
 
   constructor (readonly store: Store, token: string) {
@@ -69,8 +72,10 @@ export class AdminServer {
     return m !== null && timingSafeEqual(digest(m[1]), this.#tokenDigest)
   }
 
-  async start (host: string, port: number): Promise<number> {
-    const bound = await listenOn(this.#app, host, port, 'admin listener')
+  async start (host: string, port: number, log: Logger = silentLogger): Promise<number> {
+    // Through the HTTP front: uWS alone never answers HTTP/1.0 or more than 48 header fields.
+    const bound = await listenFronted(this.#app, { host, port, what: 'admin listener', log, keepFields: ['authorization', 'content-type'] })
+    this.#front = bound.front
     this.#listen = bound.socket
     this.port = bound.port
     return this.port
@@ -78,6 +83,7 @@ export class AdminServer {
 
   stop (): void {
     closeApp(this.#app, this.#listen)
+    this.#front?.close()
     this.#listen = undefined
   }
 }

@@ -1,6 +1,7 @@
 import { Ajv, type ValidateFunction } from 'ajv'
 import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from 'uWebSockets.js'
-import { closeApp, listenOn, loadUws, readBody } from '../redirect/uws.js'
+import { closeApp, loadUws, readBody } from '../redirect/uws.js'
+import { listenFronted, type HttpFront } from '../http/front.js'
 import type { Logger } from '../log.js'
 import type { ControlPlane } from '../control/plane.js'
 import { ApiError, badJson, invalid, tooLarge, unauthorized, unavailable } from './errors.js'
@@ -39,6 +40,7 @@ export class ApiServer {
   /** host[:port] of the tracking base URL, parsed once. */
   readonly #trackingHost: string
   #listen: us_listen_socket | undefined
+  #front: HttpFront | undefined
   port = 0
 
   constructor (options: ApiServerOptions) {
@@ -99,7 +101,9 @@ export class ApiServer {
   }
 
   async start (host: string, port: number): Promise<number> {
-    const bound = await listenOn(this.#app, host, port, 'Team API')
+    // Through the HTTP front: uWS alone never answers HTTP/1.0 or more than 48 header fields.
+    const bound = await listenFronted(this.#app, { host, port, what: 'Team API', log: this.#o.log, keepFields: ['authorization', 'content-type'] })
+    this.#front = bound.front
     this.#listen = bound.socket
     this.port = bound.port
     return this.port
@@ -107,6 +111,7 @@ export class ApiServer {
 
   stop (): void {
     closeApp(this.#app, this.#listen)
+    this.#front?.close()
     this.#listen = undefined
   }
 }

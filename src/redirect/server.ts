@@ -3,6 +3,7 @@ import { LRUCache } from 'lru-cache'
 import { verifyToken, type VerifiedToken } from '../token/codec.js'
 import type { KeyRing } from '../token/keys.js'
 import { closeApp, listenOn, loadUws } from './uws.js'
+import { listenFronted, type HttpFront } from '../http/front.js'
 import { ObservationRing } from './ring.js'
 import type { HostResolver } from './hosts.js'
 import type { Observation, ObservationSink } from './observation.js'
@@ -25,6 +26,11 @@ export interface RedirectServerOptions {
   ringSize: number
   handoffIntervalMs: number
   trustedProxies: string[]
+  /**
+   * Serve through the HTTP front (src/http/front.ts), so that HTTP/1.0 requests and requests
+   * with more than 48 header fields get their answer; off = uWS on the port itself.
+   */
+  front?: boolean
   /** Extra routes (metrics, admin) registered before the catch-all 404. */
   extraRoutes?: (app: TemplatedApp) => void
 }
@@ -67,6 +73,7 @@ export class RedirectServer {
   readonly #negative: LRUCache<string, true>
   readonly #trusted: BlockList | undefined
   #listen: us_listen_socket | undefined
+  #front: HttpFront | undefined
   #timer: NodeJS.Timeout | undefined
   #port = 0
   #closed = false
@@ -89,12 +96,21 @@ export class RedirectServer {
   }
 
   get port (): number { return this.#port }
+  /** The HTTP front's counters, when it is on. */
+  get front (): HttpFront | undefined { return this.#front }
   get lruSize (): number { return this.#lru.size }
   get negativeSize (): number { return this.#negative.size }
 
   /** Binds and starts the hand-off timer; resolves with the bound port. */
   async start (): Promise<number> {
-    const bound = await listenOn(this.#app, this.#o.host, this.#o.port, 'redirect server')
+    let bound: { socket: us_listen_socket, port: number }
+    if (this.#o.front === false) {
+      bound = await listenOn(this.#app, this.#o.host, this.#o.port, 'redirect server')
+    } else {
+      const fronted = await listenFronted(this.#app, { host: this.#o.host, port: this.#o.port, what: 'redirect server', log: this.#o.log, keepFields: READ_FIELDS })
+      this.#front = fronted.front
+      bound = fronted
+    }
     this.#listen = bound.socket
     this.#port = bound.port
     this.#timer = setInterval(() => { this.handoff() }, this.#o.handoffIntervalMs)
@@ -116,6 +132,7 @@ export class RedirectServer {
     this.#closed = true
     if (this.#timer !== undefined) clearInterval(this.#timer)
     closeApp(this.#app, this.#listen)
+    this.#front?.close()
     this.handoff()
     await this.#o.sink.close()
   }
@@ -242,6 +259,12 @@ export class RedirectServer {
   }
 }
 
+/** The request fields this server reads (captureHeader's and host): kept when the front must drop some. */
+export const READ_FIELDS: readonly string[] = ['host', 'user-agent', 'accept', 'accept-language', 'accept-encoding',
+  'sec-fetch-site', 'sec-fetch-mode', 'sec-fetch-dest', 'sec-fetch-user', 'sec-ch-ua', 'sec-ch-ua-mobile',
+  'sec-ch-ua-platform', 'sec-purpose', 'purpose', 'x-moz', 'referer', 'via', 'dnt', 'upgrade-insecure-requests',
+  'x-forwarded-for', 'authorization']
+
 // The observation being filled by captureHeader: a module-level callback, so that reading
 // the headers allocates no closure per request.
 let capturing: Observation | undefined
@@ -285,12 +308,20 @@ function notFound (res: HttpResponse, head: boolean): void {
 function addressOf (res: HttpResponse): string {
   // The binary form is cheaper than the text one (no Buffer, no decode): IPv4, the common
   // case, arrives as 4 bytes or as an IPv4-mapped IPv6 address and is formatted here.
-  const b = new Uint8Array(res.getRemoteAddress())
+  let b = new Uint8Array(res.getRemoteAddress())
+  // Through the HTTP front the peer is its Unix socket (no address) and the client's address
+  // came in the PROXY header. A TCP peer always has an address, so a PROXY header sent
+  // straight to uWS by a client is never believed.
+  let proxied = false
+  if (b.length === 0) {
+    b = new Uint8Array(res.getProxiedRemoteAddress())
+    proxied = true
+  }
   if (b.length === 4) return `${b[0]}.${b[1]}.${b[2]}.${b[3]}`
   if (b.length === 16 && b[10] === 0xff && b[11] === 0xff && b[0] === 0 && b[1] === 0 && b[2] === 0 && b[3] === 0 && b[4] === 0 && b[5] === 0 && b[6] === 0 && b[7] === 0 && b[8] === 0 && b[9] === 0) {
     return `${b[12]}.${b[13]}.${b[14]}.${b[15]}`
   }
-  return normalizeIp(Buffer.from(res.getRemoteAddressAsText()).toString('latin1'))
+  return normalizeIp(Buffer.from(proxied ? res.getProxiedRemoteAddressAsText() : res.getRemoteAddressAsText()).toString('latin1'))
 }
 
 export function normalizeIp (ip: string): string {
