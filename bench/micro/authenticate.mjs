@@ -62,4 +62,6 @@ for (let r = 0; r < ROUNDS; r++) {
 }
 const median = xs => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)] }
 const out = Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, Math.round(median(v))]))
-console.log(JSON.stringify({ dist, node: process.version, tokens: TOKENS, rounds: ROUNDS, batch: BATCH, medianNsPerCall: out, knownMinusUnknownNs: out.known - out.unknown, wrongMinusUnknownNs: out.wrong - out.unknown, sink }))
+// Paired by round (the batches of one round ran back to back), which cancels load drift.
+const paired = name => Math.round(median(samples[name].map((x, i) => x - samples.unknown[i])))
+console.log(JSON.stringify({ dist, node: process.version, tokens: TOKENS, rounds: ROUNDS, batch: BATCH, medianNsPerCall: out, pairedMedianNs: { knownMinusUnknown: paired('known'), wrongMinusUnknown: paired('wrong') }, sink }))
