@@ -5,9 +5,8 @@ import { OPTIONS, loadConfig, type Config, type FlagValues } from './config.js'
 import { ClicktrailError, UsageError } from './errors.js'
 import { createLogger } from './log.js'
 import { KeyRing } from './token/keys.js'
-import { loadOrCreateSecrets } from './token/secret-file.js'
+import { loadOrGenerateSecrets, loadSecrets } from './token/secret-file.js'
 import { mintToken, verifyToken, inspectUnverified } from './token/codec.js'
-import { TokenError } from './token/errors.js'
 import { trackedUrl } from './redirect/hosts.js'
 import { startEngine } from './engine.js'
 import { openStore } from './store/client.js'
@@ -15,6 +14,9 @@ import { migrate } from './store/migrate.js'
 import { loadOrCreateAdminToken } from './admin/server.js'
 import { ControlPlane } from './control/plane.js'
 import { bootstrap } from './control/bootstrap.js'
+import { lockDataDir, type DataDirLock } from './store/data-dir-lock.js'
+import { databaseState } from './store/key-ledger.js'
+import { oneLineFailure } from './startup-error.js'
 
 type Options = NonNullable<ParseArgsConfig['options']>
 
@@ -113,8 +115,22 @@ async function serve (args: string[]): Promise<void> {
   process.on('SIGINT', () => { stop('SIGINT') })
 }
 
+/**
+ * The secrets `serve` uses. Token commands never generate one: a secret made here (the
+ * file deleted while a server runs) would sign links no server can verify, and would be
+ * the secret the next start picks up, turning every link already sent into a 404.
+ */
 function keyRingFor (config: Config): KeyRing {
-  return new KeyRing(loadOrCreateSecrets(config.secrets, config.dataDir).secrets)
+  return new KeyRing(loadSecrets(config.secrets, config.dataDir).secrets)
+}
+
+/**
+ * With the embedded engine a command that opens the store holds the data dir while it
+ * runs: refused at once, in one line, when a server holds it (chdb would refuse too, but
+ * only after printing its own native error).
+ */
+function lockEmbedded (config: Config, command: string): DataDirLock | undefined {
+  return config.clickhouseUrl === '' ? lockDataDir(config.dataDir, command) : undefined
 }
 
 /** POSTs one query to the running server's admin listener; CT_ERR_ADMIN_UNREACHABLE when none answers. */
@@ -171,9 +187,11 @@ async function tokenCreate (args: string[]): Promise<void> {
     sentAt = Math.floor(ms / 1000)
   }
   const config = loadConfig(values)
+  // Secrets first: they are local, and without them nothing can be signed.
+  const keys = keyRingFor(config)
   if (!await projectExists(config, project)) throw new ClicktrailError('CT_ERR_PROJECT_NOT_FOUND', `no project with sid "${project}" (create one with \`clicktrail init\` or the Team API)`)
   const messageId = typeof values['message-id'] === 'string' ? values['message-id'] : randomUUID()
-  const token = mintToken(keyRingFor(config), { sid: project, messageId, linkIndex: Number(linkText), sentAt, url }, { maxUrlBytes: config.maxUrlBytes })
+  const token = mintToken(keys, { sid: project, messageId, linkIndex: Number(linkText), sentAt, url }, { maxUrlBytes: config.maxUrlBytes })
   console.log(trackedUrl(config.trackingBaseUrl, project, token))
 }
 
@@ -214,7 +232,8 @@ async function initCommand (args: string[]): Promise<void> {
     return
   }
   const config = loadConfig(values)
-  const store = await openStore(config)
+  const lock = lockEmbedded(config, 'init')
+  const store = await openStore(config).catch((err: unknown) => { lock?.release(); throw err })
   try {
     await migrate(store.writer)
     const plane = new ControlPlane(store.writer, createLogger('silent'))
@@ -223,6 +242,9 @@ async function initCommand (args: string[]): Promise<void> {
       console.log(`clicktrail: ${config.dataDir} already has a team; nothing to do`)
       return
     }
+    // The first command run on a new data dir makes its secret (serve records its
+    // fingerprint); where anything was served before, a missing secret is an error.
+    loadOrGenerateSecrets(config.secrets, config.dataDir, await databaseState(store.writer, store.database))
     const sid = typeof values.sid === 'string' ? values.sid : undefined
     const b = await bootstrap(plane, { team: values.team as string | undefined, project: values.project as string | undefined, sid })
     const api = `http://${config.apiHost}:${config.apiPort}`
@@ -241,6 +263,7 @@ Turn tracking off and on for a route:
     -d '{"track_clicks": true}'`)
   } finally {
     await store.close()
+    lock?.release()
   }
 }
 
@@ -251,12 +274,14 @@ async function migrateCommand (args: string[]): Promise<void> {
     return
   }
   const config = loadConfig(values)
-  const store = await openStore(config)
+  const lock = lockEmbedded(config, 'migrate')
+  const store = await openStore(config).catch((err: unknown) => { lock?.release(); throw err })
   try {
     const r = await migrate(store.writer)
     console.log(JSON.stringify({ clickhouse: store.kind, database: store.database, ...r }))
   } finally {
     await store.close()
+    lock?.release()
   }
 }
 
@@ -297,14 +322,19 @@ export async function main (argv: string[]): Promise<void> {
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {
-  if (err instanceof UsageError || (err instanceof ClicktrailError && err.code === 'CT_ERR_CONFIG')) {
-    console.error(`clicktrail: ${err.message}`)
-    process.exit(2)
-  }
-  if (err instanceof ClicktrailError || err instanceof TokenError) {
-    console.error(`clicktrail: ${err.code}: ${err.message}`)
-    process.exit(1)
-  }
-  console.error(err)
-  process.exit(1)
+  // Every failure is one line `clicktrail: CT_ERR_…: message` (usage errors: exit 2, the
+  // rest: exit 1); the stack only at log level debug or trace.
+  const failure = oneLineFailure(err)
+  console.error(failure.line)
+  if (wantsStack(process.argv.slice(2)) && err instanceof Error && err.stack !== undefined) console.error(err.stack)
+  process.exit(failure.exitCode)
 })
+
+function wantsStack (argv: string[]): boolean {
+  let level = process.env.LOG_LEVEL ?? ''
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--log-level' && i + 1 < argv.length) level = argv[i + 1]
+    else if (argv[i].startsWith('--log-level=')) level = argv[i].slice('--log-level='.length)
+  }
+  return level === 'debug' || level === 'trace'
+}

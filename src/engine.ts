@@ -4,7 +4,7 @@ import type { Registry } from 'prom-client'
 import type { Config } from './config.js'
 import type { Logger } from './log.js'
 import { KeyRing } from './token/keys.js'
-import { loadOrCreateSecrets } from './token/secret-file.js'
+import { loadOrGenerateSecrets, readSecrets } from './token/secret-file.js'
 import { mintToken } from './token/codec.js'
 import { RedirectServer } from './redirect/server.js'
 import { StaticHostResolver, trackedUrl } from './redirect/hosts.js'
@@ -17,7 +17,9 @@ import { loadOrCreateNodeId } from './store/node-id.js'
 import { Spool } from './ingest/spool.js'
 import { IngestPipeline, type RowWriter } from './ingest/pipeline.js'
 import { AdminServer, loadOrCreateAdminToken } from './admin/server.js'
-import { loadUws } from './redirect/uws.js'
+import { loadUws, probePort } from './redirect/uws.js'
+import { lockDataDir, type DataDirLock } from './store/data-dir-lock.js'
+import { checkKeyLedger, databaseState } from './store/key-ledger.js'
 import { ControlPlane } from './control/plane.js'
 import { ControlPlaneHostResolver } from './control/hosts.js'
 import { DomainService, registerDomainMetrics } from './control/domains.js'
@@ -68,18 +70,56 @@ export interface EngineOptions {
   classify?: ClassifyBatch
 }
 
-/** Builds and starts everything `clicktrail serve` runs. */
+/**
+ * Builds and starts everything `clicktrail serve` runs. The data directory is locked
+ * first (CT_ERR_DATA_DIR_LOCKED) and released by `stop`, or at once if start-up fails.
+ */
 export async function startEngine (config: Config, log: Logger, options: EngineOptions = {}): Promise<Engine> {
+  const lock = lockDataDir(config.dataDir)
+  try {
+    return await startLocked(config, log, options, lock)
+  } catch (err) {
+    lock.release()
+    throw err
+  }
+}
+
+async function startLocked (config: Config, log: Logger, options: EngineOptions, lock: DataDirLock): Promise<Engine> {
   loadUws() // refuse to start before touching storage if the native binding is missing
-  const { secrets, source } = loadOrCreateSecrets(config.secrets, config.dataDir)
+  // Another process on one of our ports: refuse before replaying anything (listenOn checks
+  // again when it binds).
+  await probePort(config.host, config.port, 'redirect server')
+  if (options.sink === undefined) {
+    await probePort(config.apiHost, config.apiPort, 'Team API')
+    await probePort(config.adminHost, config.adminPort, 'admin listener')
+  }
+  // A malformed CLICKTRAIL_SECRETS or secrets file fails here, before storage is opened.
+  let loaded = readSecrets(config.secrets, config.dataDir)
+  let store: Store | undefined
+  if (options.sink === undefined) {
+    store = await openStore(config)
+    try {
+      const m = await migrate(store.writer)
+      log.info({ clickhouse: store.kind, database: store.database, applied: m.applied, changed: m.changed }, 'schema up to date')
+      if (m.changed.length > 0) log.warn({ files: m.changed }, 'applied migrations changed on disk since; they are not re-applied')
+      // No secret configured: generate one only where nothing was ever served.
+      loaded ??= loadOrGenerateSecrets(config.secrets, config.dataDir, await databaseState(store.writer, store.database))
+      const ledger = await checkKeyLedger(store.writer, loaded.secrets, log)
+      if (ledger.recorded.length > 0) log.info({ kids: ledger.recorded }, 'key fingerprints recorded in ClickHouse')
+    } catch (err) {
+      await store.close()
+      throw err
+    }
+  }
+  loaded ??= loadOrGenerateSecrets(config.secrets, config.dataDir, [])
+  const { secrets, source, generated } = loaded
   const keys = new KeyRing(secrets)
-  log.info({ source, kids: keys.kids, signingKid: keys.signingKid }, 'master secrets loaded')
+  log.info({ source, generated, kids: keys.kids, signingKid: keys.signingKid }, 'master secrets loaded')
   let hosts: HostResolver = new StaticHostResolver(config.trackingBaseUrl, config.domains, config.tokenTtlDays * 86400)
   let plane: ControlPlane | undefined
   let domains: DomainService | undefined
   let api: ApiServer | undefined
 
-  let store: Store | undefined
   let spool: Spool<string> | undefined
   let pipeline: IngestPipeline | undefined
   let admin: AdminServer | undefined
@@ -92,10 +132,7 @@ export async function startEngine (config: Config, log: Logger, options: EngineO
   let recordWriters: BatchedWriter[] = []
   let sink = options.sink
   if (sink === undefined) {
-    store = await openStore(config)
-    const m = await migrate(store.writer)
-    log.info({ clickhouse: store.kind, database: store.database, applied: m.applied, changed: m.changed }, 'schema up to date')
-    if (m.changed.length > 0) log.warn({ files: m.changed }, 'applied migrations changed on disk since; they are not re-applied')
+    if (store === undefined) throw new Error('unreachable: the store is opened whenever no sink is given')
     plane = new ControlPlane(store.writer, log, config.configRefreshMs)
     await plane.start()
     domains = new DomainService(plane, log, {
@@ -262,6 +299,7 @@ export async function startEngine (config: Config, log: Logger, options: EngineO
       await quarantine?.close()
       await pool?.close()
       await store?.close()
+      lock.release()
       log.info({ observed: server.ring.pushed, dropped: server.ring.dropped, inserted: pipeline?.stats.inserted, leftInSpool: pipeline?.queuedRows }, 'stopped')
     }
   }

@@ -291,7 +291,9 @@ function captureHeader (key: string, value: string): void {
     case 'via': o.via = value; break
     case 'dnt': o.dnt = value; break
     case 'upgrade-insecure-requests': o.upgradeInsecureRequests = value; break
-    case 'x-forwarded-for': if (forwardedFor === '') forwardedFor = value; break
+    // Several X-Forwarded-For headers are one list, in order (RFC 7230 §3.2.2): a proxy
+    // may add its own header instead of appending to the client's.
+    case 'x-forwarded-for': forwardedFor = forwardedFor === '' ? value : `${forwardedFor},${value}`; break
   }
 }
 
@@ -330,15 +332,33 @@ export function normalizeIp (ip: string): string {
 }
 
 /**
- * The client behind a trusted proxy: the first X-Forwarded-For hop, when the TCP peer
- * is one of ours and the hop is an IP address; otherwise the peer itself.
+ * The client behind trusted proxies. Each proxy appends the address it received the request
+ * from, so only the right end of X-Forwarded-For is written by our proxies; whatever the
+ * client sent comes first and may be anything. So the list is walked from the right,
+ * starting at the TCP peer: while the address is a trusted proxy, the hop to its left is
+ * believed; the first address that is not a trusted proxy is the client. An entry that is
+ * not an IP address (junk, `unknown`, an empty item) stops the walk: the last trusted hop is
+ * then the best we know (the peer, when it is the first). A peer that is not trusted is
+ * the client itself, whatever the header says. When every hop is trusted, the leftmost is.
  */
 export function forwardedClient (trusted: BlockList, peer: string, xff: string): string {
-  if (!trusted.check(peer, isIPv4(peer) ? 'ipv4' : 'ipv6')) return peer
-  const comma = xff.indexOf(',')
-  const first = normalizeIp((comma === -1 ? xff : xff.slice(0, comma)).trim())
-  if (isIP(first) === 0) return peer
-  return first
+  if (!isTrusted(trusted, peer)) return peer
+  let last = peer
+  let end = xff.length
+  while (end >= 0) {
+    const comma = xff.lastIndexOf(',', end - 1)
+    const hop = normalizeIp(xff.slice(comma + 1, end).trim())
+    if (isIP(hop) === 0) return last
+    if (!isTrusted(trusted, hop)) return hop
+    last = hop
+    if (comma === -1) break
+    end = comma
+  }
+  return last
+}
+
+function isTrusted (trusted: BlockList, ip: string): boolean {
+  return trusted.check(ip, isIPv4(ip) ? 'ipv4' : 'ipv6')
 }
 
 export function buildBlockList (entries: string[]): BlockList | undefined {

@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module'
+import { createServer } from 'node:net'
 import { ListenError, NativeBindingError } from '../errors.js'
 import type * as Uws from 'uWebSockets.js'
 
@@ -42,12 +43,56 @@ export function loadUws (): UwsModule {
   return loaded
 }
 
+export interface ListenOptions {
+  /**
+   * Check first that no other socket holds host:port (default true). uWS binds with
+   * SO_REUSEPORT, so without this check a second server on a port already in use
+   * silently shares it and the kernel splits connections between the two. Pass false
+   * only for a socket of this process that is meant to share a port already probed
+   * with `probePort` (several redirect threads on one port).
+   */
+  probe?: boolean
+}
+
 /** Binds `app` on host:port; resolves with its socket and the bound port (port 0 = any free one). */
-export async function listenOn (app: Uws.TemplatedApp, host: string, port: number, what: string): Promise<{ socket: Uws.us_listen_socket, port: number }> {
+export async function listenOn (app: Uws.TemplatedApp, host: string, port: number, what: string, options: ListenOptions = {}): Promise<{ socket: Uws.us_listen_socket, port: number }> {
   const uws = loadUws()
+  if (options.probe !== false) await probePort(host, port, what)
   const socket = await new Promise<Uws.us_listen_socket | false>(resolve => { app.listen(host, port, resolve) })
-  if (socket === false) throw new ListenError(`${what} cannot listen on ${host}:${port} (in use or not permitted)`)
+  if (socket === false) throw new ListenError(`${what} cannot listen on ${hostPort(host, port)} (in use or not permitted)`)
   return { socket, port: uws.us_socket_local_port(socket as never) }
+}
+
+/**
+ * Throws CT_ERR_LISTEN when another socket holds host:port. The probe is a node:net bind
+ * without SO_REUSEPORT (Node 20 never sets it; libuv sets only SO_REUSEADDR, which
+ * does not let a bind share a port some socket listens on): Linux refuses it with
+ * EADDRINUSE while any socket, reuse-port or not, listens on that port (on that address
+ * or the wildcard), and the probe is closed again before uWS binds. Port 0 needs no
+ * probe: the kernel picks a free one. What remains is a window of a millisecond between
+ * the probe's close and uWS's bind, in which another process would have to take the port.
+ */
+export async function probePort (host: string, port: number, what: string): Promise<void> {
+  if (port === 0) return
+  const probe = createServer()
+  try {
+    await new Promise<void>((resolve, reject) => {
+      probe.once('error', reject)
+      probe.listen({ host, port, exclusive: true }, () => { resolve() })
+    })
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    const why = code === 'EADDRINUSE'
+      ? 'another process is listening on it (stop it, or choose another port)'
+      : `${code ?? 'error'}: ${(err as Error).message}`
+    throw new ListenError(`${what} cannot listen on ${hostPort(host, port)}: ${why}`)
+  } finally {
+    await new Promise<void>(resolve => { probe.close(() => { resolve() }) })
+  }
+}
+
+function hostPort (host: string, port: number): string {
+  return `${host.includes(':') ? `[${host}]` : host}:${port}`
 }
 
 /** Stops listening and closes the app's open connections, so the process can exit. */

@@ -1,4 +1,4 @@
-import { hkdfSync } from 'node:crypto'
+import { createHmac, hkdfSync } from 'node:crypto'
 import { LRUCache } from 'lru-cache'
 import { KeyConfigError } from './errors.js'
 
@@ -55,6 +55,18 @@ export class KeyRing {
     for (let i = 0; i < 256; i++) if (this.#secrets[i] !== undefined) out.push(i)
     return out
   }
+}
+
+const FINGERPRINT_LABEL = 'clicktrail/key-fingerprint/v1'
+
+/**
+ * A one-way fingerprint of a master secret, for telling two secrets apart without
+ * revealing either: HMAC-SHA256 keyed by the secret over a fixed label, truncated to 128
+ * bits (hex). It is a PRF output, so it says nothing about the secret, and it is not a key
+ * anything is signed with (token keys come from HKDF with another label).
+ */
+export function keyFingerprint (secret: Buffer | Uint8Array): string {
+  return createHmac('sha256', secret).update(FINGERPRINT_LABEL).digest('hex').slice(0, 32)
 }
 
 /** Parses `kid:base64,kid:base64` (CLICKTRAIL_SECRETS). */

@@ -5,6 +5,8 @@ import { request } from '../helpers/http.js'
 import { mintToken } from '../../src/token/codec.js'
 import { KeyRing } from '../../src/token/keys.js'
 import { MemorySink } from '../../src/redirect/observation.js'
+import { connect } from 'node:net'
+import { once } from 'node:events'
 
 const HOST = 'pacme.t.localhost:8080'
 const now = (): number => Math.floor(Date.now() / 1000)
@@ -133,12 +135,12 @@ t.test('the token LRU serves repeats and the negative cache remembers garbage, b
 
 t.test('X-Forwarded-For is believed only from a trusted proxy', async t => {
   const sink = new MemorySink()
-  const trusting = await startTestEngine(t, { 'trusted-proxy': ['127.0.0.0/8'] }, { sink })
+  const trusting = await startTestEngine(t, { 'trusted-proxy': ['127.0.0.1'] }, { sink })
   const p = pathOf(trusting.track('acme', 'https://example.com/'))
-  await request(trusting.port, { path: p, host: HOST, headers: { 'x-forwarded-for': '203.0.113.9, 10.0.0.1' } })
+  await request(trusting.port, { path: p, host: HOST, headers: { 'x-forwarded-for': '203.0.113.9' } })
   await request(trusting.port, { path: p, host: HOST, headers: { 'x-forwarded-for': 'not-an-ip' } })
   trusting.server.handoff()
-  t.same(sink.observations.map(o => o.ip), ['203.0.113.9', '127.0.0.1'], 'first hop from a trusted peer; junk ignored')
+  t.same(sink.observations.map(o => o.ip), ['203.0.113.9', '127.0.0.1'], 'the hop from a trusted peer; junk ignored')
   t.same(sink.observations.map(o => o.peerIp), ['127.0.0.1', '127.0.0.1'])
 
   const sink2 = new MemorySink()
@@ -146,6 +148,34 @@ t.test('X-Forwarded-For is believed only from a trusted proxy', async t => {
   await request(strict.port, { path: pathOf(strict.track('acme', 'https://example.com/')), host: HOST, headers: { 'x-forwarded-for': '203.0.113.9' } })
   strict.server.handoff()
   t.equal(sink2.observations[0]?.ip, '127.0.0.1', 'an untrusted peer cannot claim another address')
+})
+
+/** A GET with header lines exactly as given (node:http would fold repeated headers). */
+async function rawGet (port: number, path: string, headerLines: string[]): Promise<string> {
+  const socket = connect(port, '127.0.0.1')
+  await once(socket, 'connect')
+  socket.end(`GET ${path} HTTP/1.1\r\nHost: ${HOST}\r\n${headerLines.map(h => `${h}\r\n`).join('')}Connection: close\r\n\r\n`)
+  let out = ''
+  for await (const chunk of socket) out += (chunk as Buffer).toString('latin1')
+  return out
+}
+
+t.test('X-Forwarded-For appended by the proxy: the rightmost untrusted address is the client, whatever the client prepends', async t => {
+  const sink = new MemorySink()
+  const e = await startTestEngine(t, { 'trusted-proxy': ['127.0.0.1', '10.0.0.0/8'] }, { sink })
+  const p = pathOf(e.track('acme', 'https://example.com/'))
+  const sent: Array<[string, string[], string]> = [
+    ['forged first hop, real client appended by the proxy', ['X-Forwarded-For: 6.6.6.6, 203.0.113.9'], '203.0.113.9'],
+    ['through two trusted proxies', ['X-Forwarded-For: 6.6.6.6, 203.0.113.9, 10.0.0.2'], '203.0.113.9'],
+    ['junk stops the walk at the last trusted hop', ['X-Forwarded-For: 203.0.113.9, junk, 10.0.0.2'], '10.0.0.2'],
+    // A proxy that adds its own header line instead of appending: the lines are one list.
+    ['the forged value in its own header line, the proxy\'s in another', ['X-Forwarded-For: 6.6.6.6', 'X-Forwarded-For: 203.0.113.9'], '203.0.113.9'],
+    ['three header lines', ['X-Forwarded-For: 6.6.6.6', 'x-forwarded-for: 198.51.100.1', 'X-Forwarded-For: 10.0.0.7'], '198.51.100.1']
+  ]
+  for (const [name, lines] of sent) t.match(await rawGet(e.port, p, lines), /^HTTP\/1\.1 302 /, `${name}: 302`)
+  e.server.handoff()
+  t.same(sink.observations.map(o => o.ip), sent.map(s => s[2]), 'the client address of each')
+  t.ok(sink.observations.every(o => o.peerIp === '127.0.0.1'), 'the peer is kept as it is')
 })
 
 t.test('a full ring never fails a redirect; it counts what it dropped', async t => {
