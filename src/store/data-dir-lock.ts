@@ -1,4 +1,4 @@
-import { closeSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs'
+import { linkSync, mkdirSync, readFileSync, readlinkSync, renameSync, symlinkSync, unlinkSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { join, resolve } from 'node:path'
 import { ClicktrailError } from '../errors.js'
@@ -39,8 +39,10 @@ const held = new Set<string>()
  * locks its own directory, but with `--clickhouse-url` nothing else would stop a second
  * server, so the lock is taken before anything else touches the directory.
  *
- * The file is written complete under a temporary name and hard-linked into place, which
- * fails if the lock exists (atomic, and no reader ever sees it half written). A lock left
+ * The lock is a symbolic link whose target is the holder (`pid:start:command:host`):
+ * creating it is atomic and fails if it exists, no reader ever sees it half written, and a
+ * short link target is kept in the inode itself, so the lock can be taken on a full disk
+ * (a restart must not wait for space, issue 10). A lock left
  * by a process that died (kill -9, power loss) is stale and taken over: its pid is gone,
  * or is now another process (the recorded start time differs: after a reboot or in a
  * container pids come round again). A lock recorded on another host is never taken over,
@@ -50,13 +52,10 @@ export function lockDataDir (dataDir: string, command = 'serve'): DataDirLock {
   mkdirSync(dataDir, { recursive: true })
   const path = resolve(join(dataDir, LOCK_FILE))
   const me: Holder = { pid: process.pid, start: startTimeOf(process.pid), host: hostname(), command }
-  const tmp = `${path}.${process.pid}.tmp`
-  const fd = openSync(tmp, 'w', 0o644)
-  try { writeSync(fd, JSON.stringify(me) + '\n') } finally { closeSync(fd) }
-  try {
+  {
     for (let attempt = 0; ; attempt++) {
       try {
-        linkSync(tmp, path)
+        symlinkSync(formatHolder(me), path)
         break
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new DataDirLockedError(`cannot create ${path}: ${(err as Error).message}`)
@@ -70,8 +69,6 @@ export function lockDataDir (dataDir: string, command = 'serve'): DataDirLock {
       if (attempt >= 3) throw new DataDirLockedError(`${path} keeps coming back; another process is taking the data directory at the same time`)
       breakStale(path, holder)
     }
-  } finally {
-    try { unlinkSync(tmp) } catch { /* already gone */ }
   }
   held.add(path)
   const onExit = (): void => { release() }
@@ -120,7 +117,21 @@ function breakStale (path: string, stale: Holder | undefined): void {
   try { unlinkSync(aside) } catch { /* already gone */ }
 }
 
+function formatHolder (h: Holder): string {
+  return `${h.pid}:${h.start}:${h.command}:${h.host}`
+}
+
 function readHolder (path: string): Holder | undefined {
+  let link: string | undefined
+  try { link = readlinkSync(path) } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+  }
+  if (link !== undefined) {
+    const m = /^(\d+):(\d*):([^:]*):(.*)$/.exec(link)
+    if (m === null || Number(m[1]) <= 0) return undefined
+    return { pid: Number(m[1]), start: m[2], command: m[3], host: m[4] }
+  }
+  // A lock file of the earlier format (JSON in a regular file).
   let text: string
   try { text = readFileSync(path, 'utf8') } catch { return undefined }
   try {

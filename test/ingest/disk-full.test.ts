@@ -87,13 +87,15 @@ t.test('disk full on the data dir: redirects go on, what cannot be spooled is sh
   t.ok(shed > 0, `${shed} observations shed and counted`)
   t.match(await e.metrics.metrics(), new RegExp(`clicktrail_ingest_shed_total ${shed}`), 'visible in /metrics')
 
-  // A restart while the disk is still full starts.
+  // A restart while the disk is still full starts (what the stop freed is taken again first).
   await e.stop()
+  fill(`${filler}-2`)
   e = await startTestEngine(t, FAST, {}, data)
   t.pass('restarted with the disk full')
   t.equal(await clicks(e, 50, 'full2'), 50, 'and redirects')
 
   rmSync(filler)
+  rmSync(`${filler}-2`)
   t.equal(await clicks(e, 100, 'after'), 100)
   await until('clicks after the space came back', async () => await stored(e, 'after') === 100)
   await until('the spooled ones too', async () => await stored(e, 'pending') === 100)
