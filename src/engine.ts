@@ -9,7 +9,7 @@ import { mintToken } from './token/codec.js'
 import { RedirectServer } from './redirect/server.js'
 import { StaticHostResolver, trackedUrl } from './redirect/hosts.js'
 import type { ObservationSink } from './redirect/observation.js'
-import { createMetrics, metricsRoute } from './metrics.js'
+import { createMetrics } from './metrics.js'
 import { openStore, type Store } from './store/client.js'
 import { migrate } from './store/migrate.js'
 import { insertObservationRows, toRow, fromRow } from './store/observations.js'
@@ -79,6 +79,7 @@ export async function startEngine (config: Config, log: Logger, options: EngineO
   let spool: Spool<string> | undefined
   let pipeline: IngestPipeline | undefined
   let admin: AdminServer | undefined
+  let registry: Registry | undefined
   let outbox: Spool<string> | undefined
   let dispatcher: WebhookDispatcher | undefined
   let promoter: Promoter | undefined
@@ -155,9 +156,10 @@ export async function startEngine (config: Config, log: Logger, options: EngineO
     await pipeline.start()
     sink = pipeline
     recordWriters = [new BatchedWriter(store.writer, 'messages', log), new BatchedWriter(store.writer, 'message_links', log)]
-    admin = new AdminServer(store, loadOrCreateAdminToken(config.dataDir))
+    // /metrics is served here, not on the public redirect port.
+    admin = new AdminServer(store, loadOrCreateAdminToken(config.dataDir), { log, metrics: () => registry })
     const adminPort = await admin.start(config.adminHost, config.adminPort)
-    log.info({ host: config.adminHost, port: adminPort }, 'admin listener (POST /sql) ready')
+    log.info({ host: config.adminHost, port: adminPort }, 'admin listener (POST /sql, GET /metrics) ready')
     api = new ApiServer({
       plane,
       log,
@@ -183,7 +185,6 @@ export async function startEngine (config: Config, log: Logger, options: EngineO
     log.info({ host: config.apiHost, port: apiPort }, 'Team API listening')
   }
 
-  let registry: Registry | undefined
   const server = new RedirectServer({
     host: config.host,
     port: config.port,
@@ -197,10 +198,10 @@ export async function startEngine (config: Config, log: Logger, options: EngineO
     negativeCacheTtlMs: config.negativeCacheTtlMs,
     ringSize: config.ringSize,
     handoffIntervalMs: config.handoffIntervalMs,
-    trustedProxies: config.trustedProxies,
-    extraRoutes: app => { metricsRoute(app, () => registry) }
+    trustedProxies: config.trustedProxies
   })
   registry = createMetrics(server, pipeline, spool, promoter, dispatcher)
+  admin?.registerMetrics(registry)
   const port = await server.start()
   log.info({ host: config.host, port }, 'redirect server listening')
   let stopped = false
