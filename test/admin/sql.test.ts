@@ -274,4 +274,22 @@ t.test('admin listener', async t => {
     t.notMatch(junk, /^HTTP\/1\.1 [23]/, `a request line that is not HTTP gets no 2xx (${JSON.stringify(junk.slice(0, 40))})`)
     t.equal((await sql('SELECT 1')).text, '1\n', 'and the listener still answers')
   })
+
+  await t.test('a handler that throws is answered 500 CT_ERR_INTERNAL, and the process lives on', async t => {
+    // A fault that cannot be caused for real: the store's client throwing synchronously.
+    const reader = e.store!.reader
+    const query = reader.query
+    reader.query = () => { throw new Error('injected fault') }
+    try {
+      const r = await request(e.admin!.port, { path: '/projects/acme/exists', headers: { authorization: `Bearer ${token}` } })
+      t.equal(r.status, 500)
+      t.match(JSON.parse(r.body), { error: { code: 'CT_ERR_INTERNAL' } })
+      t.notMatch(r.body, /injected/, 'the error itself is logged, not answered')
+      const s = await sql('SELECT 1')
+      t.same([s.status, s.code], [500, 'CT_ERR_INTERNAL'], 'a failure inside the SQL path too')
+    } finally {
+      reader.query = query
+    }
+    t.equal((await sql('SELECT 1')).text, '1\n', 'and the listener still answers')
+  })
 })
