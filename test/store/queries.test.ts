@@ -26,3 +26,24 @@ t.test('sql/queries run through the admin listener against the migrated schema',
     t.ok(body.split('\n').filter(Boolean).every(line => typeof JSON.parse(line) === 'object'), `${f} answers JSON rows`)
   }
 })
+
+// chdb keeps the output of a statement that failed part-way in the session and hands it
+// out as the start of the next answer there (measured with chdb 3.4.0). The reader serves
+// every team's delivery history: one team's failure must not become another's rows.
+t.test('a failed call on a store session leaks into no later answer on it', async t => {
+  const e = await startTestEngine(t)
+  for (const name of ['writer', 'reader', 'analyst'] as const) {
+    const c = e.store![name]
+    await t.rejects(c.query({ query: "SELECT 'LEAKED'; SELECT throwIf(1)", format: 'TabSeparated' }), `${name}: the second statement fails`)
+    const [failing, queued] = await Promise.allSettled([
+      c.query({ query: "SELECT 'LEAKED'; SELECT throwIf(1)", format: 'TabSeparated' }),
+      c.query({ query: "SELECT 'queued'", format: 'TabSeparated' })
+    ])
+    t.equal(failing.status, 'rejected')
+    t.equal(queued.status === 'fulfilled' ? await queued.value.text() : queued.reason, 'queued\n', `${name}: a call queued behind the failure gets its own answer`)
+    t.equal(await (await c.query({ query: "SELECT 'next'", format: 'TabSeparated' })).text(), 'next\n', `${name}: and so does the next one`)
+    t.equal(await (await c.query({ query: 'SELECT currentDatabase()', format: 'TabSeparated' })).text(), `${e.store!.database}\n`, `${name}: the new session is on the database`)
+  }
+  const settings = await (await e.store!.analyst.query({ query: "SELECT getSetting('readonly'), getSetting('max_result_rows')", format: 'TabSeparated' })).text()
+  t.equal(settings, '1\t100000\n', 'the analyst session got its limits back')
+})
