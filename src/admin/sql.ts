@@ -127,6 +127,7 @@ export class AnalystSql {
   constructor (readonly store: Store) {}
 
   async run (req: SqlRequest): Promise<string> {
+    this.stats.queries++
     if (this.#waiting >= MAX_WAITING + 1) {
       this.stats.busy++
       throw new SqlBusyError(`${this.#waiting} analyst queries are running or waiting; try again when they are done`)
@@ -145,7 +146,6 @@ export class AnalystSql {
   }
 
   async #run (req: SqlRequest): Promise<string> {
-    this.stats.queries++
     const format = req.format ?? 'PrettyCompact'
     if (!FORMATS.has(format)) throw new SqlRefusedError(`format must be one of ${[...FORMATS].join(', ')}`)
     if (Buffer.byteLength(req.sql) > MAX_SQL_BYTES) throw new SqlRefusedError(`query is longer than ${MAX_SQL_BYTES} bytes`, 413)

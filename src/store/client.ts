@@ -58,9 +58,10 @@ export const ANALYST_LIMITS = {
   max_memory_usage: 1024 * 1024 * 1024,
   result_overflow_mode: 'throw'
 } as const
-// Embedded: readonly=1 comes last and locks the session: no SET, no SETTINGS clause, no
-// table function that writes or reads outside the database (file, url, remote) can change
-// or escape it afterwards, whatever the SQL checker lets through.
+// Embedded: readonly=1 comes last and locks the session: no SET or SETTINGS clause can lift
+// the limits afterwards, and the file, url and remote table functions are refused
+// (measured), whatever the SQL checker lets through. INTO OUTFILE, USE and the file()
+// function do work under readonly=1: those only the checker keeps out.
 const ANALYST_SESSION: Record<string, string | number> = { ...COMMON_SETTINGS, ...stringify(ANALYST_LIMITS), readonly: 1 }
 // Remote: the settings travel with each request. readonly=2 (not 1) because the same
 // request sets the limits; the checker refuses SETTINGS clauses and SET statements.
