@@ -43,7 +43,7 @@ commands:
   token inspect TOKEN   decode a token or tracked URL and say whether it verifies
   init                  create a team, its API token, a project and two tracked routes
   migrate               apply the ClickHouse schema migrations in sql/ and exit
-  sql "SELECT …"        run one read-only query through the running server's admin listener
+  sql "SELECT …"        run one analytics query through the running server's admin listener
 
 Run \`clicktrail <command> --help\` for a command's options.`
 
@@ -133,12 +133,12 @@ function lockEmbedded (config: Config, command: string): DataDirLock | undefined
   return config.clickhouseUrl === '' ? lockDataDir(config.dataDir, command) : undefined
 }
 
-/** POSTs one query to the running server's admin listener; CT_ERR_ADMIN_UNREACHABLE when none answers. */
-async function postAdminSql (config: Config, query: string, format: string): Promise<Response> {
+/** The running server's admin listener: `path` there with the admin token; CT_ERR_ADMIN_UNREACHABLE when none answers. */
+async function adminRequest (config: Config, path: string, init: { method: string, body?: string } = { method: 'GET' }): Promise<Response> {
   const host = config.adminHost.includes(':') ? `[${config.adminHost}]` : config.adminHost
   try {
-    return await fetch(`http://${host}:${config.adminPort}/sql?format=${encodeURIComponent(format)}`, {
-      method: 'POST', headers: { authorization: `Bearer ${loadOrCreateAdminToken(config.dataDir)}`, 'content-type': 'text/plain' }, body: query
+    return await fetch(`http://${host}:${config.adminPort}${path}`, {
+      method: init.method, headers: { authorization: `Bearer ${loadOrCreateAdminToken(config.dataDir)}`, 'content-type': 'text/plain' }, body: init.body
     })
   } catch (err) {
     throw new ClicktrailError('CT_ERR_ADMIN_UNREACHABLE', `no clicktrail admin listener at ${host}:${config.adminPort} (is \`clicktrail serve\` running?): ${(err as Error).message}`)
@@ -148,16 +148,17 @@ async function postAdminSql (config: Config, query: string, format: string): Pro
 /** Whether a project with this sid exists: asks a running server's admin listener, else opens the store. */
 async function projectExists (config: Config, sid: string): Promise<boolean> {
   if (!/^[a-z0-9]{1,32}$/.test(sid)) return false
-  const query = `SELECT count() FROM projects FINAL WHERE sid = '${sid}' AND is_deleted = 0`
   try {
-    const res = await postAdminSql(config, query, 'TabSeparated')
-    if (res.ok) return Number((await res.text()).trim()) > 0
+    // A narrow endpoint, not analyst SQL: projects are control plane, which analyst SQL cannot read.
+    const res = await adminRequest(config, `/projects/${sid}/exists`)
+    if (res.ok) return (await res.json() as { exists: boolean }).exists
   } catch { /* no server running: look in the store ourselves */ }
   const store = await openStore(config)
   try {
     await migrate(store.writer)
-    const rows = await (await store.reader.query({ query, format: 'TabSeparated' })).text()
-    return Number(rows.trim()) > 0
+    const rs = await store.reader.query({ query: 'SELECT count() AS n FROM projects FINAL WHERE sid = {sid:String} AND is_deleted = 0', query_params: { sid }, format: 'JSONEachRow' })
+    const [row] = await rs.json<{ n: string | number }>()
+    return Number(row?.n ?? 0) > 0
   } finally {
     await store.close()
   }
@@ -286,15 +287,29 @@ async function migrateCommand (args: string[]): Promise<void> {
 }
 
 async function sqlCommand (args: string[]): Promise<void> {
-  const { values, positionals } = parse(args, { ...pick(SQL_FLAGS), format: { type: 'string' } }, true, 'sql')
+  const { values, positionals } = parse(args, { ...pick(SQL_FLAGS), format: { type: 'string' }, param: { type: 'string', multiple: true } }, true, 'sql')
   if (values.help === true) {
-    console.log(`usage: clicktrail sql [--format PrettyCompact|TabSeparatedWithNames|CSVWithNames|JSONEachRow|…] "SELECT …"\n\nRuns one read-only query against the configured ClickHouse (embedded included) through the\nrunning server's admin listener, authenticated with <data-dir>/admin-token (or ADMIN_TOKEN).\n\n${helpFor(SQL_FLAGS)}`)
+    console.log(`usage: clicktrail sql [--format PrettyCompact|TabSeparatedWithNames|CSVWithNames|JSONEachRow|…] [--param NAME=VALUE]… "SELECT …"
+
+Runs one SELECT over clicktrail's analytics tables (click_observations, clicks, clicks_by_message,
+clicks_by_link, clicks_by_tag_day, clicks_by_day, messages, message_links) through the running
+server's admin listener, authenticated with <data-dir>/admin-token (or ADMIN_TOKEN). No table
+functions, SETTINGS, FORMAT or INTO OUTFILE; bounded in time, rows, bytes and memory.
+--param sid=acme fills a {sid:String} placeholder (the ready-made queries in sql/queries use them).
+
+${helpFor(SQL_FLAGS)}`)
     return
   }
   if (positionals.length !== 1) throw new UsageError('sql takes exactly one query, quoted (see `clicktrail sql --help`)')
   const config = loadConfig(values)
   const format = typeof values.format === 'string' ? values.format : 'PrettyCompact'
-  const res = await postAdminSql(config, positionals[0], format)
+  const query = new URLSearchParams({ format })
+  for (const p of (values.param ?? []) as string[]) {
+    const eq = p.indexOf('=')
+    if (eq <= 0) throw new UsageError(`--param takes NAME=VALUE, got "${p}"`)
+    query.append(`param_${p.slice(0, eq)}`, p.slice(eq + 1))
+  }
+  const res = await adminRequest(config, `/sql?${query.toString()}`, { method: 'POST', body: positionals[0] })
   const text = await res.text()
   if (!res.ok) {
     let code = 'CT_ERR_SQL_FAILED'

@@ -9,7 +9,7 @@ import { mintToken } from './token/codec.js'
 import { RedirectServer } from './redirect/server.js'
 import { StaticHostResolver, trackedUrl } from './redirect/hosts.js'
 import type { ObservationSink } from './redirect/observation.js'
-import { createMetrics, metricsRoute } from './metrics.js'
+import { createMetrics } from './metrics.js'
 import { openStore, type Store } from './store/client.js'
 import { migrate } from './store/migrate.js'
 import { insertObservationRows, toRow, fromRow } from './store/observations.js'
@@ -123,6 +123,7 @@ async function startLocked (config: Config, log: Logger, options: EngineOptions,
   let spool: Spool<string> | undefined
   let pipeline: IngestPipeline | undefined
   let admin: AdminServer | undefined
+  let registry: Registry | undefined
   let outbox: Spool<string> | undefined
   let dispatcher: WebhookDispatcher | undefined
   let promoter: Promoter | undefined
@@ -211,9 +212,10 @@ async function startLocked (config: Config, log: Logger, options: EngineOptions,
     await pipeline.start()
     sink = pipeline
     recordWriters = [new BatchedWriter(store.writer, 'messages', log, { quarantine }), new BatchedWriter(store.writer, 'message_links', log, { quarantine })]
-    admin = new AdminServer(store, loadOrCreateAdminToken(config.dataDir))
-    const adminPort = await admin.start(config.adminHost, config.adminPort, log)
-    log.info({ host: config.adminHost, port: adminPort }, 'admin listener (POST /sql) ready')
+    // /metrics is served here, not on the public redirect port.
+    admin = new AdminServer(store, loadOrCreateAdminToken(config.dataDir), { log, metrics: () => registry })
+    const adminPort = await admin.start(config.adminHost, config.adminPort)
+    log.info({ host: config.adminHost, port: adminPort }, 'admin listener (POST /sql, GET /metrics) ready')
     api = new ApiServer({
       plane,
       log,
@@ -239,7 +241,6 @@ async function startLocked (config: Config, log: Logger, options: EngineOptions,
     log.info({ host: config.apiHost, port: apiPort }, 'Team API listening')
   }
 
-  let registry: Registry | undefined
   const server = new RedirectServer({
     host: config.host,
     port: config.port,
@@ -254,10 +255,10 @@ async function startLocked (config: Config, log: Logger, options: EngineOptions,
     ringSize: config.ringSize,
     handoffIntervalMs: config.handoffIntervalMs,
     trustedProxies: config.trustedProxies,
-    front: config.redirectFront,
-    extraRoutes: app => { metricsRoute(app, () => registry) }
+    front: config.redirectFront
   })
   registry = createMetrics(server, pipeline, spool, promoter, dispatcher, quarantine, recordWriters)
+  admin?.registerMetrics(registry)
   const port = await server.start()
   log.info({ host: config.host, port }, 'redirect server listening')
   if (domains !== undefined) registerDomainMetrics(registry, domains)

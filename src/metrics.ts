@@ -6,7 +6,10 @@ import type { Promoter } from './promote/promoter.js'
 import type { WebhookDispatcher } from './webhooks/dispatcher.js'
 import type { Quarantine } from './store/quarantine.js'
 import type { BatchedWriter } from './store/batched.js'
-import type { HttpResponse, TemplatedApp } from 'uWebSockets.js'
+import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js'
+import type { Logger } from './log.js'
+import { limited } from './log-limit.js'
+import { guard } from './http/guard.js'
 
 /**
  * Prometheus metrics. The hot path only bumps plain integer fields; these gauges read them
@@ -120,22 +123,33 @@ export function createMetrics (server: RedirectServer, pipeline?: IngestPipeline
   return registry
 }
 
-/** Registers `GET /metrics` on the app. */
-export function metricsRoute (app: TemplatedApp, registry: () => Registry | undefined): void {
-  app.get('/metrics', (res: HttpResponse) => {
+/**
+ * Registers `GET /metrics` and `HEAD /metrics` (same headers, no body) on the app: the
+ * admin listener's, not the public redirect port's, so nobody on the internet reads them.
+ */
+export function metricsRoute (app: TemplatedApp, registry: () => Registry | undefined, log: Logger): void {
+  const handler = (res: HttpResponse, req: HttpRequest): void => {
+    const head = req.getMethod() === 'head'
     let aborted = false
     res.onAborted(() => { aborted = true })
+    const answer = (status: string, type: string, body: string): void => {
+      if (aborted) return
+      res.cork(() => {
+        res.writeStatus(status).writeHeader('Content-Type', type).writeHeader('Cache-Control', 'no-store')
+        if (head) res.endWithoutBody() // not (length): that aborts the process in this uWS build
+        else res.end(body)
+      })
+    }
     const reg = registry()
     if (reg === undefined) {
-      res.writeStatus('503 Service Unavailable').end()
+      answer('503 Service Unavailable', 'application/json', JSON.stringify({ error: { code: 'CT_ERR_NOT_READY', message: 'metrics are not set up yet' } }))
       return
     }
-    reg.metrics().then(text => {
-      if (aborted) return
-      res.cork(() => { res.writeStatus('200 OK').writeHeader('Content-Type', reg.contentType).end(text) })
-    }, (err: Error) => {
-      if (aborted) return
-      res.cork(() => { res.writeStatus('500 Internal Server Error').end(err.message) })
+    reg.metrics().then(text => { answer('200 OK', reg.contentType, text) }, (err: Error) => {
+      limited(log).error('metrics.collect_error', { err }, 'collecting metrics failed')
+      answer('500 Internal Server Error', 'application/json', JSON.stringify({ error: { code: 'CT_ERR_INTERNAL', message: 'collecting metrics failed; it has been logged' } }))
     })
-  })
+  }
+  app.get('/metrics', guard(log, 'metrics', handler))
+  app.head('/metrics', guard(log, 'metrics', handler))
 }

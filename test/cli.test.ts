@@ -1,12 +1,12 @@
 import t from 'tap'
 import type { Test } from 'tap'
 import { spawn, spawnSync } from 'node:child_process'
+import { createServer } from 'node:net'
 import { existsSync, lstatSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { request } from './helpers/http.js'
 import { randomBytes } from 'node:crypto'
-import { createServer } from 'node:net'
 
 /** The data-dir lock is a symbolic link (its target names the holder): look at the link itself. */
 function isLocked (dir: string): boolean {
@@ -21,6 +21,15 @@ const env = { ...process.env, CLICKTRAIL_SECRETS: '', UWS_USE_FALLBACK: '' }
 function run (args: string[], extraEnv: Record<string, string> = {}): { status: number | null, stdout: string, stderr: string } {
   const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...env, ...extraEnv }, timeout: 30_000 })
   return { status: r.status, stdout: r.stdout, stderr: r.stderr }
+}
+
+/** A port nothing listens on right now (the child binds it a moment later). uWS binds port 0 without SO_REUSEPORT, a fixed port with it. */
+async function freePort (): Promise<number> {
+  const s = createServer()
+  await new Promise<void>(resolve => s.listen(0, '127.0.0.1', resolve))
+  const port = (s.address() as { port: number }).port
+  await new Promise(resolve => s.close(resolve))
+  return port
 }
 
 t.test('bad flags and commands: one line on stderr, exit 2', async t => {
@@ -82,7 +91,8 @@ t.test('serve prints a working example URL, and SIGTERM stops it with exit 0', a
   t.match(init.stdout, /API token\s+ct_[a-z0-9]{8}_\S+/, 'init prints the API token')
   t.match(init.stdout, /curl -s -X PATCH http:\/\/127\.0\.0\.1:8081\/v1\/routes\/[0-9a-f-]{36}/, 'and a ready-to-paste curl')
   t.match(run(['init', '--if-empty', '--data-dir', dir]).stdout, /already has a team/, '--if-empty leaves an initialised data dir alone')
-  const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--api-port', '0', '--admin-port', '0', '--data-dir', dir, '--log-level', 'silent'], { env })
+  const adminPort = String(await freePort())
+  const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--api-port', '0', '--admin-port', adminPort, '--data-dir', dir, '--log-level', 'silent'], { env })
   let out = ''
   child.stdout.on('data', (c: Buffer) => { out += c.toString() })
   const exited = new Promise<number | null>(resolve => child.on('exit', code => { resolve(code) }))
@@ -97,6 +107,21 @@ t.test('serve prints a working example URL, and SIGTERM stops it with exit 0', a
   t.equal(r.status, 302, 'the example URL redirects')
   t.equal(r.headers.location, 'https://example.com/?utm_source=clicktrail')
   t.equal(u.host, 'pdemo.t.localhost:8080', 'on the initialised project\'s host')
+  // The server holds the embedded store: these go through its admin listener.
+  const admin = ['--data-dir', dir, '--admin-port', adminPort]
+  const minted = run(['token', 'create', ...admin, '--project', 'demo', '--url', 'https://example.com/x'])
+  t.equal(minted.status, 0, `token create asks the running server whether the project exists (${minted.stderr})`)
+  t.match(minted.stdout, /^http:\/\/pdemo\.t\.localhost:8080\/c\//)
+  const missing = run(['token', 'create', ...admin, '--project', 'nosuch', '--url', 'https://example.com/x'])
+  t.equal(missing.status, 1)
+  t.match(missing.stderr, /CT_ERR_PROJECT_NOT_FOUND/)
+  const counted = run(['sql', ...admin, '--format', 'TabSeparated', '--param', 'sid=demo', 'SELECT count() FROM click_observations WHERE sid = {sid:String}'])
+  t.same([counted.status, counted.stderr], [0, ''], 'sql with a --param')
+  t.match(counted.stdout, /^\d+\n$/)
+  const refused = run(['sql', ...admin, 'SELECT url, secret FROM webhooks FINAL'])
+  t.equal(refused.status, 1)
+  t.match(refused.stderr, /^clicktrail: CT_ERR_SQL_REFUSED: table webhooks/)
+  t.equal(run(['sql', ...admin, '--param', 'novalue', 'SELECT 1']).status, 2, '--param without = is a usage error')
   child.kill('SIGTERM')
   t.equal(await exited, 0, 'graceful exit 0')
 })
@@ -112,15 +137,6 @@ t.test('refuses to start on the pure-JS uWS fallback', async t => {
 // Issue 10, rule 4: ports, the data directory and the secrets, through real processes.
 
 interface Served { port: number, apiPort: number, adminPort: number, example: string, exited: Promise<number | null>, stop: () => Promise<number | null> }
-
-/** A port nothing listens on now. (uWS binds port 0 without SO_REUSEPORT, a fixed port with it.) */
-async function freePort (): Promise<number> {
-  const s = createServer()
-  await new Promise<void>(resolve => { s.listen(0, '127.0.0.1', resolve) })
-  const port = (s.address() as { port: number }).port
-  await new Promise<void>(resolve => { s.close(() => { resolve() }) })
-  return port
-}
 
 /**
  * `serve` in the background; resolves once it answers (its ports read from its output).

@@ -1,13 +1,16 @@
+import type { ClickHouseClient } from '@clickhouse/client'
 import type { Store } from '../store/client.js'
 import { ClicktrailError } from '../errors.js'
 
+/** The query was refused before it ran; the message names what was refused. */
 export class SqlRefusedError extends ClicktrailError {
-  constructor (message: string) {
-    super('CT_ERR_SQL_REFUSED', message, 400)
+  constructor (message: string, status = 400) {
+    super('CT_ERR_SQL_REFUSED', message, status)
     this.name = 'SqlRefusedError'
   }
 }
 
+/** ClickHouse ran the query and it failed (syntax, unknown column, …). */
 export class SqlFailedError extends ClicktrailError {
   constructor (message: string) {
     super('CT_ERR_SQL_FAILED', message, 400)
@@ -15,46 +18,308 @@ export class SqlFailedError extends ClicktrailError {
   }
 }
 
-const FORMATS = new Set(['PrettyCompact', 'PrettyCompactMonoBlock', 'Pretty', 'TabSeparatedWithNames', 'TabSeparated', 'CSVWithNames', 'CSV', 'JSONEachRow', 'JSON', 'JSONCompact', 'Vertical', 'Markdown'])
-export const MAX_SQL_BYTES = 64 * 1024
-
-/**
- * Index of the first `;` that is not inside a string, quoted identifier or comment, or -1.
- * chdb runs every statement of a multi-statement text (and mixes their outputs), so an
- * analyst query must be exactly one statement; read-only mode stops writes either way.
- */
-export function statementEnd (sql: string): number {
-  let quote = ''
-  for (let i = 0; i < sql.length; i++) {
-    const c = sql[i]
-    if (quote !== '') {
-      if (c === '\\') i++
-      else if (c === quote) quote = ''
-      continue
-    }
-    if (c === "'" || c === '"' || c === '`') quote = c
-    else if (c === '-' && sql[i + 1] === '-') { const nl = sql.indexOf('\n', i); if (nl === -1) return -1; i = nl } else if (c === '/' && sql[i + 1] === '*') { const end = sql.indexOf('*/', i + 2); if (end === -1) return -1; i = end + 1 } else if (c === ';') return i
+/** The query ran into one of the analyst limits (time, rows, bytes, memory). */
+export class SqlLimitError extends ClicktrailError {
+  constructor (message: string) {
+    super('CT_ERR_SQL_LIMIT', message, 400)
+    this.name = 'SqlLimitError'
   }
-  return -1
 }
 
-/** Runs one read-only analyst query on the store's read-only client; returns the formatted text. */
-export async function runReadOnlySql (store: Store, sqlText: string, format = 'PrettyCompact'): Promise<string> {
-  if (!FORMATS.has(format)) throw new SqlRefusedError(`format must be one of ${[...FORMATS].join(', ')}`)
-  if (Buffer.byteLength(sqlText) > MAX_SQL_BYTES) throw new SqlRefusedError(`query is longer than ${MAX_SQL_BYTES} bytes`)
-  let sql = sqlText.trim()
-  const end = statementEnd(sql)
-  if (end !== -1) {
-    if (sql.slice(end + 1).trim() !== '') throw new SqlRefusedError('one statement at a time')
-    sql = sql.slice(0, end).trim()
+/** Too many analyst queries are waiting already. */
+export class SqlBusyError extends ClicktrailError {
+  constructor (message: string) {
+    super('CT_ERR_SQL_BUSY', message, 503)
+    this.name = 'SqlBusyError'
   }
-  if (sql === '') throw new SqlRefusedError('empty query')
-  if (/\bFORMAT\s+\w+\s*$/i.test(sql)) throw new SqlRefusedError('leave out FORMAT: ask for a format with --format')
+}
+
+export const SQL_ERROR_CODES = ['CT_ERR_SQL_REFUSED', 'CT_ERR_SQL_FAILED', 'CT_ERR_SQL_LIMIT', 'CT_ERR_SQL_BUSY'] as const
+
+export const FORMATS = new Set(['PrettyCompact', 'PrettyCompactMonoBlock', 'Pretty', 'TabSeparatedWithNames', 'TabSeparated', 'CSVWithNames', 'CSV', 'JSONEachRow', 'JSON', 'JSONCompact', 'Vertical', 'Markdown'])
+export const MAX_SQL_BYTES = 64 * 1024
+export const MAX_PARAMS = 32
+export const MAX_PARAM_BYTES = 4096
+/** Analyst queries waiting for the analyst session at most (one runs at a time); more get 503. */
+export const MAX_WAITING = 4
+
+/**
+ * What analyst SQL may read: clicktrail's analytics tables. Not the control plane (teams,
+ * api_tokens, projects, routes, webhooks with their secrets, domain_claims, sid_claims, key_fingerprints), not the
+ * webhook outbox records, not promotion state, not system.* or information_schema.
+ */
+export const ANALYTICS_TABLES: ReadonlySet<string> = new Set([
+  'click_observations', 'clicks', 'clicks_by_message', 'clicks_by_link', 'clicks_by_tag_day', 'clicks_by_day', 'messages', 'message_links'
+])
+
+/**
+ * Functions analyst SQL may not call (lower case). They read files (file, catboostEvaluate,
+ * naiveBayesClassifier*), reach the network (ai*), read tables or dictionaries by a name in
+ * a string (joinGet, dict*), tell about the host, its disks or its configuration, write to
+ * the server log, or hold a thread (sleep). Everything else is computation on the rows the
+ * query may read.
+ */
+const DENIED_FUNCTIONS: ReadonlySet<string> = new Set([
+  'file', 'catboostevaluate', 'naivebayesclassifier', 'naivebayesclassifierwithprob', 'naivebayesclassifierwithallprobs',
+  'aiclassify', 'aiembed', 'aiextract', 'aigenerate', 'aitranslate',
+  'joinget', 'joingetornull', 'hascolumnintable', 'getmaxtablenamelengthfordatabase',
+  'getserversetting', 'getmergetreesetting', 'getmacro', 'globalvariable', 'getclienthttpheader', 'showcertificate',
+  'serveruuid', 'getoskernelversion', 'filesystemavailable', 'filesystemcapacity', 'filesystemunreserved',
+  'hostname', 'fqdn', 'fullhostname', 'tcpport', 'getserverport', 'buildid', 'zookeepersessionuptime',
+  'sleep', 'sleepeachrow', 'generateserialid',
+  'addresstoline', 'addresstolinewithinlines', 'addresstosymbol', 'demangle', 'tid', 'logtrace',
+  'mergetreepartinfo', 'ismergetreepartcoveredby'
+])
+const DENIED_PREFIXES = ['dict', 'region', '__'] as const
+
+/** The functions whose second argument, when it is a bare name, is a table: `x IN webhooks`. */
+const IN_FUNCTIONS: ReadonlySet<string> = new Set(['in', 'notin', 'globalin', 'globalnotin', 'nullin', 'notnullin', 'globalnullin', 'globalnotnullin'])
+
+/**
+ * The AST node types (ClickHouse's EXPLAIN AST names) a plain SELECT is made of. Anything
+ * else is refused, which is how SETTINGS (`Set`), APPLY (a transformer whose function the
+ * AST dump does not show) and every non-SELECT statement are kept out.
+ */
+const SELECT_NODES: ReadonlySet<string> = new Set([
+  'SelectWithUnionQuery', 'SelectIntersectExceptQuery', 'SelectQuery', 'ExpressionList', 'Identifier', 'Literal', 'Function',
+  'Asterisk', 'QualifiedAsterisk', 'ColumnsRegexpMatcher', 'ColumnsListMatcher', 'QualifiedColumnsRegexpMatcher',
+  'QualifiedColumnsListMatcher', 'ColumnsTransformerList', 'ColumnsExceptTransformer', 'ColumnsReplaceTransformer',
+  'ColumnsReplaceTransformer::Replacement', 'TablesInSelectQuery', 'TablesInSelectQueryElement', 'TableExpression',
+  'TableIdentifier', 'TableJoin', 'ArrayJoin', 'Subquery', 'WithElement', 'OrderByElement', 'WindowListElement',
+  'WindowDefinition', 'InterpolateElement', 'SampleRatio'
+])
+const NODE_NAMES: Record<string, string> = { Set: 'SETTINGS', ColumnsApplyTransformer: 'APPLY' }
+
+export interface SqlRequest {
+  sql: string
+  format?: string
+  /** Values for `{name:Type}` placeholders (`?param_name=value` on the admin listener). */
+  params?: Record<string, string>
+}
+
+export interface SqlStats {
+  queries: number
+  refused: number
+  failed: number
+  limited: number
+  busy: number
+}
+
+interface AstNode { type: string, text: string, children: AstNode[] }
+
+/**
+ * Ad-hoc analyst SQL, decided by ClickHouse's own parser:
+ *
+ * 1. `formatQuery()` parses the text as exactly one statement (a second one, hidden behind a
+ *    `#` comment or not, is a parse error) and prints it back without comments. That printed
+ *    text is what is checked and what runs.
+ * 2. `EXPLAIN AST` of it gives the tree; it must be a SELECT made only of SELECT_NODES, read
+ *    only ANALYTICS_TABLES (or names that are no table of the database: CTEs), call no table
+ *    function and no DENIED_FUNCTIONS, and carry no SETTINGS, FORMAT or INTO OUTFILE.
+ * 3. It runs on the store's analyst session (readonly=1 with ANALYST_LIMITS, its own chdb
+ *    session, replaced after any failure): a setting cannot lift the limits even if the
+ *    checker missed it, and a failed query's partial output reaches no one.
+ */
+export class AnalystSql {
+  readonly stats: SqlStats = { queries: 0, refused: 0, failed: 0, limited: 0, busy: 0 }
+  #waiting = 0
+
+  constructor (readonly store: Store) {}
+
+  async run (req: SqlRequest): Promise<string> {
+    this.stats.queries++
+    if (this.#waiting >= MAX_WAITING + 1) {
+      this.stats.busy++
+      throw new SqlBusyError(`${this.#waiting} analyst queries are running or waiting; try again when they are done`)
+    }
+    this.#waiting++
+    try {
+      return await this.#run(req)
+    } catch (err) {
+      if (err instanceof SqlRefusedError) this.stats.refused++
+      else if (err instanceof SqlLimitError) this.stats.limited++
+      else this.stats.failed++
+      throw err
+    } finally {
+      this.#waiting--
+    }
+  }
+
+  async #run (req: SqlRequest): Promise<string> {
+    const format = req.format ?? 'PrettyCompact'
+    if (!FORMATS.has(format)) throw new SqlRefusedError(`format must be one of ${[...FORMATS].join(', ')}`)
+    if (Buffer.byteLength(req.sql) > MAX_SQL_BYTES) throw new SqlRefusedError(`query is longer than ${MAX_SQL_BYTES} bytes`, 413)
+    const params = checkParams(req.params ?? {})
+    const analyst = this.store.analyst
+    const text = await formatOne(analyst, req.sql)
+    scanFormatted(text)
+    const ast = parseAst(await explainAst(analyst, text, params))
+    checkSelect(ast, this.store.database, await this.#databaseTables())
+    try {
+      const rs = await analyst.query({ query: text, format: format as never, query_params: params, clickhouse_settings: this.store.analystSettings })
+      return await rs.text()
+    } catch (err) {
+      throw engineError(err)
+    }
+  }
+
+  /** The tables, views and dictionaries of clicktrail's database, asked on clicktrail's own reader. */
+  async #databaseTables (): Promise<Set<string>> {
+    const rs = await this.store.reader.query({
+      query: 'SELECT name FROM system.tables WHERE database = {db:String}',
+      query_params: { db: this.store.database },
+      format: 'JSONEachRow',
+      clickhouse_settings: this.store.readerSettings
+    })
+    return new Set((await rs.json<{ name: string }>()).map(r => r.name))
+  }
+}
+
+function checkParams (params: Record<string, string>): Record<string, string> {
+  const entries = Object.entries(params)
+  if (entries.length > MAX_PARAMS) throw new SqlRefusedError(`at most ${MAX_PARAMS} query parameters`)
+  for (const [name, value] of entries) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(name)) throw new SqlRefusedError(`query parameter name "${name.slice(0, 64)}" is not [A-Za-z_][A-Za-z0-9_]*`)
+    if (Buffer.byteLength(value) > MAX_PARAM_BYTES) throw new SqlRefusedError(`query parameter ${name} is longer than ${MAX_PARAM_BYTES} bytes`)
+    // eslint-disable-next-line no-control-regex
+    if (/[\u0000-\u001f\u007f]/.test(value)) throw new SqlRefusedError(`query parameter ${name} contains a control character`)
+  }
+  return params
+}
+
+/** The text parsed as one statement and printed back by ClickHouse (comments gone). */
+async function formatOne (client: ClickHouseClient, sql: string): Promise<string> {
   try {
-    const rs = await store.reader.query({ query: sql, format: format as never, clickhouse_settings: store.readerSettings })
-    return await rs.text()
+    const rs = await client.query({ query: 'SELECT formatQuery({q:String}) AS f', query_params: { q: sql }, format: 'JSONEachRow' })
+    const [row] = await rs.json<{ f: string }>()
+    return row.f
   } catch (err) {
-    const e = err as { message?: string, type?: string }
-    throw new SqlFailedError(`${e.type ?? 'ERROR'}: ${String(e.message ?? err).split('\n')[0]}`)
+    const message = String((err as Error).message ?? err)
+    if (/Multi-statements are not allowed/i.test(message)) throw new SqlRefusedError('one statement at a time (a second statement after `;` was found)')
+    if (/Empty query/i.test(message)) throw new SqlRefusedError('empty query')
+    throw engineError(err)
   }
+}
+
+async function explainAst (client: ClickHouseClient, text: string, params: Record<string, string>): Promise<string> {
+  try {
+    // exec: the text is sent as is (query() would append a FORMAT, which the parser would
+    // attach to the explained query); default_format is the EXPLAIN's own output format.
+    const r = await client.exec({ query: `EXPLAIN AST ${text}`, query_params: params, clickhouse_settings: { default_format: 'TabSeparatedRaw' } })
+    const chunks: Buffer[] = []
+    for await (const chunk of r.stream) chunks.push(Buffer.from(chunk as Buffer))
+    return Buffer.concat(chunks).toString('utf8')
+  } catch (err) {
+    // EXPLAIN applies the explained query's SETTINGS clause, which the read-only session refuses.
+    const e = err as { type?: string, message?: string }
+    if (e.type === 'READONLY') throw new SqlRefusedError(`SETTINGS is not allowed in analyst SQL (${String(e.message).split('\n')[0]})`)
+    throw engineError(err)
+  }
+}
+
+/**
+ * Walks the printed query outside string literals. EXPLAIN AST prints identifiers raw, so
+ * a quoted identifier holding a newline could forge lines of the tree: refuse quoted
+ * identifiers with escapes or control characters, and `{name:Identifier}` placeholders
+ * (their value would become a table name the tree shows, but unquoted).
+ */
+export function scanFormatted (text: string): void {
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]
+    if (c === "'") {
+      for (i++; i < text.length && text[i] !== "'"; i++) if (text[i] === '\\') i++
+    } else if (c === '`' || c === '"') {
+      const start = i
+      for (i++; i < text.length && text[i] !== c; i++) {
+        const code = text.charCodeAt(i)
+        if (text[i] === '\\' || code < 0x20 || code === 0x7f) throw new SqlRefusedError(`quoted identifier ${text.slice(start, start + 40)}… has an escape or a control character`)
+      }
+    } else if (c === '{') {
+      const m = /^\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*:\s*([^{}']*)\}/.exec(text.slice(i, i + 200))
+      if (m !== null && /identifier/i.test(m[2])) throw new SqlRefusedError(`query parameter {${m[1]}:${m[2].trim()}}: Identifier parameters are not allowed`)
+    }
+  }
+}
+
+/** EXPLAIN AST's indented dump → a tree; refuses a dump whose shape is not consistent. */
+export function parseAst (dump: string): AstNode {
+  const lines = dump.split('\n')
+  while (lines.length > 0 && lines[lines.length - 1] === '') lines.pop()
+  const stack: AstNode[] = []
+  const declared = new Map<AstNode, number>()
+  let root: AstNode | undefined
+  for (const line of lines) {
+    const indent = line.length - line.trimStart().length
+    let rest = line.slice(indent)
+    let count = 0
+    const m = / \(children (\d+)\)$/.exec(rest)
+    if (m !== null) { count = Number(m[1]); rest = rest.slice(0, m.index) }
+    const sp = rest.indexOf(' ')
+    const node: AstNode = { type: sp === -1 ? rest : rest.slice(0, sp), text: sp === -1 ? '' : rest.slice(sp + 1), children: [] }
+    if (!/^[A-Za-z][A-Za-z:]*$/.test(node.type) || indent > stack.length || (indent === 0 && root !== undefined)) {
+      throw new SqlRefusedError('the query\'s syntax tree could not be checked')
+    }
+    declared.set(node, count)
+    stack.length = indent
+    if (indent === 0) root = node
+    else stack[indent - 1].children.push(node)
+    stack.push(node)
+  }
+  if (root === undefined) throw new SqlRefusedError('the query\'s syntax tree could not be checked')
+  for (const [node, n] of declared) if (node.children.length !== n) throw new SqlRefusedError('the query\'s syntax tree could not be checked')
+  return root
+}
+
+/** Refuses anything but a plain SELECT over the analytics tables; see AnalystSql. */
+export function checkSelect (root: AstNode, database: string, databaseTables: ReadonlySet<string>): void {
+  if (root.type !== 'SelectWithUnionQuery') throw new SqlRefusedError(`only SELECT queries are allowed (this is ${root.type.replace(/Query$/, '')})`)
+  const table = (name: string, where: string): void => {
+    const parts = name.split('.')
+    const ok = parts.every(p => /^[A-Za-z_][A-Za-z0-9_]*$/.test(p)) && (parts.length === 1
+      ? ANALYTICS_TABLES.has(parts[0]) || !databaseTables.has(parts[0]) // not a table: a CTE, or the engine says unknown
+      : parts.length === 2 && parts[0] === database && ANALYTICS_TABLES.has(parts[1]))
+    if (!ok) throw new SqlRefusedError(`table ${name}${where}: analyst SQL reads only ${[...ANALYTICS_TABLES].join(', ')}`)
+  }
+  const walk = (n: AstNode): void => {
+    if (!SELECT_NODES.has(n.type)) throw new SqlRefusedError(`${NODE_NAMES[n.type] ?? n.type} is not allowed in analyst SQL`)
+    if (n.type === 'SelectWithUnionQuery') {
+      if (n.children[0]?.type !== 'ExpressionList') throw new SqlRefusedError('the query\'s syntax tree could not be checked')
+      const extra = n.children[1]
+      if (extra !== undefined) {
+        const what = extra.type === 'Literal' ? 'INTO OUTFILE' : extra.type === 'Identifier' ? 'FORMAT (ask for a format with ?format= or --format)' : (NODE_NAMES[extra.type] ?? extra.type)
+        throw new SqlRefusedError(`${what} is not allowed in analyst SQL`)
+      }
+    } else if (n.type === 'TableExpression') {
+      const [source, ...sample] = n.children
+      if (source?.type === 'Function') throw new SqlRefusedError(`table function ${functionName(source)}() is not allowed in analyst SQL`)
+      if (source?.type !== 'TableIdentifier' && source?.type !== 'Subquery') throw new SqlRefusedError(`${source?.type ?? 'an empty table expression'} is not allowed in FROM`)
+      if (sample.some(s => s.type !== 'SampleRatio')) throw new SqlRefusedError('the query\'s syntax tree could not be checked')
+    } else if (n.type === 'TableIdentifier') {
+      table(withoutAlias(n.text), '')
+    } else if (n.type === 'Function') {
+      const name = functionName(n).toLowerCase()
+      if (DENIED_FUNCTIONS.has(name) || DENIED_PREFIXES.some(p => name.startsWith(p))) throw new SqlRefusedError(`function ${functionName(n)}() is not allowed in analyst SQL`)
+      const args = n.children[0]?.type === 'ExpressionList' ? n.children[0].children : []
+      if (IN_FUNCTIONS.has(name) && args[1]?.type === 'Identifier') table(withoutAlias(args[1].text), ' (after IN)')
+    }
+    for (const c of n.children) walk(c)
+  }
+  walk(root)
+}
+
+function functionName (n: AstNode): string { return withoutAlias(n.text) }
+function withoutAlias (text: string): string {
+  const i = text.indexOf(' (alias ')
+  return i === -1 ? text : text.slice(0, i)
+}
+
+const LIMIT_ERRORS = new Set(['TOO_MANY_ROWS_OR_BYTES', 'TIMEOUT_EXCEEDED', 'MEMORY_LIMIT_EXCEEDED', 'TOO_MANY_ROWS', 'TOO_MANY_BYTES'])
+
+function engineError (err: unknown): ClicktrailError {
+  const e = err as { message?: string, type?: string }
+  const text = `${e.type ?? 'ERROR'}: ${String(e.message ?? err).split('\n')[0].slice(0, 2000)}`
+  if (e.type !== undefined && LIMIT_ERRORS.has(e.type)) return new SqlLimitError(text)
+  // The session is readonly=1: whatever the checker let through, the engine refused.
+  if (e.type === 'READONLY') return new SqlRefusedError(text)
+  return new SqlFailedError(text)
 }

@@ -83,7 +83,7 @@ t.test('kill -9 under load loses only the observations of the last hand-off inte
   const deadline = Date.now() + 60_000
   let queued = -1
   while (Date.now() < deadline) {
-    const m = await (await fetch(`http://127.0.0.1:${second.port}/metrics`)).text()
+    const m = await (await fetch(`http://127.0.0.1:${second.adminPort}/metrics`)).text()
     queued = Number(/^clicktrail_ingest_queued_rows (\d+)$/m.exec(m)?.[1])
     if (queued === 0) break
     await new Promise(resolve => setTimeout(resolve, 100))

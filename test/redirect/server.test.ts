@@ -203,13 +203,13 @@ t.test('observations reach the sink in batches by the hand-off timer, and on sto
   t.ok(sink.closed, 'and closes the sink')
 })
 
-t.test('/healthz and /metrics', async t => {
+t.test('/healthz on the redirect port, /metrics on the admin listener', async t => {
   const e = await startTestEngine(t)
   const h = await request(e.port, { path: '/healthz' })
   t.equal(h.status, 200)
   t.match(JSON.parse(h.body), { status: 'ok', uws_native: true })
   await request(e.port, { path: pathOf(e.track('acme', 'https://example.com/')), host: HOST })
-  const m = await request(e.port, { path: '/metrics' })
+  const m = await request(e.admin!.port, { path: '/metrics' })
   t.equal(m.status, 200)
   t.match(m.body, /^clicktrail_redirects_total 1$/m)
   t.match(m.body, /^clicktrail_observed_total 1$/m)
