@@ -44,6 +44,7 @@ commands:
   init                  create a team, its API token, a project and two tracked routes
   migrate               apply the ClickHouse schema migrations in sql/ and exit
   sql "SELECT …"        run one analytics query through the running server's admin listener
+  block add|list|remove the operator's kill switch: stop links to a URL, prefix, host or project
 
 Run \`clicktrail <command> --help\` for a command's options.`
 
@@ -320,6 +321,45 @@ ${helpFor(SQL_FLAGS)}`)
   process.stdout.write(text)
 }
 
+const BLOCK_HELP = `usage: clicktrail block add (--url URL | --prefix URL | --host HOST | --project SID) [--reason TEXT]
+       clicktrail block list
+       clicktrail block remove BLOCK_ID
+
+The operator's kill switch, through the running server's admin listener: links to a blocked
+destination (an exact URL, a URL prefix, a host and its subdomains) or of a blocked project stop
+redirecting — links already in mailboxes included — and answer a plain warning page (403) on
+every node within --config-refresh-ms. Their clicks are kept, marked, and never promoted.
+
+${helpFor(SQL_FLAGS)}`
+
+async function blockCommand (sub: string | undefined, args: string[]): Promise<void> {
+  const { values, positionals } = parse(args, { ...pick(SQL_FLAGS), url: { type: 'string' }, prefix: { type: 'string' }, host: { type: 'string' }, project: { type: 'string' }, reason: { type: 'string' } }, true, 'block')
+  if (values.help === true || sub === undefined || sub === '--help' || sub === '-h') { console.log(BLOCK_HELP); return }
+  const config = loadConfig(values)
+  let res: Response
+  if (sub === 'add') {
+    const given = (['url', 'prefix', 'host', 'project'] as const).filter(k => typeof values[k] === 'string')
+    if (given.length !== 1 || positionals.length > 0) throw new UsageError('block add takes exactly one of --url, --prefix, --host, --project (see `clicktrail block --help`)')
+    const kind = given[0]
+    res = await adminRequest(config, '/blocks', { method: 'POST', body: JSON.stringify({ kind, value: values[kind], reason: values.reason ?? '' }) })
+  } else if (sub === 'list') {
+    res = await adminRequest(config, '/blocks')
+  } else if (sub === 'remove') {
+    if (positionals.length !== 1) throw new UsageError('block remove takes one block id (see `clicktrail block list`)')
+    res = await adminRequest(config, `/blocks/${encodeURIComponent(positionals[0])}`, { method: 'DELETE' })
+  } else {
+    throw new UsageError(`unknown block command "${sub}" (see \`clicktrail block --help\`)`)
+  }
+  const text = await res.text()
+  if (!res.ok) {
+    let code = 'CT_ERR_ADMIN'
+    let message = text
+    try { ({ code, message } = (JSON.parse(text) as { error: { code: string, message: string } }).error) } catch { /* not JSON */ }
+    throw new ClicktrailError(code, message)
+  }
+  console.log(JSON.stringify(JSON.parse(text), null, 2))
+}
+
 export async function main (argv: string[]): Promise<void> {
   const [command, sub, ...rest] = argv
   if (command === undefined || command === '--help' || command === '-h' || command === 'help') { console.log(USAGE); return }
@@ -327,6 +367,7 @@ export async function main (argv: string[]): Promise<void> {
   if (command === 'migrate') return await migrateCommand(argv.slice(1))
   if (command === 'init') return await initCommand(argv.slice(1))
   if (command === 'sql') return await sqlCommand(argv.slice(1))
+  if (command === 'block') return await blockCommand(sub, rest)
   if (command === 'token') {
     if (sub === 'create') return await tokenCreate(rest)
     if (sub === 'inspect') return tokenInspect(rest)

@@ -6,7 +6,7 @@ import type { Logger } from './log.js'
 import { KeyRing } from './token/keys.js'
 import { loadOrGenerateSecrets, readSecrets } from './token/secret-file.js'
 import { mintToken } from './token/codec.js'
-import { RedirectServer } from './redirect/server.js'
+import { RedirectServer, type BlockCheck } from './redirect/server.js'
 import { StaticHostResolver, trackedUrl } from './redirect/hosts.js'
 import type { ObservationSink } from './redirect/observation.js'
 import { createMetrics } from './metrics.js'
@@ -213,7 +213,7 @@ async function startLocked (config: Config, log: Logger, options: EngineOptions,
     sink = pipeline
     recordWriters = [new BatchedWriter(store.writer, 'messages', log, { quarantine }), new BatchedWriter(store.writer, 'message_links', log, { quarantine })]
     // /metrics is served here, not on the public redirect port.
-    admin = new AdminServer(store, loadOrCreateAdminToken(config.dataDir), { log, metrics: () => registry })
+    admin = new AdminServer(store, loadOrCreateAdminToken(config.dataDir), { log, metrics: () => registry, plane })
     const adminPort = await admin.start(config.adminHost, config.adminPort)
     log.info({ host: config.adminHost, port: adminPort }, 'admin listener (POST /sql, GET /metrics) ready')
     api = new ApiServer({
@@ -255,7 +255,8 @@ async function startLocked (config: Config, log: Logger, options: EngineOptions,
     ringSize: config.ringSize,
     handoffIntervalMs: config.handoffIntervalMs,
     trustedProxies: config.trustedProxies,
-    front: config.redirectFront
+    front: config.redirectFront,
+    blocks: plane === undefined ? undefined : blockCheck(plane)
   })
   registry = createMetrics(server, pipeline, spool, promoter, dispatcher, quarantine, recordWriters)
   admin?.registerMetrics(registry)
@@ -303,5 +304,13 @@ async function startLocked (config: Config, log: Logger, options: EngineOptions,
       lock.release()
       log.info({ observed: server.ring.pushed, dropped: server.ring.dropped, inserted: pipeline?.stats.inserted, leftInSpool: pipeline?.queuedRows }, 'stopped')
     }
+  }
+}
+
+/** The operator's blocks as the redirect path asks for them (re-asked per token when the snapshot changes). */
+function blockCheck (plane: ControlPlane): BlockCheck {
+  return {
+    get generation () { return plane.generation },
+    blocked: (sid, url) => plane.blockMatcher.match(sid, url)?.block_id
   }
 }

@@ -33,6 +33,7 @@ export function createMetrics (server: RedirectServer, pipeline?: IngestPipeline
   counter('clicktrail_token_cache_hits_total', 'verified-token LRU hits', () => s.lruHits)
   counter('clicktrail_token_cache_misses_total', 'verified-token LRU misses', () => s.lruMisses)
   counter('clicktrail_negative_cache_hits_total', 'rejected-token cache hits', () => s.negativeHits)
+  counter('clicktrail_blocked_total', 'clicks on links the operator blocked (answered with the warning page, kept, never promoted)', () => s.blocked)
   counter('clicktrail_observed_total', 'observations captured into the ring', () => server.ring.pushed)
   counter('clicktrail_ring_dropped_total', 'observations shed because the ring was full', () => server.ring.dropped)
   // The HTTP front exists once the server listens (and not at all with --redirect-front=false).

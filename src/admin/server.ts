@@ -1,4 +1,4 @@
-import { randomBytes, timingSafeEqual, createHash } from 'node:crypto'
+import { randomBytes, randomUUID, timingSafeEqual, createHash } from 'node:crypto'
 import { mkdirSync, openSync, readFileSync, writeSync, closeSync } from 'node:fs'
 import { join } from 'node:path'
 import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from 'uWebSockets.js'
@@ -6,6 +6,8 @@ import { Gauge, type Registry } from 'prom-client'
 import { closeApp, loadUws, readBody } from '../redirect/uws.js'
 import { listenFronted, type HttpFront } from '../http/front.js'
 import { ClicktrailError } from '../errors.js'
+import type { ControlPlane } from '../control/plane.js'
+import { BLOCK_KINDS, normalizeBlockValue, type Block, type BlockKind } from '../control/blocks.js'
 import type { Logger } from '../log.js'
 import { limited } from '../log-limit.js'
 import { guard } from '../http/guard.js'
@@ -30,7 +32,7 @@ export function loadOrCreateAdminToken (dataDir: string, env: NodeJS.ProcessEnv 
 }
 
 /** Codes the admin listener answers besides the SQL ones (src/admin/sql.ts SQL_ERROR_CODES). */
-export const ADMIN_ERROR_CODES = ['CT_ERR_UNAUTHORIZED', 'CT_ERR_NOT_FOUND', 'CT_ERR_METHOD_NOT_ALLOWED', 'CT_ERR_BAD_REQUEST', 'CT_ERR_INTERNAL'] as const
+export const ADMIN_ERROR_CODES = ['CT_ERR_UNAUTHORIZED', 'CT_ERR_NOT_FOUND', 'CT_ERR_METHOD_NOT_ALLOWED', 'CT_ERR_BAD_REQUEST', 'CT_ERR_BAD_JSON', 'CT_ERR_VALIDATION', 'CT_ERR_BODY_TOO_LARGE', 'CT_ERR_STORE', 'CT_ERR_INTERNAL'] as const
 
 const digest = (s: string): Buffer => createHash('sha256').update(s).digest()
 const JSON_TYPE = 'application/json'
@@ -42,13 +44,17 @@ const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 413: 'Payload 
 const ROUTES: Array<{ path: RegExp, allow: string }> = [
   { path: /^\/sql$/, allow: 'POST' },
   { path: /^\/metrics$/, allow: 'GET, HEAD' },
-  { path: /^\/projects\/[^/]*\/exists$/, allow: 'GET, HEAD' }
+  { path: /^\/projects\/[^/]*\/exists$/, allow: 'GET, HEAD' },
+  { path: /^\/blocks$/, allow: 'GET, HEAD, POST' },
+  { path: /^\/blocks\/[^/]*$/, allow: 'DELETE' }
 ]
 
 export interface AdminOptions {
   log: Logger
   /** The Prometheus registry `GET /metrics` serves (undefined until the engine made it: 503). */
   metrics?: () => Registry | undefined
+  /** The control plane, for the kill switch (`/blocks`); without it those routes answer 404. */
+  plane?: ControlPlane
 }
 
 /**
@@ -79,13 +85,20 @@ export class AdminServer {
     app.post('/sql', route((res, req) => { this.#sql(res, req) }))
     app.get('/projects/:sid/exists', route((res, req) => { this.#exists(res, req) }))
     app.head('/projects/:sid/exists', route((res, req) => { this.#exists(res, req) }))
+    const plane = options.plane
+    if (plane !== undefined) {
+      app.get('/blocks', route((res, req) => { this.#listBlocks(plane, res, req) }))
+      app.head('/blocks', route((res, req) => { this.#listBlocks(plane, res, req) }))
+      app.post('/blocks', route((res, req) => { this.#addBlock(plane, res, req) }))
+      app.del('/blocks/:id', route((res, req) => { this.#removeBlock(plane, res, req) }))
+    }
     metricsRoute(app, options.metrics ?? (() => undefined), this.#log)
     app.any('/*', route((res, req) => {
       const head = req.getMethod() === 'head'
       const url = req.getUrl()
       const known = ROUTES.find(r => r.path.test(url))
       if (known !== undefined) send(res, head, '405 Method Not Allowed', errorJson('CT_ERR_METHOD_NOT_ALLOWED', `${req.getCaseSensitiveMethod()} is not allowed on ${url}; use ${known.allow}`), JSON_TYPE, ['Allow', known.allow])
-      else send(res, head, '404 Not Found', errorJson('CT_ERR_NOT_FOUND', 'no such admin route (POST /sql, GET /projects/{sid}/exists, GET /metrics)'), JSON_TYPE)
+      else send(res, head, '404 Not Found', errorJson('CT_ERR_NOT_FOUND', 'no such admin route (POST /sql, GET /projects/{sid}/exists, GET /metrics, GET|POST /blocks, DELETE /blocks/{id})'), JSON_TYPE)
     }))
   }
 
@@ -140,6 +153,78 @@ export class AdminServer {
     }, () => {
       // Close the connection: the rest of the body would otherwise be read as a request.
       if (!aborted) send(res, false, '413 Payload Too Large', errorJson('CT_ERR_SQL_REFUSED', `query is longer than ${MAX_SQL_BYTES} bytes`), JSON_TYPE, undefined, true)
+    })
+  }
+
+  #listBlocks (plane: ControlPlane, res: HttpResponse, req: HttpRequest): void {
+    const head = req.getMethod() === 'head'
+    if (!this.#authorized(res, req, head)) return
+    send(res, head, '200 OK', JSON.stringify({ data: plane.blocks().map(blockView) }), JSON_TYPE)
+  }
+
+  /**
+   * The kill switch: `{"kind": "url"|"prefix"|"host"|"project", "value", "reason"}`. Written to
+   * the control plane, so every node applies it within its refresh interval.
+   */
+  #addBlock (plane: ControlPlane, res: HttpResponse, req: HttpRequest): void {
+    if (!this.#authorized(res, req, false)) return
+    let aborted = false
+    res.onAborted(() => { aborted = true })
+    const fail = (status: string, code: string, message: string): void => { if (!aborted) send(res, false, status, errorJson(code, message), JSON_TYPE) }
+    readBody(res, 8192, raw => {
+      let body: { kind?: unknown, value?: unknown, reason?: unknown }
+      try {
+        body = JSON.parse(raw.toString('utf8')) as typeof body
+      } catch {
+        fail('400 Bad Request', 'CT_ERR_BAD_JSON', 'the body must be JSON: {"kind", "value", "reason"}')
+        return
+      }
+      if (typeof body !== 'object' || body === null || !BLOCK_KINDS.includes(body.kind as BlockKind) || typeof body.value !== 'string' || (body.reason !== undefined && typeof body.reason !== 'string')) {
+        fail('400 Bad Request', 'CT_ERR_VALIDATION', `kind must be one of ${BLOCK_KINDS.join(', ')}; value a string; reason an optional string`)
+        return
+      }
+      const reason = (body.reason ?? '') as string
+      if (!body.value.isWellFormed() || !reason.isWellFormed() || reason.length > 1000) {
+        fail('400 Bad Request', 'CT_ERR_VALIDATION', 'value and reason must be well-formed text; reason at most 1000 characters')
+        return
+      }
+      const kind = body.kind as BlockKind
+      const n = normalizeBlockValue(kind, body.value)
+      if ('error' in n) {
+        fail('400 Bad Request', 'CT_ERR_VALIDATION', n.error)
+        return
+      }
+      if (kind === 'project' && plane.projectBySid(n.value) === undefined) {
+        fail('404 Not Found', 'CT_ERR_NOT_FOUND', `no project with sid ${n.value}`)
+        return
+      }
+      const block: Block = { block_id: randomUUID(), kind, value: n.value, reason, created_at: Date.now() }
+      plane.write('blocks', block).then(() => {
+        limited(this.#log).warn('admin.block_added', { kind, value: n.value, reason }, 'operator block added: matching links answer the warning page on every node')
+        if (!aborted) send(res, false, '201 Created', JSON.stringify(blockView(block)), JSON_TYPE)
+      }, (err: unknown) => {
+        limited(this.#log).error('admin.block_error', { err }, 'could not store a block')
+        fail('503 Service Unavailable', 'CT_ERR_STORE', 'the store did not take the block; retry')
+      })
+    }, () => { fail('413 Payload Too Large', 'CT_ERR_BODY_TOO_LARGE', 'a block is a small JSON object') })
+  }
+
+  #removeBlock (plane: ControlPlane, res: HttpResponse, req: HttpRequest): void {
+    if (!this.#authorized(res, req, false)) return
+    const id = req.getParameter(0) ?? ''
+    const block = plane.block(id)
+    if (block === undefined) {
+      send(res, false, '404 Not Found', errorJson('CT_ERR_NOT_FOUND', 'no such block'), JSON_TYPE)
+      return
+    }
+    let aborted = false
+    res.onAborted(() => { aborted = true })
+    plane.write('blocks', block, true).then(() => {
+      limited(this.#log).warn('admin.block_removed', { kind: block.kind, value: block.value }, 'operator block removed')
+      if (!aborted) send(res, false, '200 OK', JSON.stringify({ deleted: block.block_id }), JSON_TYPE)
+    }, (err: unknown) => {
+      limited(this.#log).error('admin.block_error', { err }, 'could not remove a block')
+      if (!aborted) send(res, false, '503 Service Unavailable', errorJson('CT_ERR_STORE', 'the store did not answer; retry'), JSON_TYPE)
     })
   }
 
@@ -199,3 +284,7 @@ function errorJson (code: string, message: string): string {
 }
 
 export type { HttpResponse }
+
+function blockView (b: Block): Record<string, unknown> {
+  return { block_id: b.block_id, kind: b.kind, value: b.value, reason: b.reason, created_at: new Date(b.created_at).toISOString() }
+}

@@ -1,4 +1,5 @@
 /** The control plane's records, as stored (snake_case, like the Team API's JSON). Times are unix ms. */
+import type { Block } from './blocks.js'
 
 export const ROUTE_TYPES = ['transactional', 'broadcast', 'inbound'] as const
 export type RouteType = typeof ROUTE_TYPES[number]
@@ -80,6 +81,7 @@ export interface Tables {
   webhooks: Webhook
   sid_claims: SidClaim
   domain_claims: DomainClaim
+  blocks: Block
 }
 export type TableName = keyof Tables
 
@@ -91,7 +93,8 @@ export const KEYS: { [T in TableName]: Array<keyof Tables[T] & string> } = {
   routes: ['route_id'],
   webhooks: ['webhook_id'],
   sid_claims: ['sid', 'project_id'],
-  domain_claims: ['hostname', 'project_id']
+  domain_claims: ['hostname', 'project_id'],
+  blocks: ['block_id']
 }
 
 /** The snapshot map key of a row: its key columns joined by a space (no key column holds one). */

@@ -3,13 +3,14 @@ import type { ClickHouseClient } from '@clickhouse/client'
 import type { Logger } from '../log.js'
 import { KEYS, NUMBER_COLUMNS, TIME_COLUMNS, keyOf, type ApiToken, type DomainClaim, type Project, type Route, type SidClaim, type TableName, type Tables, type Webhook, type Team } from './model.js'
 import type { DomainService } from './domains.js'
+import { BlockMatcher, type Block } from './blocks.js'
 
 const TABLES = Object.keys(KEYS) as TableName[]
 
 type Maps = { [T in TableName]: Map<string, Tables[T]> }
 
 function emptyMaps (): Maps {
-  return { teams: new Map(), api_tokens: new Map(), projects: new Map(), routes: new Map(), webhooks: new Map(), sid_claims: new Map(), domain_claims: new Map() }
+  return { teams: new Map(), api_tokens: new Map(), projects: new Map(), routes: new Map(), webhooks: new Map(), sid_claims: new Map(), domain_claims: new Map(), blocks: new Map() }
 }
 
 /** Tables whose rows are claims of a unique key: the key column each is unique by. */
@@ -188,9 +189,16 @@ export class ControlPlane {
       if (list === undefined) this.#webhooksByProject.set(w.project_id, [w])
       else list.push(w)
     }
+    this.#blockMatcher = new BlockMatcher(this.#maps.blocks.values())
     this.generation++
     for (const fn of this.#listeners) fn()
   }
+
+  #blockMatcher = new BlockMatcher([])
+  /** The operator's blocks, as a matcher for the redirect path (rebuilt when the snapshot changes). */
+  get blockMatcher (): BlockMatcher { return this.#blockMatcher }
+  blocks (): Block[] { return [...this.#maps.blocks.values()].sort(byCreated) }
+  block (id: string): Block | undefined { return this.#maps.blocks.get(id) }
 
   /** A version above every version seen: unix µs, kept monotonic within this process. */
   #nextVersion (): number {

@@ -132,8 +132,13 @@ export class IngestPipeline implements ObservationSink {
       // A frame passed its CRC, but its content is only trusted once it decodes: a record
       // that is not a row text, or a row that is not an observation, must not stop start-up.
       const rows = batch.records.map(r => typeof r === 'string' ? r : safeText(r))
-      const obs = rows.map(r => {
-        try { return this.#o.fromRow(r) } catch {
+      const obs = rows.map((r, i) => {
+        try {
+          const o = this.#o.fromRow(r)
+          // In today's column layout (a row spooled by an earlier version may lack a column).
+          rows[i] = this.#o.toRow(o)
+          return o
+        } catch {
           this.stats.replayUndecodable++
           limited(this.#o.log).warn('ingest.replay_undecodable', { frame: batch.ref.id }, 'a spooled row does not decode; ClickHouse will be asked and refuse it into the quarantine')
           return undefined

@@ -42,6 +42,8 @@ export class PromoterStats {
   machine = 0
   batches = 0
   failures = 0
+  /** Observations of blocked links: stored, marked, never promoted. */
+  blocked = 0
   /** Click rows ClickHouse refused, quarantined (no webhook is sent for them). */
   quarantined = 0
   lastLagMs = 0
@@ -131,6 +133,11 @@ export class Promoter {
   /** Observations ClickHouse now has, in any order, possibly seen before. */
   add (observations: Observation[]): void {
     for (const o of observations) {
+      if (o.blocked === true) {
+        // The operator's kill switch stopped it: kept in click_observations, never a click.
+        this.stats.blocked++
+        continue
+      }
       if (o.id === undefined || o.expired || this.#known.has(o.id)) {
         this.stats.duplicates++
         continue

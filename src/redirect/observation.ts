@@ -20,6 +20,8 @@ export interface Observation {
   kid: number
   /** Sent time + the project's token TTL had passed: redirected, but not to be recorded. */
   expired: boolean
+  /** The operator blocked the destination or the project: answered with a warning page, not redirected; kept, marked, never promoted. */
+  blocked?: boolean
   /** The project's click data retention, in days, when the click happened. */
   retentionDays: number
   method: 'GET' | 'HEAD'

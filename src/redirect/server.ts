@@ -33,6 +33,24 @@ export interface RedirectServerOptions {
   front?: boolean
   /** Extra routes (metrics, admin) registered before the catch-all 404. */
   extraRoutes?: (app: TemplatedApp) => void
+  /** The operator's kill switch; none = nothing is ever blocked. */
+  blocks?: BlockCheck
+}
+
+/**
+ * What the redirect path asks of the operator's blocks. Answers are kept with each cached
+ * token and asked again only when `generation` changes, so a hot token costs one compare.
+ */
+export interface BlockCheck {
+  readonly generation: number
+  /** The id of the block that stops a redirect of project `sid` to `url`, or undefined. */
+  blocked (sid: string, url: string): string | undefined
+}
+
+/** A verified token as the LRU keeps it, with the block decision of a snapshot generation. */
+interface CachedToken extends VerifiedToken {
+  blockGen?: number
+  blockedBy?: string
 }
 
 /** Plain counters: incremented on the hot path, read by /metrics and /healthz. */
@@ -46,6 +64,8 @@ export class RedirectStats {
   lruHits = 0
   lruMisses = 0
   negativeHits = 0
+  /** Authentic tokens answered with the warning page because the operator blocked them. */
+  blocked = 0
   /** 404 answers for paths other than /c/{token} and /healthz. */
   otherPath = 0
   handoffs = 0
@@ -54,7 +74,12 @@ export class RedirectStats {
 // Built once at module load (STYLE.md: no per-request strings or buffers).
 const NOT_FOUND_BODY = Buffer.from('<!doctype html><html><head><meta charset="utf-8"><title>Link not found</title></head>' +
   '<body><h1>Link not found</h1><p>This link is not valid. Please check the address in your email.</p></body></html>')
+// The warning page of a blocked link: fixed, nothing from the request or the destination.
+const BLOCKED_BODY = Buffer.from('<!doctype html><html><head><meta charset="utf-8"><title>Link disabled</title></head>' +
+  '<body><h1>This link has been disabled</h1><p>The link in your email was turned off because it may lead to a harmful site. ' +
+  'Do not enter passwords or personal details on a page you reached from it. If you expected this link to work, contact the sender another way.</p></body></html>')
 const STATUS_302 = '302 Found'
+const STATUS_403 = '403 Forbidden'
 const STATUS_404 = '404 Not Found'
 const HTML_TYPE = 'text/html; charset=utf-8'
 const JSON_TYPE = 'application/json'
@@ -69,7 +94,7 @@ export class RedirectServer {
   readonly ring: ObservationRing
   readonly #o: RedirectServerOptions
   readonly #app: TemplatedApp
-  readonly #lru: LRUCache<string, VerifiedToken>
+  readonly #lru: LRUCache<string, CachedToken>
   readonly #negative: LRUCache<string, true>
   readonly #trusted: BlockList | undefined
   #listen: us_listen_socket | undefined
@@ -139,17 +164,19 @@ export class RedirectServer {
 
   // What the hot path only counts is logged from here, off it: the growth of each refusal and
   // shed counter since the last hand-off, rate-limited to a line per kind and interval.
-  readonly #logged = { notFound: 0, unknownHost: 0, wrongProject: 0, otherPath: 0, dropped: 0 }
+  readonly #logged = { notFound: 0, unknownHost: 0, wrongProject: 0, otherPath: 0, dropped: 0, blocked: 0 }
   #logFloods (): void {
     const s = this.stats
     const l = this.#logged
-    if (s.notFound === l.notFound && s.unknownHost === l.unknownHost && s.wrongProject === l.wrongProject && s.otherPath === l.otherPath && this.ring.dropped === l.dropped) return
+    if (s.notFound === l.notFound && s.unknownHost === l.unknownHost && s.wrongProject === l.wrongProject && s.otherPath === l.otherPath && this.ring.dropped === l.dropped && s.blocked === l.blocked) return
     const log = limited(this.#o.log)
     if (s.notFound > l.notFound) log.warn('redirect.bad_token', {}, 'tokens that do not verify: answered 404', s.notFound - l.notFound)
     if (s.unknownHost > l.unknownHost) log.warn('redirect.unknown_host', {}, 'requests for a host that is not a tracking host: answered 404', s.unknownHost - l.unknownHost)
     if (s.wrongProject > l.wrongProject) log.warn('redirect.wrong_project', {}, 'valid tokens on another project\'s host: answered 404', s.wrongProject - l.wrongProject)
     if (s.otherPath > l.otherPath) log.info('redirect.other_path', {}, 'requests for other paths: answered 404', s.otherPath - l.otherPath)
     if (this.ring.dropped > l.dropped) log.error('redirect.ring_dropped', { capacity: this.ring.capacity }, 'observation ring full: observations shed (their redirects succeeded)', this.ring.dropped - l.dropped)
+    if (s.blocked > l.blocked) log.warn('redirect.blocked', {}, 'clicks on blocked links: answered with the warning page', s.blocked - l.blocked)
+    l.blocked = s.blocked
     l.notFound = s.notFound
     l.unknownHost = s.unknownHost
     l.wrongProject = s.wrongProject
@@ -197,6 +224,11 @@ export class RedirectServer {
       notFound(res, head)
       return
     }
+    const blocks = this.#o.blocks
+    if (blocks !== undefined && t.blockGen !== blocks.generation) {
+      t.blockedBy = blocks.blocked(t.sid, t.url)
+      t.blockGen = blocks.generation
+    }
     const now = Date.now()
     const expired = now > (t.sentAt + project.tokenTtlSeconds) * 1000
     const peer = addressOf(res)
@@ -233,6 +265,7 @@ export class RedirectServer {
       dnt: '',
       upgradeInsecureRequests: ''
     }
+    if (t.blockedBy !== undefined) o.blocked = true
     // One pass over the request's headers instead of a getHeader call per name: each
     // getHeader converts its name to UTF-8 and scans the headers again (measured: 18
     // getHeader calls 18.1 µs/request vs one forEach 15.9 µs, bare handler 14.0 µs).
@@ -241,9 +274,14 @@ export class RedirectServer {
     req.forEach(captureHeader)
     capturing = undefined
     if (this.#trusted !== undefined && forwardedFor !== '') o.ip = forwardedClient(this.#trusted, peer, forwardedFor)
+    this.ring.push(o)
+    if (o.blocked === true) {
+      stats.blocked++
+      blockedPage(res, head)
+      return
+    }
     if (expired) stats.expired++
     stats.redirects++
-    this.ring.push(o)
     res.writeStatus(STATUS_302).writeHeader('Location', t.location).writeHeader('Cache-Control', 'no-store').end()
   }
 
@@ -295,6 +333,13 @@ function captureHeader (key: string, value: string): void {
     // may add its own header instead of appending to the client's.
     case 'x-forwarded-for': forwardedFor = forwardedFor === '' ? value : `${forwardedFor},${value}`; break
   }
+}
+
+function blockedPage (res: HttpResponse, head: boolean): void {
+  res.writeStatus(STATUS_403).writeHeader('Content-Type', HTML_TYPE).writeHeader('Cache-Control', 'no-store')
+    .writeHeader('X-Content-Type-Options', 'nosniff').writeHeader('Referrer-Policy', 'no-referrer')
+  if (head) res.endWithoutBody()
+  else res.end(BLOCKED_BODY)
 }
 
 function notFound (res: HttpResponse, head: boolean): void {

@@ -7,7 +7,7 @@ export const OBSERVATION_COLUMNS = [
   'ts', 'obs_id', 'node_id', 'sid', 'message_id', 'link_index', 'sent_at', 'url', 'kid', 'retention_days', 'method', 'host', 'ip', 'peer_ip',
   'user_agent', 'accept', 'accept_language', 'accept_encoding', 'sec_fetch_site', 'sec_fetch_mode',
   'sec_fetch_dest', 'sec_fetch_user', 'sec_ch_ua', 'sec_ch_ua_mobile', 'sec_ch_ua_platform',
-  'sec_purpose', 'purpose', 'x_moz', 'referer', 'via', 'dnt', 'upgrade_insecure_requests'
+  'sec_purpose', 'purpose', 'x_moz', 'referer', 'via', 'dnt', 'upgrade_insecure_requests', 'blocked'
 ] as const
 
 const INSERT_SQL = `INSERT INTO click_observations (${OBSERVATION_COLUMNS.join(', ')}) FORMAT JSONCompactEachRow`
@@ -23,7 +23,7 @@ export function toRow (o: Observation, nodeId: string): string {
     o.ts, o.id, nodeId, o.sid, o.messageId, o.linkIndex, o.sentAt, o.url, o.kid, o.retentionDays, o.method, o.host, o.ip, o.peerIp,
     o.userAgent, o.accept, o.acceptLanguage, o.acceptEncoding, o.secFetchSite, o.secFetchMode,
     o.secFetchDest, o.secFetchUser, o.secChUa, o.secChUaMobile, o.secChUaPlatform,
-    o.secPurpose, o.purpose, o.xMoz, o.referer, o.via, o.dnt, o.upgradeInsecureRequests
+    o.secPurpose, o.purpose, o.xMoz, o.referer, o.via, o.dnt, o.upgradeInsecureRequests, o.blocked === true
   ])
 }
 
@@ -48,7 +48,8 @@ export async function insertObservationRows (client: ClickHouseClient, rows: str
 /** The inverse of toRow: an observation from its prepared row (spool replays). Throws on anything else. */
 export function fromRow (row: string): Observation {
   const a = JSON.parse(row) as unknown[]
-  if (!Array.isArray(a) || a.length !== OBSERVATION_COLUMNS.length || typeof a[0] !== 'number' || typeof a[1] !== 'string' || typeof a[3] !== 'string' || typeof a[4] !== 'string') {
+  // Rows spooled by a version before the `blocked` column have one value less.
+  if (!Array.isArray(a) || (a.length !== OBSERVATION_COLUMNS.length && a.length !== OBSERVATION_COLUMNS.length - 1) || typeof a[0] !== 'number' || typeof a[1] !== 'string' || typeof a[3] !== 'string' || typeof a[4] !== 'string') {
     throw new TypeError('not an observation row')
   }
   let i = 0
@@ -61,6 +62,7 @@ export function fromRow (row: string): Observation {
   o.secFetchSite = next(); o.secFetchMode = next(); o.secFetchDest = next(); o.secFetchUser = next()
   o.secChUa = next(); o.secChUaMobile = next(); o.secChUaPlatform = next(); o.secPurpose = next()
   o.purpose = next(); o.xMoz = next(); o.referer = next(); o.via = next(); o.dnt = next(); o.upgradeInsecureRequests = next()
+  o.blocked = next() === true
   o.expired = false
   return o
 }
