@@ -7,20 +7,13 @@ import { request } from '../helpers/http.js'
 import { api } from '../helpers/api.js'
 import { ControlPlane } from '../../src/control/plane.js'
 import { silentLogger } from '../../src/log.js'
+import { until } from '../helpers/wait.js'
 
 // The operator's kill switch (issue 10, abuse control), through the real admin listener, the
 // real redirect server, ingest, promotion and the embedded ClickHouse.
 
 const CLI = resolve(import.meta.dirname, '..', '..', 'dist', 'cli.js')
 
-async function until (what: string, check: () => boolean | Promise<boolean>, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms
-  while (Date.now() < deadline) {
-    if (await check()) return
-    await new Promise(resolve => setTimeout(resolve, 25))
-  }
-  throw new Error(`timed out waiting for ${what}`)
-}
 
 async function follow (e: TestEngine, url: string, method = 'GET'): Promise<{ status: number, body: string, location?: string }> {
   const u = new URL(url)

@@ -4,6 +4,7 @@ import { closeSync, mkdirSync, openSync, rmSync, symlinkSync, writeSync } from '
 import { join } from 'node:path'
 import { startTestEngine, tempDir, type TestEngine } from '../helpers/engine.js'
 import { request } from '../helpers/http.js'
+import { until } from '../helpers/wait.js'
 
 // Disk full on the data directory while ClickHouse lives elsewhere (issue 10, rule 4): a
 // real tmpfs of 8 MiB is the data dir, and the embedded ClickHouse's directory is a link to
@@ -15,14 +16,6 @@ const HOST = 'pacme.t.localhost:8080'
 // insert (and its intent file) when the disk fills.
 const FAST = { 'batch-max-ms': '1000', 'retry-min-ms': '20', 'retry-max-ms': '200', 'handoff-interval-ms': '5' }
 
-async function until (what: string, check: () => boolean | Promise<boolean>, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms
-  while (Date.now() < deadline) {
-    if (await check()) return
-    await new Promise(resolve => setTimeout(resolve, 25))
-  }
-  throw new Error(`timed out waiting for ${what}`)
-}
 
 /** Writes zeros until the file system says ENOSPC. */
 function fill (path: string): void {

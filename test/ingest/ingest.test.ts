@@ -6,6 +6,7 @@ import { startTestEngine, tempDir, type TestEngine } from '../helpers/engine.js'
 import { request } from '../helpers/http.js'
 import { insertObservationRows } from '../../src/store/observations.js'
 import type { RowWriter } from '../../src/ingest/pipeline.js'
+import { until } from '../helpers/wait.js'
 
 // The real embedded ClickHouse (chdb) throughout. chdb allows one data path per process
 // at a time, so each engine here is stopped before the next one opens.
@@ -29,14 +30,6 @@ async function rows (e: TestEngine, where = '1'): Promise<{ total: number, disti
   return { total: Number(r.total), distinct: Number(r.distinct) }
 }
 
-async function until (what: string, check: () => boolean | Promise<boolean>, ms = 15_000): Promise<void> {
-  const deadline = Date.now() + ms
-  while (Date.now() < deadline) {
-    if (await check()) return
-    await new Promise(resolve => setTimeout(resolve, 25))
-  }
-  throw new Error(`timed out waiting for ${what}`)
-}
 
 /**
  * A row writer that, while `down`, sends the insert to a real @clickhouse/client pointed

@@ -7,6 +7,7 @@ import { request } from '../helpers/http.js'
 import { Spool } from '../../src/ingest/spool.js'
 import { toRow } from '../../src/store/observations.js'
 import type { Observation } from '../../src/redirect/observation.js'
+import { until } from '../helpers/wait.js'
 
 // Start-up and ingest never stop on a bad record (issue 10, rule 2): spool frames whose CRC
 // is valid but whose content is not (a non-JSON row, a row of the wrong shape, a record that
@@ -17,14 +18,6 @@ import type { Observation } from '../../src/redirect/observation.js'
 const FAST = { 'batch-max-ms': '50', 'retry-min-ms': '20', 'retry-max-ms': '100' }
 const HOST = 'pacme.t.localhost:8080'
 
-async function until (what: string, check: () => boolean | Promise<boolean>, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms
-  while (Date.now() < deadline) {
-    if (await check()) return
-    await new Promise(resolve => setTimeout(resolve, 25))
-  }
-  throw new Error(`timed out waiting for ${what}`)
-}
 
 async function count (e: TestEngine, query: string): Promise<number> {
   const [r] = await (await e.store!.reader.query({ query, format: 'JSONEachRow' })).json<{ n: string }>()

@@ -7,6 +7,7 @@ import { request } from '../helpers/http.js'
 import { mintToken } from '../../src/token/codec.js'
 import { bootstrap } from '../../src/control/bootstrap.js'
 import type { MessageInfo } from '../../src/promote/messages.js'
+import { until } from '../helpers/wait.js'
 
 // Promotion through the real server, ingest, embedded ClickHouse and worker pool.
 
@@ -19,14 +20,6 @@ const CHROME = {
   'sec-fetch-site': 'cross-site', 'sec-fetch-mode': 'navigate', 'sec-fetch-user': '?1', 'sec-fetch-dest': 'document', 'accept-encoding': 'gzip, deflate, br, zstd', 'accept-language': 'en-US,en;q=0.9'
 }
 
-async function until (what: string, check: () => boolean | Promise<boolean>, ms = 30_000): Promise<void> {
-  const deadline = Date.now() + ms
-  while (Date.now() < deadline) {
-    if (await check()) return
-    await new Promise(resolve => setTimeout(resolve, 25))
-  }
-  throw new Error(`timed out waiting for ${what}`)
-}
 
 function info (recipient: string, subject: string, links = 3): MessageInfo {
   return { recipient, subject, tag: 't', metadata: { who: recipient }, linkCount: links, links: new Map(Array.from({ length: links }, (_, i) => [i, { url: `https://example.com/${i}`, anchorText: `${subject} link ${i}` }])) }

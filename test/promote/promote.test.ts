@@ -5,6 +5,7 @@ import { request } from '../helpers/http.js'
 import { mintToken } from '../../src/token/codec.js'
 import { loadCorpus, evaluate, formatReport, type Scored } from '../classify/corpus.js'
 import type { BotVerdict } from '../../src/classify/index.js'
+import { until } from '../helpers/wait.js'
 
 // End to end: HTTP requests with the corpus's headers, from the corpus's addresses (as
 // X-Forwarded-For through a trusted proxy), through the real server, ingest, the real
@@ -13,14 +14,6 @@ import type { BotVerdict } from '../../src/classify/index.js'
 const HOST = 'pacme.t.localhost:8080'
 const sleep = (ms: number): Promise<void> => new Promise(resolve => setTimeout(resolve, ms))
 
-async function until (what: string, check: () => boolean | Promise<boolean>, ms = 60_000): Promise<void> {
-  const deadline = Date.now() + ms
-  while (Date.now() < deadline) {
-    if (await check()) return
-    await sleep(50)
-  }
-  throw new Error(`timed out waiting for ${what}`)
-}
 
 async function recordMessage (e: TestEngine, messageId: string, links: number, recipient: string): Promise<void> {
   const sentAt = Math.floor(Date.now() / 1000)

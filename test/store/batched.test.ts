@@ -5,20 +5,13 @@ import { startTestEngine } from '../helpers/engine.js'
 import { BatchedWriter } from '../../src/store/batched.js'
 import { Quarantine, insertIsolating, isDataError } from '../../src/store/quarantine.js'
 import { silentLogger } from '../../src/log.js'
+import { until } from '../helpers/wait.js'
 
 // One refused row never blocks its writer (issue 10, rule 2): the real batched writer and
 // the real embedded ClickHouse. The API now refuses ill-formed text, so the refused row is
 // handed to the writer directly, as a row from any other source could be; the refusal
 // itself is ClickHouse's.
 
-async function until (what: string, check: () => boolean | Promise<boolean>, ms = 15_000): Promise<void> {
-  const deadline = Date.now() + ms
-  while (Date.now() < deadline) {
-    if (await check()) return
-    await new Promise(resolve => setTimeout(resolve, 25))
-  }
-  throw new Error(`timed out waiting for ${what}`)
-}
 
 function message (sid: string, subject: string): Record<string, unknown> {
   return {
