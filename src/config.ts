@@ -1,5 +1,6 @@
 import { isIP } from 'node:net'
 import { ConfigError } from './errors.js'
+import { DEFAULT_REWRITE_LIMITS } from './rewrite/limits.js'
 
 /**
  * Every option of `clicktrail serve`: its default, its flag, its environment variable and a
@@ -47,6 +48,10 @@ export interface Config {
   webhookRetrySchedule: number[]
   webhookAllowPrivate: boolean
   outboxMaxBytes: number
+  rewriteMaxRecipients: number
+  rewriteMaxLinks: number
+  rewriteMaxTokens: number
+  rewriteMaxOutputBytes: number
 }
 
 type Kind = 'int' | 'string' | 'list' | 'url' | 'domain' | 'bool' | 'durations'
@@ -100,7 +105,13 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'webhookRetrySchedule', flag: 'webhook-retry-schedule', env: 'WEBHOOK_RETRY_SCHEDULE', kind: 'durations', default: '5s,30s,2m,10m,30m,1h,2h,4h,8h,8h', doc: 'waits before each webhook retry (±20 % jitter); the default spans about a day' },
   { key: 'webhookAllowPrivate', flag: 'webhook-allow-private', env: 'WEBHOOK_ALLOW_PRIVATE', kind: 'bool', default: 'false', doc: 'allow webhook URLs that resolve to loopback, private, link-local or metadata addresses' },
   { key: 'outboxMaxBytes', flag: 'outbox-max-bytes', env: 'OUTBOX_MAX_BYTES', kind: 'int', default: String(256 * 1024 * 1024), min: 1024 * 1024, max: 1024 ** 4, doc: 'disk bound on pending webhook deliveries; past it new events are shed and counted' },
-  { key: 'logLevel', flag: 'log-level', env: 'LOG_LEVEL', kind: 'string', default: 'info', doc: 'pino log level: fatal, error, warn, info, debug, trace, silent' }
+  { key: 'logLevel', flag: 'log-level', env: 'LOG_LEVEL', kind: 'string', default: 'info', doc: 'pino log level: fatal, error, warn, info, debug, trace, silent' },
+  // Bounds on one rewrite request (src/rewrite/limits.ts); past one it is refused before the work.
+  { key: 'rewriteMaxRecipients', flag: 'rewrite-max-recipients', env: 'REWRITE_MAX_RECIPIENTS', kind: 'int', default: String(DEFAULT_REWRITE_LIMITS.maxRecipients), min: 1, max: 100_000, doc: 'recipients per POST /v1/rewrite at most; past it 422 CT_ERR_REWRITE_TOO_MANY_RECIPIENTS' },
+  // 65 535: link indexes are 16-bit in the token and link_count is UInt16 in messages.
+  { key: 'rewriteMaxLinks', flag: 'rewrite-max-links', env: 'REWRITE_MAX_LINKS', kind: 'int', default: String(DEFAULT_REWRITE_LIMITS.maxLinks), min: 1, max: 65_535, doc: 'links per rewritten document (MIME: over all its HTML parts) at most; past it 422 CT_ERR_REWRITE_TOO_MANY_LINKS' },
+  { key: 'rewriteMaxTokens', flag: 'rewrite-max-tokens', env: 'REWRITE_MAX_TOKENS', kind: 'int', default: String(DEFAULT_REWRITE_LIMITS.maxTokens), min: 1, max: 10_000_000, doc: 'links × recipients per POST /v1/rewrite at most (each a token and a message_links row); past it 422 CT_ERR_REWRITE_TOO_MANY_TOKENS' },
+  { key: 'rewriteMaxOutputBytes', flag: 'rewrite-max-output-bytes', env: 'REWRITE_MAX_OUTPUT_BYTES', kind: 'int', default: String(DEFAULT_REWRITE_LIMITS.maxOutputBytes), min: 1024 * 1024, max: 1024 * 1024 * 1024, doc: 'bytes of a POST /v1/rewrite answer at most (every recipient\'s html); past it 413 CT_ERR_REWRITE_OUTPUT_TOO_LARGE' }
 ]
 
 const LOG_LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
