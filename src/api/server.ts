@@ -16,6 +16,8 @@ export const DEFAULT_MAX_BODY = 64 * 1024
 
 const STATUS_TEXT: Record<number, string> = { 200: 'OK', 201: 'Created', 202: 'Accepted', 204: 'No Content', 400: 'Bad Request', 401: 'Unauthorized', 404: 'Not Found', 405: 'Method Not Allowed', 409: 'Conflict', 413: 'Payload Too Large', 415: 'Unsupported Media Type', 422: 'Unprocessable Entity', 429: 'Too Many Requests', 500: 'Internal Server Error', 503: 'Service Unavailable' }
 
+const METHOD_ORDER = ['GET', 'HEAD', 'POST', 'PATCH', 'DELETE']
+
 /** Raw bodies (`raw` routes) may be sent as their own type or as plain bytes. */
 const RAW_FALLBACK_TYPES = ['application/octet-stream']
 
@@ -83,7 +85,7 @@ export class ApiServer {
   /** host[:port] of the tracking base URL, parsed once. */
   readonly #trackingHost: string
   /** Path patterns as regexes, with the methods each answers: for 405 and its Allow header. */
-  readonly #patterns: Array<{ re: RegExp, methods: string[] }> = []
+  readonly #patterns: Array<{ source: string, re: RegExp, methods: string[] }> = []
   readonly #refused = new Map<string, number>()
   #internalErrors = 0
   #storeUnavailable = 0
@@ -129,13 +131,14 @@ export class ApiServer {
 
   #allow (path: string, method: string): void {
     const source = `^${path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/:[a-z_]+/g, '[^/]+')}$`
-    let p = this.#patterns.find(x => x.re.source === source)
+    let p = this.#patterns.find(x => x.source === source)
     if (p === undefined) {
-      p = { re: new RegExp(source), methods: [] }
+      p = { source, re: new RegExp(source), methods: [] }
       this.#patterns.push(p)
     }
     p.methods.push(method)
     if (method === 'GET') p.methods.push('HEAD')
+    p.methods.sort((a, b) => METHOD_ORDER.indexOf(a) - METHOD_ORDER.indexOf(b))
   }
 
   /** No route took the request: 405 with Allow when the path exists for other methods, else 404. */
@@ -291,7 +294,9 @@ export class ApiServer {
       }
       res.writeHeader('Content-Type', contentType)
       if (x.head) {
-        res.endWithoutBody(typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength)
+        // Written by hand: endWithoutBody(reportedContentLength) spins forever in the uWS
+        // build that loads here (v20.30, measured: the process hangs on the first HEAD).
+        res.writeHeader('Content-Length', String(typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength)).endWithoutBody()
         return
       }
       if (typeof body === 'string' || body.byteLength <= STREAM_FROM) {
