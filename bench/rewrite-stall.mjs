@@ -153,7 +153,7 @@ function buildHtml (links, pad) {
   const parts = ['<!doctype html><html><body>']
   const filler = pad > 0 ? 'x'.repeat(pad) : ''
   // Without padding, about 46 bytes a link: 20,000 links make the issue's 918 KB request.
-  for (let i = 0; i < links; i++) parts.push(pad > 0 ? `<p>${filler}<a href="https://shop.example/p/${i}?utm_source=news">Item ${i}</a></p>\n` : `<a href="https://s.example/p${i}">L${i}</a>\n`)
+  for (let i = 0; i < links; i++) parts.push(pad > 0 ? `<p>${filler}<a href="https://shop.example/p/${i}?utm_source=news">Item ${i}</a></p>\n` : `<a href="https://s.example/p/${i}">L${i}</a>\n`)
   parts.push('</body></html>')
   return parts.join('')
 }
