@@ -34,7 +34,7 @@ export interface RewriteServices {
 
 const MAX_REWRITE_BODY = 10 * 1024 * 1024
 /** message_links rows added to the writer between two turns of the event loop (redirects run in between). */
-const RECORD_CHUNK = 10_000
+const RECORD_CHUNK = 5000
 
 type TrackingReason = 'route_setting' | 'per_email_override' | 'inbound_route'
 

@@ -288,10 +288,11 @@ export class ApiServer {
     res.cork(() => {
       res.writeStatus(`${status} ${STATUS_TEXT[status] ?? ''}`).writeHeader('Cache-Control', 'no-store')
       if (headers !== undefined) for (const [k, v] of Object.entries(headers)) res.writeHeader(k, v)
-      if (status === 204 || body === undefined) {
+      if (status === 204) {
         res.endWithoutBody()
         return
       }
+      if (body === undefined) body = '' // Content-Length: 0; without it a keep-alive client reads until close
       res.writeHeader('Content-Type', contentType)
       if (x.head) {
         // Written by hand: endWithoutBody(reportedContentLength) spins forever in the uWS

@@ -240,6 +240,9 @@ t.test('hostile input on the Team API', async t => {
 async function handlerFaults (t: Test, e: TestEngine, token: string): Promise<void> {
   const lines: string[] = []
   const log = pino({ level: 'warn' }, { write: (s: string) => { lines.push(s) } })
+  // 8 MB that a slow reader takes in pieces: streamed with tryEnd/onWritable from where the socket stopped.
+  const big = Buffer.alloc(8 * 1024 * 1024)
+  for (let i = 0; i < big.length; i += 4) big.writeUInt32LE(i, i)
   const unhandled: unknown[] = []
   const onUnhandled = (err: unknown): void => { unhandled.push(err) }
   process.on('unhandledRejection', onUnhandled)
@@ -261,7 +264,9 @@ async function handlerFaults (t: Test, e: TestEngine, token: string): Promise<vo
       route('/test/bigint', () => ({ status: 200, body: { n: 10n } })),
       route('/test/circular', () => { const o: Record<string, unknown> = {}; o.self = o; return { status: 200, body: o } }),
       route('/test/clickhouse', async () => { await e.store!.reader.query({ query: 'SELECT * FROM no_such_table_here', format: 'JSONEachRow' }); return { status: 200 } }),
-      route('/test/slow', async () => { await gotAborted; await new Promise(resolve => setTimeout(resolve, 50)); return { status: 200, body: { late: true } } })
+      route('/test/slow', async () => { await gotAborted; await new Promise(resolve => setTimeout(resolve, 50)); return { status: 200, body: { late: true } } }),
+      route('/test/big', () => ({ status: 200, raw: big, contentType: 'application/octet-stream' })),
+      route('/test/empty', () => ({ status: 200 }))
     ]
   })
   const port = await server.start('127.0.0.1', 0)
@@ -281,6 +286,29 @@ async function handlerFaults (t: Test, e: TestEngine, token: string): Promise<vo
     })
   })
   await new Promise(resolve => setTimeout(resolve, 200))
+  // A slow reader gets every byte in order; a reader that hangs up mid-body costs nothing.
+  const slow = await new Promise<Buffer>((resolve, reject) => {
+    const sock = net.connect(port, '127.0.0.1', () => { sock.write(`GET /test/big HTTP/1.1\r\nHost: api\r\nAuthorization: Bearer ${token}\r\n\r\n`) })
+    const chunks: Buffer[] = []
+    let size = 0
+    sock.on('data', d => {
+      chunks.push(d)
+      size += d.length
+      sock.pause()
+      setTimeout(() => sock.resume(), size < 1024 * 1024 ? 20 : 0)
+      const all = Buffer.concat(chunks)
+      const end = all.indexOf('\r\n\r\n')
+      if (end !== -1 && all.length >= end + 4 + big.length) { sock.destroy(); resolve(all.subarray(end + 4)) }
+    })
+    sock.on('error', reject)
+  })
+  t.ok(slow.equals(big), 'streamed body complete and in order')
+  await new Promise<void>(resolve => {
+    const sock = net.connect(port, '127.0.0.1', () => { sock.write(`GET /test/big HTTP/1.1\r\nHost: api\r\nAuthorization: Bearer ${token}\r\n\r\n`) })
+    sock.once('data', () => { sock.destroy(); setTimeout(resolve, 100) })
+  })
+  const empty = await raw(port, `GET /test/empty HTTP/1.1\r\nHost: api\r\nAuthorization: Bearer ${token}\r\n\r\nGET /test/empty HTTP/1.1\r\nHost: api\r\nAuthorization: Bearer ${token}\r\n\r\n`, 2)
+  t.same(empty.responses.map(r => [r.status, r.headers['content-length']]), [[200, '0'], [200, '0']], 'a reply without a body says Content-Length: 0')
   const after = await api(port, 'GET', '/v1/projects', token)
   t.equal(after.status, 200, 'still serving')
   t.same(unhandled, [], 'no unhandled rejection')
