@@ -145,7 +145,8 @@ export class ApiServer {
   #unrouted (res: HttpResponse, req: HttpRequest): void {
     const method = req.getMethod().toUpperCase()
     const path = req.getUrl()
-    const x: Exchange = { aborted: false, answered: false, head: method === 'HEAD', method, path }
+    // The path is the client's: only a bounded piece of it goes into the logs.
+    const x: Exchange = { aborted: false, answered: false, head: method === 'HEAD', method: method.slice(0, 16), path: path.slice(0, 200) }
     const p = this.#patterns.find(q => q.re.test(path))
     if (p === undefined) {
       this.#fail(res, x, new ApiError('CT_ERR_NOT_FOUND', 'no such endpoint', 404))
