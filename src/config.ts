@@ -1,5 +1,6 @@
 import { isIP } from 'node:net'
 import { ConfigError } from './errors.js'
+import { DEFAULT_REWRITE_LIMITS } from './rewrite/limits.js'
 
 /**
  * Every option of `clicktrail serve`: its default, its flag, its environment variable and a
@@ -53,6 +54,10 @@ export interface Config {
   dnsServer: string
   domainRecheckMs: number
   domainVerifyWindowMs: number
+  rewriteMaxRecipients: number
+  rewriteMaxLinks: number
+  rewriteMaxTokens: number
+  rewriteMaxOutputBytes: number
 }
 
 type Kind = 'int' | 'string' | 'list' | 'url' | 'domain' | 'bool' | 'durations'
@@ -110,7 +115,13 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'logLevel', flag: 'log-level', env: 'LOG_LEVEL', kind: 'string', default: 'info', doc: 'pino log level: fatal, error, warn, info, debug, trace, silent' },
   { key: 'dnsServer', flag: 'dns-server', env: 'DNS_SERVER', kind: 'string', default: '', doc: 'DNS server IP[:PORT] (IPv6: [IP]:PORT) that verifies custom tracking domains; empty = the system resolver' },
   { key: 'domainRecheckMs', flag: 'domain-recheck-ms', env: 'DOMAIN_RECHECK_MS', kind: 'int', default: '60000', min: 10, max: 86_400_000, doc: 'first background re-check of a pending custom domain; later ones wait about as long as it has been pending, at most an hour' },
-  { key: 'domainVerifyWindowMs', flag: 'domain-verify-window-ms', env: 'DOMAIN_VERIFY_WINDOW_MS', kind: 'int', default: String(72 * 3600_000), min: 1000, max: 90 * 86_400_000, doc: 'a custom domain not verified this long after it was added fails and gives the hostname up' }
+  { key: 'domainVerifyWindowMs', flag: 'domain-verify-window-ms', env: 'DOMAIN_VERIFY_WINDOW_MS', kind: 'int', default: String(72 * 3600_000), min: 1000, max: 90 * 86_400_000, doc: 'a custom domain not verified this long after it was added fails and gives the hostname up' },
+  // Bounds on one rewrite request (src/rewrite/limits.ts); past one it is refused before the work.
+  { key: 'rewriteMaxRecipients', flag: 'rewrite-max-recipients', env: 'REWRITE_MAX_RECIPIENTS', kind: 'int', default: String(DEFAULT_REWRITE_LIMITS.maxRecipients), min: 1, max: 100_000, doc: 'recipients per POST /v1/rewrite at most; past it 422 CT_ERR_REWRITE_TOO_MANY_RECIPIENTS' },
+  // 65 535: link indexes are 16-bit in the token and link_count is UInt16 in messages.
+  { key: 'rewriteMaxLinks', flag: 'rewrite-max-links', env: 'REWRITE_MAX_LINKS', kind: 'int', default: String(DEFAULT_REWRITE_LIMITS.maxLinks), min: 1, max: 65_535, doc: 'links per rewritten document (MIME: over all its HTML parts) at most; past it 422 CT_ERR_REWRITE_TOO_MANY_LINKS' },
+  { key: 'rewriteMaxTokens', flag: 'rewrite-max-tokens', env: 'REWRITE_MAX_TOKENS', kind: 'int', default: String(DEFAULT_REWRITE_LIMITS.maxTokens), min: 1, max: 10_000_000, doc: 'links × recipients per POST /v1/rewrite at most (each a token and a message_links row); past it 422 CT_ERR_REWRITE_TOO_MANY_TOKENS' },
+  { key: 'rewriteMaxOutputBytes', flag: 'rewrite-max-output-bytes', env: 'REWRITE_MAX_OUTPUT_BYTES', kind: 'int', default: String(DEFAULT_REWRITE_LIMITS.maxOutputBytes), min: 1024 * 1024, max: 1024 * 1024 * 1024, doc: 'bytes of a POST /v1/rewrite answer at most (every recipient\'s html); past it 413 CT_ERR_REWRITE_OUTPUT_TOO_LARGE' }
 ]
 
 const LOG_LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])

@@ -36,6 +36,7 @@ import { createRewritePool, type RewritePool } from './pool/pool.js'
 import { BatchedWriter } from './store/batched.js'
 import { toClassifyTask } from './promote/classify-task.js'
 import { Quarantine } from './store/quarantine.js'
+import { MessageIds } from './messages/ids.js'
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version
 
@@ -130,6 +131,7 @@ async function startLocked (config: Config, log: Logger, options: EngineOptions,
   let messages: MessageDirectory | undefined
   let pool: RewritePool | undefined
   let quarantine: Quarantine | undefined
+  let messageIds: MessageIds | undefined
   let recordWriters: BatchedWriter[] = []
   let sink = options.sink
   if (sink === undefined) {
@@ -187,6 +189,7 @@ async function startLocked (config: Config, log: Logger, options: EngineOptions,
       schedule: config.webhookRetrySchedule
     })
     messages = new MessageDirectory(store.writer)
+    messageIds = new MessageIds(store.writer)
     pool = createRewritePool({ threads: config.poolThreads, maxQueue: config.poolMaxQueue })
     const workers = pool
     const d = dispatcher
@@ -233,7 +236,9 @@ async function startLocked (config: Config, log: Logger, options: EngineOptions,
           staticDomains: [...config.domains.keys()],
           messages: recordWriters[0],
           links: recordWriters[1],
-          directory: messages
+          directory: messages,
+          messageIds,
+          limits: { maxRecipients: config.rewriteMaxRecipients, maxLinks: config.rewriteMaxLinks, maxTokens: config.rewriteMaxTokens, maxOutputBytes: config.rewriteMaxOutputBytes }
         })
       ]
     })
@@ -258,7 +263,7 @@ async function startLocked (config: Config, log: Logger, options: EngineOptions,
     front: config.redirectFront,
     blocks: plane === undefined ? undefined : blockCheck(plane)
   })
-  registry = createMetrics(server, pipeline, spool, promoter, dispatcher, quarantine, recordWriters)
+  registry = createMetrics(server, pipeline, spool, promoter, dispatcher, quarantine, recordWriters, api, messageIds)
   admin?.registerMetrics(registry)
   const port = await server.start()
   log.info({ host: config.host, port }, 'redirect server listening')

@@ -6,6 +6,8 @@ import type { Promoter } from './promote/promoter.js'
 import type { WebhookDispatcher } from './webhooks/dispatcher.js'
 import type { Quarantine } from './store/quarantine.js'
 import type { BatchedWriter } from './store/batched.js'
+import type { ApiServer } from './api/server.js'
+import type { MessageIds } from './messages/ids.js'
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js'
 import type { Logger } from './log.js'
 import { limited } from './log-limit.js'
@@ -16,7 +18,7 @@ import { guard } from './http/guard.js'
  * at scrape time (prom-client `collect`), so a redirect never pays for a label lookup.
  * Counters are exported as gauges carrying monotonically growing totals, named `_total`.
  */
-export function createMetrics (server: RedirectServer, pipeline?: IngestPipeline, spool?: Spool<string>, promoter?: Promoter, dispatcher?: WebhookDispatcher, quarantine?: Quarantine, writers: BatchedWriter[] = []): Registry {
+export function createMetrics (server: RedirectServer, pipeline?: IngestPipeline, spool?: Spool<string>, promoter?: Promoter, dispatcher?: WebhookDispatcher, quarantine?: Quarantine, writers: BatchedWriter[] = [], api?: ApiServer, messageIds?: MessageIds): Registry {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry, prefix: 'clicktrail_process_' })
   const counter = (name: string, help: string, read: () => number): void => {
@@ -118,6 +120,21 @@ export function createMetrics (server: RedirectServer, pipeline?: IngestPipeline
     byTable('clicktrail_writer_failures_total', 'failed batched inserts (retried with back-off)', w => w.failures)
     byTable('clicktrail_writer_quarantined_total', 'rows a batched writer had refused and quarantined', w => w.quarantined)
     byTable('clicktrail_writer_buffered', 'rows waiting in a batched writer', w => w.buffered)
+  }
+  if (api !== undefined) {
+    new Gauge({
+      name: 'clicktrail_api_refused_total',
+      help: 'Team API requests answered 4xx, by error code',
+      labelNames: ['code'],
+      registers: [registry],
+      collect () { for (const [code, n] of Object.entries(api.stats.refused)) this.set({ code }, n) }
+    })
+    counter('clicktrail_api_internal_errors_total', 'Team API requests answered 500 CT_ERR_INTERNAL (a bug; logged)', () => api.stats.internalErrors)
+    counter('clicktrail_api_store_unavailable_total', 'Team API requests answered 503 because ClickHouse or the network failed', () => api.stats.storeUnavailable)
+  }
+  if (messageIds !== undefined) {
+    counter('clicktrail_message_id_lookups_total', 'message-id ownership lookups in ClickHouse (ids not in the cache)', () => messageIds.lookups)
+    counter('clicktrail_message_id_refused_total', 'rewrites refused because another project owns the message id (409)', () => messageIds.refused)
   }
   new Gauge({ name: 'clicktrail_ring_size', help: 'observations waiting in the ring', registers: [registry], collect () { this.set(server.ring.size) } })
   new Gauge({ name: 'clicktrail_token_cache_size', help: 'entries in the verified-token LRU', registers: [registry], collect () { this.set(server.lruSize) } })

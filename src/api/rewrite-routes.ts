@@ -1,13 +1,18 @@
 import { randomUUID } from 'node:crypto'
+import { setImmediate as nextTurn } from 'node:timers/promises'
 import libmime from 'libmime'
 import type { Route } from '../control/model.js'
 import type { KeyRing } from '../token/keys.js'
 import type { RewritePool, TrackingConfig } from '../pool/pool.js'
 import type { LinkRecord } from '../rewrite/html.js'
+import { RewriteError } from '../rewrite/errors.js'
+import { DEFAULT_REWRITE_LIMITS, type RewriteLimits } from '../rewrite/limits.js'
+import { toWellFormed } from '../rewrite/unicode.js'
 import type { BatchedWriter } from '../store/batched.js'
-import type { MessageDirectory } from '../promote/messages.js'
+import type { MessageDirectory, MessageInfo } from '../promote/messages.js'
 import type { ControlPlane } from '../control/plane.js'
-import { invalid, notFound } from './errors.js'
+import { MessageIds } from '../messages/ids.js'
+import { invalid, messageIdTaken, notFound } from './errors.js'
 import type { Ctx, RouteDef } from './routes.js'
 
 export interface RewriteServices {
@@ -21,9 +26,15 @@ export interface RewriteServices {
   messages: BatchedWriter
   links: BatchedWriter
   directory: MessageDirectory
+  /** Bounds on one request (config --rewrite-max-*); unset ones take DEFAULT_REWRITE_LIMITS. */
+  limits?: Partial<RewriteLimits>
+  /** Who owns which message id; default: one reading `messages` through the messages writer's client. */
+  messageIds?: MessageIds
 }
 
 const MAX_REWRITE_BODY = 10 * 1024 * 1024
+/** message_links rows added to the writer between two turns of the event loop (redirects run in between). */
+const RECORD_CHUNK = 5000
 
 type TrackingReason = 'route_setting' | 'per_email_override' | 'inbound_route'
 
@@ -55,61 +66,104 @@ function trackingConfig (s: RewriteServices, plane: ControlPlane, route: Route):
   }
 }
 
-interface Recorded { messageId: string, recipient: string, sender: string, subject: string, tag: string, metadata: Record<string, string>, sentAt: number, tracking: { enabled: boolean, reason: string }, links: LinkRecord[] }
+interface Recorded { messageIds: string[], recipients: string[], sender: string, subject: string, tag: string, metadata: Record<string, string>, sentAt: number, tracking: { enabled: boolean, reason: string }, links: LinkRecord[] }
 
-/** messages + message_links rows for one rewritten message, through the batched writers. */
-function record (s: RewriteServices, plane: ControlPlane, route: Route, m: Recorded): void {
+/**
+ * messages + message_links rows for the messages of one request, through the batched
+ * writers, and each message remembered for promotion. Every recipient shares the same
+ * link table (only the tokens differ), so the per-link values and the promotion link map
+ * are built once; the per-recipient rows are handed over in chunks with a turn of the
+ * event loop in between, so a large send never holds the thread that serves redirects.
+ */
+async function record (s: RewriteServices, ids: MessageIds, plane: ControlPlane, route: Route, m: Recorded): Promise<void> {
   const project = plane.project(route.project_id)
   if (project === undefined) return
-  s.messages.add([{
-    message_id: m.messageId, sid: project.sid, project_id: project.project_id, route_id: route.route_id, recipient: m.recipient, sender: m.sender,
-    subject: m.subject, tag: m.tag, metadata: m.metadata, sent_at: m.sentAt, tracking: m.tracking.enabled, tracking_reason: m.tracking.reason,
-    link_count: m.links.filter(l => l.tracked).length, retention_days: project.retention_days
-  }])
-  s.links.add(m.links.map(l => ({
-    message_id: m.messageId, sid: project.sid, link_index: l.index, url: l.url, anchor_text: l.anchor_text, tracked: m.tracking.enabled && l.tracked,
-    skip_reason: l.tracked ? (m.tracking.enabled ? '' : 'tracking_disabled') : (l.reason ?? ''), sent_at: m.sentAt, retention_days: project.retention_days
-  })))
-  // Promotion may need it before the batched insert lands.
-  s.directory.remember(project.sid, m.messageId, {
-    recipient: m.recipient, subject: m.subject, tag: m.tag, metadata: m.metadata, linkCount: m.links.filter(l => l.tracked).length,
-    links: new Map(m.links.map(l => [l.index, { url: l.url, anchorText: l.anchor_text }]))
-  })
-}
-
-function linkView (l: LinkRecord, enabled: boolean): Record<string, unknown> {
-  if (l.tracked && !enabled) return { index: l.index, url: l.url, anchor_text: l.anchor_text, tracked: false, reason: 'tracking_disabled' }
-  return { index: l.index, url: l.url, anchor_text: l.anchor_text, tracked: l.tracked, ...(l.reason === undefined ? {} : { reason: l.reason }), ...(l.code === undefined ? {} : { code: l.code }) }
+  const enabled = m.tracking.enabled
+  const linkCount = m.links.reduce((n, l) => l.tracked ? n + 1 : n, 0)
+  const perLink = m.links.map(l => ({
+    link_index: l.index, url: l.url, anchor_text: l.anchor_text, tracked: enabled && l.tracked,
+    skip_reason: l.tracked ? (enabled ? '' : 'tracking_disabled') : (l.reason ?? '')
+  }))
+  const linkMap: MessageInfo['links'] = new Map(m.links.map(l => [l.index, { url: l.url, anchorText: l.anchor_text }]))
+  const messages: Array<Record<string, unknown>> = []
+  let rows: Array<Record<string, unknown>> = []
+  for (let i = 0; i < m.messageIds.length; i++) {
+    const id = m.messageIds[i]
+    const recipient = m.recipients[i]
+    messages.push({
+      message_id: id, sid: project.sid, project_id: project.project_id, route_id: route.route_id, recipient, sender: m.sender,
+      subject: m.subject, tag: m.tag, metadata: m.metadata, sent_at: m.sentAt, tracking: enabled, tracking_reason: m.tracking.reason,
+      link_count: linkCount, retention_days: project.retention_days
+    })
+    for (const l of perLink) {
+      rows.push({ message_id: id, sid: project.sid, link_index: l.link_index, url: l.url, anchor_text: l.anchor_text, tracked: l.tracked, skip_reason: l.skip_reason, sent_at: m.sentAt, retention_days: project.retention_days })
+    }
+    // Promotion may need it before the batched insert lands.
+    s.directory.remember(project.sid, id, { recipient, subject: m.subject, tag: m.tag, metadata: m.metadata, linkCount, links: linkMap })
+    ids.remember(id, project.sid)
+    if (rows.length >= RECORD_CHUNK && i < m.messageIds.length - 1) {
+      s.links.add(rows)
+      rows = []
+      await nextTurn()
+    }
+  }
+  s.messages.add(messages)
+  if (rows.length > 0) s.links.add(rows)
 }
 
 export function rewriteRoutes (s: RewriteServices): RouteDef[] {
+  const limits: RewriteLimits = { ...DEFAULT_REWRITE_LIMITS, ...s.limits }
+  const ids = s.messageIds ?? new MessageIds(s.messages.client)
   return [
     {
       method: 'post', path: '/v1/rewrite', operationId: 'rewrite', summary: 'Rewrite the links of an email for each recipient (API sends)', tag: 'rewriting',
-      request: 'RewriteRequest', response: { status: 200, schema: 'RewriteResult' }, errors: [400, 404, 413, 422], maxBody: MAX_REWRITE_BODY,
+      request: 'RewriteRequest', response: { status: 200, schema: 'RewriteResult' }, errors: [400, 404, 409, 413, 422], maxBody: MAX_REWRITE_BODY,
       async handler (ctx) {
         const b = ctx.body as { route_id: string, from: string, to: string[], subject?: string, html: string, text?: string, tag?: string, metadata?: Record<string, string>, settings?: { track_clicks?: boolean }, message_id?: string, sent_at?: string }
         const route = ownRoute(ctx, b.route_id)
-        if (b.message_id !== undefined && b.to.length !== 1) throw invalid('message_id can only be given with a single recipient', { field: 'message_id' })
+        const project = ctx.plane.project(route.project_id)
+        if (project === undefined) throw notFound('project')
+        const n = b.to.length
+        if (n > limits.maxRecipients) throw new RewriteError('CT_ERR_REWRITE_TOO_MANY_RECIPIENTS', `${n} recipients, at most ${limits.maxRecipients}; send fewer per request`)
+        if (b.message_id !== undefined && n !== 1) throw invalid('message_id can only be given with a single recipient', { field: 'message_id' })
+        // Every recipient gets at least the html and text as given (UTF-16 length ≤ UTF-8
+        // bytes): past the limit already, the request is refused before any work.
+        const floor = n * (b.html.length + (b.text?.length ?? 0))
+        if (floor > limits.maxOutputBytes) throw new RewriteError('CT_ERR_REWRITE_OUTPUT_TOO_LARGE', `${n} recipients × the html${b.text === undefined ? '' : ' and text'} is at least ${floor} bytes, more than the limit of ${limits.maxOutputBytes}; send fewer recipients per request`)
         const sentMs = b.sent_at === undefined ? Date.now() : Date.parse(b.sent_at)
         if (Number.isNaN(sentMs)) throw invalid('field "sent_at" must be an ISO 8601 time', { field: 'sent_at' })
         const sentAt = Math.floor(sentMs / 1000)
         const tracking = decideTracking(route, b.settings?.track_clicks)
-        const ids = b.to.map(() => b.message_id ?? randomUUID())
-        // One task: the worker parses the document once and mints each recipient's tokens.
-        const results = await s.pool.rewrite({ tracking: trackingConfig(s, ctx.plane, route), jobs: ids.map(messageId => ({ html: b.html, messageId, sentAt })) })
-        const links = results[0]?.links ?? []
-        const messages = b.to.map((recipient, i) => {
-          record(s, ctx.plane, route, { messageId: ids[i], recipient, sender: b.from, subject: b.subject ?? '', tag: b.tag ?? '', metadata: b.metadata ?? {}, sentAt, tracking, links })
-          return { recipient, message_id: ids[i], html: tracking.enabled ? results[i].html : b.html, ...(b.text === undefined ? {} : { text: b.text }) }
-        })
-        return { status: 200, body: { route_id: route.route_id, tracking, messages, links: links.map(l => linkView(l, tracking.enabled)) } }
+        const messageIds = b.message_id !== undefined ? [b.message_id] : b.to.map(() => randomUUID())
+        // A message id is one project's: a retried send may reuse its own, never another's.
+        if (b.message_id !== undefined && !(await ids.claim(b.message_id, project.sid))) throw messageIdTaken()
+        let out
+        try {
+          // One task: the worker parses the document once, checks the bounds, mints each
+          // recipient's tokens and writes the whole JSON answer; this thread only sends it.
+          out = await s.pool.rewriteSend({
+            tracking: trackingConfig(s, ctx.plane, route),
+            html: b.html,
+            text: b.text,
+            recipients: b.to,
+            messageIds,
+            sentAt,
+            track: tracking.enabled,
+            answer: { route_id: route.route_id, tracking },
+            limits
+          })
+        } catch (err) {
+          if (b.message_id !== undefined) ids.release(b.message_id, project.sid)
+          throw err
+        }
+        await record(s, ids, ctx.plane, route, { messageIds, recipients: b.to, sender: b.from, subject: b.subject ?? '', tag: b.tag ?? '', metadata: b.metadata ?? {}, sentAt, tracking, links: out.links })
+        return { status: 200, raw: Buffer.from(out.body.buffer, out.body.byteOffset, out.body.byteLength), contentType: 'application/json' }
       }
     },
     {
       method: 'post', path: '/v1/rewrite/mime', operationId: 'rewriteMime', summary: 'Rewrite a raw RFC 5322 message (SMTP sends): ?route_id=…; honours and removes X-LM-Override-Track-Clicks', tag: 'rewriting',
       raw: { contentType: 'message/rfc822', description: 'the raw message, as an SMTP relay hands it over' },
-      response: { status: 200 }, errors: [400, 404, 413, 422], maxBody: MAX_REWRITE_BODY,
+      response: { status: 200 }, errors: [400, 404, 413, 415, 422], maxBody: MAX_REWRITE_BODY,
       async handler (ctx) {
         const routeId = new URLSearchParams(ctx.query).get('route_id') ?? undefined
         if (routeId === undefined) throw invalid('query parameter route_id is required', { field: 'route_id' })
@@ -124,11 +178,12 @@ export function rewriteRoutes (s: RewriteServices): RouteDef[] {
           messageId,
           sentAt,
           trackClicks: route.track_clicks && route.type !== 'inbound',
-          overridable: route.type !== 'inbound'
+          overridable: route.type !== 'inbound',
+          maxLinks: limits.maxLinks
         })
         const reason: TrackingReason = route.type === 'inbound' ? 'inbound_route' : out.override !== undefined ? 'per_email_override' : 'route_setting'
         const h = headerFields(raw)
-        record(s, ctx.plane, route, { messageId, recipient: h.to, sender: h.from, subject: h.subject, tag: '', metadata: {}, sentAt, tracking: { enabled: out.tracked, reason }, links: out.links })
+        await record(s, ids, ctx.plane, route, { messageIds: [messageId], recipients: [h.to], sender: h.from, subject: h.subject, tag: '', metadata: {}, sentAt, tracking: { enabled: out.tracked, reason }, links: out.links })
         return {
           status: 200,
           raw: out.raw,
@@ -148,7 +203,9 @@ function headerFields (raw: Buffer): { to: string, from: string, subject: string
   const get = (name: string): string => {
     const m = new RegExp(`^${name}:[ \\t]*(.*)$`, 'im').exec(head)
     if (m === null) return ''
-    try { return libmime.decodeWords(m[1]).trim() } catch { return m[1].trim() }
+    // An encoded word can decode to a lone surrogate (=?UTF-16BE?B?2ABBAA==?=): stored
+    // with U+FFFD in its place, as all decoded text (rewrite/unicode.ts).
+    try { return toWellFormed(libmime.decodeWords(m[1]).trim()) } catch { return m[1].trim() }
   }
   return { to: get('To'), from: get('From'), subject: get('Subject') }
 }

@@ -61,9 +61,10 @@ export const schemas: Record<string, Schema> = {
     properties: {
       route_id: uuid,
       from: { type: 'string', minLength: 1, maxLength: 998 },
-      to: { type: 'array', minItems: 1, maxItems: 1000, items: { type: 'string', minLength: 1, maxLength: 998 } },
+      // The count is bounded by --rewrite-max-recipients (422 CT_ERR_REWRITE_TOO_MANY_RECIPIENTS), not here: an operator can move it.
+      to: { type: 'array', minItems: 1, items: { type: 'string', minLength: 1, maxLength: 998 }, description: 'one message per recipient; at most --rewrite-max-recipients (default 1000)' },
       subject: { type: 'string', maxLength: 998 },
-      html: { type: 'string' },
+      html: { type: 'string', description: 'at most --rewrite-max-links links (default 5000); links × recipients at most --rewrite-max-tokens (default 100000); the answer at most --rewrite-max-output-bytes (default 64 MiB)' },
       text: { type: 'string' },
       tag: { type: 'string', maxLength: 200 },
       metadata: { type: 'object', maxProperties: 50, additionalProperties: { type: 'string', maxLength: 1000 } },
@@ -79,7 +80,7 @@ export const schemas: Record<string, Schema> = {
       route_id: uuid,
       tracking: { type: 'object', required: ['enabled', 'reason'], properties: { enabled: { type: 'boolean' }, reason: { type: 'string', enum: ['route_setting', 'per_email_override', 'inbound_route'] } } },
       messages: { type: 'array', items: { type: 'object', required: ['recipient', 'message_id', 'html'], properties: { recipient: { type: 'string' }, message_id: uuid, html: { type: 'string' }, text: { type: 'string' } } } },
-      links: { type: 'array', items: { type: 'object', required: ['index', 'url', 'anchor_text', 'tracked'], properties: { index: { type: 'integer' }, url: { type: 'string' }, anchor_text: { type: 'string' }, tracked: { type: 'boolean' }, reason: { type: 'string' } } } }
+      links: { type: 'array', items: { type: 'object', required: ['index', 'url', 'anchor_text', 'tracked'], properties: { index: { type: 'integer' }, url: { type: 'string' }, anchor_text: { type: 'string' }, tracked: { type: 'boolean' }, reason: { type: 'string' }, code: { type: 'string', description: 'the CT_ERR_URL_* code behind reason invalid_url' } } } }
     }
   },
   Error: { type: 'object', required: ['error'], properties: { error: { type: 'object', required: ['code', 'message'], properties: { code: { type: 'string' }, message: { type: 'string' }, details: {} } } } }

@@ -1,17 +1,29 @@
 import { Ajv, type ValidateFunction } from 'ajv'
+import { ClickHouseError } from '@clickhouse/client'
 import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from 'uWebSockets.js'
 import { closeApp, loadUws, readBody } from '../redirect/uws.js'
 import { listenFronted, type HttpFront } from '../http/front.js'
 import type { Logger } from '../log.js'
+import { limited } from '../log-limit.js'
+import { guard } from '../http/guard.js'
 import type { ControlPlane } from '../control/plane.js'
-import { ApiError, badJson, invalid, tooLarge, unauthorized, unavailable } from './errors.js'
-import { ROUTES, type RouteDef } from './routes.js'
+import { ApiError, badPath, internal, invalid, methodNotAllowed, tooLarge, unauthorized, unavailable } from './errors.js'
+import { checkJsonType, checkRawType, parseJsonBody } from './body.js'
+import { ROUTES, type Reply, type RouteDef } from './routes.js'
 import { schemas } from './schemas.js'
 import { buildOpenApi } from './openapi.js'
 
 export const DEFAULT_MAX_BODY = 64 * 1024
 
-const STATUS_TEXT: Record<number, string> = { 200: 'OK', 201: 'Created', 202: 'Accepted', 204: 'No Content', 400: 'Bad Request', 401: 'Unauthorized', 404: 'Not Found', 409: 'Conflict', 413: 'Payload Too Large', 415: 'Unsupported Media Type', 422: 'Unprocessable Entity', 500: 'Internal Server Error', 503: 'Service Unavailable' }
+const STATUS_TEXT: Record<number, string> = { 200: 'OK', 201: 'Created', 202: 'Accepted', 204: 'No Content', 400: 'Bad Request', 401: 'Unauthorized', 404: 'Not Found', 405: 'Method Not Allowed', 409: 'Conflict', 413: 'Payload Too Large', 415: 'Unsupported Media Type', 422: 'Unprocessable Entity', 429: 'Too Many Requests', 500: 'Internal Server Error', 503: 'Service Unavailable' }
+
+const METHOD_ORDER = ['GET', 'HEAD', 'POST', 'PATCH', 'DELETE']
+
+/** Raw bodies (`raw` routes) may be sent as their own type or as plain bytes. */
+const RAW_FALLBACK_TYPES = ['application/octet-stream']
+
+/** Node's codes for a peer that cannot be reached or went away (ClickHouse over HTTP). */
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENETDOWN', 'ENOTFOUND', 'EAI_AGAIN', 'ERR_SOCKET_CLOSED', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT'])
 
 export interface ApiServerOptions {
   plane: ControlPlane
@@ -24,11 +36,45 @@ export interface ApiServerOptions {
   allowPrivateWebhooks?: boolean
 }
 
+/** What the server knows of one route, computed once. */
+interface CompiledRoute {
+  def: RouteDef
+  params: string[]
+  /** Media types its body may carry (raw routes). */
+  rawTypes?: string[]
+}
+
+/** One request's state: uWS forbids touching a response after it was aborted or ended. */
+interface Exchange {
+  /** The client went away (uWS onAborted): the response must not be touched again. */
+  aborted: boolean
+  /** An answer was started: a second one is never attempted. */
+  answered: boolean
+  /** HEAD: headers only, never a body (a body would desync a keep-alive connection). */
+  head: boolean
+  method: string
+  path: string
+}
+
+export interface ApiStats {
+  /** Requests answered 4xx, by code. */
+  refused: Record<string, number>
+  /** Requests answered 500 CT_ERR_INTERNAL (a bug, logged). */
+  internalErrors: number
+  /** Requests answered 503 because ClickHouse or the network failed. */
+  storeUnavailable: number
+}
+
 /**
  * The Team API on its own port: JSON over HTTP, `Authorization: Bearer <team token>`.
  * Every request is authenticated before its body is read, every body is checked against
  * its JSON Schema (unknown fields refused), and every error is
  * `{"error": {"code", "message"}}` with a stable code.
+ *
+ * No input ends the process: every uWS callback is wrapped by `guard`, every path of the
+ * asynchronous part ends in a catch that answers 500 and logs, a malformed path, header or
+ * body is a 4xx with its own code, and refusals are logged rate-limited by code. HEAD is
+ * answered with the headers a GET would get and no body.
  */
 export class ApiServer {
   readonly #app: TemplatedApp
@@ -39,6 +85,11 @@ export class ApiServer {
   readonly #openapiJson: string
   /** host[:port] of the tracking base URL, parsed once. */
   readonly #trackingHost: string
+  /** Path patterns as regexes, with the methods each answers: for 405 and its Allow header. */
+  readonly #patterns: Array<{ source: string, re: RegExp, methods: string[] }> = []
+  readonly #refused = new Map<string, number>()
+  #internalErrors = 0
+  #storeUnavailable = 0
   #listen: us_listen_socket | undefined
   #front: HttpFront | undefined
   port = 0
@@ -53,51 +104,211 @@ export class ApiServer {
     for (const [name, schema] of Object.entries(schemas)) this.#validators.set(name, ajv.compile(schema))
     this.openapi = buildOpenApi(this.routes, options.version)
     this.#openapiJson = JSON.stringify(this.openapi)
+    const log = options.log
     this.#app = loadUws().App()
-    this.#app.get('/v1/openapi.json', res => {
-      res.writeStatus('200 OK').writeHeader('Content-Type', 'application/json').end(this.#openapiJson)
+    const openapi = (head: boolean) => guard(log, 'api', res => {
+      const x: Exchange = { aborted: false, answered: false, head, method: head ? 'HEAD' : 'GET', path: '/v1/openapi.json' }
+      this.#send(res, x, 200, 'application/json', this.#openapiJson)
     })
-    for (const route of this.routes) {
-      this.#app[route.method](route.path, (res, req) => { this.#handle(route, res, req) })
+    this.#app.get('/v1/openapi.json', openapi(false))
+    this.#app.head('/v1/openapi.json', openapi(true))
+    this.#allow('/v1/openapi.json', 'GET')
+    for (const def of this.routes) {
+      const route: CompiledRoute = {
+        def,
+        params: [...def.path.matchAll(/:([a-z_]+)/g)].map(m => m[1]),
+        rawTypes: def.raw === undefined ? undefined : [def.raw.contentType.toLowerCase(), ...RAW_FALLBACK_TYPES]
+      }
+      this.#app[def.method](def.path, guard(log, 'api', (res, req) => { this.#handle(route, res, req, false) }))
+      // HEAD runs the GET (its handlers only read) and sends its headers alone.
+      if (def.method === 'get') this.#app.head(def.path, guard(log, 'api', (res, req) => { this.#handle(route, res, req, true) }))
+      this.#allow(def.path, def.method === 'del' ? 'DELETE' : def.method.toUpperCase())
     }
-    this.#app.any('/*', res => { send(res, { aborted: false }, 404, errorBody(new ApiError('CT_ERR_NOT_FOUND', 'no such endpoint', 404))) })
+    this.#app.any('/*', guard(log, 'api', (res, req) => { this.#unrouted(res, req) }))
   }
 
-  #handle (route: RouteDef, res: HttpResponse, req: HttpRequest): void {
-    const state = { aborted: false }
-    res.onAborted(() => { state.aborted = true })
-    const params: Record<string, string> = {}
-    let i = 0
-    for (const m of route.path.matchAll(/:([a-z_]+)/g)) params[m[1]] = decodeURIComponent(req.getParameter(i++) ?? '')
+  get stats (): ApiStats {
+    return { refused: Object.fromEntries(this.#refused), internalErrors: this.#internalErrors, storeUnavailable: this.#storeUnavailable }
+  }
+
+  #allow (path: string, method: string): void {
+    const source = `^${path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/:[a-z_]+/g, '[^/]+')}$`
+    let p = this.#patterns.find(x => x.source === source)
+    if (p === undefined) {
+      p = { source, re: new RegExp(source), methods: [] }
+      this.#patterns.push(p)
+    }
+    p.methods.push(method)
+    if (method === 'GET') p.methods.push('HEAD')
+    p.methods.sort((a, b) => METHOD_ORDER.indexOf(a) - METHOD_ORDER.indexOf(b))
+  }
+
+  /** No route took the request: 405 with Allow when the path exists for other methods, else 404. */
+  #unrouted (res: HttpResponse, req: HttpRequest): void {
+    const method = req.getMethod().toUpperCase()
+    const path = req.getUrl()
+    // The path is the client's: only a bounded piece of it goes into the logs.
+    const x: Exchange = { aborted: false, answered: false, head: method === 'HEAD', method: method.slice(0, 16), path: path.slice(0, 200) }
+    const p = this.#patterns.find(q => q.re.test(path))
+    if (p === undefined) {
+      this.#fail(res, x, new ApiError('CT_ERR_NOT_FOUND', 'no such endpoint', 404))
+      return
+    }
+    const allowed = p.methods.join(', ')
+    this.#fail(res, x, methodNotAllowed(allowed), { Allow: allowed })
+  }
+
+  #handle (route: CompiledRoute, res: HttpResponse, req: HttpRequest, head: boolean): void {
+    const def = route.def
+    const x: Exchange = { aborted: false, answered: false, head, method: head ? 'HEAD' : req.getMethod().toUpperCase(), path: def.path }
+    res.onAborted(() => { x.aborted = true })
+    // Everything needed from `req` is read now: it is only valid during this callback.
+    const raw: string[] = []
+    for (let i = 0; i < route.params.length; i++) raw.push(req.getParameter(i) ?? '')
     const auth = req.getHeader('authorization')
+    const contentType = req.getHeader('content-type')
     const query = req.getQuery() ?? ''
-    const fail = (err: unknown): void => {
-      const e = err instanceof ApiError ? err : toApiError(err, this.#o.log)
-      send(res, state, e.status, errorBody(e))
+    let params: Record<string, string>
+    try {
+      params = decodeParams(route.params, raw)
+    } catch (err) {
+      // Malformed before anything else: the same 400 whoever sends it.
+      this.#fail(res, x, err)
+      return
     }
     const m = /^Bearer\s+(\S+)\s*$/.exec(auth)
     const token = m === null ? undefined : this.#o.plane.authenticate(m[1])
     if (token === undefined) {
       // Drain nothing: answering now closes the exchange; uWS discards the unread body.
-      fail(unauthorized())
+      this.#fail(res, x, unauthorized())
       return
     }
-    const limit = route.maxBody ?? DEFAULT_MAX_BODY
-    readBody(res, limit, raw => {
+    try {
+      if (def.request !== undefined) checkJsonType(contentType)
+      else if (route.rawTypes !== undefined) checkRawType(contentType, route.rawTypes)
+    } catch (err) {
+      this.#fail(res, x, err)
+      return
+    }
+    const limit = def.maxBody ?? DEFAULT_MAX_BODY
+    readBody(res, limit, rawBody => {
+      // Called from uWS's onData: nothing may throw out of here.
       let body: unknown
       try {
-        body = route.raw === undefined ? parseBody(route, raw, this.#validators) : undefined
+        body = def.request === undefined ? undefined : this.#parseBody(def.request, rawBody)
       } catch (err) {
-        fail(err)
+        this.#fail(res, x, err)
         return
       }
       Promise.resolve()
-        .then(() => route.handler({ teamId: token.team_id, params, query, rawBody: route.raw === undefined ? undefined : raw, body, plane: this.#o.plane, trackingHost: this.#trackingHost, allowPrivateWebhooks: this.#o.allowPrivateWebhooks === true }))
-        .then(reply => {
-          if (reply.raw !== undefined) sendRaw(res, state, reply)
-          else send(res, state, reply.status, reply.body === undefined ? '' : JSON.stringify(reply.body))
-        }, fail)
-    }, () => { fail(tooLarge(limit)) })
+        .then(async () => await def.handler({ teamId: token.team_id, params, query, rawBody: def.raw === undefined ? undefined : rawBody, body, plane: this.#o.plane, trackingHost: this.#trackingHost, allowPrivateWebhooks: this.#o.allowPrivateWebhooks === true }))
+        .then(reply => { this.#reply(res, x, reply) }, err => { this.#fail(res, x, err) })
+        // Whatever the reply or the error path threw (a value JSON.stringify cannot write,
+        // a uWS call on a response that went away): answered if still possible, logged,
+        // never an unhandled rejection (which ends a Node 20 process).
+        .catch(err => { this.#internal(res, x, err) })
+    }, () => { this.#fail(res, x, tooLarge(limit)) })
+  }
+
+  #parseBody (schema: string, raw: Buffer): unknown {
+    const body = parseJsonBody(raw)
+    const validate = this.#validators.get(schema) as ValidateFunction
+    if (!validate(body)) {
+      const e = validate.errors?.[0]
+      const field = e?.instancePath === '' ? undefined : e?.instancePath.slice(1).replace(/\//g, '.')
+      if (e?.keyword === 'additionalProperties') {
+        const extra = (e.params as { additionalProperty: string }).additionalProperty
+        throw invalid(`unknown field "${extra}"`, { field: extra })
+      }
+      if (e?.keyword === 'required') {
+        const missing = (e.params as { missingProperty: string }).missingProperty
+        throw invalid(`missing field "${missing}"`, { field: missing })
+      }
+      if (e?.keyword === 'type' && field === undefined) throw invalid('request body must be a JSON object')
+      throw invalid(field === undefined ? `request body ${e?.message ?? 'is invalid'}` : `field "${field}" ${e?.message ?? 'is invalid'}`, { field })
+    }
+    return body
+  }
+
+  #reply (res: HttpResponse, x: Exchange, reply: Reply): void {
+    if (reply.raw !== undefined) {
+      this.#send(res, x, reply.status, reply.contentType ?? 'application/octet-stream', reply.raw, reply.headers)
+      return
+    }
+    // May throw (a RangeError past V8's string limit): the caller's catch answers 500.
+    const text = reply.body === undefined ? undefined : JSON.stringify(reply.body)
+    this.#send(res, x, reply.status, 'application/json', text, reply.headers)
+  }
+
+  /** Answers an error: ours as they are, ClickHouse's and the network's 503, anything else 500. */
+  #fail (res: HttpResponse, x: Exchange, err: unknown, headers?: Record<string, string>): void {
+    const e = this.#classify(err, x)
+    const body = JSON.stringify({ error: { code: e.code, message: e.message, ...(e.details === undefined ? {} : { details: e.details }) } })
+    this.#send(res, x, e.status, 'application/json', body, headers)
+  }
+
+  #classify (err: unknown, x: Exchange): ApiError {
+    const log = limited(this.#o.log)
+    const e = err as { code?: unknown, status?: unknown, message?: unknown, details?: unknown }
+    if (typeof e?.code === 'string' && e.code.startsWith('CT_ERR_') && typeof e.status === 'number' && e.status >= 400 && e.status < 600) {
+      const api = err instanceof ApiError ? err : new ApiError(e.code, typeof e.message === 'string' ? e.message : e.code, e.status)
+      if (api.status < 500) {
+        this.#refused.set(api.code, (this.#refused.get(api.code) ?? 0) + 1)
+        log.warn(`api.refused.${api.code}`, { code: api.code, status: api.status, method: x.method, route: x.path }, 'Team API request refused')
+      } else {
+        log.error(`api.failed.${api.code}`, { code: api.code, status: api.status, method: x.method, route: x.path, err }, 'Team API request failed')
+      }
+      return api
+    }
+    if (isStoreFailure(err)) {
+      this.#storeUnavailable++
+      log.error('api.store_unavailable', { method: x.method, route: x.path, err }, 'Team API request failed: ClickHouse unavailable; answered 503')
+      return unavailable('storage is unavailable; retry later')
+    }
+    this.#internalErrors++
+    log.error('api.internal', { method: x.method, route: x.path, err }, 'Team API request failed with an unexpected error; answered 500')
+    return internal()
+  }
+
+  /** Last resort, when answering itself threw: 500 if nothing was sent yet, and logged. */
+  #internal (res: HttpResponse, x: Exchange, err: unknown): void {
+    this.#internalErrors++
+    limited(this.#o.log).error('api.reply_failed', { method: x.method, route: x.path, err }, 'Team API could not send its answer; answered 500 if it still could')
+    if (x.answered || x.aborted) return
+    try {
+      this.#send(res, x, 500, 'application/json', JSON.stringify({ error: { code: internal().code, message: internal().message } }))
+    } catch { /* the response is gone */ }
+  }
+
+  /**
+   * Writes one answer, once. A body past a few socket buffers is streamed with
+   * tryEnd/onWritable from the caller's buffer (uWS would otherwise copy all that it cannot
+   * send at once); HEAD gets the headers and the Content-Length alone.
+   */
+  #send (res: HttpResponse, x: Exchange, status: number, contentType: string, body: string | Uint8Array | undefined, headers?: Record<string, string>): void {
+    if (x.aborted || x.answered) return
+    x.answered = true
+    res.cork(() => {
+      res.writeStatus(`${status} ${STATUS_TEXT[status] ?? ''}`).writeHeader('Cache-Control', 'no-store')
+      if (headers !== undefined) for (const [k, v] of Object.entries(headers)) res.writeHeader(k, v)
+      if (status === 204) {
+        res.endWithoutBody()
+        return
+      }
+      if (body === undefined) body = '' // Content-Length: 0; without it a keep-alive client reads until close
+      res.writeHeader('Content-Type', contentType)
+      if (x.head) {
+        // Written by hand: endWithoutBody(reportedContentLength) spins forever in the uWS
+        // build that loads here (v20.30, measured: the process hangs on the first HEAD).
+        res.writeHeader('Content-Length', String(typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength)).endWithoutBody()
+        return
+      }
+      if (typeof body === 'string' || body.byteLength <= STREAM_FROM) {
+        res.end(body)
+        return
+      }
+      stream(res, x, body)
+    })
   }
 
   async start (host: string, port: number): Promise<number> {
@@ -116,60 +327,57 @@ export class ApiServer {
   }
 }
 
-function parseBody (route: RouteDef, raw: Buffer, validators: Map<string, ValidateFunction>): unknown {
-  if (route.request === undefined) return undefined
-  let body: unknown
-  try {
-    body = JSON.parse(raw.toString('utf8'))
-  } catch (err) {
-    throw badJson(`request body is not valid JSON: ${(err as Error).message}`)
-  }
-  const validate = validators.get(route.request) as ValidateFunction
-  if (!validate(body)) {
-    const e = validate.errors?.[0]
-    const field = e?.instancePath === '' ? undefined : e?.instancePath.slice(1).replace(/\//g, '.')
-    if (e?.keyword === 'additionalProperties') {
-      const extra = (e.params as { additionalProperty: string }).additionalProperty
-      throw invalid(`unknown field "${extra}"`, { field: extra })
-    }
-    if (e?.keyword === 'required') {
-      const missing = (e.params as { missingProperty: string }).missingProperty
-      throw invalid(`missing field "${missing}"`, { field: missing })
-    }
-    if (e?.keyword === 'type' && field === undefined) throw invalid('request body must be a JSON object')
-    throw invalid(field === undefined ? `request body ${e?.message ?? 'is invalid'}` : `field "${field}" ${e?.message ?? 'is invalid'}`, { field })
-  }
-  return body
-}
+/** Bodies larger than this are streamed (about what a loopback socket takes at once). */
+const STREAM_FROM = 256 * 1024
 
-function toApiError (err: unknown, log: Logger): ApiError {
-  const e = err as { code?: string, status?: number, message?: string }
-  if (typeof e?.code === 'string' && e.code.startsWith('CT_ERR_') && typeof e.status === 'number') return new ApiError(e.code, e.message ?? e.code, e.status)
-  // Anything else came from ClickHouse or the network: storage is unavailable.
-  log.error({ err }, 'Team API request failed')
-  return unavailable('storage is unavailable; retry later')
-}
-
-function errorBody (e: ApiError): string {
-  return JSON.stringify({ error: { code: e.code, message: e.message, ...(e.details === undefined ? {} : { details: e.details }) } })
-}
-
-function sendRaw (res: HttpResponse, state: { aborted: boolean }, reply: { status: number, raw?: Buffer, contentType?: string, headers?: Record<string, string> }): void {
-  if (state.aborted) return
-  state.aborted = true
-  res.cork(() => {
-    res.writeStatus(`${reply.status} ${STATUS_TEXT[reply.status] ?? ''}`).writeHeader('Cache-Control', 'no-store').writeHeader('Content-Type', reply.contentType ?? 'application/octet-stream')
-    for (const [k, v] of Object.entries(reply.headers ?? {})) res.writeHeader(k, v)
-    res.end(reply.raw as Buffer)
+function stream (res: HttpResponse, x: Exchange, body: Uint8Array): void {
+  const total = body.byteLength
+  const start = res.getWriteOffset()
+  const [ok, done] = res.tryEnd(body, total)
+  if (ok || done) return
+  // Backpressure: the rest goes when the socket drains, from where the kernel stopped.
+  res.onWritable(offset => {
+    if (x.aborted) return true
+    const [sent, finished] = res.tryEnd(body.subarray(offset - start), total)
+    return sent || finished
   })
 }
 
-function send (res: HttpResponse, state: { aborted: boolean }, status: number, body: string): void {
-  if (state.aborted) return
-  state.aborted = true
-  res.cork(() => {
-    res.writeStatus(`${status} ${STATUS_TEXT[status] ?? ''}`).writeHeader('Cache-Control', 'no-store')
-    if (status === 204) res.endWithoutBody()
-    else res.writeHeader('Content-Type', 'application/json').end(body)
-  })
+/** Path parameters as uWS hands them over are still percent-encoded. */
+function decodeParams (names: string[], raw: string[]): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (let i = 0; i < names.length; i++) {
+    const v = raw[i]
+    if (!v.includes('%')) {
+      out[names[i]] = v
+      continue
+    }
+    try {
+      out[names[i]] = decodeURIComponent(v)
+    } catch {
+      // `%ZZ`, a truncated `%E2%82`, an encoded lone surrogate (`%ED%A0%80`): URIError.
+      throw badPath(names[i])
+    }
+  }
+  return out
+}
+
+/**
+ * Errors that come from ClickHouse or from the network under it, told by type and code:
+ * clickhouse-js's ClickHouseError (numeric `code` and upper-case `type`, also as chdb
+ * re-creates it from its own copy of the class), chdb's own errors (`CHDB_*` codes) and
+ * Node's socket errors. Anything else is a bug and answers 500.
+ */
+function isStoreFailure (err: unknown): boolean {
+  let e = err as { code?: unknown, type?: unknown, cause?: unknown } | undefined
+  for (let depth = 0; depth < 5 && e !== null && typeof e === 'object'; depth++) {
+    if (e instanceof ClickHouseError) return true
+    const code = e.code
+    if (typeof code === 'string') {
+      if (/^\d+$/.test(code) && typeof e.type === 'string' && /^[A-Z0-9_]+$/.test(e.type)) return true
+      if (code.startsWith('CHDB_') || NETWORK_CODES.has(code)) return true
+    }
+    e = e.cause as typeof e
+  }
+  return false
 }

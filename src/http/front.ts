@@ -47,7 +47,7 @@ export class FrontStats {
   fieldsTrimmed = 0
   /** Fields dropped from such requests. */
   fieldsDropped = 0
-  /** Requests the front answered itself: 400, 431 or 505 (uWS would have held them unanswered). */
+  /** Requests the front answered itself: 400 or 431 (uWS would have held them unanswered). */
   refused = 0
 }
 
@@ -85,6 +85,10 @@ const MODE_INSPECT = 0
 const MODE_PIPE = 1
 /** Nothing more is read from the client (after an HTTP/1.0 request, or after the front answered). */
 const MODE_DONE = 2
+/** How long a closing connection keeps reading (and dropping) what the client still sends. */
+const LINGER_MS = 5000
+/** How long body bytes wait after uWS answered a request whose body is still arriving. */
+const HOLD_MS = 250
 
 /**
  * An HTTP/1.x front for a uWS app, on the listener's public address.
@@ -101,7 +105,7 @@ const MODE_DONE = 2
  * - absolute form (`GET http://host/p`, from proxies) goes on in origin form with that Host;
  * - past 48 fields, same-name fields are merged (RFC 9110 5.3) and fields the app never
  *   reads are dropped until it fits;
- * - what no HTTP/1.x server could answer otherwise gets a prompt 400/431/505 with a code.
+ * - what no HTTP/1.x server could answer otherwise gets a prompt 400/431 with a code.
  * The app listens on a private Unix socket; each connection to it starts with a PROXY v2
  * header, so `getProxiedRemoteAddress()` is the client's address.
  * Cost (measured, wrk 1 thread 50 keep-alive connections): a redirect takes ~40 µs of CPU
@@ -230,6 +234,37 @@ class FrontConnection {
     this.#up?.destroy()
   }
 
+  /** Ends the client's side once, then drops what it still sends for a while (LINGER_MS). */
+  #linger (): void {
+    if (this.#holdTimer !== undefined) clearTimeout(this.#holdTimer)
+    this.#holdTimer = undefined
+    this.#held = undefined
+    if (this.#mode === MODE_DONE && this.#lingering) return
+    this.#mode = MODE_DONE
+    this.#lingering = true
+    if (this.#client.destroyed) return
+    this.#client.end()
+    this.#client.resume() // it may be paused by back-pressure from the side that is gone
+    setTimeout(() => { this.#client.destroy() }, LINGER_MS).unref()
+  }
+
+  #lingering = false
+  /** Body bytes held back while uWS, having answered early, is expected to close. */
+  #held: Buffer[] | undefined
+  #holdTimer: NodeJS.Timeout | undefined
+
+  #holdBody (): void {
+    this.#held = []
+    this.#holdTimer = setTimeout(() => {
+      const held = this.#held ?? []
+      this.#held = undefined
+      this.#holdTimer = undefined
+      for (const b of held) this.#forward(b)
+      if (this.#mode !== MODE_DONE) this.#client.resume()
+    }, HOLD_MS)
+    this.#holdTimer.unref()
+  }
+
   #onData (chunk: Buffer): void {
     if (this.#mode === MODE_PIPE) {
       this.#forward(chunk)
@@ -332,7 +367,9 @@ class FrontConnection {
     const m = REQUEST_LINE.exec(lines[0])
     if (m === null) return this.#answer(400, 'CT_ERR_HTTP_BAD_REQUEST', 'the request line is not METHOD SP target SP HTTP/x.y')
     const [, method, rawTarget, major, minor] = m
-    if (major !== '1' || (minor !== '0' && minor !== '1')) return this.#answer(505, 'CT_ERR_HTTP_VERSION', `HTTP/${major}.${minor} is not supported; use HTTP/1.1 or HTTP/1.0`)
+    // 400, not 505: every listener answers a request it cannot take with a 4xx (issue 10), as
+    // uWebSockets itself has done since 2026-08.
+    if (major !== '1' || (minor !== '0' && minor !== '1')) return this.#answer(400, 'CT_ERR_HTTP_VERSION', `HTTP/${major}.${minor} is not supported; use HTTP/1.1 or HTTP/1.0`)
     const http10 = minor === '0'
     let target = rawTarget
     let targetHost: string | undefined
@@ -410,6 +447,11 @@ class FrontConnection {
   }
 
   #forward (bytes: Buffer): void {
+    if (this.#held !== undefined) {
+      this.#held.push(bytes)
+      this.#client.pause()
+      return
+    }
     let up = this.#up
     if (up === undefined) {
       up = this.#connectUp()
@@ -424,13 +466,22 @@ class FrontConnection {
     this.#up = up
     const client = this.#client
     up.setNoDelay(true)
-    up.on('data', chunk => { if (!client.write(chunk)) up.pause() })
+    up.on('data', chunk => {
+      // uWS answering while a request body is still coming in has refused it (413, 401):
+      // it closes next, and a write of the rest would reset the socket before that answer
+      // is read. Hold the body back; if uWS does not close soon (a pipelined answer), go on.
+      if (this.#bodyLeft > 0 && this.#held === undefined) this.#holdBody()
+      if (!client.write(chunk)) up.pause()
+    })
     up.on('drain', () => { client.resume() })
     // uWS closed (after a `Connection: close` answer, on its idle timeout, or on an error):
-    // the client gets everything written so far, then the end.
-    up.on('end', () => { client.end() })
-    up.on('close', () => { if (!client.destroyed) client.end() })
-    up.on('error', () => { client.destroy() })
+    // the client gets everything written so far, then the end. Whatever it still sends (the
+    // rest of a body uWS refused with 413) is read and dropped: closing on unread bytes makes
+    // the kernel reset the connection, and the client would lose the answer (a lingering close).
+    up.on('end', () => { this.#linger() })
+    up.on('close', () => { this.#linger() })
+    // uWS resets its side when it closes on unread bytes: same as a close for the client.
+    up.on('error', () => { this.#linger() })
     return up
   }
 
@@ -456,7 +507,7 @@ class FrontConnection {
   }
 }
 
-const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 431: 'Request Header Fields Too Large', 505: 'HTTP Version Not Supported' }
+const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 431: 'Request Header Fields Too Large' }
 
 /** Where the request head starting at `from` ends (after its empty line), or -1 if it has not ended yet. */
 function headEndOf (data: Buffer, from: number): number {

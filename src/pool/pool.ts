@@ -3,11 +3,11 @@ import { fileURLToPath } from 'node:url'
 import { existsSync } from 'node:fs'
 import { Piscina } from 'piscina'
 import { PoolError, WorkerTaskError } from './errors.js'
-import type { JobResult, MimeOutput, MimeTask, PoolTask, RewriteOutput, RewriteTask, TaskFailure, WorkerData } from './tasks.js'
+import type { JobResult, MimeOutput, MimeTask, PoolTask, RewriteOutput, RewriteSendOutput, RewriteSendTask, RewriteTask, TaskFailure, WorkerData } from './tasks.js'
 import { packClassifyTask, unpackClassified, type ClassifyTask } from '../promote/classify-task.js'
 import type { Classified } from '../promote/types.js'
 
-export type { RewriteJob, RewriteOutput, MimeOutput, TrackingConfig } from './tasks.js'
+export type { RewriteJob, RewriteOutput, RewriteSendOutput, RewriteSendTask, MimeOutput, TrackingConfig } from './tasks.js'
 
 export interface RewritePoolOptions {
   /** Worker threads (default: 2, or 1 on a single core). */
@@ -40,6 +40,8 @@ export interface RewritePool {
   rewrite: (task: Omit<RewriteTask, 'kind'>) => Promise<RewriteOutput[]>
   /** Like rewrite, but each job's outcome separately. */
   rewriteSettled: (task: Omit<RewriteTask, 'kind'>) => Promise<Array<JobResult<RewriteOutput>>>
+  /** One send: one document for many recipients, answered with the JSON answer body built in the worker. */
+  rewriteSend: (task: Omit<RewriteSendTask, 'kind'>) => Promise<RewriteSendOutput>
   /** Rewrites a raw RFC 5322 message. */
   rewriteMime: (task: Omit<MimeTask, 'kind'>) => Promise<MimeOutput & { raw: Buffer }>
   /** Classifies a batch (promotion). */
@@ -126,6 +128,10 @@ export function createRewritePool (options: RewritePoolOptions = {}): RewritePoo
     async rewrite (task) {
       const results = await rewriteSettled(task)
       return results.map(unwrap)
+    },
+    async rewriteSend (task) {
+      // Success comes back with the body's buffer transferred, a failure as data.
+      return unwrap(await run({ ...task, kind: 'rewrite-send' }) as JobResult<RewriteSendOutput>)
     },
     async rewriteMime (task) {
       const r = unwrap(await run({ ...task, kind: 'rewrite-mime' }) as JobResult<MimeOutput>)

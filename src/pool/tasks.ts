@@ -49,6 +49,38 @@ export interface RewriteOutput {
   mso: { rewritten: number, untouched: number }
 }
 
+/**
+ * One send of `POST /v1/rewrite`: one document for many recipients, answered whole. The
+ * worker reads the document once, checks the request's bounds before minting anything,
+ * renders each recipient's copy and writes the JSON answer itself, so that the main thread
+ * (which also serves redirects) only writes bytes: structured-cloning 50 copies of a 3 MB
+ * document back, then JSON.stringify-ing them into one string, held it for seconds.
+ */
+export interface RewriteSendTask {
+  kind: 'rewrite-send'
+  tracking: TrackingConfig
+  html: string
+  /** Returned unchanged in every message when given. */
+  text?: string
+  recipients: string[]
+  /** One per recipient, same order. */
+  messageIds: string[]
+  /** Unix seconds. */
+  sentAt: number
+  /** Tokens go into the html; false: every message gets the html as given (the link table is still read). */
+  track: boolean
+  /** The answer's fields before `messages` (written first, as given). */
+  answer: { route_id: string, tracking: { enabled: boolean, reason: string } }
+  limits: { maxLinks: number, maxTokens: number, maxOutputBytes: number }
+}
+
+export interface RewriteSendOutput {
+  /** The whole answer body, JSON in UTF-8, in a buffer transferred (not copied) from the worker. */
+  body: Uint8Array
+  /** The document's link table; the same for every recipient (only the tokens differ). */
+  links: LinkRecord[]
+}
+
 /** A raw RFC 5322 message, as an SMTP relay hands it over. */
 export interface MimeTask {
   kind: 'rewrite-mime'
@@ -60,6 +92,8 @@ export interface MimeTask {
   trackClicks: boolean
   /** Whether X-LM-Override-Track-Clicks may decide (false for inbound routes: never tracked). */
   overridable: boolean
+  /** Links over all HTML parts at most (CT_ERR_REWRITE_TOO_MANY_LINKS); default: no bound. */
+  maxLinks?: number
 }
 
 export interface MimeOutput {
@@ -80,7 +114,7 @@ export interface CrashTask {
   kind: 'test-crash'
 }
 
-export type PoolTask = RewriteTask | MimeTask | CrashTask | PackedClassifyTask
+export type PoolTask = RewriteTask | RewriteSendTask | MimeTask | CrashTask | PackedClassifyTask
 
 /** An error as data: Error subclasses lose their code crossing threads. */
 export interface TaskFailure {
@@ -93,6 +127,7 @@ export type JobResult<T> = { ok: true, value: T } | { ok: false, error: TaskFail
 
 export interface PoolResults {
   'rewrite': Array<JobResult<RewriteOutput>>
+  'rewrite-send': JobResult<RewriteSendOutput>
   'rewrite-mime': JobResult<MimeOutput>
   'test-crash': never
   'classify': JobResult<Uint8Array>

@@ -6,7 +6,9 @@ import { mintToken } from '../token/codec.js'
 import { trackedUrl } from '../redirect/hosts.js'
 import { trackingHostPredicate, type TrackingHostPredicate } from '../rewrite/links.js'
 import { renderHtml, scanHtml, type LinkRecord, type MintFn, type ScannedDocument } from '../rewrite/html.js'
-import type { JobResult, MimeOutput, MimeTask, PoolTask, RewriteOutput, RewriteTask, TaskFailure, TrackingConfig, WorkerData } from './tasks.js'
+import { JsonPieces, linkView } from '../rewrite/answer.js'
+import { RewriteError } from '../rewrite/errors.js'
+import type { JobResult, MimeOutput, MimeTask, PoolTask, RewriteOutput, RewriteSendOutput, RewriteSendTask, RewriteTask, TaskFailure, TrackingConfig, WorkerData } from './tasks.js'
 import { Piscina } from 'piscina'
 import { runPackedClassifyTask } from '../promote/classify-task.js'
 
@@ -16,7 +18,14 @@ const allowTestTasks = (workerData as WorkerData | undefined)?.allowTestTasks ==
 export default async function run (task: PoolTask): Promise<unknown> {
   switch (task.kind) {
     case 'rewrite': return await rewriteTask(task)
-    case 'rewrite-mime': return await settle(async () => await mimeTask(task))
+    case 'rewrite-send': {
+      const r = await settle(async () => await sendTask(task))
+      return r.ok ? moveWith(r, r.value.body.buffer as ArrayBuffer) : r
+    }
+    case 'rewrite-mime': {
+      const r = await settle(async () => await mimeTask(task))
+      return r.ok ? moveWith(r, r.value.raw.buffer as ArrayBuffer) : r
+    }
     case 'classify': {
       const r = await settle(async () => runPackedClassifyTask(task))
       // The verdicts go back as a transferred buffer too.
@@ -97,6 +106,56 @@ async function rewriteTask (task: RewriteTask): Promise<Array<JobResult<RewriteO
   return out
 }
 
+/**
+ * `value` goes back to the pool with `buffer` transferred rather than cloned: piscina
+ * transfers what a movable object names under transferableSymbol and posts what it names
+ * under valueSymbol. `buffer` must be the buffer's own ArrayBuffer (never Buffer's pool).
+ */
+function moveWith (value: object, buffer: ArrayBuffer): unknown {
+  return Piscina.move({ [Piscina.transferableSymbol]: buffer, [Piscina.valueSymbol]: value } as never)
+}
+
+/** `bytes` on an ArrayBuffer of its own, copied only when it shares one (Buffer's pool, a slice). */
+function own (bytes: Uint8Array): Uint8Array {
+  if (bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer) return bytes
+  const copy = new Uint8Array(bytes.byteLength)
+  copy.set(bytes)
+  return copy
+}
+
+async function sendTask (task: RewriteSendTask): Promise<RewriteSendOutput> {
+  const n = task.recipients.length
+  if (n === 0 || task.messageIds.length !== n || typeof task.html !== 'string') throw new RewriteError('CT_ERR_REWRITE_INTERNAL', 'a send needs html and one message id per recipient')
+  const { maxLinks, maxTokens, maxOutputBytes } = task.limits
+  const m = minting(task.tracking)
+  const doc = await scanHtml(task.html, { isTrackingHost: m.isTrackingHost, maxUrlBytes: m.config.maxUrlBytes })
+  // The bounds, before a single token is minted.
+  const count = doc.links.length
+  if (count > maxLinks) throw new RewriteError('CT_ERR_REWRITE_TOO_MANY_LINKS', `${count} links, at most ${maxLinks}`)
+  if (count * n > maxTokens) throw new RewriteError('CT_ERR_REWRITE_TOO_MANY_TOKENS', `${count} links × ${n} recipients = ${count * n}, at most ${maxTokens}; send fewer recipients per request`)
+  const out = new JsonPieces(maxOutputBytes)
+  out.push(`{"route_id":${JSON.stringify(task.answer.route_id)},"tracking":${JSON.stringify(task.answer.tracking)},"messages":[`)
+  const tail = Buffer.from(task.text === undefined ? '}' : `,"text":${JSON.stringify(task.text)}}`)
+  // The link table does not depend on the recipient (only the tokens do): read from the first.
+  const first = renderHtml(doc, mintFor(m, task.messageIds[0], task.sentAt))
+  // Tracking off: every message is the input, serialised once.
+  const fixed = task.track ? undefined : Buffer.from(JSON.stringify(task.html))
+  for (let i = 0; i < n; i++) {
+    const start = out.bytes
+    out.push(`${i === 0 ? '' : ','}{"recipient":${JSON.stringify(task.recipients[i])},"message_id":${JSON.stringify(task.messageIds[i])},"html":`)
+    if (fixed !== undefined) out.pushBytes(fixed)
+    else out.push(JSON.stringify((i === 0 ? first : renderHtml(doc, mintFor(m, task.messageIds[i], task.sentAt))).html))
+    out.pushBytes(tail)
+    if (i === 0 && n > 1) {
+      // Every copy is as long as the first but for its recipient (tokens of one document
+      // have the same lengths): refuse now rather than after rendering them all.
+      out.reserve((n - 1) * (out.bytes - start - Buffer.byteLength(JSON.stringify(task.recipients[0]))))
+    }
+  }
+  out.push(`],"links":${JSON.stringify(first.links.map(l => linkView(l, task.track)))}}`)
+  return { body: out.finish(), links: first.links }
+}
+
 async function mimeTask (task: MimeTask): Promise<MimeOutput> {
   const m = minting(task.tracking)
   const mint = mintFor(m, task.messageId, task.sentAt)
@@ -110,11 +169,13 @@ async function mimeTask (task: MimeTask): Promise<MimeOutput> {
   const r = await rewriteMime(raw, async (html, part) => {
     if (!effective(part.override)) return html
     const doc = await scanHtml(html, { isTrackingHost: m.isTrackingHost, maxUrlBytes: m.config.maxUrlBytes, firstIndex: links.length })
+    const total = links.length + doc.links.length
+    if (task.maxLinks !== undefined && total > task.maxLinks) throw new RewriteError('CT_ERR_REWRITE_TOO_MANY_LINKS', `${total} links, at most ${task.maxLinks}`)
     const res = renderHtml(doc, mint)
     links.push(...res.links)
     return res.html
   })
-  return { raw: r.raw, override: r.override, overrideHeader: r.overrideHeader, tracked: effective(r.override), links, htmlParts: r.htmlParts, skippedParts: r.skippedParts }
+  return { raw: own(r.raw), override: r.override, overrideHeader: r.overrideHeader, tracked: effective(r.override), links, htmlParts: r.htmlParts, skippedParts: r.skippedParts }
 }
 
 async function settle<T> (f: () => Promise<T>): Promise<JobResult<T>> {

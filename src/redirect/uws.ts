@@ -106,6 +106,9 @@ export function closeApp (app: Uws.TemplatedApp, socket: Uws.us_listen_socket | 
  * `onTooLarge` is called once and the rest is ignored. uWS hands chunks that are only valid
  * during the callback, so each is copied.
  */
+/** Bytes past a body limit still read (and dropped) so that the 413 reaches the client. */
+const DRAIN_CAP = 16 * 1024 * 1024
+
 export function readBody (res: Uws.HttpResponse, limit: number, onBody: (body: Buffer) => void, onTooLarge: () => void): void {
   const chunks: Buffer[] = []
   let size = 0
@@ -114,6 +117,11 @@ export function readBody (res: Uws.HttpResponse, limit: number, onBody: (body: B
     if (done) return
     size += chunk.byteLength
     if (size > limit) {
+      // Answer once the client has sent its body (up to a cap): answering mid-body makes uWS
+      // close on unread bytes, the client's kernel then resets the connection, and the
+      // client may never read the 413. Past the cap, answer at once (an abusive upload).
+      chunks.length = 0
+      if (!isLast && size <= limit + DRAIN_CAP) return
       done = true
       onTooLarge()
       return

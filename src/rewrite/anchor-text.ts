@@ -1,6 +1,7 @@
 import { decodeHTML } from 'entities'
 import { decodeHref } from './links.js'
 import { findAttribute, readStartTag, spanIs } from './start-tag.js'
+import { toWellFormed } from './unicode.js'
 
 /** anchor_text is for reports and webhooks; a link wrapping a whole article is cut here. */
 export const ANCHOR_TEXT_MAX = 1024
@@ -75,7 +76,10 @@ export function anchorText (src: string, from: number, limit: number): string {
     if (last >= 0xd800 && last <= 0xdbff) cut-- // never split a surrogate pair
     text = text.slice(0, cut)
   }
-  return text
+  // A lone surrogate in the source (a UTF-16 MIME part) becomes U+FFFD: anchor_text is
+  // stored in message_links and sent in webhooks (unicode.ts). Character references to a
+  // surrogate (`&#xD800;`) already decode to U+FFFD, as HTML §13.2.5.80 says.
+  return toWellFormed(text)
 }
 
 function skipRawText (src: string, from: number, limit: number, name: string): number {

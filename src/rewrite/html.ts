@@ -4,6 +4,7 @@ import { classifyHref, decodeHref, type LinkDecision, type LinkRuleOptions, type
 import { attributeValueText, findAttribute, nameIs, readStartTag, type SourceAttribute } from './start-tag.js'
 import { RewriteError } from './errors.js'
 import { anchorText as anchorTextOf } from './anchor-text.js'
+import { toWellFormed } from './unicode.js'
 
 /**
  * Link rewriting on html-rewriter-wasm (lol-html), byte-exact outside href values.
@@ -349,7 +350,9 @@ export function renderHtml (doc: ScannedDocument, mint: MintFn): RewriteHtmlResu
         d = { tracked: false, url: d.url, reason: 'invalid_url', code: err.code }
       }
     }
-    const rec: LinkRecord = { index: link.index, url: d.url, anchor_text: link.anchorText, tracked: d.tracked }
+    // Recorded text is well-formed (unicode.ts): a tracked URL already is (checkDestination
+    // refuses a lone surrogate); a skipped one is stored with U+FFFD in its place.
+    const rec: LinkRecord = { index: link.index, url: d.tracked ? d.url : toWellFormed(d.url), anchor_text: link.anchorText, tracked: d.tracked }
     if (!d.tracked) {
       rec.reason = d.reason
       if (d.code !== undefined) rec.code = d.code

@@ -76,6 +76,8 @@ export class BatchedWriter {
         this.#retry = undefined
         if (this.#backoff.failures > 0) this.log.info({ table: this.table, afterFailures: this.#backoff.failures }, 'batched inserts recovered')
         this.#backoff.reset()
+        // A backlog of full batches (a large send) goes in back to back, not one per tick.
+        if (this.#rows.length >= this.#o.maxRows) setImmediate(() => { void this.flush() })
       } catch (err) {
         this.failures++
         const wait = this.#backoff.fail()

@@ -27,6 +27,10 @@ export function checkDestination (raw: string, maxBytes = DEFAULT_MAX_URL_BYTES)
   if (raw.length > maxBytes || Buffer.byteLength(raw) > maxBytes) {
     throw new UrlRefusedError('CT_ERR_URL_TOO_LONG', `${Buffer.byteLength(raw)} > ${maxBytes} bytes`)
   }
+  // A lone UTF-16 surrogate cannot be written as UTF-8: the token would carry U+FFFD
+  // instead, the WHATWG parser would send the browser to %EF%BF%BD, and ClickHouse would
+  // refuse the link row. Such a string is not a URL anyone wrote on purpose.
+  if (!(raw as unknown as { isWellFormed: () => boolean }).isWellFormed()) throw new UrlRefusedError('CT_ERR_URL_INVALID', 'not well-formed Unicode (a lone UTF-16 surrogate)')
   if (FORBIDDEN_CHARS.test(raw)) throw new UrlRefusedError('CT_ERR_URL_CONTROL_CHARS')
   if (!SCHEME.test(raw)) throw new UrlRefusedError('CT_ERR_URL_SCHEME')
   // Backslashes are read as slashes in special schemes: `https://a.com\@b.com` is a

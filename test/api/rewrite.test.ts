@@ -2,6 +2,7 @@ import t from 'tap'
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { request as httpRequest } from 'node:http'
+import { randomUUID } from 'node:crypto'
 import { startTestEngine } from '../helpers/engine.js'
 import { api } from '../helpers/api.js'
 import { request } from '../helpers/http.js'
@@ -160,5 +161,162 @@ t.test('rewriting through the Team API', async t => {
     t.notMatch(off.body.toString('latin1'), /X-LM-Override-Track-Clicks/i, 'the override header is consumed')
     t.equal(off.body.toString('latin1'), raw().toString('latin1'), 'not tracked: the message is the original minus the header')
     t.equal((await postRaw(port, '/v1/rewrite/mime', token, raw())).status, 400, 'route_id is required')
+  })
+
+  /** Rows of `query` once there are `n` of them (the batched writers flush about every second). */
+  const rowsOf = async (query: string, params: Record<string, unknown>, n: number): Promise<Array<Record<string, any>>> => { // eslint-disable-line @typescript-eslint/no-explicit-any
+    const deadline = Date.now() + 20_000
+    let rows: Array<Record<string, any>> = [] // eslint-disable-line @typescript-eslint/no-explicit-any
+    while (Date.now() < deadline) {
+      rows = await (await e.store!.reader.query({ query, query_params: params, format: 'JSONEachRow' })).json()
+      if (rows.length >= n) break
+      await new Promise(resolve => setTimeout(resolve, 100))
+    }
+    return rows
+  }
+  const links = (n: number, pad = ''): string => Array.from({ length: n }, (_, i) => `<a href="https://s.example/p/${i}">${pad}L${i}</a>\n`).join('')
+  const recipients = (n: number): string[] => Array.from({ length: n }, (_, i) => `r${i}@example.com`)
+
+  await t.test('the work one request may ask for is bounded, each bound with its own code, checked before the work', async t => {
+    const send = async (to: string[], html: string, text?: string): Promise<{ status: number, code?: string, ms: number }> => {
+      const started = Date.now()
+      const r = await api(port, 'POST', '/v1/rewrite', token, { route_id: tx, from: 'a@acme.example', to, html, ...(text === undefined ? {} : { text }) })
+      return { status: r.status, code: r.body?.error?.code, ms: Date.now() - started }
+    }
+    // The issue's two requests: 1,000 recipients × 600 KB (an answer past V8's string limit
+    // ended the process) and 20,000 links × 50 recipients (918 KB; stalled redirects 1.5 s).
+    const huge = await send(recipients(1000), `<p>${'x'.repeat(600 * 1024)}</p>${links(10)}`)
+    t.match(huge, { status: 413, code: 'CT_ERR_REWRITE_OUTPUT_TOO_LARGE' }, '1,000 × 600 KB: refused before any work')
+    const many = links(20_000)
+    t.ok(many.length > 900_000 && many.length < 940_000, `${many.length} bytes of html`)
+    t.match(await send(recipients(50), many), { status: 422, code: 'CT_ERR_REWRITE_TOO_MANY_LINKS' }, '20,000 links')
+    t.match(await send(recipients(1000), links(101)), { status: 422, code: 'CT_ERR_REWRITE_TOO_MANY_TOKENS' }, '101 links × 1,000 recipients')
+    t.match(await send(recipients(1001), links(1)), { status: 422, code: 'CT_ERR_REWRITE_TOO_MANY_RECIPIENTS' })
+    // Under the floor (html × recipients) but over once the tokens are in: refused by the
+    // worker after the first copy, not after all of them.
+    t.match(await send(recipients(1000), `<p>${'x'.repeat(60_000)}</p>${links(90)}`), { status: 413, code: 'CT_ERR_REWRITE_OUTPUT_TOO_LARGE' }, '1,000 × 61 KB + tokens')
+    t.match(await send(recipients(1000), links(1), 'y'.repeat(70_000)), { status: 413, code: 'CT_ERR_REWRITE_OUTPUT_TOO_LARGE' }, 'the text counts too')
+    // The largest accepted: 100 links × 1,000 recipients = the 100,000-token bound.
+    const big = await api(port, 'POST', '/v1/rewrite', token, { route_id: tx, from: 'a@acme.example', to: recipients(1000), html: links(100) })
+    t.equal(big.status, 200)
+    t.equal(big.headers['content-type'], 'application/json')
+    t.equal(big.body.messages.length, 1000)
+    t.equal(big.body.links.length, 100)
+    t.equal(new Set(big.body.messages.map((m: { message_id: string }) => m.message_id)).size, 1000)
+    t.equal((big.body.messages[999].html.match(/\/c\//g) ?? []).length, 100, 'every link of the last copy tracked')
+    const mime = Buffer.from(`From: a@acme.example\r\nTo: b@example.com\r\nSubject: many\r\nContent-Type: text/html; charset=utf-8\r\n\r\n${links(5001)}`)
+    const refusedMime = await postRaw(port, `/v1/rewrite/mime?route_id=${tx}`, token, mime)
+    t.equal(refusedMime.status, 422)
+    t.equal(JSON.parse(refusedMime.body.toString()).error.code, 'CT_ERR_REWRITE_TOO_MANY_LINKS', 'MIME: links over all parts')
+    const ok = await api(port, 'POST', '/v1/rewrite', token, { route_id: tx, from: 'a@acme.example', to: ['after@example.com'], html: links(3) })
+    t.equal(ok.status, 200, 'and the next request is served')
+  })
+
+  await t.test('a lone surrogate in any JSON field is refused, naming the field; decoded text gets U+FFFD and its rows land', async t => {
+    const base = { route_id: tx, from: 'a@acme.example', to: ['s@example.com'], subject: 'ok', html: '<a href="https://example.com/ok">ok</a>' }
+    const cases: Array<[string, string]> = [
+      ['subject', JSON.stringify({ ...base, subject: 'hi @' }).replace('hi @', 'hi \\ud800')],
+      ['tag', JSON.stringify({ ...base, tag: '@' }).replace('"tag":"@"', '"tag":"\\udc00x"')],
+      ['metadata.k', JSON.stringify({ ...base, metadata: { k: '@' } }).replace('"k":"@"', '"k":"v\\ud800"')],
+      ['metadata.\ufffdk', JSON.stringify({ ...base, metadata: { '@k': 'v' } }).replace('"@k"', '"\\ud800k"')],
+      ['from', JSON.stringify({ ...base, from: '@' }).replace('"from":"@"', '"from":"\\ud800@x.example"')],
+      ['to.0', JSON.stringify({ ...base, to: ['@'] }).replace('"to":["@"]', '"to":["\\udfff@example.com"]')],
+      ['html', JSON.stringify({ ...base, html: '<a href="https://example.com/@">x</a>' }).replace('/@', '/\\ud800')],
+      ['html', JSON.stringify({ ...base, html: '<a href="https://example.com/">@</a>' }).replace('>@<', '>\\ud800<')],
+      ['text', JSON.stringify({ ...base, text: '@' }).replace('"text":"@"', '"text":"\\ud800"')]
+    ]
+    for (const [field, body] of cases) {
+      t.ok(body.includes('\\u'), `${field}: the body carries the escape`)
+      const r = await api(port, 'POST', '/v1/rewrite', token, body)
+      t.equal(r.status, 400, field)
+      t.equal(r.body.error.code, 'CT_ERR_VALIDATION')
+      t.equal(r.body.error.details.field, field, `the field is named: ${field}`)
+    }
+    // A pair is one character: accepted, stored as it is.
+    const emoji = await api(port, 'POST', '/v1/rewrite', token, JSON.stringify({ ...base, subject: '@' }).replace('"subject":"@"', '"subject":"hi \\ud83d\\ude00"'))
+    t.equal(emoji.status, 200)
+    // Character references to a surrogate decode to U+FFFD (HTML's rule), in anchor text and alt.
+    const refs = await api(port, 'POST', '/v1/rewrite', token, { ...base, html: '<a href="https://example.com/r1">a&#xD800;b</a><a href="https://example.com/r2"><img alt="&#55296;alt"></a><a href="https://example.com/r3&#xDC00;">c</a>' })
+    t.equal(refs.status, 200)
+    t.same(refs.body.links.map((l: { anchor_text: string }) => l.anchor_text), ['a\ufffdb', '\ufffdalt', 'c'])
+    const id = refs.body.messages[0].message_id
+    const emojiId = emoji.body.messages[0].message_id
+    const msgs = await rowsOf('SELECT toString(message_id) AS id, subject FROM messages WHERE message_id IN ({ids:Array(UUID)}) ORDER BY subject', { ids: [id, emojiId] }, 2)
+    t.same(msgs.map(m => m.subject).sort(), ['hi \u{1F600}', 'ok'].sort(), 'both messages recorded')
+    const rows = await rowsOf('SELECT link_index, url, anchor_text, tracked FROM message_links WHERE message_id = {id:UUID} ORDER BY link_index', { id }, 3)
+    t.same(rows, [
+      { link_index: 0, url: 'https://example.com/r1', anchor_text: 'a\ufffdb', tracked: true },
+      { link_index: 1, url: 'https://example.com/r2', anchor_text: '\ufffdalt', tracked: true },
+      { link_index: 2, url: 'https://example.com/r3\ufffd', anchor_text: 'c', tracked: true }
+    ], 'the rows are in ClickHouse, U+FFFD in place of each surrogate')
+  })
+
+  await t.test('MIME: a UTF-16 encoded-word Subject and a UTF-16 html part with lone surrogates are recorded with U+FFFD', async t => {
+    // A UTF-16BE part: an href with a lone surrogate (refused at mint: invalid_url), anchor
+    // text with one (U+FFFD in the record), and an ordinary link beside them.
+    const html = '<html><body><a href="https://example.com/bad\ud800">bad</a> <a href="https://example.com/good">go \udc00 now</a></body></html>'
+    const part = Buffer.from(html, 'utf16le').swap16().toString('base64').replace(/(.{76})/g, '$1\r\n')
+    const raw = Buffer.from([
+      'From: News <news@acme.example>',
+      'To: =?UTF-16BE?B?2ABBAA==?= <u16@example.com>',
+      'Subject: =?UTF-16BE?B?2ABBAA==?=',
+      'MIME-Version: 1.0',
+      'Content-Type: text/html; charset=utf-16be',
+      'Content-Transfer-Encoding: base64',
+      '',
+      part,
+      ''
+    ].join('\r\n'))
+    const r = await postRaw(port, `/v1/rewrite/mime?route_id=${tx}`, token, raw)
+    t.equal(r.status, 200)
+    t.equal(r.headers['x-clicktrail-links'], '2')
+    const id = r.headers['x-clicktrail-message-id'] as string
+    const out = r.body.toString('latin1')
+    const body = Buffer.from(out.slice(out.indexOf('\r\n\r\n') + 4).replace(/\r\n/g, ''), 'base64').swap16().toString('utf16le')
+    t.match(body, /href="https:\/\/example\.com\/bad\ud800"/, 'the refused href is left exactly as written')
+    t.match(body, /href="http:\/\/p[a-z0-9]+\.t\.localhost:8080\/c\//, 'the other link is tracked')
+    const msgs = await rowsOf('SELECT subject, recipient FROM messages WHERE message_id = {id:UUID}', { id }, 1)
+    t.same(msgs, [{ subject: '\ufffd\u4100', recipient: '\ufffd\u4100 <u16@example.com>' }], 'the message row landed, U+FFFD for the lone surrogate')
+    const rows = await rowsOf('SELECT link_index, url, anchor_text, tracked, skip_reason FROM message_links WHERE message_id = {id:UUID} ORDER BY link_index', { id }, 2)
+    t.same(rows, [
+      { link_index: 0, url: 'https://example.com/bad\ufffd', anchor_text: 'bad', tracked: false, skip_reason: 'invalid_url' },
+      { link_index: 1, url: 'https://example.com/good', anchor_text: 'go \ufffd now', tracked: true, skip_reason: '' }
+    ])
+  })
+
+  await t.test('a message id belongs to the project that used it first: another project gets 409, the same one may retry', async t => {
+    const other = await bootstrap(e.plane!, { sid: 'thief' })
+    const otherRoute = other.routes[0].route_id
+    const html = '<a href="https://example.com/mine">mine</a>'
+    const id = randomUUID()
+    const first = await api(port, 'POST', '/v1/rewrite', token, { route_id: tx, from: 'a@acme.example', to: ['a@example.com'], html, message_id: id })
+    t.equal(first.status, 200)
+    const stolen = await api(port, 'POST', '/v1/rewrite', other.token, { route_id: otherRoute, from: 'b@thief.example', to: ['victim@example.com'], subject: 'B', html, message_id: id })
+    t.equal(stolen.status, 409)
+    t.equal(stolen.body.error.code, 'CT_ERR_MESSAGE_ID_TAKEN')
+    t.equal((await api(port, 'POST', '/v1/rewrite', other.token, { route_id: otherRoute, from: 'b@thief.example', to: ['v@example.com'], html, message_id: id.toUpperCase() })).status, 409, 'in any case')
+    const retry = await api(port, 'POST', '/v1/rewrite', token, { route_id: tx, from: 'a@acme.example', to: ['a@example.com'], html, message_id: id })
+    t.equal(retry.status, 200, 'a retried send of the same project')
+    // An id recorded before this process started (or by another node): found in `messages`.
+    const old = randomUUID()
+    await e.store!.writer.insert({ table: 'messages', values: [{ message_id: old, sid: project.sid, project_id: project.project_id, route_id: tx, recipient: 'x', sender: 'y', subject: 'earlier', tag: '', metadata: {}, sent_at: Math.floor(Date.now() / 1000), tracking: true, tracking_reason: 'route_setting', link_count: 1 }], format: 'JSONEachRow' })
+    const late = await api(port, 'POST', '/v1/rewrite', other.token, { route_id: otherRoute, from: 'b@thief.example', to: ['v@example.com'], html, message_id: old })
+    t.equal(late.status, 409, 'an id only ClickHouse knows')
+    t.equal((await api(port, 'POST', '/v1/rewrite', token, { route_id: tx, from: 'a@acme.example', to: ['a@example.com'], html, message_id: old })).status, 200, 'and its owner may still use it')
+    // A race for a new id on one node: one project wins, every request of the other gets 409.
+    const fresh = randomUUID()
+    const race = await Promise.all(Array.from({ length: 10 }, async (_, i) => {
+      const mine = i % 2 === 0
+      const r = await api(port, 'POST', '/v1/rewrite', mine ? token : other.token, { route_id: mine ? tx : otherRoute, from: 'r@race.example', to: ['r@example.com'], html, message_id: fresh })
+      return { mine, status: r.status }
+    }))
+    const winners = new Set(race.filter(r => r.status === 200).map(r => r.mine))
+    t.equal(winners.size, 1, 'only one project wins')
+    t.ok(race.every(r => r.status === 200 || r.status === 409), 'the others get 409')
+    t.equal(race.filter(r => r.status === 200).length, 5, 'all requests of the winner pass (retries of one send)')
+    // A refused send does not keep the id: the project may use it once the request succeeds.
+    const unused = randomUUID()
+    t.equal((await api(port, 'POST', '/v1/rewrite', other.token, { route_id: otherRoute, from: 'b@thief.example', to: ['v@example.com'], html: links(5001), message_id: unused })).status, 422)
+    t.equal((await api(port, 'POST', '/v1/rewrite', token, { route_id: tx, from: 'a@acme.example', to: ['a@example.com'], html, message_id: unused })).status, 200, 'released after the 422')
   })
 })

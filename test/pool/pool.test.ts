@@ -117,3 +117,36 @@ t.test('a closed pool refuses with CT_ERR_POOL_CLOSED', async t => {
   await small.close()
   await t.rejects(small.rewrite({ tracking, jobs: [] }), { code: 'CT_ERR_POOL_CLOSED', status: 503 })
 })
+
+t.test('a send: the worker checks the bounds, writes the JSON answer and hands it over as one transferred buffer', async t => {
+  const links = (n: number): string => Array.from({ length: n }, (_, i) => `<a href="https://shop.example/p/${i}">P${i}</a>`).join('')
+  const limits = { maxLinks: 50, maxTokens: 200, maxOutputBytes: 1024 * 1024 }
+  const base = { tracking, sentAt: SENT_AT, track: true, answer: { route_id: randomUUID(), tracking: { enabled: true, reason: 'route_setting' } }, limits }
+  const to = ['a@example.com', 'b"q@example.com', 'c@example.com']
+  const ids = to.map(() => randomUUID())
+  const out = await pool.rewriteSend({ ...base, html: links(3) + '<a href="mailto:x@y">m</a>', text: 'plain', recipients: to, messageIds: ids })
+  t.equal(out.body.byteLength, out.body.buffer.byteLength, 'the body owns its buffer (transferable, not a slice of a pool)')
+  const answer = JSON.parse(Buffer.from(out.body).toString('utf8'))
+  t.same(Object.keys(answer), ['route_id', 'tracking', 'messages', 'links'])
+  t.same(answer.messages.map((m: { recipient: string, message_id: string, text: string }) => [m.recipient, m.message_id, m.text]), to.map((r, i) => [r, ids[i], 'plain']))
+  answer.messages.forEach((m: { html: string }, i: number) => {
+    const urls = trackedUrlsIn(m.html)
+    t.equal(urls.length, 3)
+    t.same(urls.map(u => [decodeTracked(u).messageId, decodeTracked(u).linkIndex]), [[ids[i], 0], [ids[i], 1], [ids[i], 2]], `recipient ${i}: own tokens`)
+  })
+  t.same(answer.links.map((l: { reason?: string }) => l.reason), [undefined, undefined, undefined, 'mailto'])
+  t.equal(out.links.length, 4, 'and the link table for the records')
+  const off = await pool.rewriteSend({ ...base, track: false, answer: { ...base.answer, tracking: { enabled: false, reason: 'per_email_override' } }, html: links(2), recipients: ['a@x'], messageIds: [randomUUID()] })
+  const offAnswer = JSON.parse(Buffer.from(off.body).toString())
+  t.equal(offAnswer.messages[0].html, links(2), 'tracking off: the html as given')
+  t.same(offAnswer.links.map((l: { reason: string }) => l.reason), ['tracking_disabled', 'tracking_disabled'])
+  await t.rejects(pool.rewriteSend({ ...base, html: links(51), recipients: ['a@x'], messageIds: [randomUUID()] }), { code: 'CT_ERR_REWRITE_TOO_MANY_LINKS', status: 422 })
+  await t.rejects(pool.rewriteSend({ ...base, html: links(41), recipients: to.concat(to).slice(0, 5), messageIds: Array.from({ length: 5 }, () => randomUUID()) }), { code: 'CT_ERR_REWRITE_TOO_MANY_TOKENS', status: 422 })
+  const wide = `<p>${'x'.repeat(300_000)}</p>` + links(1)
+  await t.rejects(pool.rewriteSend({ ...base, html: wide, recipients: to.concat(to), messageIds: Array.from({ length: 6 }, () => randomUUID()) }), { code: 'CT_ERR_REWRITE_OUTPUT_TOO_LARGE', status: 413 })
+  await t.rejects(pool.rewriteSend({ ...base, html: links(1), recipients: ['a@x', 'b@x'], messageIds: [randomUUID()] }), { code: 'CT_ERR_REWRITE_INTERNAL' })
+  const mime = Buffer.from(`From: a@x\r\nContent-Type: text/html; charset=utf-8\r\n\r\n${links(51)}\r\n`)
+  await t.rejects(pool.rewriteMime({ tracking, raw: mime, messageId: randomUUID(), sentAt: SENT_AT, trackClicks: true, overridable: true, maxLinks: 50 }), { code: 'CT_ERR_REWRITE_TOO_MANY_LINKS' })
+  const moved = await pool.rewriteMime({ tracking, raw: mime, messageId: randomUUID(), sentAt: SENT_AT, trackClicks: true, overridable: true })
+  t.equal(moved.links.length, 51, 'no bound given: none applied')
+})

@@ -312,3 +312,18 @@ t.test('documents without links skip the parser; a multi-MB document is rewritte
   const restored = r.html.replace(/https:\/\/pabc\.t\.example\.net\/c\/T(\d+)/g, (_, i: string) => `https://x.com/p?id=${i}&amp;s=1`)
   t.ok(restored === html, 'byte-identical outside href values')
 })
+
+t.test('lone surrogates: recorded text is well-formed, a destination holding one is invalid_url and left as written', async t => {
+  // Such text only reaches the rewriter from a UTF-16 MIME part (JSON bodies are checked first).
+  const html = '<a href="https://example.com/bad\ud800">b\udc00ad</a><a href="https://example.com/ok"><img alt="\ud800alt"></a><a href="https://example.com/ref">x&#xD800;y&#56320;</a><a href="mailto:a\ud800@b">m</a>'
+  const out = await rewriteHtml(html, { mint: realMint(), isTrackingHost })
+  t.same(out.links.map(l => [l.url, l.anchor_text, l.tracked, l.reason, l.code]), [
+    ['https://example.com/bad\ufffd', 'b\ufffdad', false, 'invalid_url', 'CT_ERR_URL_INVALID'],
+    ['https://example.com/ok', '\ufffdalt', true, undefined, undefined],
+    ['https://example.com/ref', 'x\ufffdy\ufffd', true, undefined, undefined],
+    ['mailto:a\ufffd@b', 'm', false, 'mailto', undefined]
+  ])
+  for (const l of out.links) t.ok((l.url + l.anchor_text as unknown as { isWellFormed: () => boolean }).isWellFormed(), `link ${l.index}: well-formed`)
+  t.ok(out.html.startsWith('<a href="https://example.com/bad\ud800">b\udc00ad</a>'), 'the document itself is not altered outside tracked hrefs')
+  t.equal(trackedUrlsIn(out.html).length, 2)
+})

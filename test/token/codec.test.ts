@@ -189,7 +189,11 @@ t.test('minting refuses what must never become a redirect', async t => {
     ['https:///path', 'CT_ERR_URL_HOST'],
     ['https://exa mple.com', 'CT_ERR_URL_CONTROL_CHARS'],
     ['https://[::1/', 'CT_ERR_URL_INVALID'],
-    [`https://example.com/${'a'.repeat(5000)}`, 'CT_ERR_URL_TOO_LONG']
+    [`https://example.com/${'a'.repeat(5000)}`, 'CT_ERR_URL_TOO_LONG'],
+    // A lone UTF-16 surrogate has no UTF-8 form: the token would carry U+FFFD instead.
+    ['https://example.com/\ud800', 'CT_ERR_URL_INVALID'],
+    ['https://example.com/?q=\udc00x', 'CT_ERR_URL_INVALID'],
+    ['https://ex\udbffample.com/', 'CT_ERR_URL_INVALID']
   ]
   // Names escape everything outside printable ASCII: a raw U+2028 would break the TAP stream.
   const show = (u: string): string => JSON.stringify(u).slice(0, 60).replace(/[^\x20-\x7e]/g, c => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
@@ -204,6 +208,8 @@ t.test('minting refuses what must never become a redirect', async t => {
   }
   t.throws(() => checkDestination('https://example.com/' + 'a'.repeat(100), 64), { code: 'CT_ERR_URL_TOO_LONG' }, 'the limit is configurable')
   t.doesNotThrow(() => checkDestination('https://example.com/' + 'a'.repeat(100), 200))
+  t.equal(checkDestination('https://example.com/\ud83d\ude00'), 'https://example.com/%F0%9F%98%80', 'a surrogate pair is one character: accepted')
+  t.throws(() => checkDestination('https://example.com/a\ud800'), { code: 'CT_ERR_URL_INVALID', message: /well-formed/ })
 })
 
 t.test('minting validates the other fields', async t => {
