@@ -47,6 +47,8 @@ export interface Config {
   webhookRetrySchedule: number[]
   webhookAllowPrivate: boolean
   outboxMaxBytes: number
+  webhookTestPerMinute: number
+  webhookTestBurst: number
 }
 
 type Kind = 'int' | 'string' | 'list' | 'url' | 'domain' | 'bool' | 'durations'
@@ -100,7 +102,9 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'webhookRetrySchedule', flag: 'webhook-retry-schedule', env: 'WEBHOOK_RETRY_SCHEDULE', kind: 'durations', default: '5s,30s,2m,10m,30m,1h,2h,4h,8h,8h', doc: 'waits before each webhook retry (±20 % jitter); the default spans about a day' },
   { key: 'webhookAllowPrivate', flag: 'webhook-allow-private', env: 'WEBHOOK_ALLOW_PRIVATE', kind: 'bool', default: 'false', doc: 'allow webhook URLs that resolve to loopback, private, link-local or metadata addresses' },
   { key: 'outboxMaxBytes', flag: 'outbox-max-bytes', env: 'OUTBOX_MAX_BYTES', kind: 'int', default: String(256 * 1024 * 1024), min: 1024 * 1024, max: 1024 ** 4, doc: 'disk bound on pending webhook deliveries; past it new events are shed and counted' },
-  { key: 'logLevel', flag: 'log-level', env: 'LOG_LEVEL', kind: 'string', default: 'info', doc: 'pino log level: fatal, error, warn, info, debug, trace, silent' }
+  { key: 'logLevel', flag: 'log-level', env: 'LOG_LEVEL', kind: 'string', default: 'info', doc: 'pino log level: fatal, error, warn, info, debug, trace, silent' },
+  { key: 'webhookTestPerMinute', flag: 'webhook-test-per-minute', env: 'WEBHOOK_TEST_PER_MINUTE', kind: 'int', default: '10', min: 1, max: 60_000, doc: 'test events (POST /v1/webhooks/{id}/test) one webhook may ask for per minute; past it 429 CT_ERR_RATE_LIMITED with Retry-After' },
+  { key: 'webhookTestBurst', flag: 'webhook-test-burst', env: 'WEBHOOK_TEST_BURST', kind: 'int', default: '5', min: 1, max: 10_000, doc: 'test events one webhook may ask for at once before --webhook-test-per-minute applies' }
 ]
 
 const LOG_LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])

@@ -130,7 +130,9 @@ export async function startEngine (config: Config, log: Logger, options: EngineO
       allowPrivate: config.webhookAllowPrivate,
       timeoutMs: config.webhookTimeoutMs,
       concurrency: config.webhookConcurrency,
-      schedule: config.webhookRetrySchedule
+      schedule: config.webhookRetrySchedule,
+      testPerMinute: config.webhookTestPerMinute,
+      testBurst: config.webhookTestBurst
     })
     messages = new MessageDirectory(store.writer)
     pool = createRewritePool({ threads: config.poolThreads, maxQueue: config.poolMaxQueue })
