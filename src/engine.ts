@@ -132,7 +132,8 @@ export async function startEngine (config: Config, log: Logger, options: EngineO
       concurrency: config.webhookConcurrency,
       schedule: config.webhookRetrySchedule,
       testPerMinute: config.webhookTestPerMinute,
-      testBurst: config.webhookTestBurst
+      testBurst: config.webhookTestBurst,
+      failingRate: config.webhookFailingRate
     })
     messages = new MessageDirectory(store.writer)
     pool = createRewritePool({ threads: config.poolThreads, maxQueue: config.poolMaxQueue })

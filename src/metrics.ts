@@ -87,6 +87,7 @@ export function createMetrics (server: RedirectServer, pipeline?: IngestPipeline
     counter('clicktrail_webhook_test_rate_limited_total', 'test events refused by the per-webhook rate limit (429)', () => ds.testRateLimited)
     new Gauge({ name: 'clicktrail_webhook_pending', help: 'webhook deliveries waiting in the outbox', registers: [registry], collect () { this.set(dispatcher.pending) } })
     new Gauge({ name: 'clicktrail_webhook_outbox_live_bytes', help: 'outbox bytes held by pending deliveries (fair-share accounting; at most half of --outbox-max-bytes)', registers: [registry], collect () { this.set(dispatcher.liveBytes) } })
+    new Gauge({ name: 'clicktrail_webhook_failing_webhooks', help: 'webhooks whose last 10 attempts failed, paced to --webhook-failing-rate', registers: [registry], collect () { let n = 0; for (const h of dispatcher.hooks()) if (h.failing) n++; this.set(n) } })
     new Gauge({ name: 'clicktrail_webhook_outbox_bytes', help: 'bytes of the outbox files, live and acked frames', registers: [registry], collect () { this.set(dispatcher.outboxBytes) } })
     // One series per webhook with pending deliveries or losses: webhooks are bounded in
     // number and the dispatcher forgets deleted ones, so these labels are bounded too.

@@ -63,6 +63,8 @@ export interface HookView {
   shedShare: number
   evicted: number
   shedOutbox: number
+  /** Paced: its last FAILING_AFTER attempts failed. */
+  failing: boolean
 }
 
 /**
@@ -88,6 +90,11 @@ export interface DispatcherOptions {
   /** Test events a webhook may ask for per minute, and at once (token bucket). */
   testPerMinute?: number
   testBurst?: number
+  /**
+   * Attempts per second at most for a failing webhook (FAILING_AFTER failures in a row, no
+   * success since), so a dead endpoint's backlog costs the engine little CPU; default 10.
+   */
+  failingRate?: number
   /** How often deleted or disabled webhooks' jobs are dropped and idle state is pruned. */
   maintenanceMs?: number
 }
@@ -126,6 +133,8 @@ const LIVE_SHARE = 0.5
 const COMPACT_AT = 0.75
 /** Segments more live than this are not copied: too much writing for what it frees. */
 const MAX_COMPACT_RATIO = 0.75
+/** Failed attempts in a row after which a webhook is paced to `failingRate`. */
+export const FAILING_AFTER = 10
 /** Jobs relocated per turn of the event loop, so compaction never holds the redirect thread long. */
 const COMPACT_SLICE = 500
 
@@ -138,7 +147,10 @@ const COMPACT_SLICE = 500
  * recorded in ClickHouse (`webhook_deliveries`).
  *
  * Scheduling (scheduler.ts): a min-heap of retry times and one timer, and a ready queue
- * per webhook; nothing is looked at until it is due, so pending jobs cost no CPU.
+ * per webhook; nothing is looked at until it is due, so pending jobs cost no CPU. A
+ * webhook whose last FAILING_AFTER attempts all failed is paced to `failingRate` attempts
+ * per second until one succeeds: its due jobs wait in its queue (late, never skipped), so
+ * a dead endpoint with 100 000 jobs costs a few attempts a second, not a core.
  *
  * Fair share of the outbox (longest queue drop): pending jobs may hold LIVE_SHARE of
  * `--outbox-max-bytes`. Below that every job is taken. When it is full, a job for webhook W
@@ -185,7 +197,12 @@ export class WebhookDispatcher {
     this.#limited = limited(options.log)
     this.#liveBound = Math.floor(options.spool.maxBytes * LIVE_SHARE)
     this.#testLimit = new RateLimiter(options.testPerMinute ?? 10, options.testBurst ?? 5)
-    this.#scheduler = new Scheduler<Live>({ concurrency: options.concurrency, run: live => { this.#run(live) } })
+    const gap = 1000 / (options.failingRate ?? 10)
+    this.#scheduler = new Scheduler<Live>({
+      concurrency: options.concurrency,
+      run: live => { this.#run(live) },
+      gap: lane => (this.#hooks.get(lane)?.consecutiveFailures ?? 0) >= FAILING_AFTER ? gap : 0
+    })
     this.#records = new BatchedWriter(options.client, 'webhook_deliveries', options.log, 1000, 10_000, 50_000)
     this.#events = new BatchedWriter(options.client, 'webhook_events', options.log, 1000, 10_000, 10_000)
   }
@@ -201,7 +218,7 @@ export class WebhookDispatcher {
 
   /** Every webhook with pending jobs or counted losses. */
   * hooks (): Iterable<HookView> {
-    for (const h of this.#hooks.values()) yield { webhookId: h.id, pending: h.jobs.size, bytes: h.bytes, shedShare: h.shedShare, evicted: h.evicted, shedOutbox: h.shedOutbox }
+    for (const h of this.#hooks.values()) yield { webhookId: h.id, pending: h.jobs.size, bytes: h.bytes, shedShare: h.shedShare, evicted: h.evicted, shedOutbox: h.shedOutbox, failing: h.consecutiveFailures >= FAILING_AFTER }
   }
 
   async start (): Promise<void> {

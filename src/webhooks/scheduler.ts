@@ -35,6 +35,9 @@ interface Lane<T> {
   running: number
   /** Inside #pump: a `finished` called from `run` must not start a second loop over the same queue. */
   pumping: boolean
+  /** Paced lanes: no start before this time (ms), and the timer that pumps the lane then. */
+  nextStart: number
+  paceTimer: NodeJS.Timeout | undefined
 }
 
 export class SchedulerStats {
@@ -51,6 +54,12 @@ export interface SchedulerOptions<T> {
   concurrency: number
   /** Starts an item; the owner calls `finished(item)` when its run ends, however it ends. */
   run: (item: T) => void
+  /**
+   * Least ms between two starts of a lane, asked before each start (0 = no pacing). A
+   * paced lane starts one item per gap at most; its other ready items wait in its queue,
+   * which costs nothing.
+   */
+  gap?: (lane: string) => number
   now?: () => number
 }
 
@@ -124,19 +133,29 @@ export class Scheduler<T extends Schedulable> {
     this.#pump(lane)
   }
 
-  /** Stops the timer; nothing starts any more. */
+  /** Stops the timers; nothing starts any more. */
   stop (): void {
     this.#stopped = true
     if (this.#timer !== undefined) clearTimeout(this.#timer)
     this.#timer = undefined
     this.#armedFor = Infinity
+    for (const lane of this.#lanes.values()) {
+      if (lane.paceTimer !== undefined) clearTimeout(lane.paceTimer)
+      lane.paceTimer = undefined
+    }
+  }
+
+  /** Ready items of a lane not started yet (removed ones included until reached). */
+  queued (lane: string): number {
+    const l = this.#lanes.get(lane)
+    return l === undefined ? 0 : l.ready.length - l.head
   }
 
   #ready (item: T): void {
     item.state = 'ready'
     let lane = this.#lanes.get(item.lane)
     if (lane === undefined) {
-      lane = { name: item.lane, ready: [], head: 0, running: 0, pumping: false }
+      lane = { name: item.lane, ready: [], head: 0, running: 0, pumping: false, nextStart: 0, paceTimer: undefined }
       this.#lanes.set(item.lane, lane)
     }
     lane.ready.push(item)
@@ -164,16 +183,29 @@ export class Scheduler<T extends Schedulable> {
     } finally {
       lane.pumping = false
     }
-    if (lane.running === 0 && lane.ready.length === 0 && this.#lanes.get(lane.name) === lane) this.#lanes.delete(lane.name)
+    if (lane.running === 0 && lane.ready.length === 0 && lane.paceTimer === undefined && this.#lanes.get(lane.name) === lane) this.#lanes.delete(lane.name)
   }
 
   #drain (lane: Lane<T>): void {
     const limit = this.#o.concurrency
     while (!this.#stopped && lane.running < limit && lane.head < lane.ready.length) {
       const item = lane.ready[lane.head]
+      if (item.state !== 'ready') { // removed meanwhile
+        lane.ready[lane.head++] = undefined as unknown as T
+        this.stats.visited++
+        continue
+      }
+      const gap = this.#o.gap?.(lane.name) ?? 0
+      if (gap > 0) {
+        const now = this.#now()
+        if (now < lane.nextStart) {
+          this.#armLane(lane, lane.nextStart - now)
+          break
+        }
+        lane.nextStart = now + gap
+      }
       lane.ready[lane.head++] = undefined as unknown as T
       this.stats.visited++
-      if (item.state !== 'ready') continue // removed meanwhile
       item.state = 'running'
       lane.running++
       this.stats.started++
@@ -187,6 +219,15 @@ export class Scheduler<T extends Schedulable> {
       lane.ready.splice(0, lane.head)
       lane.head = 0
     }
+  }
+
+  #armLane (lane: Lane<T>, ms: number): void {
+    if (lane.paceTimer !== undefined) return
+    lane.paceTimer = setTimeout(() => {
+      lane.paceTimer = undefined
+      this.#pump(lane)
+    }, ms)
+    lane.paceTimer.unref()
   }
 
   #arm (): void {
