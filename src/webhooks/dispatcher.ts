@@ -409,6 +409,7 @@ export class WebhookDispatcher {
     const { job } = live
     const w = this.#o.plane.webhook(job.webhookId)
     if (w === undefined || !w.enabled) {
+      this.stats.cancelled++
       this.#finish(live, 'webhook deleted or disabled')
       return undefined
     }

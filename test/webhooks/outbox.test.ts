@@ -11,6 +11,8 @@ import { startTestEngine, tempDir, SECRET_1, type TestEngine } from '../helpers/
 import { api } from '../helpers/api.js'
 import { request } from '../helpers/http.js'
 import { Receiver } from '../helpers/receiver.js'
+import { Spool } from '../../src/ingest/spool.js'
+import { join } from 'node:path'
 
 // The real engine (embedded ClickHouse, promotion, outbox), real redirects and real
 // receivers on loopback. A "dead endpoint" is a Receiver whose port was closed again.
@@ -208,9 +210,54 @@ t.test('a few long-pending jobs spread over many outbox segments do not pin the 
   t.ok(e.dispatcher!.stats.relocated > 0, `pinned jobs were relocated (${e.dispatcher!.stats.relocated})`)
   t.ok(e.spool !== undefined && e.dispatcher!.outboxBytes <= 1024 * 1024, `outbox files within the bound (${e.dispatcher!.outboxBytes} bytes)`)
   t.equal(e.dispatcher!.pending, 150, 'the dead endpoint\'s jobs are all still pending')
-  // and they survive a restart exactly once (relocation never duplicates or loses a job)
+  // They survive a restart exactly once. A crash between relocating a job and acking its
+  // old frame leaves two frames of one job: made here by appending one job twice.
   const dir = e.dataDir
   await e.stop()
+  const outbox = new Spool<string>({ dir: join(dir, 'outbox'), maxBytes: 1024 * 1024, fsync: 'none' })
+  await outbox.open()
+  for await (const batch of outbox.recover()) void batch // hand out the old frames; they stay pending
+  const twice = JSON.stringify(job(d.webhook_id))
+  t.ok(outbox.append([twice]) !== undefined && outbox.append([twice]) !== undefined)
+  outbox.close()
   const back = await startTestEngine(t, { ...FAST, 'outbox-max-bytes': String(1024 * 1024), 'webhook-retry-schedule': '1h' }, {}, dir)
-  t.equal(back.dispatcher!.pending, 150, 'all 150 pending after the restart, no duplicates')
+  t.equal(back.dispatcher!.pending, 151, 'all 150 pending after the restart and the doubled one once')
+  await back.stop()
+  const after = new Spool<string>({ dir: join(dir, 'outbox'), maxBytes: 1024 * 1024, fsync: 'none' })
+  await after.open()
+  t.equal(after.stats.pendingRecords, 151, 'the second frame of the doubled job was acked at replay')
+  after.close()
+})
+
+t.test('fair share: webhooks pushing into a full outbox end up with equal shares; a newcomer can always queue', async t => {
+  const e = await startTestEngine(t, { ...FAST, 'outbox-max-bytes': String(1024 * 1024), 'webhook-retry-schedule': '1h' })
+  const dead = new Receiver()
+  await dead.up()
+  await dead.down()
+  const ids: string[] = []
+  for (let i = 0; i < 4; i++) ids.push((await hook(e, e.team!, dead.url)).webhook_id)
+  const push = (id: string): string => e.dispatcher!.enqueue({ eventId: randomUUID(), webhookId: id, sid: 'acme', event: 'message.clicked', body: BODY, createdAt: Date.now() })
+  for (let i = 0; i < 1000; i++) push(ids[0]) // the first fills the outbox alone
+  for (let i = 0; i < 1000; i++) { push(ids[1]); push(ids[2]) } // two more arrive
+  const bytes = (): number[] => ids.map(id => [...e.dispatcher!.hooks()].find(h => h.webhookId === id)?.bytes ?? 0)
+  const [a, b, c] = bytes()
+  const third = e.dispatcher!.liveBound / 3
+  for (const [name, x] of [['first', a], ['second', b], ['third', c]] as const) t.ok(Math.abs(x - third) < third * 0.05, `${name} holds a third of the bound (${x} of ${e.dispatcher!.liveBound})`)
+  t.equal(push(ids[3]), 'queued', 'a fourth webhook\'s first job is queued into the full outbox')
+  t.equal(push(ids[0]), 'shed_share', 'while the largest holder is refused')
+  t.ok(e.dispatcher!.liveBytes <= e.dispatcher!.liveBound)
+})
+
+t.test('deleting or disabling a webhook drops its pending deliveries (counted), freeing the outbox', async t => {
+  const e = await startTestEngine(t, { ...FAST, 'webhook-retry-schedule': '1h' })
+  const dead = new Receiver()
+  await dead.up()
+  await dead.down()
+  const w = await hook(e, e.team!, dead.url)
+  for (let i = 0; i < 300; i++) e.dispatcher!.enqueue({ eventId: randomUUID(), webhookId: w.webhook_id, sid: 'acme', event: 'message.clicked', body: BODY, createdAt: Date.now() })
+  t.equal(e.dispatcher!.pending, 300)
+  t.equal((await api(e.api!.port, 'PATCH', `/v1/webhooks/${w.webhook_id}`, e.team!.token, { enabled: false })).status, 200)
+  t.ok(await until(() => e.dispatcher!.pending === 0, 30_000), 'all dropped')
+  t.equal(e.dispatcher!.liveBytes, 0, 'and their bytes released')
+  t.equal(await metric(e, 'clicktrail_webhook_cancelled_total'), 300, 'counted')
 })
