@@ -106,7 +106,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'logLevel', flag: 'log-level', env: 'LOG_LEVEL', kind: 'string', default: 'info', doc: 'pino log level: fatal, error, warn, info, debug, trace, silent' },
   { key: 'webhookTestPerMinute', flag: 'webhook-test-per-minute', env: 'WEBHOOK_TEST_PER_MINUTE', kind: 'int', default: '10', min: 1, max: 60_000, doc: 'test events (POST /v1/webhooks/{id}/test) one webhook may ask for per minute; past it 429 CT_ERR_RATE_LIMITED with Retry-After' },
   { key: 'webhookTestBurst', flag: 'webhook-test-burst', env: 'WEBHOOK_TEST_BURST', kind: 'int', default: '5', min: 1, max: 10_000, doc: 'test events one webhook may ask for at once before --webhook-test-per-minute applies' },
-  { key: 'webhookFailingRate', flag: 'webhook-failing-rate', env: 'WEBHOOK_FAILING_RATE', kind: 'int', default: '10', min: 1, max: 100_000, doc: 'attempts per second at most for a webhook whose last 10 attempts failed, until one succeeds (its due deliveries wait)' }
+  { key: 'webhookFailingRate', flag: 'webhook-failing-rate', env: 'WEBHOOK_FAILING_RATE', kind: 'int', default: '10', min: 1, max: 1000, doc: 'attempts per second at most for a webhook whose last 10 attempts failed, until one succeeds (its due deliveries wait)' }
 ]
 
 const LOG_LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])

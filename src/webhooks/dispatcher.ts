@@ -213,8 +213,6 @@ export class WebhookDispatcher {
   get liveBound (): number { return this.#liveBound }
   /** Bytes of the outbox files (live frames and acked ones in segments not freed yet). */
   get outboxBytes (): number { return this.#o.spool.stats.bytes }
-  /** Items waiting in the scheduler's heap (for tests). */
-  get scheduler (): Scheduler<never> { return this.#scheduler as unknown as Scheduler<never> }
 
   /** Every webhook with pending jobs or counted losses. */
   * hooks (): Iterable<HookView> {
@@ -224,22 +222,20 @@ export class WebhookDispatcher {
   async start (): Promise<void> {
     for await (const batch of this.#o.spool.recover()) {
       for (const text of batch.records) {
-        let job: Job
-        try {
-          job = JSON.parse(text) as Job
-        } catch {
-          this.#o.log.warn({ ref: batch.ref.id }, 'webhooks: outbox frame is not a job; dropped')
+        const job = parseJob(text)
+        if (job === undefined) {
+          // a bad record must not stop the start-up: drop it, say so
+          this.#limited.warn('webhook.outbox_bad_frame', { ref: batch.ref.id }, 'webhook outbox frame is not a job: dropped')
           this.#o.spool.ack(batch.ref)
           continue
         }
-        const k = key(job)
         // Two frames for one job: compaction appended it again and the process stopped
         // before the old frame was acked. Keep the first.
-        if (this.#jobs.has(k) || typeof job.webhookId !== 'string') {
+        if (this.#jobs.has(key(job))) {
           this.#o.spool.ack(batch.ref)
           continue
         }
-        const live = this.#add(job, batch.ref, frameBytes(text))
+        const live = this.#add(job, batch.ref, frameBytes(text as string))
         this.#scheduler.add(live, 0)
       }
     }
@@ -596,6 +592,15 @@ export class WebhookDispatcher {
 
 function key (job: Job): string {
   return `${job.eventId}:${job.webhookId}`
+}
+
+function parseJob (text: unknown): Job | undefined {
+  if (typeof text !== 'string') return undefined
+  let j: Partial<Job> | null
+  try { j = JSON.parse(text) as Partial<Job> | null } catch { return undefined }
+  if (j === null || typeof j !== 'object' || typeof j.eventId !== 'string' || typeof j.webhookId !== 'string' || typeof j.body !== 'string' ||
+    typeof j.sid !== 'string' || typeof j.event !== 'string' || typeof j.createdAt !== 'number') return undefined
+  return j as Job
 }
 
 /** Bytes of a spool frame holding one string: header, msgpack fixarray and str header, the text. */

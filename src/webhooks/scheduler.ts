@@ -10,8 +10,8 @@
  *   in its own FIFO ready queue, so a lane at its limit costs nothing either: it is looked
  *   at again only when one of its runs finishes (`finished`), which starts its next
  *   ready item. Other lanes never wait behind it.
- * - Items are removed (evicted, cancelled) in O(log n) from the heap; from a ready queue
- *   lazily (marked, skipped when reached).
+ * - Items are removed (evicted, cancelled) in O(log n) from the heap and in O(1) from a
+ *   ready queue (an intrusive doubly-linked list), so nothing removed stays referenced.
  */
 
 export type ItemState = 'idle' | 'waiting' | 'ready' | 'running'
@@ -25,13 +25,17 @@ export interface Schedulable {
   state: ItemState
   /** Position in the heap while waiting; -1 otherwise. Owned by the scheduler. */
   heapIndex: number
+  /** Neighbours in its lane's ready queue while ready. Owned by the scheduler. */
+  prev?: Schedulable
+  next?: Schedulable
 }
 
 interface Lane<T> {
   readonly name: string
-  ready: T[]
-  /** Index of the first live entry of `ready`. */
-  head: number
+  /** The ready queue, oldest first. */
+  first: T | undefined
+  last: T | undefined
+  size: number
   running: number
   /** Inside #pump: a `finished` called from `run` must not start a second loop over the same queue. */
   pumping: boolean
@@ -116,7 +120,8 @@ export class Scheduler<T extends Schedulable> {
       return true
     }
     if (item.state === 'ready') {
-      // skipped when its lane reaches it
+      const lane = this.#lanes.get(item.lane)
+      if (lane !== undefined) this.#unlink(lane, item)
       item.state = 'idle'
       return true
     }
@@ -145,20 +150,24 @@ export class Scheduler<T extends Schedulable> {
     }
   }
 
-  /** Ready items of a lane not started yet (removed ones included until reached). */
+  /** Ready items of a lane not started yet. */
   queued (lane: string): number {
-    const l = this.#lanes.get(lane)
-    return l === undefined ? 0 : l.ready.length - l.head
+    return this.#lanes.get(lane)?.size ?? 0
   }
 
   #ready (item: T): void {
     item.state = 'ready'
     let lane = this.#lanes.get(item.lane)
     if (lane === undefined) {
-      lane = { name: item.lane, ready: [], head: 0, running: 0, pumping: false, nextStart: 0, paceTimer: undefined }
+      lane = { name: item.lane, first: undefined, last: undefined, size: 0, running: 0, pumping: false, nextStart: 0, paceTimer: undefined }
       this.#lanes.set(item.lane, lane)
     }
-    lane.ready.push(item)
+    item.prev = lane.last
+    item.next = undefined
+    if (lane.last === undefined) lane.first = item
+    else lane.last.next = item
+    lane.last = item
+    lane.size++
     if (lane.running < this.#o.concurrency) this.#pumpSoon(lane)
   }
 
@@ -183,18 +192,12 @@ export class Scheduler<T extends Schedulable> {
     } finally {
       lane.pumping = false
     }
-    if (lane.running === 0 && lane.ready.length === 0 && lane.paceTimer === undefined && this.#lanes.get(lane.name) === lane) this.#lanes.delete(lane.name)
+    if (lane.running === 0 && lane.size === 0 && lane.paceTimer === undefined && this.#lanes.get(lane.name) === lane) this.#lanes.delete(lane.name)
   }
 
   #drain (lane: Lane<T>): void {
     const limit = this.#o.concurrency
-    while (!this.#stopped && lane.running < limit && lane.head < lane.ready.length) {
-      const item = lane.ready[lane.head]
-      if (item.state !== 'ready') { // removed meanwhile
-        lane.ready[lane.head++] = undefined as unknown as T
-        this.stats.visited++
-        continue
-      }
+    while (!this.#stopped && lane.running < limit && lane.first !== undefined) {
       const gap = this.#o.gap?.(lane.name) ?? 0
       if (gap > 0) {
         const now = this.#now()
@@ -204,21 +207,25 @@ export class Scheduler<T extends Schedulable> {
         }
         lane.nextStart = now + gap
       }
-      lane.ready[lane.head++] = undefined as unknown as T
+      const item = lane.first
+      this.#unlink(lane, item)
       this.stats.visited++
       item.state = 'running'
       lane.running++
       this.stats.started++
       this.#o.run(item)
     }
-    // keep the queue's array from growing without end: drop the consumed prefix
-    if (lane.head === lane.ready.length) {
-      lane.ready.length = 0
-      lane.head = 0
-    } else if (lane.head > 1024 && lane.head * 2 > lane.ready.length) {
-      lane.ready.splice(0, lane.head)
-      lane.head = 0
-    }
+  }
+
+  #unlink (lane: Lane<T>, item: T): void {
+    const prev = item.prev as T | undefined
+    const next = item.next as T | undefined
+    if (prev === undefined) lane.first = next
+    else prev.next = next
+    if (next === undefined) lane.last = prev
+    else next.prev = prev
+    item.prev = item.next = undefined
+    lane.size--
   }
 
   #armLane (lane: Lane<T>, ms: number): void {
