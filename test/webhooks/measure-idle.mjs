@@ -6,6 +6,7 @@
 //   MEASURE_FLAGS='{"webhook-failing-rate":"100000"}'   extra serve flags
 //   MEASURE_SETTLE=all    wait for every first attempt even when the webhook is paced
 //   MEASURE_WAIT_S=600    longest wait for that
+//   MEASURE_QUIET_S=30    then this long before measuring (ClickHouse inserts and merges settle)
 //
 // The engine runs in a child process (real embedded ClickHouse in a temp dir); the jobs
 // are put in its outbox with dispatcher.enqueue, for a webhook whose port is closed, with
@@ -50,6 +51,8 @@ if (process.argv[2] === '--child') {
   const paced = () => process.env.MEASURE_SETTLE !== 'all' && typeof e.dispatcher.hooks === 'function' && [...e.dispatcher.hooks()].some(h => h.failing)
   while (e.dispatcher.stats.failedAttempts < queued && !paced() && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 200))
   const settleMs = Date.now() - t0
+  // let the embedded ClickHouse finish inserting the event and attempt records first
+  await new Promise(resolve => setTimeout(resolve, Number(process.env.MEASURE_QUIET_S ?? 30) * 1000))
   const token = mintToken(e.keys, { sid: 'acme', messageId: randomUUID(), linkIndex: 0, sentAt: Math.floor(Date.now() / 1000) - 3600, url: 'https://example.com/landing' })
   process.on('message', m => {
     if (m.type === 'cpu') process.send({ type: 'cpu', cpu: process.cpuUsage(), pending: e.dispatcher.pending, failed: e.dispatcher.stats.failedAttempts })
