@@ -172,8 +172,8 @@ export class WebhookDispatcher {
   readonly #o: DispatcherOptions
   readonly #jobs = new Map<string, Live>()
   readonly #hooks = new Map<string, Hook>()
-  /** Live jobs by outbox segment, for compaction. */
-  readonly #bySegment = new Map<string, Set<Live>>()
+  /** Live jobs (and their bytes) by outbox segment, for compaction. */
+  readonly #bySegment = new Map<string, { jobs: Set<Live>, bytes: number }>()
   readonly #scheduler: Scheduler<Live>
   readonly #liveBound: number
   #liveBytes = 0
@@ -334,20 +334,21 @@ export class WebhookDispatcher {
 
   #track (live: Live): void {
     if (live.ref === undefined) return
-    let set = this.#bySegment.get(live.ref.segment)
-    if (set === undefined) {
-      set = new Set()
-      this.#bySegment.set(live.ref.segment, set)
+    let seg = this.#bySegment.get(live.ref.segment)
+    if (seg === undefined) {
+      seg = { jobs: new Set(), bytes: 0 }
+      this.#bySegment.set(live.ref.segment, seg)
     }
-    set.add(live)
+    seg.jobs.add(live)
+    seg.bytes += live.bytes
   }
 
   #untrack (live: Live): void {
     if (live.ref === undefined) return
-    const set = this.#bySegment.get(live.ref.segment)
-    if (set === undefined) return
-    set.delete(live)
-    if (set.size === 0) this.#bySegment.delete(live.ref.segment)
+    const seg = this.#bySegment.get(live.ref.segment)
+    if (seg === undefined || !seg.jobs.delete(live)) return
+    seg.bytes -= live.bytes
+    if (seg.jobs.size === 0) this.#bySegment.delete(live.ref.segment)
   }
 
   /** Longest queue drop; see the class comment. */
@@ -500,15 +501,14 @@ export class WebhookDispatcher {
     const sp = this.#o.spool
     let best: { name: string, ratio: number } | undefined
     for (const seg of sp.segmentInfo()) {
-      if (seg.active || seg.bytes === 0) continue
-      let live = 0
-      for (const l of this.#bySegment.get(seg.name) ?? []) live += l.bytes
-      const ratio = live / seg.bytes
+      const live = this.#bySegment.get(seg.name)
+      if (seg.active || seg.bytes === 0 || live === undefined) continue
+      const ratio = live.bytes / seg.bytes
       if (best === undefined || ratio < best.ratio) best = { name: seg.name, ratio }
     }
     // a segment that is mostly live is not worth copying
     if (best === undefined || best.ratio > MAX_COMPACT_RATIO) return 0
-    const set = this.#bySegment.get(best.name)
+    const set = this.#bySegment.get(best.name)?.jobs
     let moved = 0
     for (const live of set === undefined ? [] : [...set]) {
       if (moved >= budget) break

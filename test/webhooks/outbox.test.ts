@@ -202,6 +202,7 @@ t.test('a few long-pending jobs spread over many outbox segments do not pin the 
       if (e.dispatcher!.enqueue(job(i % 25 === 0 ? d.webhook_id : l.webhook_id)) !== 'queued') refused++
       if (i % 25 !== 0) sent++
     }
+    if (refused > 0) break // the outbox is pinned: no use going on
     await until(() => live.received.length >= sent - 20, 10_000)
   }
   t.equal(refused, 0, 'nothing refused')
