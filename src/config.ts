@@ -58,6 +58,9 @@ export interface Config {
   rewriteMaxLinks: number
   rewriteMaxTokens: number
   rewriteMaxOutputBytes: number
+  webhookTestPerMinute: number
+  webhookTestBurst: number
+  webhookFailingRate: number
 }
 
 type Kind = 'int' | 'string' | 'list' | 'url' | 'domain' | 'bool' | 'durations'
@@ -121,7 +124,10 @@ export const OPTIONS: readonly OptionSpec[] = [
   // 65 535: link indexes are 16-bit in the token and link_count is UInt16 in messages.
   { key: 'rewriteMaxLinks', flag: 'rewrite-max-links', env: 'REWRITE_MAX_LINKS', kind: 'int', default: String(DEFAULT_REWRITE_LIMITS.maxLinks), min: 1, max: 65_535, doc: 'links per rewritten document (MIME: over all its HTML parts) at most; past it 422 CT_ERR_REWRITE_TOO_MANY_LINKS' },
   { key: 'rewriteMaxTokens', flag: 'rewrite-max-tokens', env: 'REWRITE_MAX_TOKENS', kind: 'int', default: String(DEFAULT_REWRITE_LIMITS.maxTokens), min: 1, max: 10_000_000, doc: 'links × recipients per POST /v1/rewrite at most (each a token and a message_links row); past it 422 CT_ERR_REWRITE_TOO_MANY_TOKENS' },
-  { key: 'rewriteMaxOutputBytes', flag: 'rewrite-max-output-bytes', env: 'REWRITE_MAX_OUTPUT_BYTES', kind: 'int', default: String(DEFAULT_REWRITE_LIMITS.maxOutputBytes), min: 1024 * 1024, max: 1024 * 1024 * 1024, doc: 'bytes of a POST /v1/rewrite answer at most (every recipient\'s html); past it 413 CT_ERR_REWRITE_OUTPUT_TOO_LARGE' }
+  { key: 'rewriteMaxOutputBytes', flag: 'rewrite-max-output-bytes', env: 'REWRITE_MAX_OUTPUT_BYTES', kind: 'int', default: String(DEFAULT_REWRITE_LIMITS.maxOutputBytes), min: 1024 * 1024, max: 1024 * 1024 * 1024, doc: 'bytes of a POST /v1/rewrite answer at most (every recipient\'s html); past it 413 CT_ERR_REWRITE_OUTPUT_TOO_LARGE' },
+  { key: 'webhookTestPerMinute', flag: 'webhook-test-per-minute', env: 'WEBHOOK_TEST_PER_MINUTE', kind: 'int', default: '10', min: 1, max: 60_000, doc: 'test events (POST /v1/webhooks/{id}/test) one webhook may ask for per minute; past it 429 CT_ERR_RATE_LIMITED with Retry-After' },
+  { key: 'webhookTestBurst', flag: 'webhook-test-burst', env: 'WEBHOOK_TEST_BURST', kind: 'int', default: '5', min: 1, max: 10_000, doc: 'test events one webhook may ask for at once before --webhook-test-per-minute applies' },
+  { key: 'webhookFailingRate', flag: 'webhook-failing-rate', env: 'WEBHOOK_FAILING_RATE', kind: 'int', default: '10', min: 1, max: 1000, doc: 'attempts per second at most for a webhook whose last 10 attempts failed, until one succeeds (its due deliveries wait)' }
 ]
 
 const LOG_LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])

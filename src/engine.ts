@@ -186,7 +186,10 @@ async function startLocked (config: Config, log: Logger, options: EngineOptions,
       allowPrivate: config.webhookAllowPrivate,
       timeoutMs: config.webhookTimeoutMs,
       concurrency: config.webhookConcurrency,
-      schedule: config.webhookRetrySchedule
+      schedule: config.webhookRetrySchedule,
+      testPerMinute: config.webhookTestPerMinute,
+      testBurst: config.webhookTestBurst,
+      failingRate: config.webhookFailingRate
     })
     messages = new MessageDirectory(store.writer)
     messageIds = new MessageIds(store.writer)

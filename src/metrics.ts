@@ -95,8 +95,43 @@ export function createMetrics (server: RedirectServer, pipeline?: IngestPipeline
     counter('clicktrail_webhook_failed_attempts_total', 'webhook attempts that failed and will be retried', () => ds.failedAttempts)
     counter('clicktrail_webhook_given_up_total', 'webhook deliveries abandoned after the last retry', () => ds.givenUp)
     counter('clicktrail_webhook_disabled_total', 'webhooks disabled after a 410', () => ds.disabled)
-    counter('clicktrail_webhook_shed_total', 'webhook deliveries shed because the outbox was full', () => ds.shed)
+    counter('clicktrail_webhook_shed_total', 'webhook deliveries lost to the outbox bound (refused or dropped, every reason)', () => ds.shed)
+    counter('clicktrail_webhook_shed_share_total', 'new webhook deliveries refused: the outbox was full and their webhook held the largest share of it', () => ds.shedShare)
+    counter('clicktrail_webhook_evicted_total', 'pending webhook deliveries dropped (oldest first) from the webhook holding the most of a full outbox, to make room for another', () => ds.evicted)
+    counter('clicktrail_webhook_shed_outbox_total', 'webhook deliveries refused because the outbox could not store them (disk full or failing)', () => ds.shedOutbox)
+    counter('clicktrail_webhook_cancelled_total', 'pending webhook deliveries dropped because their webhook was deleted or disabled', () => ds.cancelled)
+    counter('clicktrail_webhook_relocated_total', 'pending webhook deliveries rewritten to free outbox segments (compaction)', () => ds.relocated)
+    counter('clicktrail_webhook_test_rate_limited_total', 'test events refused by the per-webhook rate limit (429)', () => ds.testRateLimited)
     new Gauge({ name: 'clicktrail_webhook_pending', help: 'webhook deliveries waiting in the outbox', registers: [registry], collect () { this.set(dispatcher.pending) } })
+    new Gauge({ name: 'clicktrail_webhook_outbox_live_bytes', help: 'outbox bytes held by pending deliveries (fair-share accounting; at most half of --outbox-max-bytes)', registers: [registry], collect () { this.set(dispatcher.liveBytes) } })
+    new Gauge({ name: 'clicktrail_webhook_failing_webhooks', help: 'webhooks whose last 10 attempts failed, paced to --webhook-failing-rate', registers: [registry], collect () { let n = 0; for (const h of dispatcher.hooks()) if (h.failing) n++; this.set(n) } })
+    new Gauge({ name: 'clicktrail_webhook_outbox_bytes', help: 'bytes of the outbox files, live and acked frames', registers: [registry], collect () { this.set(dispatcher.outboxBytes) } })
+    // One series per webhook with pending deliveries or losses: webhooks are bounded in
+    // number and the dispatcher forgets deleted ones, so these labels are bounded too.
+    new Gauge({
+      name: 'clicktrail_webhook_pending_by_webhook',
+      help: 'webhook deliveries waiting in the outbox, by webhook',
+      labelNames: ['webhook_id'],
+      registers: [registry],
+      collect () {
+        this.reset()
+        for (const h of dispatcher.hooks()) if (h.pending > 0) this.set({ webhook_id: h.webhookId }, h.pending)
+      }
+    })
+    new Gauge({
+      name: 'clicktrail_webhook_shed_by_webhook_total',
+      help: 'webhook deliveries lost to the outbox bound, by webhook and reason (share: refused over its share; evicted: dropped for another webhook; outbox: disk full or failing)',
+      labelNames: ['webhook_id', 'reason'],
+      registers: [registry],
+      collect () {
+        this.reset()
+        for (const h of dispatcher.hooks()) {
+          if (h.shedShare > 0) this.set({ webhook_id: h.webhookId, reason: 'share' }, h.shedShare)
+          if (h.evicted > 0) this.set({ webhook_id: h.webhookId, reason: 'evicted' }, h.evicted)
+          if (h.shedOutbox > 0) this.set({ webhook_id: h.webhookId, reason: 'outbox' }, h.shedOutbox)
+        }
+      }
+    })
   }
   if (quarantine !== undefined) {
     const q = quarantine.stats

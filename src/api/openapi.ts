@@ -2,13 +2,17 @@ import { schemas } from './schemas.js'
 import type { RouteDef } from './routes.js'
 
 const ERROR_TEXT: Record<number, string> = {
-  400: 'malformed JSON, unknown or invalid fields (CT_ERR_BAD_JSON, CT_ERR_VALIDATION)',
+  400: 'malformed path, JSON, unknown or invalid fields, ill-formed text (CT_ERR_BAD_PATH, CT_ERR_BAD_JSON, CT_ERR_VALIDATION)',
   401: 'missing or invalid bearer token (CT_ERR_UNAUTHORIZED)',
   404: 'not found, or another team\'s (CT_ERR_NOT_FOUND)',
-  409: 'conflict (CT_ERR_DOMAIN_TAKEN, CT_ERR_SID_TAKEN, CT_ERR_WEBHOOK_DISABLED)',
-  413: 'body over the limit (CT_ERR_BODY_TOO_LARGE)',
-  422: 'inbound routes cannot track clicks (CT_ERR_ROUTE_INBOUND_TRACKING); the hostname is the operator\'s (CT_ERR_DOMAIN_RESERVED); the document could not be parsed',
-  503: 'storage or worker pool unavailable'
+  405: 'method not allowed on this path (CT_ERR_METHOD_NOT_ALLOWED; see Allow)',
+  409: 'conflict (CT_ERR_DOMAIN_TAKEN, CT_ERR_SID_TAKEN, CT_ERR_WEBHOOK_DISABLED, CT_ERR_MESSAGE_ID_TAKEN)',
+  413: 'body or answer over the limit (CT_ERR_BODY_TOO_LARGE, CT_ERR_REWRITE_OUTPUT_TOO_LARGE)',
+  415: 'not JSON (CT_ERR_UNSUPPORTED_MEDIA_TYPE)',
+  422: 'inbound routes cannot track clicks (CT_ERR_ROUTE_INBOUND_TRACKING); the hostname is the operator\'s (CT_ERR_DOMAIN_RESERVED); too many recipients, links or tokens (CT_ERR_REWRITE_TOO_MANY_*); the document could not be parsed',
+  429: 'rate limited (CT_ERR_RATE_LIMITED; see Retry-After)',
+  500: 'internal error, logged (CT_ERR_INTERNAL)',
+  503: 'storage, worker pool or webhook outbox unavailable (CT_ERR_STORE_UNAVAILABLE, CT_ERR_POOL_BUSY, CT_ERR_OUTBOX_FULL; see Retry-After)'
 }
 
 /** `/v1/routes/:route_id` → `/v1/routes/{route_id}`. */

@@ -1,7 +1,7 @@
 import type { Store } from '../store/client.js'
-import type { WebhookDispatcher } from '../webhooks/dispatcher.js'
+import type { EnqueueResult, WebhookDispatcher } from '../webhooks/dispatcher.js'
 import { ApiError, notFound } from './errors.js'
-import { ownWebhook, type RouteDef } from './routes.js'
+import { ownWebhook, type Reply, type RouteDef } from './routes.js'
 import { listOf } from './schemas.js'
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
@@ -41,20 +41,45 @@ export function webhookDeliveryRoutes (dispatcher: WebhookDispatcher, store: Sto
           clickhouse_settings: store.readerSettings
         })).json<{ sid: string, event: string, body: string, created: string }>()
         if (rows.length === 0) throw notFound('event')
-        const queued = dispatcher.enqueue({ eventId, webhookId: w.webhook_id, sid: rows[0].sid, event: rows[0].event, body: rows[0].body, createdAt: Number(rows[0].created) })
-        return { status: 202, body: { event_id: eventId, queued } }
+        const result = dispatcher.enqueue({ eventId, webhookId: w.webhook_id, sid: rows[0].sid, event: rows[0].event, body: rows[0].body, createdAt: Number(rows[0].created) })
+        return queuedReply(eventId, result)
       }
     },
     {
       method: 'post', path: '/v1/webhooks/:webhook_id/test', operationId: 'sendTestEvent', summary: 'Send a test message.clicked event to this webhook', tag: 'webhooks',
-      response: { status: 202, schema: 'Queued' }, errors: [404, 409],
+      response: { status: 202, schema: 'Queued' }, errors: [404, 409, 429],
       handler (ctx) {
         const w = ownWebhook(ctx)
         if (!w.enabled) throw new ApiError('CT_ERR_WEBHOOK_DISABLED', 'the webhook is disabled; enable it first', 409)
-        return { status: 202, body: { event_id: dispatcher.enqueueTest(w), queued: true } }
+        const test = dispatcher.enqueueTest(w)
+        if (test.result === 'rate_limited') {
+          return errorReply(429, 'CT_ERR_RATE_LIMITED', 'too many test events for this webhook; retry after the time in Retry-After', Math.ceil(test.retryAfterMs / 1000))
+        }
+        return queuedReply(test.eventId, test.result)
       }
     }
   ]
+}
+
+/**
+ * 202 `queued: true` only when the job is durably in the outbox (or this event is already
+ * pending for this webhook, which will deliver it). Otherwise 503 CT_ERR_OUTBOX_FULL with
+ * Retry-After and `details.reason`: `webhook_share` (the outbox is full and this webhook
+ * holds the largest part of it: its receiver must catch up first) or `outbox` (the outbox
+ * could not store it: disk full or failing).
+ */
+function queuedReply (eventId: string, result: EnqueueResult): Reply {
+  if (result === 'queued' || result === 'pending') return { status: 202, body: { event_id: eventId, queued: true } }
+  const share = result === 'shed_share'
+  return errorReply(503, 'CT_ERR_OUTBOX_FULL', share
+    ? 'not queued: the webhook outbox is full and this webhook holds the largest share of it; deliveries to it must succeed first'
+    : 'not queued: the webhook outbox could not store the event (disk full or failing)', 60, { reason: share ? 'webhook_share' : 'outbox', event_id: eventId })
+}
+
+/** An API error with a Retry-After header (the server's error path cannot add headers). */
+function errorReply (status: number, code: string, message: string, retryAfterS: number, details?: Record<string, unknown>): Reply {
+  const body = { error: { code, message, ...(details === undefined ? {} : { details }) } }
+  return { status, raw: Buffer.from(JSON.stringify(body)), contentType: 'application/json', headers: { 'Retry-After': String(Math.max(1, retryAfterS)) } }
 }
 
 /** ClickHouse's %f prints microseconds: keep milliseconds, as everywhere else in the API. */

@@ -99,6 +99,14 @@ export interface BatchRef {
   readonly id: string
 }
 
+/** One segment file, as `segmentInfo()` describes it. */
+export interface SegmentInfo {
+  readonly name: string
+  readonly bytes: number
+  readonly pendingBatches: number
+  readonly active: boolean
+}
+
 export interface SpoolBatch<T> {
   readonly ref: BatchRef
   readonly records: T[]
@@ -490,6 +498,18 @@ export class Spool<T = unknown> {
     this.stats.ackedRecords += count
     this.#release(seg, ref.offset, count)
     return true
+  }
+
+  /**
+   * The segment files, oldest first: bytes on disk, frames still pending, and whether it
+   * is the segment appends go to. For owners that compact: acked bytes come back only a
+   * whole segment at a time, so an owner whose few long-lived batches pin many segments
+   * appends them again (a new frame) and acks the old ones, which frees those segments.
+   */
+  segmentInfo (): SegmentInfo[] {
+    const out: SegmentInfo[] = []
+    for (const seg of this.#segments.values()) out.push({ name: seg.name, bytes: seg.size, pendingBatches: seg.pending.size, active: seg === this.#active })
+    return out
   }
 
   /** Closes every file; unacknowledged batches stay on disk for the next open(). */

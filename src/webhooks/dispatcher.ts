@@ -13,6 +13,9 @@ import type { ClickRow } from '../promote/types.js'
 import { buildClickedEvent, offsetTime } from './payload.js'
 import { signatureHeaders } from './sign.js'
 import { ForbiddenAddressError, guardedLookup, isForbiddenAddress } from './address.js'
+import { Scheduler, type Schedulable } from './scheduler.js'
+import { RateLimiter } from './rate.js'
+import { limited, type LogLimiter } from '../log-limit.js'
 
 /** One delivery to one webhook; kept in the outbox until a 2xx (or until it is given up). */
 export interface Job {
@@ -24,12 +27,54 @@ export interface Job {
   createdAt: number
 }
 
-interface Live {
-  job: Job
+/** A pending job: its outbox frame, its retry state and its place in the scheduler. */
+interface Live extends Schedulable {
+  readonly key: string
+  readonly job: Job
+  readonly hook: Hook
   ref: BatchRef | undefined
+  /** Bytes its frame takes in the outbox. */
+  readonly bytes: number
   attempt: number
-  nextAt: number
 }
+
+/**
+ * Per-webhook state: its pending jobs (oldest first), the outbox bytes they hold, and what
+ * it lost to the bound. Kept while the webhook exists or has jobs (webhooks are bounded in
+ * number, so are these).
+ */
+class Hook {
+  readonly jobs = new Map<string, Live>()
+  bytes = 0
+  /** New deliveries refused: the outbox was full and this webhook held the most of it. */
+  shedShare = 0
+  /** Pending deliveries dropped (oldest first) to make room for a webhook holding less. */
+  evicted = 0
+  /** New deliveries refused because the outbox could not store them (disk full or failing). */
+  shedOutbox = 0
+  consecutiveFailures = 0
+  constructor (readonly id: string) {}
+}
+
+/** What one webhook holds and lost, for /metrics. */
+export interface HookView {
+  webhookId: string
+  pending: number
+  bytes: number
+  shedShare: number
+  evicted: number
+  shedOutbox: number
+  /** Paced: its last FAILING_AFTER attempts failed. */
+  failing: boolean
+}
+
+/**
+ * queued: durably in the outbox now. pending: this event is already pending for this
+ * webhook (it will be delivered; nothing new was queued). shed_share: refused, the outbox
+ * is full and this webhook holds the largest part of it. shed_outbox: refused, the outbox
+ * could not store it (disk full or failing, or the dispatcher is stopped).
+ */
+export type EnqueueResult = 'queued' | 'pending' | 'shed_share' | 'shed_outbox'
 
 export interface DispatcherOptions {
   spool: Spool<string>
@@ -45,7 +90,16 @@ export interface DispatcherOptions {
   concurrency: number
   /** Waits before each retry (ms); its length is the number of retries. */
   schedule: number[]
-  tickMs?: number
+  /** Test events a webhook may ask for per minute, and at once (token bucket). */
+  testPerMinute?: number
+  testBurst?: number
+  /**
+   * Attempts per second at most for a failing webhook (FAILING_AFTER failures in a row, no
+   * success since), so a dead endpoint's backlog costs the engine little CPU; default 10.
+   */
+  failingRate?: number
+  /** How often deleted or disabled webhooks' jobs are dropped and idle state is pruned. */
+  maintenanceMs?: number
 }
 
 export class DispatcherStats {
@@ -55,12 +109,37 @@ export class DispatcherStats {
   failedAttempts = 0
   givenUp = 0
   disabled = 0
+  /** Deliveries lost to the outbox bound, all reasons: shedShare + evicted + shedOutbox. */
   shed = 0
+  shedShare = 0
+  evicted = 0
+  shedOutbox = 0
+  /** Jobs dropped because their webhook was deleted or disabled. */
+  cancelled = 0
+  /** Jobs appended again to free outbox segments pinned by a few long-pending jobs. */
+  relocated = 0
+  /** Test events refused by the per-webhook rate limit. */
+  testRateLimited = 0
   lastLatencyMs = 0
 }
 
 /** Default retry schedule: 5 s, 30 s, 2 min, 10 min, 30 min, 1 h, 2 h, 4 h, 8 h, 8 h — about 24 h in all. */
 export const DEFAULT_SCHEDULE_MS = [5e3, 30e3, 120e3, 600e3, 1800e3, 3600e3, 7200e3, 14400e3, 28800e3, 28800e3]
+
+/**
+ * Share of the outbox's byte bound that pending jobs may hold. The rest is room for acked
+ * frames in segments that are not free yet, so compaction always has space to work in:
+ * while live bytes are at most half the bound and the files pass three quarters of it, at
+ * least a quarter is garbage, and some segment is mostly garbage.
+ */
+const LIVE_SHARE = 0.5
+const COMPACT_AT = 0.75
+/** Segments more live than this are not copied: too much writing for what it frees. */
+const MAX_COMPACT_RATIO = 0.75
+/** Failed attempts in a row after which a webhook is paced to `failingRate`. */
+export const FAILING_AFTER = 10
+/** Jobs relocated per turn of the event loop, so compaction never holds the redirect thread long. */
+const COMPACT_SLICE = 500
 
 /**
  * Durable webhook delivery. Each (event, webhook) pair becomes one job, appended to an
@@ -69,12 +148,38 @@ export const DEFAULT_SCHEDULE_MS = [5e3, 30e3, 120e3, 600e3, 1800e3, 3600e3, 720
  * replays what was pending. Attempts are signed (Standard Webhooks), time-limited,
  * retried on the schedule with ±20 % jitter, limited per webhook, and every attempt is
  * recorded in ClickHouse (`webhook_deliveries`).
+ *
+ * Scheduling (scheduler.ts): a min-heap of retry times and one timer, and a ready queue
+ * per webhook; nothing is looked at until it is due, so pending jobs cost no CPU. A
+ * webhook whose last FAILING_AFTER attempts all failed is paced to `failingRate` attempts
+ * per second until one succeeds: its due jobs wait in its queue (late, never skipped), so
+ * a dead endpoint with 100 000 jobs costs a few attempts a second, not a core.
+ *
+ * Fair share of the outbox (longest queue drop): pending jobs may hold LIVE_SHARE of
+ * `--outbox-max-bytes`. Below that every job is taken. When it is full, a job for webhook W
+ * is taken only if W would still hold less than the webhook holding the most, and room is
+ * made by dropping that webhook's oldest pending jobs; otherwise W's new job is refused.
+ * So one webhook can fill an otherwise idle outbox, but never keep it: with N webhooks
+ * queueing, each can always hold 1/N of it. Everything refused or dropped is counted per
+ * webhook (/metrics), logged rate-limited and, when dropped, recorded in its history.
+ *
+ * Compaction: the spool frees bytes a whole segment at a time, so a dead endpoint's few
+ * jobs scattered over many segments would pin the disk bound while holding little. When
+ * the files pass COMPACT_AT of the bound with at least a quarter of it garbage, the live
+ * jobs of the segment with the least live data are appended again and their old frames
+ * acked, which deletes that segment (a crash in between leaves both frames: the replay
+ * keeps one and acks the other).
  */
 export class WebhookDispatcher {
   readonly stats = new DispatcherStats()
   readonly #o: DispatcherOptions
   readonly #jobs = new Map<string, Live>()
-  readonly #inFlight = new Map<string, number>()
+  readonly #hooks = new Map<string, Hook>()
+  /** Live jobs (and their bytes) by outbox segment, for compaction. */
+  readonly #bySegment = new Map<string, { jobs: Set<Live>, bytes: number }>()
+  readonly #scheduler: Scheduler<Live>
+  readonly #liveBound: number
+  #liveBytes = 0
   // Attempts and event bodies go to ClickHouse through the same bounded, retrying batch
   // writer as message records.
   readonly #records: BatchedWriter
@@ -82,29 +187,64 @@ export class WebhookDispatcher {
   readonly #lookup
   readonly #httpAgent = new HttpAgent({ keepAlive: true })
   readonly #httpsAgent = new HttpsAgent({ keepAlive: true })
-  #timer: NodeJS.Timeout | undefined
+  readonly #testLimit: RateLimiter
   readonly #running = new Set<Promise<void>>()
-  #tickQueued = false
+  readonly #limited: LogLimiter
+  #maintenance: NodeJS.Timeout | undefined
+  #compacting = false
+  #stopped = false
 
   constructor (options: DispatcherOptions) {
     this.#o = options
     this.#lookup = guardedLookup(options.allowPrivate)
     this.#records = new BatchedWriter(options.client, 'webhook_deliveries', options.log, { quarantine: options.quarantine, maxBuffered: 50_000 })
     this.#events = new BatchedWriter(options.client, 'webhook_events', options.log, { quarantine: options.quarantine, maxBuffered: 10_000 })
+    this.#limited = limited(options.log)
+    this.#liveBound = Math.floor(options.spool.maxBytes * LIVE_SHARE)
+    this.#testLimit = new RateLimiter(options.testPerMinute ?? 10, options.testBurst ?? 5)
+    const gap = 1000 / (options.failingRate ?? 10)
+    this.#scheduler = new Scheduler<Live>({
+      concurrency: options.concurrency,
+      run: live => { this.#run(live) },
+      gap: lane => (this.#hooks.get(lane)?.consecutiveFailures ?? 0) >= FAILING_AFTER ? gap : 0
+    })
   }
 
   get pending (): number { return this.#jobs.size }
+  /** Outbox bytes held by pending jobs, and the most they may hold. */
+  get liveBytes (): number { return this.#liveBytes }
+  get liveBound (): number { return this.#liveBound }
+  /** Bytes of the outbox files (live frames and acked ones in segments not freed yet). */
+  get outboxBytes (): number { return this.#o.spool.stats.bytes }
+
+  /** Every webhook with pending jobs or counted losses. */
+  * hooks (): Iterable<HookView> {
+    for (const h of this.#hooks.values()) yield { webhookId: h.id, pending: h.jobs.size, bytes: h.bytes, shedShare: h.shedShare, evicted: h.evicted, shedOutbox: h.shedOutbox, failing: h.consecutiveFailures >= FAILING_AFTER }
+  }
 
   async start (): Promise<void> {
     for await (const batch of this.#o.spool.recover()) {
       for (const text of batch.records) {
-        const job = JSON.parse(text) as Job
-        this.#jobs.set(key(job), { job, ref: batch.ref, attempt: 0, nextAt: 0 })
+        const job = parseJob(text)
+        if (job === undefined) {
+          // a bad record must not stop the start-up: drop it, say so
+          this.#limited.warn('webhook.outbox_bad_frame', { ref: batch.ref.id }, 'webhook outbox frame is not a job: dropped')
+          this.#o.spool.ack(batch.ref)
+          continue
+        }
+        // Two frames for one job: compaction appended it again and the process stopped
+        // before the old frame was acked. Keep the first.
+        if (this.#jobs.has(key(job))) {
+          this.#o.spool.ack(batch.ref)
+          continue
+        }
+        const live = this.#add(job, batch.ref, frameBytes(text as string))
+        this.#scheduler.add(live, 0)
       }
     }
     if (this.#jobs.size > 0) this.#o.log.info({ jobs: this.#jobs.size }, 'webhooks: resuming pending deliveries')
-    this.#timer = setInterval(() => { this.#tick() }, this.#o.tickMs ?? 50)
-    this.#timer.unref()
+    this.#maintenance = setInterval(() => { this.#maintain() }, this.#o.maintenanceMs ?? 10_000)
+    this.#maintenance.unref()
   }
 
   /** Promoted clicks → jobs for every enabled webhook that wants them. */
@@ -127,26 +267,36 @@ export class WebhookDispatcher {
     }
   }
 
-  /** Queues one job (durably first); false when the outbox is full (counted) or it is queued already. */
-  enqueue (job: Job): boolean {
+  /** Queues one job, durably first; see EnqueueResult. Refusals are counted and logged. */
+  enqueue (job: Job): EnqueueResult {
     const k = key(job)
-    if (this.#jobs.has(k)) return false
-    const ref = this.#o.spool.append([JSON.stringify(job)])
-    if (ref === undefined) {
-      this.stats.shed++
-      this.#o.log.warn({ eventId: job.eventId, webhookId: job.webhookId }, 'webhook outbox full: event shed')
-      return false
-    }
-    this.#jobs.set(k, { job, ref, attempt: 0, nextAt: 0 })
+    if (this.#jobs.has(k)) return 'pending'
+    const text = JSON.stringify(job)
+    const bytes = frameBytes(text)
+    const hook = this.#hook(job.webhookId)
+    if (this.#stopped) return this.#refuse(hook, job, 'shed_outbox')
+    if (!this.#admit(hook, bytes)) return this.#refuse(hook, job, 'shed_share')
+    const ref = this.#o.spool.append([text])
+    if (ref === undefined) return this.#refuse(hook, job, 'shed_outbox')
+    const live = this.#add(job, ref, bytes)
     this.#events.add([{ event_id: job.eventId, webhook_id: job.webhookId, sid: job.sid, event: job.event, body: job.body, created_at: job.createdAt }])
     this.stats.enqueued++
-    this.#soon()
-    return true
+    this.#scheduler.add(live, 0)
+    this.#maybeCompact()
+    return 'queued'
   }
 
-  /** A test event (SPEC §6 shape with placeholder data) for one webhook. */
-  enqueueTest (w: Webhook): string {
+  /**
+   * A test event (SPEC §6 shape with placeholder data) for one webhook, within its rate
+   * limit: `rate_limited` (with the ms until the next one is allowed) when past it.
+   */
+  enqueueTest (w: Webhook): { eventId: string, result: EnqueueResult | 'rate_limited', retryAfterMs: number } {
     const now = Date.now()
+    const wait = this.#testLimit.take(w.webhook_id)
+    if (wait > 0) {
+      this.stats.testRateLimited++
+      return { eventId: '', result: 'rate_limited', retryAfterMs: wait }
+    }
     const event = {
       id: randomUUID(),
       event: 'message.clicked',
@@ -159,45 +309,109 @@ export class WebhookDispatcher {
       }
     }
     const sid = this.#o.plane.project(w.project_id)?.sid ?? ''
-    this.enqueue({ eventId: event.id, webhookId: w.webhook_id, sid, event: 'message.clicked', body: JSON.stringify(event), createdAt: now })
-    return event.id
+    const result = this.enqueue({ eventId: event.id, webhookId: w.webhook_id, sid, event: 'message.clicked', body: JSON.stringify(event), createdAt: now })
+    // a test that was not queued does not use up the webhook's allowance
+    if (result !== 'queued') this.#testLimit.refund(w.webhook_id)
+    return { eventId: event.id, result, retryAfterMs: 0 }
   }
 
-  /** One tick on the next turn of the event loop, however many ask for it in this one. */
-  #soon (): void {
-    if (this.#tickQueued) return
-    this.#tickQueued = true
-    setImmediate(() => {
-      this.#tickQueued = false
-      this.#tick()
-    })
-  }
-
-  #tick (): void {
-    const now = Date.now()
-    for (const live of this.#jobs.values()) {
-      if (live.nextAt > now) continue
-      const busy = this.#inFlight.get(live.job.webhookId) ?? 0
-      if (busy >= this.#o.concurrency) continue
-      this.#inFlight.set(live.job.webhookId, busy + 1)
-      live.nextAt = Infinity // in flight
-      const p = this.#attempt(live).finally(() => {
-        this.#inFlight.set(live.job.webhookId, (this.#inFlight.get(live.job.webhookId) ?? 1) - 1)
-        this.#running.delete(p)
-        // A finished attempt frees a slot: start the next due job now, not at the next timer
-        // tick (measured: the timer alone capped one endpoint at concurrency / tick = 80/s).
-        if (this.#timer !== undefined) this.#soon()
-      })
-      this.#running.add(p)
+  #hook (id: string): Hook {
+    let h = this.#hooks.get(id)
+    if (h === undefined) {
+      h = new Hook(id)
+      this.#hooks.set(id, h)
     }
+    return h
   }
 
-  async #attempt (live: Live): Promise<void> {
+  #add (job: Job, ref: BatchRef, bytes: number): Live {
+    const hook = this.#hook(job.webhookId)
+    const live: Live = { key: key(job), lane: job.webhookId, job, hook, ref, bytes, attempt: 0, due: 0, state: 'idle', heapIndex: -1 }
+    this.#jobs.set(live.key, live)
+    hook.jobs.set(live.key, live)
+    hook.bytes += bytes
+    this.#liveBytes += bytes
+    this.#track(live)
+    return live
+  }
+
+  #track (live: Live): void {
+    if (live.ref === undefined) return
+    let seg = this.#bySegment.get(live.ref.segment)
+    if (seg === undefined) {
+      seg = { jobs: new Set(), bytes: 0 }
+      this.#bySegment.set(live.ref.segment, seg)
+    }
+    seg.jobs.add(live)
+    seg.bytes += live.bytes
+  }
+
+  #untrack (live: Live): void {
+    if (live.ref === undefined) return
+    const seg = this.#bySegment.get(live.ref.segment)
+    if (seg === undefined || !seg.jobs.delete(live)) return
+    seg.bytes -= live.bytes
+    if (seg.jobs.size === 0) this.#bySegment.delete(live.ref.segment)
+  }
+
+  /** Longest queue drop; see the class comment. */
+  #admit (hook: Hook, bytes: number): boolean {
+    while (this.#liveBytes + bytes > this.#liveBound) {
+      let top: Hook | undefined
+      for (const h of this.#hooks.values()) if (top === undefined || h.bytes > top.bytes) top = h
+      if (top === undefined || top === hook || top.bytes <= hook.bytes + bytes) return false
+      let victim: Live | undefined
+      for (const l of top.jobs.values()) if (l.state !== 'running') { victim = l; break }
+      if (victim === undefined) return false // all in flight: nothing can go now
+      this.#evict(victim)
+    }
+    return true
+  }
+
+  #evict (live: Live): void {
+    const h = live.hook
+    h.evicted++
+    this.stats.evicted++
+    this.stats.shed++
+    this.#limited.warn(`webhook.evicted.${h.id}`, { webhookId: h.id, eventId: live.job.eventId, pending: h.jobs.size - 1, bytes: h.bytes - live.bytes, evicted: h.evicted }, 'webhook outbox full: oldest pending delivery of the webhook holding most of it dropped to make room for another webhook')
+    this.#finish(live, 'dropped: the outbox was full and this webhook held the largest share of it')
+  }
+
+  #refuse (hook: Hook, job: Job, why: 'shed_share' | 'shed_outbox'): EnqueueResult {
+    this.stats.shed++
+    if (why === 'shed_share') {
+      hook.shedShare++
+      this.stats.shedShare++
+      this.#limited.warn(`webhook.shed.${hook.id}`, { webhookId: hook.id, eventId: job.eventId, pending: hook.jobs.size, bytes: hook.bytes, shed: hook.shedShare }, 'webhook outbox full and this webhook holds the largest share of it: new delivery shed')
+    } else {
+      hook.shedOutbox++
+      this.stats.shedOutbox++
+      this.#limited.warn('webhook.outbox_failed', { webhookId: hook.id, eventId: job.eventId, outboxBytes: this.#o.spool.stats.bytes, writeErrors: this.#o.spool.stats.writeErrors }, 'webhook outbox could not store a delivery (disk full or failing): shed')
+    }
+    return why
+  }
+
+  #run (live: Live): void {
+    const p = this.#attempt(live).then(next => {
+      this.#scheduler.finished(live)
+      if (next !== undefined && this.#jobs.get(live.key) === live && !this.#stopped) this.#scheduler.add(live, next)
+    }, (err: Error) => {
+      // #attempt catches what the request throws; this is a bug, not the receiver: retry later.
+      this.#o.log.error({ err: err.message, webhookId: live.lane }, 'webhook attempt failed unexpectedly')
+      this.#scheduler.finished(live)
+      if (this.#jobs.get(live.key) === live && !this.#stopped) this.#scheduler.add(live, Date.now() + (this.#o.schedule[0] ?? 5000))
+    }).finally(() => { this.#running.delete(p) })
+    this.#running.add(p)
+  }
+
+  /** One attempt; resolves to the time of the next one, or undefined when the job is done. */
+  async #attempt (live: Live): Promise<number | undefined> {
     const { job } = live
     const w = this.#o.plane.webhook(job.webhookId)
     if (w === undefined || !w.enabled) {
+      this.stats.cancelled++
       this.#finish(live, 'webhook deleted or disabled')
-      return
+      return undefined
     }
     live.attempt++
     this.stats.attempts++
@@ -212,9 +426,13 @@ export class WebhookDispatcher {
     const latency = Math.round(performance.now() - started)
     this.stats.lastLatencyMs = latency
     const ok = status >= 200 && status < 300
+    // DateTime64(3) takes integer milliseconds; a fractional value made ClickHouse refuse
+    // the whole batch of delivery records.
     let nextRetry: number | null = null
+    const hook = live.hook
     if (ok) {
       this.stats.delivered++
+      hook.consecutiveFailures = 0
       this.#finish(live)
     } else if (status === 410) {
       // 410 Gone: the receiver says this endpoint is no more.
@@ -224,25 +442,110 @@ export class WebhookDispatcher {
       this.#o.log.warn({ webhookId: w.webhook_id, url: w.url }, 'webhook disabled after 410 Gone')
     } else {
       this.stats.failedAttempts++
+      hook.consecutiveFailures++
       if (error === '') error = `HTTP ${status}`
-      if (live.attempt > this.#o.schedule.length) {
+      const last = live.attempt > this.#o.schedule.length
+      if (last) {
         this.stats.givenUp++
         this.#finish(live, 'retries exhausted')
       } else {
-        const wait = this.#o.schedule[live.attempt - 1] * (0.8 + Math.random() * 0.4)
-        live.nextAt = Date.now() + wait
-        nextRetry = live.nextAt
+        nextRetry = Date.now() + Math.round(this.#o.schedule[live.attempt - 1] * (0.8 + Math.random() * 0.4))
       }
+      this.#limited.warn(`webhook.failing.${w.webhook_id}`, { webhookId: w.webhook_id, projectId: w.project_id, host: hostOf(w.url), status, error, attempt: live.attempt, givenUp: last, consecutiveFailures: hook.consecutiveFailures, pending: hook.jobs.size }, 'webhook delivery attempt failed')
     }
     this.#records.add([{ event_id: job.eventId, webhook_id: job.webhookId, sid: job.sid, attempt: live.attempt, ts: Date.now(), status, ok, latency_ms: latency, error, next_retry: nextRetry }])
+    return nextRetry ?? undefined
   }
 
+  /** Releases a job: out of the scheduler, the outbox and the accounting; `why` is recorded for a job never attempted. */
   #finish (live: Live, why?: string): void {
-    this.#jobs.delete(key(live.job))
+    if (this.#jobs.get(live.key) !== live) return
+    this.#scheduler.remove(live)
+    this.#jobs.delete(live.key)
+    const h = live.hook
+    h.jobs.delete(live.key)
+    h.bytes -= live.bytes
+    this.#liveBytes -= live.bytes
+    this.#untrack(live)
     if (live.ref !== undefined) this.#o.spool.ack(live.ref)
-    if (why !== undefined && live.attempt === 0) {
-      this.#records.add([{ event_id: live.job.eventId, webhook_id: live.job.webhookId, sid: live.job.sid, attempt: 0, ts: Date.now(), status: 0, ok: false, latency_ms: 0, error: why, next_retry: null }])
+    if (why !== undefined && (live.attempt === 0 || why.startsWith('dropped'))) {
+      this.#records.add([{ event_id: live.job.eventId, webhook_id: live.job.webhookId, sid: live.job.sid, attempt: live.attempt, ts: Date.now(), status: 0, ok: false, latency_ms: 0, error: why, next_retry: null }])
     }
+  }
+
+  /** Starts compaction on a later turn when the outbox files are mostly garbage. */
+  #maybeCompact (): void {
+    if (this.#compacting || this.#stopped || !this.#needsCompaction(COMPACT_AT, 1 - COMPACT_AT)) return
+    this.#compacting = true
+    setImmediate(() => { this.#compactSlice() })
+  }
+
+  /** The files pass `files` of the bound and at least `garbage` of it is acked frames. */
+  #needsCompaction (files: number, garbage: number): boolean {
+    const sp = this.#o.spool
+    return sp.stats.bytes > sp.maxBytes * files && sp.stats.bytes - this.#liveBytes > sp.maxBytes * garbage
+  }
+
+  #compactSlice (): void {
+    const moved = this.#stopped ? 0 : this.compact(COMPACT_SLICE)
+    // once started, go on down to half the bound, while there is garbage worth the copying
+    if (moved > 0 && !this.#stopped && this.#needsCompaction(COMPACT_AT - 0.25, (1 - COMPACT_AT) / 2)) {
+      setImmediate(() => { this.#compactSlice() })
+      return
+    }
+    this.#compacting = false
+  }
+
+  /**
+   * Appends up to `budget` live jobs again, taken from the inactive outbox segment with the
+   * least live data, and acks their old frames; returns how many moved. Public for tests.
+   */
+  compact (budget: number): number {
+    const sp = this.#o.spool
+    let best: { name: string, ratio: number } | undefined
+    for (const seg of sp.segmentInfo()) {
+      const live = this.#bySegment.get(seg.name)
+      if (seg.active || seg.bytes === 0 || live === undefined) continue
+      const ratio = live.bytes / seg.bytes
+      if (best === undefined || ratio < best.ratio) best = { name: seg.name, ratio }
+    }
+    // a segment that is mostly live is not worth copying
+    if (best === undefined || best.ratio > MAX_COMPACT_RATIO) return 0
+    const set = this.#bySegment.get(best.name)?.jobs
+    let moved = 0
+    for (const live of set === undefined ? [] : [...set]) {
+      if (moved >= budget) break
+      const ref = sp.append([JSON.stringify(live.job)])
+      if (ref === undefined) break // no room or a disk error: try again later
+      const old = live.ref
+      this.#untrack(live)
+      live.ref = ref
+      this.#track(live)
+      if (old !== undefined) sp.ack(old)
+      moved++
+    }
+    this.stats.relocated += moved
+    return moved
+  }
+
+  /** Drops the jobs of deleted or disabled webhooks, and forgets webhooks that are gone. */
+  #maintain (): void {
+    for (const h of [...this.#hooks.values()]) {
+      const w = this.#o.plane.webhook(h.id)
+      if (w !== undefined && w.enabled) continue
+      let dropped = 0
+      for (const live of [...h.jobs.values()]) {
+        if (live.state === 'running') continue
+        this.#finish(live)
+        dropped++
+      }
+      if (dropped > 0) {
+        this.stats.cancelled += dropped
+        this.#o.log.info({ webhookId: h.id, dropped, deleted: w === undefined }, 'webhook deleted or disabled: its pending deliveries dropped')
+      }
+      if (w === undefined && h.jobs.size === 0) this.#hooks.delete(h.id)
+    }
+    this.#maybeCompact()
   }
 
   #post (w: Webhook, job: Job): Promise<number> {
@@ -279,7 +582,9 @@ export class WebhookDispatcher {
   }
 
   async stop (deadlineMs = 3000): Promise<void> {
-    if (this.#timer !== undefined) clearInterval(this.#timer)
+    this.#stopped = true
+    this.#scheduler.stop()
+    if (this.#maintenance !== undefined) clearInterval(this.#maintenance)
     await Promise.race([Promise.allSettled([...this.#running]), new Promise(resolve => setTimeout(resolve, deadlineMs))])
     await Promise.all([this.#events.close(), this.#records.close()])
     this.#httpAgent.destroy()
@@ -290,6 +595,25 @@ export class WebhookDispatcher {
 
 function key (job: Job): string {
   return `${job.eventId}:${job.webhookId}`
+}
+
+function parseJob (text: unknown): Job | undefined {
+  if (typeof text !== 'string') return undefined
+  let j: Partial<Job> | null
+  try { j = JSON.parse(text) as Partial<Job> | null } catch { return undefined }
+  if (j === null || typeof j !== 'object' || typeof j.eventId !== 'string' || typeof j.webhookId !== 'string' || typeof j.body !== 'string' ||
+    typeof j.sid !== 'string' || typeof j.event !== 'string' || typeof j.createdAt !== 'number') return undefined
+  return j as Job
+}
+
+/** Bytes of a spool frame holding one string: header, msgpack fixarray and str header, the text. */
+function frameBytes (text: string): number {
+  const n = Buffer.byteLength(text)
+  return 8 + 1 + (n < 32 ? 1 : n < 256 ? 2 : n < 65536 ? 3 : 5) + n
+}
+
+function hostOf (url: string): string {
+  try { return new URL(url).host } catch { return '' }
 }
 
 /** Who gets what: counting clicks go to every subscribed webhook; machine ones only where asked. */
