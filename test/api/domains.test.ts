@@ -79,7 +79,7 @@ t.test('unique keys and custom domains', async t => {
     t.equal(svc.stats.reservedRefused, 5, 'counted')
     t.equal((await request(e.port, { path: `/c/${token(e, 'acme')}`, host: 'track.a.example' })).status, 302, 'A\'s tokens still redirect from the operator\'s --domain')
     t.equal((await request(e.port, { path: `/c/${token(e, 'bee')}`, host: 'track.a.example' })).status, 404, 'B\'s do not')
-    const metrics = await request(e.port, { path: '/metrics' })
+    const metrics = await request(e.admin!.port, { path: '/metrics' })
     t.match(metrics.body, /clicktrail_domain_reserved_refused_total 5/)
   })
 

@@ -65,7 +65,7 @@ async function until (what: () => boolean, ms = 20_000): Promise<boolean> {
 }
 
 async function metric (e: TestEngine, name: string, labels = ''): Promise<number> {
-  const text = (await request(e.port, { path: '/metrics' })).body
+  const text = (await request(e.admin!.port, { path: '/metrics' })).body
   const line = text.split('\n').find(l => l.startsWith(`${name}${labels === '' ? ' ' : `{${labels}}`}`))
   return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(' ') + 1))
 }
