@@ -311,14 +311,17 @@ ${helpFor(SQL_FLAGS)}`)
     query.append(`param_${p.slice(0, eq)}`, p.slice(eq + 1))
   }
   const res = await adminRequest(config, `/sql?${query.toString()}`, { method: 'POST', body: positionals[0] })
+  process.stdout.write(await adminAnswer(res, 'CT_ERR_SQL_FAILED'))
+}
+
+/** The body of an admin listener's answer; its `{"error": {code, message}}` as a ClicktrailError when it is not 2xx. */
+async function adminAnswer (res: Response, fallbackCode: string): Promise<string> {
   const text = await res.text()
-  if (!res.ok) {
-    let code = 'CT_ERR_SQL_FAILED'
-    let message = text
-    try { ({ code, message } = (JSON.parse(text) as { error: { code: string, message: string } }).error) } catch { /* not JSON */ }
-    throw new ClicktrailError(code, message)
-  }
-  process.stdout.write(text)
+  if (res.ok) return text
+  let code = fallbackCode
+  let message = text
+  try { ({ code, message } = (JSON.parse(text) as { error: { code: string, message: string } }).error) } catch { /* not JSON */ }
+  throw new ClicktrailError(code, message)
 }
 
 const BLOCK_HELP = `usage: clicktrail block add (--url URL | --prefix URL | --host HOST | --project SID) [--reason TEXT]
@@ -350,14 +353,7 @@ async function blockCommand (sub: string | undefined, args: string[]): Promise<v
   } else {
     throw new UsageError(`unknown block command "${sub}" (see \`clicktrail block --help\`)`)
   }
-  const text = await res.text()
-  if (!res.ok) {
-    let code = 'CT_ERR_ADMIN'
-    let message = text
-    try { ({ code, message } = (JSON.parse(text) as { error: { code: string, message: string } }).error) } catch { /* not JSON */ }
-    throw new ClicktrailError(code, message)
-  }
-  console.log(JSON.stringify(JSON.parse(text), null, 2))
+  console.log(JSON.stringify(JSON.parse(await adminAnswer(res, 'CT_ERR_ADMIN')), null, 2))
 }
 
 export async function main (argv: string[]): Promise<void> {
