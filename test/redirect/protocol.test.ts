@@ -1,5 +1,6 @@
 import t from 'tap'
 import { execFile } from 'node:child_process'
+import { existsSync } from 'node:fs'
 import { connect } from 'node:net'
 import { startTestEngine } from '../helpers/engine.js'
 import { request } from '../helpers/http.js'
@@ -40,6 +41,10 @@ function header (text: string, name: string): string | undefined {
   return m?.[1]
 }
 
+// .ci/run installs curl; elsewhere the curl checks say they were skipped (the raw-socket
+// HTTP/1.0 checks below still run).
+const CURL_MISSING: string | false = existsSync('/usr/bin/curl') ? false : 'curl is not installed (/usr/bin/curl): curl --http1.0 checks skipped'
+
 function curl (args: string[]): Promise<{ code: number, out: string, ms: number }> {
   const t0 = Date.now()
   return new Promise(resolve => {
@@ -62,7 +67,7 @@ t.test('redirect port', async t => {
   const host = tracked.host
   const path = tracked.pathname
 
-  t.test('curl --http1.0 gets the 302 with the Location, promptly', async t => {
+  t.test('curl --http1.0 gets the 302 with the Location, promptly', { skip: CURL_MISSING }, async t => {
     const r = await curl(['--http1.0', '-i', '-H', `Host: ${host}`, `http://127.0.0.1:${e.port}${path}`])
     t.equal(r.code, 0, 'curl exits 0')
     t.match(r.out, /^HTTP\/1\.1 302 /, 'a 302')
@@ -70,7 +75,7 @@ t.test('redirect port', async t => {
     t.ok(r.ms < PROMPT_MS, `answered in ${r.ms} ms`)
   })
 
-  t.test('curl --http1.0 with --resolve (the real Host and URL) and HEAD', async t => {
+  t.test('curl --http1.0 with --resolve (the real Host and URL) and HEAD', { skip: CURL_MISSING }, async t => {
     const hostname = tracked.hostname
     const url = `http://${hostname}:${e.port}${path}`
     const get = await curl(['--http1.0', '-i', '--resolve', `${hostname}:${e.port}:127.0.0.1`, '-H', `Host: ${host}`, url])
