@@ -2,12 +2,12 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { randomUUID } from 'node:crypto'
 import { OPTIONS, loadConfig, type Config, type FlagValues } from './config.js'
-import { ClicktrailError, UsageError } from './errors.js'
+import { ClicktrailError, isErrorCode } from './errors.js'
 import { createLogger } from './log.js'
 import { KeyRing } from './token/keys.js'
 import { loadOrGenerateSecrets, loadSecrets } from './token/secret-file.js'
-import { mintToken, verifyToken, inspectUnverified } from './token/codec.js'
-import { trackedUrl } from './redirect/hosts.js'
+import { verifyToken, inspectUnverified } from './token/codec.js'
+import { mintTrackedUrl } from './token/tracked-url.js'
 import { startEngine } from './engine.js'
 import { openStore } from './store/client.js'
 import { migrate } from './store/migrate.js'
@@ -80,7 +80,7 @@ function parse (args: string[], options: Options, allowPositionals: boolean, com
     return { values: values as FlagValues, positionals }
   } catch (err) {
     const message = (err as Error).message.split('\n')[0].replace(/\. To specify a positional.*$/, '')
-    throw new UsageError(`${message} (see \`clicktrail ${command} --help\`)`)
+    throw new ClicktrailError('CT_ERR_USAGE', `${message} (see \`clicktrail ${command} --help\`)`)
   }
 }
 
@@ -178,14 +178,14 @@ async function tokenCreate (args: string[]): Promise<void> {
   if (values.help === true) { console.log(TOKEN_CREATE_HELP); return }
   const project = values.project
   const url = values.url
-  if (typeof project !== 'string') throw new UsageError('--project is required (see `clicktrail token create --help`)')
-  if (typeof url !== 'string') throw new UsageError('--url is required (see `clicktrail token create --help`)')
+  if (typeof project !== 'string') throw new ClicktrailError('CT_ERR_USAGE', '--project is required (see `clicktrail token create --help`)')
+  if (typeof url !== 'string') throw new ClicktrailError('CT_ERR_USAGE', '--url is required (see `clicktrail token create --help`)')
   const linkText = typeof values['link-index'] === 'string' ? values['link-index'] : '0'
-  if (!/^\d+$/.test(linkText)) throw new UsageError(`--link-index must be a whole number, got "${linkText}"`)
+  if (!/^\d+$/.test(linkText)) throw new ClicktrailError('CT_ERR_USAGE', `--link-index must be a whole number, got "${linkText}"`)
   let sentAt = Math.floor(Date.now() / 1000)
   if (typeof values['sent-at'] === 'string') {
     const ms = Date.parse(values['sent-at'])
-    if (Number.isNaN(ms)) throw new UsageError(`--sent-at must be an ISO 8601 time, got "${values['sent-at']}"`)
+    if (Number.isNaN(ms)) throw new ClicktrailError('CT_ERR_USAGE', `--sent-at must be an ISO 8601 time, got "${values['sent-at']}"`)
     sentAt = Math.floor(ms / 1000)
   }
   const config = loadConfig(values)
@@ -193,14 +193,13 @@ async function tokenCreate (args: string[]): Promise<void> {
   const keys = keyRingFor(config)
   if (!await projectExists(config, project)) throw new ClicktrailError('CT_ERR_PROJECT_NOT_FOUND', `no project with sid "${project}" (create one with \`clicktrail init\` or the Team API)`)
   const messageId = typeof values['message-id'] === 'string' ? values['message-id'] : randomUUID()
-  const token = mintToken(keys, { sid: project, messageId, linkIndex: Number(linkText), sentAt, url }, { maxUrlBytes: config.maxUrlBytes })
-  console.log(trackedUrl(config.trackingBaseUrl, project, token))
+  console.log(mintTrackedUrl(keys, config.trackingBaseUrl, { sid: project, messageId, linkIndex: Number(linkText), sentAt, url }, { maxUrlBytes: config.maxUrlBytes }))
 }
 
 function tokenInspect (args: string[]): void {
   const { values, positionals } = parse(args, TOKEN_CONFIG_FLAGS, true, 'token inspect')
   if (values.help === true) { console.log(TOKEN_INSPECT_HELP); return }
-  if (positionals.length !== 1) throw new UsageError('token inspect takes exactly one URL or token (see `clicktrail token inspect --help`)')
+  if (positionals.length !== 1) throw new ClicktrailError('CT_ERR_USAGE', 'token inspect takes exactly one URL or token (see `clicktrail token inspect --help`)')
   const config = loadConfig(values)
   const input = positionals[0]
   const slash = input.lastIndexOf('/c/')
@@ -301,13 +300,13 @@ functions, SETTINGS, FORMAT or INTO OUTFILE; bounded in time, rows, bytes and me
 ${helpFor(SQL_FLAGS)}`)
     return
   }
-  if (positionals.length !== 1) throw new UsageError('sql takes exactly one query, quoted (see `clicktrail sql --help`)')
+  if (positionals.length !== 1) throw new ClicktrailError('CT_ERR_USAGE', 'sql takes exactly one query, quoted (see `clicktrail sql --help`)')
   const config = loadConfig(values)
   const format = typeof values.format === 'string' ? values.format : 'PrettyCompact'
   const query = new URLSearchParams({ format })
   for (const p of (values.param ?? []) as string[]) {
     const eq = p.indexOf('=')
-    if (eq <= 0) throw new UsageError(`--param takes NAME=VALUE, got "${p}"`)
+    if (eq <= 0) throw new ClicktrailError('CT_ERR_USAGE', `--param takes NAME=VALUE, got "${p}"`)
     query.append(`param_${p.slice(0, eq)}`, p.slice(eq + 1))
   }
   const res = await adminRequest(config, `/sql?${query.toString()}`, { method: 'POST', body: positionals[0] })
@@ -315,13 +314,13 @@ ${helpFor(SQL_FLAGS)}`)
 }
 
 /** The body of an admin listener's answer; its `{"error": {code, message}}` as a ClicktrailError when it is not 2xx. */
-async function adminAnswer (res: Response, fallbackCode: string): Promise<string> {
+async function adminAnswer (res: Response, fallbackCode: 'CT_ERR_SQL_FAILED' | 'CT_ERR_ADMIN'): Promise<string> {
   const text = await res.text()
   if (res.ok) return text
-  let code = fallbackCode
+  let code: string = fallbackCode
   let message = text
   try { ({ code, message } = (JSON.parse(text) as { error: { code: string, message: string } }).error) } catch { /* not JSON */ }
-  throw new ClicktrailError(code, message)
+  throw new ClicktrailError(isErrorCode(code) ? code : 'CT_ERR_ADMIN', message)
 }
 
 const BLOCK_HELP = `usage: clicktrail block add (--url URL | --prefix URL | --host HOST | --project SID) [--reason TEXT]
@@ -342,16 +341,16 @@ async function blockCommand (sub: string | undefined, args: string[]): Promise<v
   let res: Response
   if (sub === 'add') {
     const given = (['url', 'prefix', 'host', 'project'] as const).filter(k => typeof values[k] === 'string')
-    if (given.length !== 1 || positionals.length > 0) throw new UsageError('block add takes exactly one of --url, --prefix, --host, --project (see `clicktrail block --help`)')
+    if (given.length !== 1 || positionals.length > 0) throw new ClicktrailError('CT_ERR_USAGE', 'block add takes exactly one of --url, --prefix, --host, --project (see `clicktrail block --help`)')
     const kind = given[0]
     res = await adminRequest(config, '/blocks', { method: 'POST', body: JSON.stringify({ kind, value: values[kind], reason: values.reason ?? '' }) })
   } else if (sub === 'list') {
     res = await adminRequest(config, '/blocks')
   } else if (sub === 'remove') {
-    if (positionals.length !== 1) throw new UsageError('block remove takes one block id (see `clicktrail block list`)')
+    if (positionals.length !== 1) throw new ClicktrailError('CT_ERR_USAGE', 'block remove takes one block id (see `clicktrail block list`)')
     res = await adminRequest(config, `/blocks/${encodeURIComponent(positionals[0])}`, { method: 'DELETE' })
   } else {
-    throw new UsageError(`unknown block command "${sub}" (see \`clicktrail block --help\`)`)
+    throw new ClicktrailError('CT_ERR_USAGE', `unknown block command "${sub}" (see \`clicktrail block --help\`)`)
   }
   console.log(JSON.stringify(JSON.parse(await adminAnswer(res, 'CT_ERR_ADMIN')), null, 2))
 }
@@ -368,9 +367,9 @@ export async function main (argv: string[]): Promise<void> {
     if (sub === 'create') return await tokenCreate(rest)
     if (sub === 'inspect') return tokenInspect(rest)
     if (sub === undefined || sub === '--help' || sub === '-h') { console.log(`${TOKEN_CREATE_HELP}\n\n${TOKEN_INSPECT_HELP}`); return }
-    throw new UsageError(`unknown token command "${sub}" (see \`clicktrail --help\`)`)
+    throw new ClicktrailError('CT_ERR_USAGE', `unknown token command "${sub}" (see \`clicktrail --help\`)`)
   }
-  throw new UsageError(`unknown command "${command}" (see \`clicktrail --help\`)`)
+  throw new ClicktrailError('CT_ERR_USAGE', `unknown command "${command}" (see \`clicktrail --help\`)`)
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {

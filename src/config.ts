@@ -1,5 +1,5 @@
 import { isIP } from 'node:net'
-import { ConfigError } from './errors.js'
+import { ClicktrailError } from './errors.js'
 import { DEFAULT_REWRITE_LIMITS } from './rewrite/limits.js'
 
 /**
@@ -155,10 +155,10 @@ export function loadConfig (flags: FlagValues = {}, env: NodeJS.ProcessEnv = pro
     out[spec.key] = parseOption(spec, texts)
   }
   const config = out as unknown as Config
-  if (!/^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(config.clickhouseDatabase)) throw new ConfigError('--clickhouse-database (CLICKHOUSE_DATABASE) must be an identifier [A-Za-z_][A-Za-z0-9_]*')
-  if (config.clickhouseUrl !== '' && !/^https?:\/\/[^/]/.test(config.clickhouseUrl)) throw new ConfigError('--clickhouse-url (CLICKHOUSE_URL) must be an http(s) URL')
-  if (config.retryMinMs > config.retryMaxMs) throw new ConfigError('--retry-min-ms must not exceed --retry-max-ms')
-  if (config.dnsServer !== '' && !isDnsServer(config.dnsServer)) throw new ConfigError(`--dns-server (DNS_SERVER) must be IP, IP:PORT or [IPv6]:PORT, got "${config.dnsServer}"`)
+  if (!/^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(config.clickhouseDatabase)) throw new ClicktrailError('CT_ERR_CONFIG', '--clickhouse-database (CLICKHOUSE_DATABASE) must be an identifier [A-Za-z_][A-Za-z0-9_]*')
+  if (config.clickhouseUrl !== '' && !/^https?:\/\/[^/]/.test(config.clickhouseUrl)) throw new ClicktrailError('CT_ERR_CONFIG', '--clickhouse-url (CLICKHOUSE_URL) must be an http(s) URL')
+  if (config.retryMinMs > config.retryMaxMs) throw new ClicktrailError('CT_ERR_CONFIG', '--retry-min-ms must not exceed --retry-max-ms')
+  if (config.dnsServer !== '' && !isDnsServer(config.dnsServer)) throw new ClicktrailError('CT_ERR_CONFIG', `--dns-server (DNS_SERVER) must be IP, IP:PORT or [IPv6]:PORT, got "${config.dnsServer}"`)
   config.ringSize = 2 ** Math.ceil(Math.log2(config.ringSize))
   return config
 }
@@ -168,24 +168,24 @@ function parseOption (spec: OptionSpec, texts: string[]): unknown {
   switch (spec.kind) {
     case 'int': {
       const text = texts[texts.length - 1].trim()
-      if (!/^\d+$/.test(text)) throw new ConfigError(`${name} must be a whole number, got "${text}"`)
+      if (!/^\d+$/.test(text)) throw new ClicktrailError('CT_ERR_CONFIG', `${name} must be a whole number, got "${text}"`)
       const n = Number(text)
       if ((spec.min !== undefined && n < spec.min) || (spec.max !== undefined && n > spec.max)) {
-        throw new ConfigError(`${name} must be between ${spec.min} and ${spec.max}, got ${n}`)
+        throw new ClicktrailError('CT_ERR_CONFIG', `${name} must be between ${spec.min} and ${spec.max}, got ${n}`)
       }
       return n
     }
     case 'string': {
       const text = texts[texts.length - 1]
-      if (spec.key === 'logLevel' && !LOG_LEVELS.has(text)) throw new ConfigError(`${name} must be one of ${[...LOG_LEVELS].join(', ')}`)
+      if (spec.key === 'logLevel' && !LOG_LEVELS.has(text)) throw new ClicktrailError('CT_ERR_CONFIG', `${name} must be one of ${[...LOG_LEVELS].join(', ')}`)
       return text
     }
     case 'url': {
       const text = texts[texts.length - 1]
       let url: URL
-      try { url = new URL(text) } catch { throw new ConfigError(`${name} must be an absolute URL, got "${text}"`) }
+      try { url = new URL(text) } catch { throw new ClicktrailError('CT_ERR_CONFIG', `${name} must be an absolute URL, got "${text}"`) }
       if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.pathname !== '/' || url.search !== '' || url.username !== '') {
-        throw new ConfigError(`${name} must be http(s)://host[:port] with nothing after the host, got "${text}"`)
+        throw new ClicktrailError('CT_ERR_CONFIG', `${name} must be http(s)://host[:port] with nothing after the host, got "${text}"`)
       }
       return `${url.protocol}//${url.host}`
     }
@@ -193,16 +193,16 @@ function parseOption (spec: OptionSpec, texts: string[]): unknown {
       const text = texts[texts.length - 1].trim().toLowerCase()
       if (text === 'true' || text === '1' || text === '') return true
       if (text === 'false' || text === '0') return false
-      throw new ConfigError(`${name} must be true or false, got "${text}"`)
+      throw new ClicktrailError('CT_ERR_CONFIG', `${name} must be true or false, got "${text}"`)
     }
     case 'durations': {
       const out: number[] = []
       for (const item of splitList(texts)) {
         const m = /^(\d+)(ms|s|m|h|d)$/.exec(item)
-        if (m === null) throw new ConfigError(`${name}: "${item}" is not a duration like 500ms, 30s, 10m, 2h`)
+        if (m === null) throw new ClicktrailError('CT_ERR_CONFIG', `${name}: "${item}" is not a duration like 500ms, 30s, 10m, 2h`)
         out.push(Number(m[1]) * { ms: 1, s: 1e3, m: 60e3, h: 3600e3, d: 86400e3 }[m[2] as 'ms'])
       }
-      if (out.length === 0) throw new ConfigError(`${name} needs at least one duration`)
+      if (out.length === 0) throw new ClicktrailError('CT_ERR_CONFIG', `${name} needs at least one duration`)
       return out
     }
     case 'list': {
@@ -216,8 +216,8 @@ function parseOption (spec: OptionSpec, texts: string[]): unknown {
         const eq = item.indexOf('=')
         const host = item.slice(0, eq).trim().toLowerCase()
         const sid = item.slice(eq + 1).trim()
-        if (eq <= 0 || !HOSTNAME.test(host) || !SID.test(sid)) throw new ConfigError(`${name} must be HOST=SID with a valid hostname and sid [a-z0-9]{1,32}, got "${item}"`)
-        if (map.has(host)) throw new ConfigError(`${name}: ${host} is given twice`)
+        if (eq <= 0 || !HOSTNAME.test(host) || !SID.test(sid)) throw new ClicktrailError('CT_ERR_CONFIG', `${name} must be HOST=SID with a valid hostname and sid [a-z0-9]{1,32}, got "${item}"`)
+        if (map.has(host)) throw new ClicktrailError('CT_ERR_CONFIG', `${name}: ${host} is given twice`)
         map.set(host, sid)
       }
       return map
@@ -240,11 +240,11 @@ function checkAddressOrCidr (name: string, item: string): void {
   const slash = item.indexOf('/')
   const addr = slash === -1 ? item : item.slice(0, slash)
   const family = isIP(addr)
-  if (family === 0) throw new ConfigError(`${name}: "${item}" is not an IP address or CIDR`)
+  if (family === 0) throw new ClicktrailError('CT_ERR_CONFIG', `${name}: "${item}" is not an IP address or CIDR`)
   if (slash !== -1) {
     const bits = item.slice(slash + 1)
     const max = family === 4 ? 32 : 128
-    if (!/^\d{1,3}$/.test(bits) || Number(bits) > max) throw new ConfigError(`${name}: "${item}" has a bad prefix length`)
+    if (!/^\d{1,3}$/.test(bits) || Number(bits) > max) throw new ClicktrailError('CT_ERR_CONFIG', `${name}: "${item}" has a bad prefix length`)
   }
 }
 

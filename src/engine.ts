@@ -5,19 +5,19 @@ import type { Config } from './config.js'
 import type { Logger } from './log.js'
 import { KeyRing } from './token/keys.js'
 import { loadOrGenerateSecrets, readSecrets } from './token/secret-file.js'
-import { mintToken } from './token/codec.js'
 import { RedirectServer, type BlockCheck } from './redirect/server.js'
-import { StaticHostResolver, trackedUrl } from './redirect/hosts.js'
-import type { ObservationSink } from './redirect/observation.js'
+import { StaticHostResolver } from './redirect/hosts.js'
+import { mintTrackedUrl } from './token/tracked-url.js'
+import type { ObservationSink } from './records.js'
 import { createMetrics } from './metrics.js'
 import { openStore, type Store } from './store/client.js'
 import { migrate } from './store/migrate.js'
 import { insertObservationRows, toRow, fromRow } from './store/observations.js'
 import { loadOrCreateNodeId } from './store/node-id.js'
-import { Spool } from './ingest/spool.js'
+import { Spool } from './store/spool.js'
 import { IngestPipeline, type RowWriter } from './ingest/pipeline.js'
 import { AdminServer, loadOrCreateAdminToken } from './admin/server.js'
-import { loadUws, probePort } from './redirect/uws.js'
+import { loadUws, probePort } from './http/uws.js'
 import { lockDataDir, type DataDirLock } from './store/data-dir-lock.js'
 import { checkKeyLedger, databaseState } from './store/key-ledger.js'
 import { ControlPlane } from './control/plane.js'
@@ -27,7 +27,7 @@ import { ApiServer } from './api/server.js'
 import type { HostResolver } from './redirect/hosts.js'
 import { readFileSync } from 'node:fs'
 import { Promoter } from './promote/promoter.js'
-import { MessageDirectory } from './promote/messages.js'
+import { MessageDirectory } from './messages/directory.js'
 import type { ClassifyBatch } from './promote/types.js'
 import { WebhookDispatcher } from './webhooks/dispatcher.js'
 import { webhookDeliveryRoutes } from './api/webhook-routes.js'
@@ -290,8 +290,7 @@ async function startLocked (config: Config, log: Logger, options: EngineOptions,
     pool,
     quarantine,
     track (sid, url, linkIndex = 0) {
-      const token = mintToken(keys, { sid, messageId: randomUUID(), linkIndex, sentAt: Math.floor(Date.now() / 1000), url }, { maxUrlBytes: config.maxUrlBytes })
-      return trackedUrl(config.trackingBaseUrl, sid, token)
+      return mintTrackedUrl(keys, config.trackingBaseUrl, { sid, messageId: randomUUID(), linkIndex, sentAt: Math.floor(Date.now() / 1000), url }, { maxUrlBytes: config.maxUrlBytes })
     },
     async stop () {
       if (stopped) return

@@ -1,7 +1,7 @@
 import { Registry, Gauge, Histogram, collectDefaultMetrics } from 'prom-client'
 import type { RedirectServer } from './redirect/server.js'
 import type { IngestPipeline } from './ingest/pipeline.js'
-import type { Spool } from './ingest/spool.js'
+import type { Spool } from './store/spool.js'
 import type { Promoter } from './promote/promoter.js'
 import type { WebhookDispatcher } from './webhooks/dispatcher.js'
 import type { Quarantine } from './store/quarantine.js'

@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { ClicktrailError, ConfigError, UsageError } from './errors.js'
-import { TokenError } from './token/errors.js'
+import { ClicktrailError } from './errors.js'
 
 /**
  * How the command line reports a failure: one line `clicktrail: CT_ERR_…: message`, exit 1
@@ -11,7 +10,7 @@ import { TokenError } from './token/errors.js'
  * (CT_ERR_INTERNAL). Messages are folded onto one line.
  */
 export function oneLineFailure (err: unknown): { line: string, exitCode: number } {
-  if (err instanceof UsageError || err instanceof ConfigError || (err instanceof ClicktrailError && err.code === 'CT_ERR_CONFIG')) {
+  if (err instanceof ClicktrailError && (err.code === 'CT_ERR_USAGE' || err.code === 'CT_ERR_CONFIG')) {
     return { line: `clicktrail: ${fold(err.message)}`, exitCode: 2 }
   }
   const { code, message } = classify(err)
@@ -19,7 +18,7 @@ export function oneLineFailure (err: unknown): { line: string, exitCode: number 
 }
 
 function classify (err: unknown): { code: string, message: string } {
-  if (err instanceof ClicktrailError || err instanceof TokenError) return { code: err.code, message: err.message }
+  if (err instanceof ClicktrailError) return { code: err.code, message: err.message }
   const e = err as { code?: unknown, message?: unknown, syscall?: unknown } | null | undefined
   const message = typeof e?.message === 'string' ? e.message : String(err)
   const code = typeof e?.code === 'string' ? e.code : ''

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { loadConfig, OPTIONS, configTableMarkdown } from '../src/config.js'
-import { ConfigError } from '../src/errors.js'
+import { ClicktrailError } from '../src/errors.js'
 
 t.test('defaults, then environment, then flags', async t => {
   const d = loadConfig({}, {})
@@ -31,9 +31,9 @@ t.test('invalid values name the option', async t => {
   for (const [flags, re] of bad) {
     let caught: unknown
     try { loadConfig(flags, {}) } catch (err) { caught = err }
-    t.ok(caught instanceof ConfigError, `${JSON.stringify(flags)} is refused`)
-    t.equal((caught as ConfigError).code, 'CT_ERR_CONFIG')
-    t.match((caught as ConfigError).message, re)
+    t.ok(caught instanceof ClicktrailError, `${JSON.stringify(flags)} is refused`)
+    t.equal((caught as ClicktrailError).code, 'CT_ERR_CONFIG')
+    t.match((caught as ClicktrailError).message, re)
   }
 })
 

@@ -3,7 +3,7 @@ import { mkdirSync, openSync, readFileSync, writeSync, closeSync } from 'node:fs
 import { join } from 'node:path'
 import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from 'uWebSockets.js'
 import { Gauge, type Registry } from 'prom-client'
-import { closeApp, loadUws, readBody } from '../redirect/uws.js'
+import { closeApp, loadUws, readBody } from '../http/uws.js'
 import { listenFronted, type HttpFront } from '../http/front.js'
 import { ClicktrailError } from '../errors.js'
 import type { ControlPlane } from '../control/plane.js'
@@ -145,7 +145,7 @@ export class AdminServer {
       this.sql.run({ sql: body.toString('utf8'), format, params }).then(
         text => { if (!aborted) send(res, false, '200 OK', text, TEXT_TYPE) },
         (err: unknown) => {
-          const e = err instanceof ClicktrailError ? err : new ClicktrailError('CT_ERR_INTERNAL', 'internal error; it has been logged', 500)
+          const e = err instanceof ClicktrailError ? err : new ClicktrailError('CT_ERR_INTERNAL')
           if (e.code === 'CT_ERR_INTERNAL') limited(this.#log).error('admin.sql_error', { err }, 'analyst SQL failed inside clicktrail')
           else limited(this.#log).warn(`admin.${e.code === 'CT_ERR_SQL_REFUSED' ? 'sql_refused' : 'sql_failed'}`, { code: e.code, reason: e.message.slice(0, 300) }, 'analyst SQL not answered')
           if (!aborted) send(res, false, `${e.status} ${STATUS_TEXT[e.status] ?? 'Error'}`, errorJson(e.code, e.message), JSON_TYPE)

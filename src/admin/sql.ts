@@ -2,38 +2,6 @@ import type { ClickHouseClient } from '@clickhouse/client'
 import type { Store } from '../store/client.js'
 import { ClicktrailError } from '../errors.js'
 
-/** The query was refused before it ran; the message names what was refused. */
-export class SqlRefusedError extends ClicktrailError {
-  constructor (message: string, status = 400) {
-    super('CT_ERR_SQL_REFUSED', message, status)
-    this.name = 'SqlRefusedError'
-  }
-}
-
-/** ClickHouse ran the query and it failed (syntax, unknown column, …). */
-export class SqlFailedError extends ClicktrailError {
-  constructor (message: string) {
-    super('CT_ERR_SQL_FAILED', message, 400)
-    this.name = 'SqlFailedError'
-  }
-}
-
-/** The query ran into one of the analyst limits (time, rows, bytes, memory). */
-export class SqlLimitError extends ClicktrailError {
-  constructor (message: string) {
-    super('CT_ERR_SQL_LIMIT', message, 400)
-    this.name = 'SqlLimitError'
-  }
-}
-
-/** Too many analyst queries are waiting already. */
-export class SqlBusyError extends ClicktrailError {
-  constructor (message: string) {
-    super('CT_ERR_SQL_BUSY', message, 503)
-    this.name = 'SqlBusyError'
-  }
-}
-
 export const SQL_ERROR_CODES = ['CT_ERR_SQL_REFUSED', 'CT_ERR_SQL_FAILED', 'CT_ERR_SQL_LIMIT', 'CT_ERR_SQL_BUSY'] as const
 
 export const FORMATS = new Set(['PrettyCompact', 'PrettyCompactMonoBlock', 'Pretty', 'TabSeparatedWithNames', 'TabSeparated', 'CSVWithNames', 'CSV', 'JSONEachRow', 'JSON', 'JSONCompact', 'Vertical', 'Markdown'])
@@ -130,14 +98,15 @@ export class AnalystSql {
     this.stats.queries++
     if (this.#waiting >= MAX_WAITING + 1) {
       this.stats.busy++
-      throw new SqlBusyError(`${this.#waiting} analyst queries are running or waiting; try again when they are done`)
+      throw new ClicktrailError('CT_ERR_SQL_BUSY', `${this.#waiting} analyst queries are running or waiting; try again when they are done`)
     }
     this.#waiting++
     try {
       return await this.#run(req)
     } catch (err) {
-      if (err instanceof SqlRefusedError) this.stats.refused++
-      else if (err instanceof SqlLimitError) this.stats.limited++
+      const code = err instanceof ClicktrailError ? err.code : undefined
+      if (code === 'CT_ERR_SQL_REFUSED') this.stats.refused++
+      else if (code === 'CT_ERR_SQL_LIMIT') this.stats.limited++
       else this.stats.failed++
       throw err
     } finally {
@@ -147,8 +116,8 @@ export class AnalystSql {
 
   async #run (req: SqlRequest): Promise<string> {
     const format = req.format ?? 'PrettyCompact'
-    if (!FORMATS.has(format)) throw new SqlRefusedError(`format must be one of ${[...FORMATS].join(', ')}`)
-    if (Buffer.byteLength(req.sql) > MAX_SQL_BYTES) throw new SqlRefusedError(`query is longer than ${MAX_SQL_BYTES} bytes`, 413)
+    if (!FORMATS.has(format)) throw new ClicktrailError('CT_ERR_SQL_REFUSED', `format must be one of ${[...FORMATS].join(', ')}`)
+    if (Buffer.byteLength(req.sql) > MAX_SQL_BYTES) throw new ClicktrailError('CT_ERR_BODY_TOO_LARGE', `query is longer than ${MAX_SQL_BYTES} bytes`)
     const params = checkParams(req.params ?? {})
     const analyst = this.store.analyst
     const text = await formatOne(analyst, req.sql)
@@ -177,12 +146,12 @@ export class AnalystSql {
 
 function checkParams (params: Record<string, string>): Record<string, string> {
   const entries = Object.entries(params)
-  if (entries.length > MAX_PARAMS) throw new SqlRefusedError(`at most ${MAX_PARAMS} query parameters`)
+  if (entries.length > MAX_PARAMS) throw new ClicktrailError('CT_ERR_SQL_REFUSED', `at most ${MAX_PARAMS} query parameters`)
   for (const [name, value] of entries) {
-    if (!/^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(name)) throw new SqlRefusedError(`query parameter name "${name.slice(0, 64)}" is not [A-Za-z_][A-Za-z0-9_]*`)
-    if (Buffer.byteLength(value) > MAX_PARAM_BYTES) throw new SqlRefusedError(`query parameter ${name} is longer than ${MAX_PARAM_BYTES} bytes`)
+    if (!/^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(name)) throw new ClicktrailError('CT_ERR_SQL_REFUSED', `query parameter name "${name.slice(0, 64)}" is not [A-Za-z_][A-Za-z0-9_]*`)
+    if (Buffer.byteLength(value) > MAX_PARAM_BYTES) throw new ClicktrailError('CT_ERR_SQL_REFUSED', `query parameter ${name} is longer than ${MAX_PARAM_BYTES} bytes`)
     // eslint-disable-next-line no-control-regex
-    if (/[\u0000-\u001f\u007f]/.test(value)) throw new SqlRefusedError(`query parameter ${name} contains a control character`)
+    if (/[\u0000-\u001f\u007f]/.test(value)) throw new ClicktrailError('CT_ERR_SQL_REFUSED', `query parameter ${name} contains a control character`)
   }
   return params
 }
@@ -195,8 +164,8 @@ async function formatOne (client: ClickHouseClient, sql: string): Promise<string
     return row.f
   } catch (err) {
     const message = String((err as Error).message ?? err)
-    if (/Multi-statements are not allowed/i.test(message)) throw new SqlRefusedError('one statement at a time (a second statement after `;` was found)')
-    if (/Empty query/i.test(message)) throw new SqlRefusedError('empty query')
+    if (/Multi-statements are not allowed/i.test(message)) throw new ClicktrailError('CT_ERR_SQL_REFUSED', 'one statement at a time (a second statement after `;` was found)')
+    if (/Empty query/i.test(message)) throw new ClicktrailError('CT_ERR_SQL_REFUSED', 'empty query')
     throw engineError(err)
   }
 }
@@ -212,7 +181,7 @@ async function explainAst (client: ClickHouseClient, text: string, params: Recor
   } catch (err) {
     // EXPLAIN applies the explained query's SETTINGS clause, which the read-only session refuses.
     const e = err as { type?: string, message?: string }
-    if (e.type === 'READONLY') throw new SqlRefusedError(`SETTINGS is not allowed in analyst SQL (${String(e.message).split('\n')[0]})`)
+    if (e.type === 'READONLY') throw new ClicktrailError('CT_ERR_SQL_REFUSED', `SETTINGS is not allowed in analyst SQL (${String(e.message).split('\n')[0]})`)
     throw engineError(err)
   }
 }
@@ -232,11 +201,11 @@ export function scanFormatted (text: string): void {
       const start = i
       for (i++; i < text.length && text[i] !== c; i++) {
         const code = text.charCodeAt(i)
-        if (text[i] === '\\' || code < 0x20 || code === 0x7f) throw new SqlRefusedError(`quoted identifier ${text.slice(start, start + 40)}… has an escape or a control character`)
+        if (text[i] === '\\' || code < 0x20 || code === 0x7f) throw new ClicktrailError('CT_ERR_SQL_REFUSED', `quoted identifier ${text.slice(start, start + 40)}… has an escape or a control character`)
       }
     } else if (c === '{') {
       const m = /^\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*:\s*([^{}']*)\}/.exec(text.slice(i, i + 200))
-      if (m !== null && /identifier/i.test(m[2])) throw new SqlRefusedError(`query parameter {${m[1]}:${m[2].trim()}}: Identifier parameters are not allowed`)
+      if (m !== null && /identifier/i.test(m[2])) throw new ClicktrailError('CT_ERR_SQL_REFUSED', `query parameter {${m[1]}:${m[2].trim()}}: Identifier parameters are not allowed`)
     }
   }
 }
@@ -257,7 +226,7 @@ export function parseAst (dump: string): AstNode {
     const sp = rest.indexOf(' ')
     const node: AstNode = { type: sp === -1 ? rest : rest.slice(0, sp), text: sp === -1 ? '' : rest.slice(sp + 1), children: [] }
     if (!/^[A-Za-z][A-Za-z:]*$/.test(node.type) || indent > stack.length || (indent === 0 && root !== undefined)) {
-      throw new SqlRefusedError('the query\'s syntax tree could not be checked')
+      throw new ClicktrailError('CT_ERR_SQL_REFUSED', 'the query\'s syntax tree could not be checked')
     }
     declared.set(node, count)
     stack.length = indent
@@ -265,40 +234,40 @@ export function parseAst (dump: string): AstNode {
     else stack[indent - 1].children.push(node)
     stack.push(node)
   }
-  if (root === undefined) throw new SqlRefusedError('the query\'s syntax tree could not be checked')
-  for (const [node, n] of declared) if (node.children.length !== n) throw new SqlRefusedError('the query\'s syntax tree could not be checked')
+  if (root === undefined) throw new ClicktrailError('CT_ERR_SQL_REFUSED', 'the query\'s syntax tree could not be checked')
+  for (const [node, n] of declared) if (node.children.length !== n) throw new ClicktrailError('CT_ERR_SQL_REFUSED', 'the query\'s syntax tree could not be checked')
   return root
 }
 
 /** Refuses anything but a plain SELECT over the analytics tables; see AnalystSql. */
 export function checkSelect (root: AstNode, database: string, databaseTables: ReadonlySet<string>): void {
-  if (root.type !== 'SelectWithUnionQuery') throw new SqlRefusedError(`only SELECT queries are allowed (this is ${root.type.replace(/Query$/, '')})`)
+  if (root.type !== 'SelectWithUnionQuery') throw new ClicktrailError('CT_ERR_SQL_REFUSED', `only SELECT queries are allowed (this is ${root.type.replace(/Query$/, '')})`)
   const table = (name: string, where: string): void => {
     const parts = name.split('.')
     const ok = parts.every(p => /^[A-Za-z_][A-Za-z0-9_]*$/.test(p)) && (parts.length === 1
       ? ANALYTICS_TABLES.has(parts[0]) || !databaseTables.has(parts[0]) // not a table: a CTE, or the engine says unknown
       : parts.length === 2 && parts[0] === database && ANALYTICS_TABLES.has(parts[1]))
-    if (!ok) throw new SqlRefusedError(`table ${name}${where}: analyst SQL reads only ${[...ANALYTICS_TABLES].join(', ')}`)
+    if (!ok) throw new ClicktrailError('CT_ERR_SQL_REFUSED', `table ${name}${where}: analyst SQL reads only ${[...ANALYTICS_TABLES].join(', ')}`)
   }
   const walk = (n: AstNode): void => {
-    if (!SELECT_NODES.has(n.type)) throw new SqlRefusedError(`${NODE_NAMES[n.type] ?? n.type} is not allowed in analyst SQL`)
+    if (!SELECT_NODES.has(n.type)) throw new ClicktrailError('CT_ERR_SQL_REFUSED', `${NODE_NAMES[n.type] ?? n.type} is not allowed in analyst SQL`)
     if (n.type === 'SelectWithUnionQuery') {
-      if (n.children[0]?.type !== 'ExpressionList') throw new SqlRefusedError('the query\'s syntax tree could not be checked')
+      if (n.children[0]?.type !== 'ExpressionList') throw new ClicktrailError('CT_ERR_SQL_REFUSED', 'the query\'s syntax tree could not be checked')
       const extra = n.children[1]
       if (extra !== undefined) {
         const what = extra.type === 'Literal' ? 'INTO OUTFILE' : extra.type === 'Identifier' ? 'FORMAT (ask for a format with ?format= or --format)' : (NODE_NAMES[extra.type] ?? extra.type)
-        throw new SqlRefusedError(`${what} is not allowed in analyst SQL`)
+        throw new ClicktrailError('CT_ERR_SQL_REFUSED', `${what} is not allowed in analyst SQL`)
       }
     } else if (n.type === 'TableExpression') {
       const [source, ...sample] = n.children
-      if (source?.type === 'Function') throw new SqlRefusedError(`table function ${functionName(source)}() is not allowed in analyst SQL`)
-      if (source?.type !== 'TableIdentifier' && source?.type !== 'Subquery') throw new SqlRefusedError(`${source?.type ?? 'an empty table expression'} is not allowed in FROM`)
-      if (sample.some(s => s.type !== 'SampleRatio')) throw new SqlRefusedError('the query\'s syntax tree could not be checked')
+      if (source?.type === 'Function') throw new ClicktrailError('CT_ERR_SQL_REFUSED', `table function ${functionName(source)}() is not allowed in analyst SQL`)
+      if (source?.type !== 'TableIdentifier' && source?.type !== 'Subquery') throw new ClicktrailError('CT_ERR_SQL_REFUSED', `${source?.type ?? 'an empty table expression'} is not allowed in FROM`)
+      if (sample.some(s => s.type !== 'SampleRatio')) throw new ClicktrailError('CT_ERR_SQL_REFUSED', 'the query\'s syntax tree could not be checked')
     } else if (n.type === 'TableIdentifier') {
       table(withoutAlias(n.text), '')
     } else if (n.type === 'Function') {
       const name = functionName(n).toLowerCase()
-      if (DENIED_FUNCTIONS.has(name) || DENIED_PREFIXES.some(p => name.startsWith(p))) throw new SqlRefusedError(`function ${functionName(n)}() is not allowed in analyst SQL`)
+      if (DENIED_FUNCTIONS.has(name) || DENIED_PREFIXES.some(p => name.startsWith(p))) throw new ClicktrailError('CT_ERR_SQL_REFUSED', `function ${functionName(n)}() is not allowed in analyst SQL`)
       const args = n.children[0]?.type === 'ExpressionList' ? n.children[0].children : []
       if (IN_FUNCTIONS.has(name) && args[1]?.type === 'Identifier') table(withoutAlias(args[1].text), ' (after IN)')
     }
@@ -318,8 +287,8 @@ const LIMIT_ERRORS = new Set(['TOO_MANY_ROWS_OR_BYTES', 'TIMEOUT_EXCEEDED', 'MEM
 function engineError (err: unknown): ClicktrailError {
   const e = err as { message?: string, type?: string }
   const text = `${e.type ?? 'ERROR'}: ${String(e.message ?? err).split('\n')[0].slice(0, 2000)}`
-  if (e.type !== undefined && LIMIT_ERRORS.has(e.type)) return new SqlLimitError(text)
+  if (e.type !== undefined && LIMIT_ERRORS.has(e.type)) return new ClicktrailError('CT_ERR_SQL_LIMIT', text)
   // The session is readonly=1: whatever the checker let through, the engine refused.
-  if (e.type === 'READONLY') return new SqlRefusedError(text)
-  return new SqlFailedError(text)
+  if (e.type === 'READONLY') return new ClicktrailError('CT_ERR_SQL_REFUSED', text)
+  return new ClicktrailError('CT_ERR_SQL_FAILED', text)
 }

@@ -5,11 +5,11 @@ import type { Route } from '../control/model.js'
 import type { KeyRing } from '../token/keys.js'
 import type { RewritePool, TrackingConfig } from '../pool/pool.js'
 import type { LinkRecord } from '../rewrite/html.js'
-import { RewriteError } from '../rewrite/errors.js'
+import { ClicktrailError } from '../errors.js'
 import { DEFAULT_REWRITE_LIMITS, type RewriteLimits } from '../rewrite/limits.js'
 import { toWellFormed } from '../rewrite/unicode.js'
 import type { BatchedWriter } from '../store/batched.js'
-import type { MessageDirectory, MessageInfo } from '../promote/messages.js'
+import type { MessageDirectory, MessageInfo } from '../messages/directory.js'
 import type { ControlPlane } from '../control/plane.js'
 import { MessageIds } from '../messages/ids.js'
 import { invalid, messageIdTaken, notFound } from './errors.js'
@@ -124,12 +124,12 @@ export function rewriteRoutes (s: RewriteServices): RouteDef[] {
         const project = ctx.plane.project(route.project_id)
         if (project === undefined) throw notFound('project')
         const n = b.to.length
-        if (n > limits.maxRecipients) throw new RewriteError('CT_ERR_REWRITE_TOO_MANY_RECIPIENTS', `${n} recipients, at most ${limits.maxRecipients}; send fewer per request`)
+        if (n > limits.maxRecipients) throw ClicktrailError.detailed('CT_ERR_REWRITE_TOO_MANY_RECIPIENTS', `${n} recipients, at most ${limits.maxRecipients}; send fewer per request`)
         if (b.message_id !== undefined && n !== 1) throw invalid('message_id can only be given with a single recipient', { field: 'message_id' })
         // Every recipient gets at least the html and text as given (UTF-16 length ≤ UTF-8
         // bytes): past the limit already, the request is refused before any work.
         const floor = n * (b.html.length + (b.text?.length ?? 0))
-        if (floor > limits.maxOutputBytes) throw new RewriteError('CT_ERR_REWRITE_OUTPUT_TOO_LARGE', `${n} recipients × the html${b.text === undefined ? '' : ' and text'} is at least ${floor} bytes, more than the limit of ${limits.maxOutputBytes}; send fewer recipients per request`)
+        if (floor > limits.maxOutputBytes) throw ClicktrailError.detailed('CT_ERR_REWRITE_OUTPUT_TOO_LARGE', `${n} recipients × the html${b.text === undefined ? '' : ' and text'} is at least ${floor} bytes, more than the limit of ${limits.maxOutputBytes}; send fewer recipients per request`)
         const sentMs = b.sent_at === undefined ? Date.now() : Date.parse(b.sent_at)
         if (Number.isNaN(sentMs)) throw invalid('field "sent_at" must be an ISO 8601 time', { field: 'sent_at' })
         const sentAt = Math.floor(sentMs / 1000)

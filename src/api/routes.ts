@@ -3,8 +3,9 @@ import type { ControlPlane } from '../control/plane.js'
 import { DEFAULT_RETENTION_DAYS, DEFAULT_TOKEN_TTL_DAYS, type DomainClaim, type Project, type Route, type RouteType, type Webhook } from '../control/model.js'
 import { domainClaimIsLive } from '../control/plane.js'
 import type { DomainService } from '../control/domains.js'
-import { hostnameOf } from '../redirect/hosts.js'
-import { ApiError, conflict, inboundTracking, invalid, notFound, unavailable } from './errors.js'
+import { hostnameOf } from '../token/tracked-url.js'
+import { inboundTracking, invalid, notFound, unavailable } from './errors.js'
+import { ClicktrailError } from '../errors.js'
 import { domainView, projectView, routeView, webhookView } from './views.js'
 import { listOf } from './schemas.js'
 import { isForbiddenAddress } from '../webhooks/address.js'
@@ -84,7 +85,7 @@ function ownDomain (ctx: Ctx, p: Project): DomainClaim {
   if (d === undefined) throw notFound('domain')
   return d
 }
-const domainTaken = (hostname: string): ApiError => conflict('CT_ERR_DOMAIN_TAKEN', `${hostname} is already a tracking domain`)
+const domainTaken = (hostname: string): ClicktrailError => new ClicktrailError('CT_ERR_DOMAIN_TAKEN', `${hostname} is already a tracking domain`)
 
 /**
  * Claims `hostname` for `p` (pending verification). Call inside `exclusive` for the hostname.
@@ -126,7 +127,7 @@ export function newWebhookSecret (): string {
   return `whsec_${randomBytes(32).toString('base64')}`
 }
 
-const sidTaken = (sid: string): ApiError => conflict('CT_ERR_SID_TAKEN', `sid "${sid}" is used by another project`)
+const sidTaken = (sid: string): ClicktrailError => new ClicktrailError('CT_ERR_SID_TAKEN', `sid "${sid}" is used by another project`)
 
 /**
  * Creates a project for `teamId`; shared by the API and `clicktrail init`. The sid is unique:
@@ -282,7 +283,7 @@ export const ROUTES: RouteDef[] = [
       const hostname = hostnameOf(ctx.body.hostname)
       if (svc.reserved(hostname)) {
         svc.noteReserved()
-        throw new ApiError('CT_ERR_DOMAIN_RESERVED', `${hostname} is one of the operator's tracking hostnames`, 422)
+        throw new ClicktrailError('CT_ERR_DOMAIN_RESERVED', `${hostname} is one of the operator's tracking hostnames`)
       }
       return await ctx.plane.exclusive(`domain:${hostname}`, async () => {
         const own = ctx.plane.domainClaim(hostname, p.project_id)

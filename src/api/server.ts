@@ -1,13 +1,14 @@
 import { Ajv, type ValidateFunction } from 'ajv'
 import { ClickHouseError } from '@clickhouse/client'
 import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from 'uWebSockets.js'
-import { closeApp, loadUws, readBody } from '../redirect/uws.js'
+import { closeApp, loadUws, readBody } from '../http/uws.js'
 import { listenFronted, type HttpFront } from '../http/front.js'
 import type { Logger } from '../log.js'
 import { limited } from '../log-limit.js'
 import { guard } from '../http/guard.js'
 import type { ControlPlane } from '../control/plane.js'
-import { ApiError, badPath, internal, invalid, methodNotAllowed, tooLarge, unauthorized, unavailable } from './errors.js'
+import { badPath, internal, invalid, methodNotAllowed, tooLarge, unauthorized, unavailable } from './errors.js'
+import { ClicktrailError } from '../errors.js'
 import { checkJsonType, checkRawType, parseJsonBody } from './body.js'
 import { ROUTES, type Reply, type RouteDef } from './routes.js'
 import { schemas } from './schemas.js'
@@ -151,7 +152,7 @@ export class ApiServer {
     const x: Exchange = { aborted: false, answered: false, head: method === 'HEAD', method: method.slice(0, 16), path: path.slice(0, 200) }
     const p = this.#patterns.find(q => q.re.test(path))
     if (p === undefined) {
-      this.#fail(res, x, new ApiError('CT_ERR_NOT_FOUND', 'no such endpoint', 404))
+      this.#fail(res, x, new ClicktrailError('CT_ERR_NOT_FOUND', 'no such endpoint'))
       return
     }
     const allowed = p.methods.join(', ')
@@ -247,11 +248,10 @@ export class ApiServer {
     this.#send(res, x, e.status, 'application/json', body, headers)
   }
 
-  #classify (err: unknown, x: Exchange): ApiError {
+  #classify (err: unknown, x: Exchange): ClicktrailError {
     const log = limited(this.#o.log)
-    const e = err as { code?: unknown, status?: unknown, message?: unknown, details?: unknown }
-    if (typeof e?.code === 'string' && e.code.startsWith('CT_ERR_') && typeof e.status === 'number' && e.status >= 400 && e.status < 600) {
-      const api = err instanceof ApiError ? err : new ApiError(e.code, typeof e.message === 'string' ? e.message : e.code, e.status)
+    if (err instanceof ClicktrailError) {
+      const api = err
       if (api.status < 500) {
         this.#refused.set(api.code, (this.#refused.get(api.code) ?? 0) + 1)
         log.warn(`api.refused.${api.code}`, { code: api.code, status: api.status, method: x.method, route: x.path }, 'Team API request refused')
@@ -263,7 +263,7 @@ export class ApiServer {
     if (isStoreFailure(err)) {
       this.#storeUnavailable++
       log.error('api.store_unavailable', { method: x.method, route: x.path, err }, 'Team API request failed: ClickHouse unavailable; answered 503')
-      return unavailable('storage is unavailable; retry later')
+      return unavailable()
     }
     this.#internalErrors++
     log.error('api.internal', { method: x.method, route: x.path, err }, 'Team API request failed with an unexpected error; answered 500')

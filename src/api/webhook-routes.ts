@@ -1,6 +1,7 @@
 import type { Store } from '../store/client.js'
 import type { EnqueueResult, WebhookDispatcher } from '../webhooks/dispatcher.js'
-import { ApiError, notFound } from './errors.js'
+import { notFound } from './errors.js'
+import { ClicktrailError } from '../errors.js'
 import { ownWebhook, type Reply, type RouteDef } from './routes.js'
 import { listOf } from './schemas.js'
 
@@ -50,7 +51,7 @@ export function webhookDeliveryRoutes (dispatcher: WebhookDispatcher, store: Sto
       response: { status: 202, schema: 'Queued' }, errors: [404, 409, 429],
       handler (ctx) {
         const w = ownWebhook(ctx)
-        if (!w.enabled) throw new ApiError('CT_ERR_WEBHOOK_DISABLED', 'the webhook is disabled; enable it first', 409)
+        if (!w.enabled) throw new ClicktrailError('CT_ERR_WEBHOOK_DISABLED')
         const test = dispatcher.enqueueTest(w)
         if (test.result === 'rate_limited') {
           return errorReply(429, 'CT_ERR_RATE_LIMITED', 'too many test events for this webhook; retry after the time in Retry-After', Math.ceil(test.retryAfterMs / 1000))

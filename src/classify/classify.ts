@@ -15,7 +15,7 @@
  * 3. machine = probability ≥ THRESHOLD; the class is that of the strongest signal that fired,
  *    else genuine.
  */
-import type { Observation } from '../redirect/observation.js'
+import type { Observation } from '../records.js'
 import { lookupNetwork } from './ranges.js'
 import {
   ANONYMOUS_CLIENT_IP, HEADLESS_BRAND, PARAMS, PREFETCH, SIGNALS, THRESHOLD,

@@ -4,7 +4,7 @@ import type { Registry } from 'prom-client'
 import { Gauge } from 'prom-client'
 import type { Logger } from '../log.js'
 import { limited } from '../log-limit.js'
-import { hostnameOf } from '../redirect/hosts.js'
+import { hostnameOf } from '../token/tracked-url.js'
 import type { DomainClaim, Project } from './model.js'
 import type { ControlPlane } from './plane.js'
 

@@ -1,4 +1,5 @@
-import { hostnameOf, sidOfTrackingHost, trackingSuffix, type HostResolver, type ProjectRoute } from '../redirect/hosts.js'
+import { HostMemo, type HostResolver, type ProjectRoute } from '../redirect/hosts.js'
+import { sidOfTrackingHost, trackingSuffix } from '../token/tracked-url.js'
 import type { ControlPlane } from './plane.js'
 
 /**
@@ -11,11 +12,12 @@ import type { ControlPlane } from './plane.js'
  */
 export class ControlPlaneHostResolver implements HostResolver {
   readonly #suffix: string
-  readonly #memo = new Map<string, ProjectRoute | null>()
+  readonly #memo: HostMemo
   #generation = -1
 
-  constructor (readonly plane: ControlPlane, trackingBaseUrl: string, readonly staticDomains: Map<string, string> = new Map(), readonly memoMax = 4096) {
+  constructor (readonly plane: ControlPlane, trackingBaseUrl: string, readonly staticDomains: Map<string, string> = new Map(), memoMax = 4096) {
     this.#suffix = trackingSuffix(trackingBaseUrl)
+    this.#memo = new HostMemo(name => this.#lookup(name), memoMax)
   }
 
   resolve (host: string): ProjectRoute | undefined {
@@ -23,13 +25,7 @@ export class ControlPlaneHostResolver implements HostResolver {
       this.#memo.clear()
       this.#generation = this.plane.generation
     }
-    let route = this.#memo.get(host)
-    if (route === undefined) {
-      route = this.#lookup(hostnameOf(host))
-      if (this.#memo.size >= this.memoMax) this.#memo.clear()
-      this.#memo.set(host, route)
-    }
-    return route ?? undefined
+    return this.#memo.resolve(host)
   }
 
   #lookup (name: string): ProjectRoute | null {

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { TemplatedApp, us_listen_socket } from 'uWebSockets.js'
-import { ListenError } from '../errors.js'
+import { ClicktrailError } from '../errors.js'
 import type { Logger } from '../log.js'
 import { limited } from '../log-limit.js'
 
@@ -142,10 +142,10 @@ export class HttpFront {
   /** Binds the app on the private socket and the front on host:port. */
   async listen (app: TemplatedApp): Promise<us_listen_socket> {
     const socket = await new Promise<us_listen_socket | false>(resolve => { app.listen_unix(resolve, this.path) })
-    if (socket === false) throw new ListenError(`${this.#o.what} cannot listen on its private socket ${this.path}`)
+    if (socket === false) throw new ClicktrailError('CT_ERR_LISTEN', `${this.#o.what} cannot listen on its private socket ${this.path}`)
     await new Promise<void>((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException): void => {
-        reject(new ListenError(`${this.#o.what} cannot listen on ${this.#o.host}:${this.#o.port} (${err.code ?? err.message})`))
+        reject(new ClicktrailError('CT_ERR_LISTEN', `${this.#o.what} cannot listen on ${this.#o.host}:${this.#o.port} (${err.code ?? err.message})`))
       }
       this.#server.once('error', onError)
       this.#server.listen(this.#o.port, this.#o.host, () => {

@@ -4,8 +4,8 @@ import type { Logger } from '../log.js'
 import { limited } from '../log-limit.js'
 import { Backoff } from '../backoff.js'
 import { errorText, insertIsolating, type Quarantine } from '../store/quarantine.js'
-import type { Observation, ObservationSink } from '../redirect/observation.js'
-import type { BatchRef, Spool } from './spool.js'
+import type { Observation, ObservationSink } from '../records.js'
+import type { BatchRef, Spool } from '../store/spool.js'
 
 /** Where batches of prepared rows go (ClickHouse in production). */
 export interface RowWriter {

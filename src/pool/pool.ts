@@ -2,7 +2,7 @@ import { availableParallelism } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { existsSync } from 'node:fs'
 import { Piscina } from 'piscina'
-import { PoolError, WorkerTaskError } from './errors.js'
+import { ClicktrailError, isErrorCode } from '../errors.js'
 import type { JobResult, MimeOutput, MimeTask, PoolTask, RewriteOutput, RewriteSendOutput, RewriteSendTask, RewriteTask, TaskFailure, WorkerData } from './tasks.js'
 import { packClassifyTask, unpackClassified, type ClassifyTask } from '../promote/classify-task.js'
 import type { Classified } from '../promote/types.js'
@@ -89,21 +89,21 @@ export function createRewritePool (options: RewritePoolOptions = {}): RewritePoo
   piscina.on('error', () => { stats.workerCrashes++ })
 
   async function run (task: PoolTask, transferList?: ArrayBuffer[]): Promise<unknown> {
-    if (closed) throw new PoolError('CT_ERR_POOL_CLOSED')
+    if (closed) throw ClicktrailError.detailed('CT_ERR_POOL_CLOSED')
     // Checked here rather than read from piscina's rejection, whose only distinguishing
     // mark is its message text. Same bound: tasks waiting while every thread is busy.
     if (piscina.queueSize >= maxQueue) {
       stats.busy++
-      throw new PoolError('CT_ERR_POOL_BUSY', `${piscina.queueSize} tasks waiting`)
+      throw ClicktrailError.detailed('CT_ERR_POOL_BUSY', `${piscina.queueSize} tasks waiting`)
     }
     try {
       return await piscina.run(task, transferList === undefined ? undefined : { transferList })
     } catch (err) {
-      if (closed) throw new PoolError('CT_ERR_POOL_CLOSED', undefined, { cause: err })
+      if (closed) throw ClicktrailError.detailed('CT_ERR_POOL_CLOSED', undefined, { cause: err })
       // The worker function never throws (failures come back as data), so a rejection
       // means the thread itself died: exit, uncaught error, out of memory.
       stats.workerCrashes++
-      throw new PoolError('CT_ERR_POOL_WORKER', err instanceof Error ? err.message : String(err), { cause: err })
+      throw ClicktrailError.detailed('CT_ERR_POOL_WORKER', err instanceof Error ? err.message : String(err), { cause: err })
     } finally {
       stats.completed++
     }
@@ -159,7 +159,7 @@ function checkArray<T> (out: unknown): T[] {
   if (Array.isArray(out)) return out as T[]
   // A whole-task failure (unknown kind) comes back as one result.
   unwrap(out as JobResult<never>)
-  throw new PoolError('CT_ERR_POOL_TASK_FAILED', 'worker returned no result list')
+  throw ClicktrailError.detailed('CT_ERR_POOL_TASK_FAILED', 'worker returned no result list')
 }
 
 function unwrap<T> (r: JobResult<T>): T {
@@ -167,6 +167,10 @@ function unwrap<T> (r: JobResult<T>): T {
   throw toError(r.error)
 }
 
+/**
+ * A task that ran and failed in a worker, re-created on this side: error classes do not
+ * survive the thread boundary, their codes do (and the code brings its status).
+ */
 function toError (f: TaskFailure): Error {
-  return new WorkerTaskError(f.code, f.message, f.status)
+  return isErrorCode(f.code) ? new ClicktrailError(f.code, f.message) : ClicktrailError.detailed('CT_ERR_POOL_TASK_FAILED', `${f.code}: ${f.message}`)
 }

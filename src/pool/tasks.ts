@@ -118,9 +118,9 @@ export type PoolTask = RewriteTask | RewriteSendTask | MimeTask | CrashTask | Pa
 
 /** An error as data: Error subclasses lose their code crossing threads. */
 export interface TaskFailure {
+  /** A code of src/errors.ts (its status travels with the code, not with the message). */
   code: string
   message: string
-  status: number
 }
 
 export type JobResult<T> = { ok: true, value: T } | { ok: false, error: TaskFailure }

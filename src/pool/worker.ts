@@ -3,11 +3,11 @@ import { workerData } from 'node:worker_threads'
 // a worker thread crashes the whole process when the worker exits (DESIGN.md).
 import { KeyRing } from '../token/keys.js'
 import { mintToken } from '../token/codec.js'
-import { trackedUrl } from '../redirect/hosts.js'
+import { trackedUrl } from '../token/tracked-url.js'
 import { trackingHostPredicate, type TrackingHostPredicate } from '../rewrite/links.js'
 import { renderHtml, scanHtml, type LinkRecord, type MintFn, type ScannedDocument } from '../rewrite/html.js'
 import { JsonPieces, linkView } from '../rewrite/answer.js'
-import { RewriteError } from '../rewrite/errors.js'
+import { ClicktrailError, type ErrorCode } from '../errors.js'
 import type { JobResult, MimeOutput, MimeTask, PoolTask, RewriteOutput, RewriteSendOutput, RewriteSendTask, RewriteTask, TaskFailure, TrackingConfig, WorkerData } from './tasks.js'
 import { Piscina } from 'piscina'
 import { runPackedClassifyTask } from '../promote/classify-task.js'
@@ -33,9 +33,9 @@ export default async function run (task: PoolTask): Promise<unknown> {
     }
     case 'test-crash':
       if (allowTestTasks) process.exit(70)
-      return failure('CT_ERR_POOL_TASK', 'test tasks are not enabled in this pool', 400)
+      return failure('CT_ERR_POOL_TASK', 'test tasks are not enabled in this pool')
     default:
-      return failure('CT_ERR_POOL_TASK', `unknown task kind ${JSON.stringify((task as { kind?: unknown }).kind)}`, 400)
+      return failure('CT_ERR_POOL_TASK', `unknown task kind ${JSON.stringify((task as { kind?: unknown }).kind)}`)
   }
 }
 
@@ -87,7 +87,7 @@ async function rewriteTask (task: RewriteTask): Promise<Array<JobResult<RewriteO
   let previous: { html: string, firstIndex: number, doc: ScannedDocument } | undefined
   for (const job of task.jobs) {
     if (typeof job?.html !== 'string') {
-      out.push(failure('CT_ERR_POOL_TASK', 'each job needs html (a string), messageId and sentAt', 400))
+      out.push(failure('CT_ERR_POOL_TASK', 'each job needs html (a string), messageId and sentAt'))
       continue
     }
     out.push(await settle(async () => {
@@ -125,14 +125,14 @@ function own (bytes: Uint8Array): Uint8Array {
 
 async function sendTask (task: RewriteSendTask): Promise<RewriteSendOutput> {
   const n = task.recipients.length
-  if (n === 0 || task.messageIds.length !== n || typeof task.html !== 'string') throw new RewriteError('CT_ERR_REWRITE_INTERNAL', 'a send needs html and one message id per recipient')
+  if (n === 0 || task.messageIds.length !== n || typeof task.html !== 'string') throw ClicktrailError.detailed('CT_ERR_REWRITE_INTERNAL', 'a send needs html and one message id per recipient')
   const { maxLinks, maxTokens, maxOutputBytes } = task.limits
   const m = minting(task.tracking)
   const doc = await scanHtml(task.html, { isTrackingHost: m.isTrackingHost, maxUrlBytes: m.config.maxUrlBytes })
   // The bounds, before a single token is minted.
   const count = doc.links.length
-  if (count > maxLinks) throw new RewriteError('CT_ERR_REWRITE_TOO_MANY_LINKS', `${count} links, at most ${maxLinks}`)
-  if (count * n > maxTokens) throw new RewriteError('CT_ERR_REWRITE_TOO_MANY_TOKENS', `${count} links × ${n} recipients = ${count * n}, at most ${maxTokens}; send fewer recipients per request`)
+  if (count > maxLinks) throw ClicktrailError.detailed('CT_ERR_REWRITE_TOO_MANY_LINKS', `${count} links, at most ${maxLinks}`)
+  if (count * n > maxTokens) throw ClicktrailError.detailed('CT_ERR_REWRITE_TOO_MANY_TOKENS', `${count} links × ${n} recipients = ${count * n}, at most ${maxTokens}; send fewer recipients per request`)
   const out = new JsonPieces(maxOutputBytes)
   out.push(`{"route_id":${JSON.stringify(task.answer.route_id)},"tracking":${JSON.stringify(task.answer.tracking)},"messages":[`)
   const tail = Buffer.from(task.text === undefined ? '}' : `,"text":${JSON.stringify(task.text)}}`)
@@ -170,7 +170,7 @@ async function mimeTask (task: MimeTask): Promise<MimeOutput> {
     if (!effective(part.override)) return html
     const doc = await scanHtml(html, { isTrackingHost: m.isTrackingHost, maxUrlBytes: m.config.maxUrlBytes, firstIndex: links.length })
     const total = links.length + doc.links.length
-    if (task.maxLinks !== undefined && total > task.maxLinks) throw new RewriteError('CT_ERR_REWRITE_TOO_MANY_LINKS', `${total} links, at most ${task.maxLinks}`)
+    if (task.maxLinks !== undefined && total > task.maxLinks) throw ClicktrailError.detailed('CT_ERR_REWRITE_TOO_MANY_LINKS', `${total} links, at most ${task.maxLinks}`)
     const res = renderHtml(doc, mint)
     links.push(...res.links)
     return res.html
@@ -187,14 +187,11 @@ async function settle<T> (f: () => Promise<T>): Promise<JobResult<T>> {
 }
 
 function toFailure (err: unknown): TaskFailure {
-  const e = err as { code?: unknown, status?: unknown, message?: unknown }
-  if (typeof e?.code === 'string' && e.code.startsWith('CT_ERR_')) {
-    return { code: e.code, message: String(e.message), status: typeof e.status === 'number' ? e.status : 500 }
-  }
+  if (err instanceof ClicktrailError) return { code: err.code, message: err.message }
   // Not one of ours: a bug, reported with its message so it is not swallowed.
-  return { code: 'CT_ERR_POOL_TASK_FAILED', message: err instanceof Error ? `${err.name}: ${err.message}` : String(err), status: 500 }
+  return { code: 'CT_ERR_POOL_TASK_FAILED', message: err instanceof Error ? `${err.name}: ${err.message}` : String(err) }
 }
 
-function failure (code: string, message: string, status: number): JobResult<never> {
-  return { ok: false, error: { code, message, status } }
+function failure (code: ErrorCode, message: string): JobResult<never> {
+  return { ok: false, error: { code, message } }
 }

@@ -1,7 +1,7 @@
 import { Packr } from 'msgpackr'
 import { classify, clientFields, type ClassifyInput } from '../classify/index.js'
-import type { Observation } from '../redirect/observation.js'
-import { messageKey } from './messages.js'
+import type { Observation } from '../records.js'
+import { messageKey } from '../messages/directory.js'
 import type { Classified, ClassifyBatch, ClassifyItem } from './types.js'
 
 /**

@@ -5,10 +5,10 @@ import { LRUCache } from 'lru-cache'
 import type { Logger } from '../log.js'
 import { limited } from '../log-limit.js'
 import { Backoff } from '../backoff.js'
-import type { Observation } from '../redirect/observation.js'
+import type { Observation } from '../records.js'
 import { OBSERVATION_COLUMNS, fromRow } from '../store/observations.js'
 import { errorText, insertIsolating, type Quarantine } from '../store/quarantine.js'
-import { messageKey, type MessageDirectory } from './messages.js'
+import { messageKey, type MessageDirectory } from '../messages/directory.js'
 import type { ClassifyBatch, ClickRow } from './types.js'
 
 export interface PromoterOptions {

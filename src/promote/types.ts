@@ -1,4 +1,4 @@
-import type { Observation } from '../redirect/observation.js'
+import type { Observation } from '../records.js'
 import type { BotVerdict, ClientFields } from '../classify/index.js'
 
 /** The spec's `bot` object (SPEC §5), as the classifier defines it. */

@@ -1,3 +1,5 @@
+import { hostnameOf, sidOfTrackingHost, trackingSuffix } from '../token/tracked-url.js'
+
 /** What the redirect path needs to know about the project a Host belongs to. */
 export interface ProjectRoute {
   sid: string
@@ -15,31 +17,26 @@ export interface HostResolver {
   resolve (host: string): ProjectRoute | undefined
 }
 
-const SID = /^[a-z0-9]{1,32}$/
+/**
+ * Host header value → route, memoised: the redirect path asks for the same few hosts again
+ * and again. Bounded (cleared when full) because Host is attacker-controlled; `clear()` when
+ * what the lookup reads has changed.
+ */
+export class HostMemo {
+  readonly #memo = new Map<string, ProjectRoute | null>()
+  constructor (readonly lookup: (hostname: string) => ProjectRoute | null, readonly max = 4096) {}
 
-/** `.{tracking host}`: the suffix every `p{sid}.{tracking host}` ends with (port dropped). */
-export function trackingSuffix (trackingBaseUrl: string): string {
-  return '.' + hostnameOf(new URL(trackingBaseUrl).host)
-}
-
-/** The sid of a lower-cased hostname `p{sid}{suffix}`, or undefined when it is not one. */
-export function sidOfTrackingHost (name: string, suffix: string): string | undefined {
-  if (name.length <= suffix.length + 1 || name.charCodeAt(0) !== 0x70 || !name.endsWith(suffix)) return undefined // 'p'
-  const sid = name.slice(1, name.length - suffix.length)
-  return SID.test(sid) ? sid : undefined
-}
-
-/** Lower-cased hostname of a Host header value, without port (handles `[v6]:port`). */
-export function hostnameOf (host: string): string {
-  let h = host
-  if (h.charCodeAt(0) === 0x5b) { // '['
-    const end = h.indexOf(']')
-    return end === -1 ? '' : h.slice(0, end + 1).toLowerCase()
+  resolve (host: string): ProjectRoute | undefined {
+    let route = this.#memo.get(host)
+    if (route === undefined) {
+      route = this.lookup(hostnameOf(host))
+      if (this.#memo.size >= this.max) this.#memo.clear()
+      this.#memo.set(host, route)
+    }
+    return route ?? undefined
   }
-  const colon = h.lastIndexOf(':')
-  if (colon !== -1) h = h.slice(0, colon)
-  if (h.endsWith('.')) h = h.slice(0, -1) // absolute form `example.com.`
-  return h.toLowerCase()
+
+  clear (): void { this.#memo.clear() }
 }
 
 /**
@@ -52,26 +49,16 @@ export class StaticHostResolver implements HostResolver {
   readonly #suffix: string
   readonly #domains: Map<string, string>
   readonly #ttl: number
-  // host header → route; bounded because Host is attacker-controlled.
-  readonly #memo = new Map<string, ProjectRoute | null>()
-  readonly #memoMax: number
+  readonly #memo: HostMemo
 
   constructor (trackingBaseUrl: string, domains: Map<string, string>, tokenTtlSeconds: number, memoMax = 4096) {
     this.#suffix = trackingSuffix(trackingBaseUrl)
     this.#domains = domains
     this.#ttl = tokenTtlSeconds
-    this.#memoMax = memoMax
+    this.#memo = new HostMemo(name => this.#lookup(name), memoMax)
   }
 
-  resolve (host: string): ProjectRoute | undefined {
-    let route = this.#memo.get(host)
-    if (route === undefined) {
-      route = this.#lookup(hostnameOf(host))
-      if (this.#memo.size >= this.#memoMax) this.#memo.clear()
-      this.#memo.set(host, route)
-    }
-    return route ?? undefined
-  }
+  resolve (host: string): ProjectRoute | undefined { return this.#memo.resolve(host) }
 
   #lookup (name: string): ProjectRoute | null {
     const custom = this.#domains.get(name)
@@ -80,10 +67,4 @@ export class StaticHostResolver implements HostResolver {
     if (sid !== undefined) return { sid, tokenTtlSeconds: this.#ttl, retentionDays: STATIC_RETENTION_DAYS }
     return null
   }
-}
-
-/** The tracked URL of a token: `{scheme}://p{sid}.{host[:port]}/c/{token}`. */
-export function trackedUrl (trackingBaseUrl: string, sid: string, token: string): string {
-  const base = new URL(trackingBaseUrl)
-  return `${base.protocol}//p${sid}.${base.host}/c/${token}`
 }

@@ -1,4 +1,4 @@
-import type { Observation } from './observation.js'
+import type { Observation } from '../records.js'
 
 /**
  * Fixed-capacity ring of observations between the redirect handler (one producer) and

@@ -1,5 +1,5 @@
 import type { LinkRecord } from './html.js'
-import { RewriteError } from './errors.js'
+import { ClicktrailError } from '../errors.js'
 
 /** A link as the API answer shows it: a link the route would track reads `tracking_disabled` when tracking is off. */
 export function linkView (l: LinkRecord, enabled: boolean): Record<string, unknown> {
@@ -54,6 +54,6 @@ export class JsonPieces {
   }
 }
 
-function tooLarge (bytes: number, limit: number): RewriteError {
-  return new RewriteError('CT_ERR_REWRITE_OUTPUT_TOO_LARGE', `at least ${bytes} bytes, more than the limit of ${limit}; send fewer recipients per request`)
+function tooLarge (bytes: number, limit: number): ClicktrailError {
+  return ClicktrailError.detailed('CT_ERR_REWRITE_OUTPUT_TOO_LARGE', `at least ${bytes} bytes, more than the limit of ${limit}; send fewer recipients per request`)
 }

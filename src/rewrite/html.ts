@@ -1,8 +1,8 @@
 import { HTMLRewriter } from 'html-rewriter-wasm'
-import { UrlRefusedError } from '../token/errors.js'
+import { isUrlRefusal } from '../token/url-policy.js'
 import { classifyHref, decodeHref, type LinkDecision, type LinkRuleOptions, type SkipReason } from './links.js'
 import { attributeValueText, findAttribute, nameIs, readStartTag, type SourceAttribute } from './start-tag.js'
-import { RewriteError } from './errors.js'
+import { ClicktrailError } from '../errors.js'
 import { anchorText as anchorTextOf } from './anchor-text.js'
 import { toWellFormed } from './unicode.js'
 
@@ -164,7 +164,7 @@ export async function scanHtml (input: string | Uint8Array, options: ScanOptions
     }
     await rewriter.end()
   } catch (err) {
-    throw new RewriteError('CT_ERR_REWRITE_PARSE', err instanceof Error ? err.message : String(err), { cause: err })
+    throw ClicktrailError.detailed('CT_ERR_REWRITE_PARSE', err instanceof Error ? err.message : String(err), { cause: err })
   } finally {
     // Every wrapper handed to a handler pins wasm memory until freed (DESIGN.md: 40 MB
     // per 1 000 documents otherwise).
@@ -172,7 +172,7 @@ export async function scanHtml (input: string | Uint8Array, options: ScanOptions
     rewriter.free()
   }
   if (found.length !== events.length || emitted !== bytes.length) {
-    throw new RewriteError('CT_ERR_REWRITE_INTERNAL', `parser output is not the input plus markers (${found.length}/${events.length} markers, ${emitted}/${bytes.length} bytes)`)
+    throw ClicktrailError.detailed('CT_ERR_REWRITE_INTERNAL', `parser output is not the input plus markers (${found.length}/${events.length} markers, ${emitted}/${bytes.length} bytes)`)
   }
   toCharOffsets(source, bytes, found, events)
   return bind(source, events, options)
@@ -346,7 +346,7 @@ export function renderHtml (doc: ScannedDocument, mint: MintFn): RewriteHtmlResu
       } catch (err) {
         // A destination the codec refuses is a skipped link; anything else (bad message id,
         // sid, a bug) is the caller's error and fails the document.
-        if (!(err instanceof UrlRefusedError)) throw err
+        if (!isUrlRefusal(err)) throw err
         d = { tracked: false, url: d.url, reason: 'invalid_url', code: err.code }
       }
     }

@@ -1,7 +1,7 @@
 import { decodeHTMLAttribute } from 'entities'
 import { checkDestination, DEFAULT_MAX_URL_BYTES } from '../token/url-policy.js'
-import { TokenError } from '../token/errors.js'
-import { hostnameOf, sidOfTrackingHost, trackingSuffix } from '../redirect/hosts.js'
+import { ClicktrailError } from '../errors.js'
+import { hostnameOf, sidOfTrackingHost, trackingSuffix } from '../token/tracked-url.js'
 
 /**
  * Why a link was left alone. Stable snake_case strings: they are stored in
@@ -148,7 +148,7 @@ export function classifyHref (rawHref: string, optOut: boolean, options: LinkRul
   try {
     location = checkDestination(url, maxBytes)
   } catch (err) {
-    if (err instanceof TokenError) return { tracked: false, url, reason: 'invalid_url', code: err.code }
+    if (err instanceof ClicktrailError) return { tracked: false, url, reason: 'invalid_url', code: err.code }
     throw err
   }
   if (options.isTrackingHost !== undefined && options.isTrackingHost(hostOf(location))) {

@@ -6,7 +6,7 @@ import iconv from 'iconv-lite'
 import * as libqp from 'libqp'
 import * as libbase64 from 'libbase64'
 import libmime from 'libmime'
-import { RewriteError } from './errors.js'
+import { ClicktrailError } from '../errors.js'
 
 /**
  * Rewrites the text/html parts of a raw RFC 5322 message and nothing else.
@@ -86,10 +86,10 @@ export async function rewriteMime (raw: Buffer, rewrite: HtmlPartRewriter, optio
       }
     )
   } catch (err) {
-    if (err instanceof RewriteError || !(err instanceof Error)) throw err
+    if (err instanceof ClicktrailError || !(err instanceof Error)) throw err
     // Errors of the caller's rewriter are theirs; mailsplit's are a message we cannot read.
     if (state.callerError === err) throw err
-    throw new RewriteError('CT_ERR_MIME_PARSE', err.message, { cause: err })
+    throw ClicktrailError.detailed('CT_ERR_MIME_PARSE', err.message, { cause: err })
   }
   result.raw = Buffer.concat(out, length)
   return result

@@ -32,13 +32,6 @@ export interface Store {
   close (): Promise<void>
 }
 
-export class StoreError extends ClicktrailError {
-  constructor (message: string, options?: ErrorOptions) {
-    super('CT_ERR_STORE', message, 503, options)
-    this.name = 'StoreError'
-  }
-}
-
 // clicktrail's own reads are read-only and bounded: they run on the same engine as ingest.
 // readonly=2: no writes or DDL, but per-query limits may still be set; it comes last
 // because chdb applies settings in order and a read-only session refuses later SETs.
@@ -127,7 +120,7 @@ export async function openStore (config: Config): Promise<Store> {
     await bootstrap.command({ query: `CREATE DATABASE IF NOT EXISTS ${database}` })
   } catch (err) {
     await bootstrap.close()
-    throw new StoreError(`cannot reach ClickHouse at ${config.clickhouseUrl}: ${(err as Error).message}`, { cause: err })
+    throw new ClicktrailError('CT_ERR_STORE', `cannot reach ClickHouse at ${config.clickhouseUrl}: ${(err as Error).message}`, { cause: err })
   }
   await bootstrap.close()
   const writer = createClient({ ...base, database })

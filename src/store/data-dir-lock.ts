@@ -5,14 +5,6 @@ import { ClicktrailError } from '../errors.js'
 
 export const LOCK_FILE = 'serve.lock'
 
-/** Another live process (or another engine of this process) holds the data directory. */
-export class DataDirLockedError extends ClicktrailError {
-  constructor (message: string) {
-    super('CT_ERR_DATA_DIR_LOCKED', message, 500)
-    this.name = 'DataDirLockedError'
-  }
-}
-
 interface Holder {
   pid: number
   /** Process start time in clock ticks since boot (Linux /proc/<pid>/stat field 22); '' elsewhere. */
@@ -58,15 +50,15 @@ export function lockDataDir (dataDir: string, command = 'serve'): DataDirLock {
         symlinkSync(formatHolder(me), path)
         break
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new DataDirLockedError(`cannot create ${path}: ${(err as Error).message}`)
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new ClicktrailError('CT_ERR_DATA_DIR_LOCKED', `cannot create ${path}: ${(err as Error).message}`)
       }
       const holder = readHolder(path)
       if (holder !== undefined && isAlive(holder, path)) {
-        throw new DataDirLockedError(`${dataDir} is in use by ${holder.command === '' ? 'clicktrail' : `clicktrail ${holder.command}`} (pid ${holder.pid}${holder.host === me.host ? '' : ` on ${holder.host}`}); ` +
+        throw new ClicktrailError('CT_ERR_DATA_DIR_LOCKED', `${dataDir} is in use by ${holder.command === '' ? 'clicktrail' : `clicktrail ${holder.command}`} (pid ${holder.pid}${holder.host === me.host ? '' : ` on ${holder.host}`}); ` +
           `one process per data directory: stop it, or use another --data-dir (remove ${path} only if that process is gone)`)
       }
       // Stale (or unreadable: a lock is always written whole, so a torn one is from a crash).
-      if (attempt >= 3) throw new DataDirLockedError(`${path} keeps coming back; another process is taking the data directory at the same time`)
+      if (attempt >= 3) throw new ClicktrailError('CT_ERR_DATA_DIR_LOCKED', `${path} keeps coming back; another process is taking the data directory at the same time`)
       breakStale(path, holder)
     }
   }
@@ -107,7 +99,7 @@ function breakStale (path: string, stale: Holder | undefined): void {
     renameSync(path, aside)
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return
-    throw new DataDirLockedError(`cannot remove the stale ${path}: ${(err as Error).message}`)
+    throw new ClicktrailError('CT_ERR_DATA_DIR_LOCKED', `cannot remove the stale ${path}: ${(err as Error).message}`)
   }
   const moved = readHolder(aside)
   const same = stale === undefined ? moved === undefined : (moved !== undefined && moved.pid === stale.pid && moved.start === stale.start && moved.host === stale.host)

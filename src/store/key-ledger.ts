@@ -7,14 +7,6 @@ import { keyFingerprint, type MasterSecret } from '../token/keys.js'
 
 export const KEY_LEDGER_TABLE = 'key_fingerprints'
 
-/** A configured key id was recorded in ClickHouse with another secret. */
-export class KeyMismatchError extends ClicktrailError {
-  constructor (message: string) {
-    super('CT_ERR_KEY_MISMATCH', message, 500)
-    this.name = 'KeyMismatchError'
-  }
-}
-
 export interface RecordedKey {
   kid: number
   fingerprint: string
@@ -81,7 +73,7 @@ function assertMatches (ledger: readonly RecordedKey[], mine: ReadonlyMap<number
   for (const r of ledger) {
     const ours = mine.get(r.kid)
     if (ours === undefined || ours === r.fingerprint) continue
-    throw new KeyMismatchError(`key id ${r.kid}: the secret configured here (fingerprint ${ours.slice(0, 12)}…) is not the one recorded in ClickHouse since ${r.firstSeen} UTC (fingerprint ${r.fingerprint.slice(0, 12)}…); ` +
+    throw new ClicktrailError('CT_ERR_KEY_MISMATCH', `key id ${r.kid}: the secret configured here (fingerprint ${ours.slice(0, 12)}…) is not the one recorded in ClickHouse since ${r.firstSeen} UTC (fingerprint ${r.fingerprint.slice(0, 12)}…); ` +
       `links already sent carry key id ${r.kid} and would all answer 404. Restore that secret, or give a new secret a new key id`)
   }
 }

@@ -15,13 +15,6 @@ export interface Migration {
   checksum: string
 }
 
-export class MigrationError extends ClicktrailError {
-  constructor (message: string, options?: ErrorOptions) {
-    super('CT_ERR_MIGRATION', message, 500, options)
-    this.name = 'MigrationError'
-  }
-}
-
 /** `NNN_name.sql` files of `dir`, in version order. */
 export function readMigrations (dir = SQL_DIR): Migration[] {
   const out: Migration[] = []
@@ -32,7 +25,7 @@ export function readMigrations (dir = SQL_DIR): Migration[] {
     out.push({ version: Number(m[1]), name: m[2], file, sql, checksum: createHash('sha256').update(sql).digest('hex').slice(0, 16) })
   }
   for (let i = 1; i < out.length; i++) {
-    if (out[i].version === out[i - 1].version) throw new MigrationError(`two migrations have version ${out[i].version}`)
+    if (out[i].version === out[i - 1].version) throw new ClicktrailError('CT_ERR_MIGRATION', `two migrations have version ${out[i].version}`)
   }
   return out
 }
@@ -54,7 +47,7 @@ export function statements (sql: string): string[] {
 export async function migrate (client: ClickHouseClient, dir = SQL_DIR): Promise<{ applied: string[], skipped: string[], changed: string[] }> {
   const all = readMigrations(dir)
   const ledger = all.find(m => m.version === 0)
-  if (ledger === undefined) throw new MigrationError(`${dir} has no 000_*.sql ledger migration`)
+  if (ledger === undefined) throw new ClicktrailError('CT_ERR_MIGRATION', `${dir} has no 000_*.sql ledger migration`)
   for (const s of statements(ledger.sql)) await client.command({ query: s })
   const rows = await (await client.query({ query: 'SELECT version, checksum FROM schema_migrations', format: 'JSONEachRow' })).json<{ version: number, checksum: string }>()
   const done = new Map(rows.map(r => [Number(r.version), r.checksum]))
@@ -73,7 +66,7 @@ export async function migrate (client: ClickHouseClient, dir = SQL_DIR): Promise
       try {
         await client.command({ query: s })
       } catch (err) {
-        throw new MigrationError(`${m.file} failed: ${(err as Error).message.split('\n')[0]}`, { cause: err })
+        throw new ClicktrailError('CT_ERR_MIGRATION', `${m.file} failed: ${(err as Error).message.split('\n')[0]}`, { cause: err })
       }
     }
     await client.insert({

@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream'
 import type { ClickHouseClient } from '@clickhouse/client'
-import type { Observation } from '../redirect/observation.js'
+import type { Observation } from '../records.js'
 
 /** Columns of click_observations we write, in the order `toRow` emits them. */
 export const OBSERVATION_COLUMNS = [

@@ -1,6 +1,9 @@
 import { createHmac, timingSafeEqual } from 'node:crypto'
 import { Packr } from 'msgpackr'
-import { TokenError, type TokenErrorCode } from './errors.js'
+import { ClicktrailError } from '../errors.js'
+
+/** Why a token did not verify (verifyToken returns the code, it never throws). */
+export type TokenErrorCode = 'CT_ERR_TOKEN_MALFORMED' | 'CT_ERR_TOKEN_VERSION' | 'CT_ERR_TOKEN_KEY_UNKNOWN' | 'CT_ERR_TOKEN_SIGNATURE' | 'CT_ERR_TOKEN_PAYLOAD' | 'CT_ERR_TOKEN_FIELDS'
 import { checkDestination, DEFAULT_MAX_URL_BYTES } from './url-policy.js'
 import type { KeyRing } from './keys.js'
 
@@ -54,16 +57,16 @@ export interface MintOptions {
   maxUrlBytes?: number
 }
 
-/** Mints a token. Throws TokenError (UrlRefusedError for a refused destination). */
+/** Mints a token. Throws ClicktrailError (CT_ERR_URL_* for a refused destination, CT_ERR_TOKEN_FIELDS). */
 export function mintToken (ring: KeyRing, fields: TokenFields, options: MintOptions = {}): string {
   checkDestination(fields.url, options.maxUrlBytes ?? DEFAULT_MAX_URL_BYTES)
-  if (!SID_PATTERN.test(fields.sid)) throw new TokenError('CT_ERR_TOKEN_FIELDS', `project sid "${fields.sid}" must match ${String(SID_PATTERN)}`)
-  if (!UUID_PATTERN.test(fields.messageId)) throw new TokenError('CT_ERR_TOKEN_FIELDS', 'message id must be a UUID')
+  if (!SID_PATTERN.test(fields.sid)) throw new ClicktrailError('CT_ERR_TOKEN_FIELDS', `project sid "${fields.sid}" must match ${String(SID_PATTERN)}`)
+  if (!UUID_PATTERN.test(fields.messageId)) throw new ClicktrailError('CT_ERR_TOKEN_FIELDS', 'message id must be a UUID')
   if (!Number.isInteger(fields.linkIndex) || fields.linkIndex < 0 || fields.linkIndex > MAX_LINK_INDEX) {
-    throw new TokenError('CT_ERR_TOKEN_FIELDS', `link index must be an integer from 0 to ${MAX_LINK_INDEX}`)
+    throw new ClicktrailError('CT_ERR_TOKEN_FIELDS', `link index must be an integer from 0 to ${MAX_LINK_INDEX}`)
   }
   if (!Number.isInteger(fields.sentAt) || fields.sentAt < 0 || fields.sentAt > MAX_SENT_AT) {
-    throw new TokenError('CT_ERR_TOKEN_FIELDS', 'sent at must be unix seconds')
+    throw new ClicktrailError('CT_ERR_TOKEN_FIELDS', 'sent at must be unix seconds')
   }
   const kid = ring.signingKid
   const key = ring.key(kid, fields.sid) as Buffer

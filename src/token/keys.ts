@@ -1,6 +1,6 @@
 import { createHmac, hkdfSync } from 'node:crypto'
 import { LRUCache } from 'lru-cache'
-import { KeyConfigError } from './errors.js'
+import { ClicktrailError } from '../errors.js'
 
 /** A master secret and the one-byte id that tokens signed with it carry. */
 export interface MasterSecret {
@@ -24,12 +24,12 @@ export class KeyRing {
   readonly #derived: LRUCache<string, Buffer>
 
   constructor (secrets: readonly MasterSecret[], maxDerivedKeys = 10_000) {
-    if (secrets.length === 0) throw new KeyConfigError('at least one master secret is required')
+    if (secrets.length === 0) throw new ClicktrailError('CT_ERR_CONFIG_SECRETS', 'at least one master secret is required')
     let newest = -1
     for (const { kid, secret } of secrets) {
-      if (!Number.isInteger(kid) || kid < 0 || kid > 255) throw new KeyConfigError(`key id ${kid} is not an integer from 0 to 255`)
-      if (secret.length < MIN_SECRET_BYTES) throw new KeyConfigError(`secret ${kid} has ${secret.length} bytes, at least ${MIN_SECRET_BYTES} are required`)
-      if (this.#secrets[kid] !== undefined) throw new KeyConfigError(`key id ${kid} is configured twice`)
+      if (!Number.isInteger(kid) || kid < 0 || kid > 255) throw new ClicktrailError('CT_ERR_CONFIG_SECRETS', `key id ${kid} is not an integer from 0 to 255`)
+      if (secret.length < MIN_SECRET_BYTES) throw new ClicktrailError('CT_ERR_CONFIG_SECRETS', `secret ${kid} has ${secret.length} bytes, at least ${MIN_SECRET_BYTES} are required`)
+      if (this.#secrets[kid] !== undefined) throw new ClicktrailError('CT_ERR_CONFIG_SECRETS', `key id ${kid} is configured twice`)
       this.#secrets[kid] = secret
       if (kid > newest) newest = kid
     }
@@ -76,14 +76,14 @@ export function parseSecrets (text: string): MasterSecret[] {
     const item = part.trim()
     if (item === '') continue
     const colon = item.indexOf(':')
-    if (colon <= 0) throw new KeyConfigError(`secret "${item.slice(0, 8)}…" is not of the form kid:base64`)
+    if (colon <= 0) throw new ClicktrailError('CT_ERR_CONFIG_SECRETS', `secret "${item.slice(0, 8)}…" is not of the form kid:base64`)
     const kidText = item.slice(0, colon)
-    if (!/^\d{1,3}$/.test(kidText) || Number(kidText) > 255) throw new KeyConfigError(`key id "${kidText}" is not an integer from 0 to 255`)
+    if (!/^\d{1,3}$/.test(kidText) || Number(kidText) > 255) throw new ClicktrailError('CT_ERR_CONFIG_SECRETS', `key id "${kidText}" is not an integer from 0 to 255`)
     const b64 = item.slice(colon + 1)
-    if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(b64)) throw new KeyConfigError(`secret ${kidText} is not base64`)
+    if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(b64)) throw new ClicktrailError('CT_ERR_CONFIG_SECRETS', `secret ${kidText} is not base64`)
     out.push({ kid: Number(kidText), secret: Buffer.from(b64, 'base64') })
   }
-  if (out.length === 0) throw new KeyConfigError('no secret found in the secrets list')
+  if (out.length === 0) throw new ClicktrailError('CT_ERR_CONFIG_SECRETS', 'no secret found in the secrets list')
   return out
 }
 

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
-import { KeyConfigError, TokenError } from './errors.js'
+import { ClicktrailError } from '../errors.js'
 import { formatSecrets, parseSecrets, type MasterSecret } from './keys.js'
 
 export const SECRET_FILE = 'secrets'
@@ -13,13 +13,6 @@ export const SECRET_FILE = 'secrets'
  */
 export const DATA_DIR_STATE = ['node-id', 'spool', 'outbox', 'ingest-intent.json', 'promotion-intent.json'] as const
 
-/** No secrets are configured, and generating one would orphan links already sent. */
-export class SecretsMissingError extends TokenError {
-  constructor (message: string) {
-    super('CT_ERR_SECRETS_MISSING', message, 500)
-    this.name = 'SecretsMissingError'
-  }
-}
 
 export interface LoadedSecrets {
   secrets: MasterSecret[]
@@ -41,17 +34,17 @@ export function readSecrets (configured: string, dataDir: string): LoadedSecrets
     text = readFileSync(path, 'utf8')
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-    throw new KeyConfigError(`cannot read ${path}: ${(err as Error).message}`)
+    throw new ClicktrailError('CT_ERR_CONFIG_SECRETS', `cannot read ${path}: ${(err as Error).message}`)
   }
   const mode = statSync(path).mode & 0o777
-  if ((mode & 0o077) !== 0) throw new KeyConfigError(`${path} is readable by others (mode ${mode.toString(8)}); chmod 600 it`)
+  if ((mode & 0o077) !== 0) throw new ClicktrailError('CT_ERR_CONFIG_SECRETS', `${path} is readable by others (mode ${mode.toString(8)}); chmod 600 it`)
   return { secrets: parseSecrets(text), source: path, generated: false }
 }
 
 /** The secrets `serve` would use, for commands that only sign or verify: never generates one. */
 export function loadSecrets (configured: string, dataDir: string): LoadedSecrets {
   const loaded = readSecrets(configured, dataDir)
-  if (loaded === undefined) throw new SecretsMissingError(missingMessage(dataDir, 'this command never generates one'))
+  if (loaded === undefined) throw new ClicktrailError('CT_ERR_SECRETS_MISSING', missingMessage(dataDir, 'this command never generates one'))
   return loaded
 }
 
@@ -72,7 +65,7 @@ export function loadOrGenerateSecrets (configured: string, dataDir: string, data
   if (loaded !== undefined) return loaded
   const state = [...dataDirState(dataDir).map(n => join(dataDir, n)), ...databaseState]
   if (state.length > 0) {
-    throw new SecretsMissingError(missingMessage(dataDir, `not generating a new one, because ${state.join(', ')} already exist${state.length === 1 ? 's' : ''} and links signed with the lost secret would all answer 404`))
+    throw new ClicktrailError('CT_ERR_SECRETS_MISSING', missingMessage(dataDir, `not generating a new one, because ${state.join(', ')} already exist${state.length === 1 ? 's' : ''} and links signed with the lost secret would all answer 404`))
   }
   return generateSecretFile(dataDir)
 }
@@ -101,9 +94,9 @@ function generateSecretFile (dataDir: string): LoadedSecrets {
     chmodSync(path, 0o600)
     generated = true
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new KeyConfigError(`cannot create ${path}: ${(err as Error).message}`)
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new ClicktrailError('CT_ERR_CONFIG_SECRETS', `cannot create ${path}: ${(err as Error).message}`)
   }
   const loaded = readSecrets('', dataDir)
-  if (loaded === undefined) throw new KeyConfigError(`${path} vanished while it was being created`)
+  if (loaded === undefined) throw new ClicktrailError('CT_ERR_CONFIG_SECRETS', `${path} vanished while it was being created`)
   return { ...loaded, generated }
 }

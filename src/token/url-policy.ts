@@ -1,4 +1,14 @@
-import { UrlRefusedError } from './errors.js'
+import { ClicktrailError, type ErrorCode } from '../errors.js'
+
+/** A refused destination, with its stable CT_ERR_URL_* code (422 in the API). */
+function refused (code: ErrorCode, detail?: string): ClicktrailError {
+  return ClicktrailError.detailed(code, detail)
+}
+
+/** Whether `err` is a destination refused by this policy (and not, say, a bad message id). */
+export function isUrlRefusal (err: unknown): err is ClicktrailError {
+  return err instanceof ClicktrailError && err.code.startsWith('CT_ERR_URL_')
+}
 
 /** Default ceiling on a destination URL, in UTF-8 bytes. Browsers accept far more,
  * but mail clients and proxies start to cut links somewhere past 2 KB, and a tracked
@@ -14,7 +24,7 @@ const ASCII_VISIBLE = /^[\u0021-\u007e]*$/
 
 /**
  * Checks that `raw` may ever become a redirect target and returns the string to put in
- * the `Location` header. Throws UrlRefusedError with a stable code otherwise.
+ * the `Location` header. Throws a ClicktrailError with a stable CT_ERR_URL_* code otherwise.
  *
  * The token keeps `raw` exactly as the author wrote it. The Location value is `raw`
  * itself when it is printable ASCII (a browser parses it exactly as it would have parsed
@@ -23,34 +33,34 @@ const ASCII_VISIBLE = /^[\u0021-\u007e]*$/
  * that no raw non-ASCII byte reaches a header.
  */
 export function checkDestination (raw: string, maxBytes = DEFAULT_MAX_URL_BYTES): string {
-  if (typeof raw !== 'string' || raw.length === 0) throw new UrlRefusedError('CT_ERR_URL_INVALID')
+  if (typeof raw !== 'string' || raw.length === 0) throw refused('CT_ERR_URL_INVALID')
   if (raw.length > maxBytes || Buffer.byteLength(raw) > maxBytes) {
-    throw new UrlRefusedError('CT_ERR_URL_TOO_LONG', `${Buffer.byteLength(raw)} > ${maxBytes} bytes`)
+    throw refused('CT_ERR_URL_TOO_LONG', `${Buffer.byteLength(raw)} > ${maxBytes} bytes`)
   }
   // A lone UTF-16 surrogate cannot be written as UTF-8: the token would carry U+FFFD
   // instead, the WHATWG parser would send the browser to %EF%BF%BD, and ClickHouse would
   // refuse the link row. Such a string is not a URL anyone wrote on purpose.
-  if (!(raw as unknown as { isWellFormed: () => boolean }).isWellFormed()) throw new UrlRefusedError('CT_ERR_URL_INVALID', 'not well-formed Unicode (a lone UTF-16 surrogate)')
-  if (FORBIDDEN_CHARS.test(raw)) throw new UrlRefusedError('CT_ERR_URL_CONTROL_CHARS')
-  if (!SCHEME.test(raw)) throw new UrlRefusedError('CT_ERR_URL_SCHEME')
+  if (!(raw as unknown as { isWellFormed: () => boolean }).isWellFormed()) throw refused('CT_ERR_URL_INVALID', 'not well-formed Unicode (a lone UTF-16 surrogate)')
+  if (FORBIDDEN_CHARS.test(raw)) throw refused('CT_ERR_URL_CONTROL_CHARS')
+  if (!SCHEME.test(raw)) throw refused('CT_ERR_URL_SCHEME')
   // Backslashes are read as slashes in special schemes: `https://a.com\@b.com` is a
   // classic trick to make a reader and a parser disagree about the host. None belongs in a
   // hand-written scheme, host or path; inside a query or fragment it is only data.
   const backslash = raw.indexOf('\\')
-  if (backslash !== -1 && backslash < endOfPath(raw)) throw new UrlRefusedError('CT_ERR_URL_BACKSLASH')
+  if (backslash !== -1 && backslash < endOfPath(raw)) throw refused('CT_ERR_URL_BACKSLASH')
   const authorityEnd = findAuthorityEnd(raw)
   const authority = raw.slice(raw.indexOf('//') + 2, authorityEnd)
-  if (authority.includes('@')) throw new UrlRefusedError('CT_ERR_URL_USERINFO')
-  if (authority.length === 0) throw new UrlRefusedError('CT_ERR_URL_HOST')
+  if (authority.includes('@')) throw refused('CT_ERR_URL_USERINFO')
+  if (authority.length === 0) throw refused('CT_ERR_URL_HOST')
   let url: URL
   try {
     url = new URL(raw)
   } catch {
-    throw new UrlRefusedError('CT_ERR_URL_INVALID')
+    throw refused('CT_ERR_URL_INVALID')
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UrlRefusedError('CT_ERR_URL_SCHEME')
-  if (url.username !== '' || url.password !== '') throw new UrlRefusedError('CT_ERR_URL_USERINFO')
-  if (url.hostname === '') throw new UrlRefusedError('CT_ERR_URL_HOST')
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw refused('CT_ERR_URL_SCHEME')
+  if (url.username !== '' || url.password !== '') throw refused('CT_ERR_URL_USERINFO')
+  if (url.hostname === '') throw refused('CT_ERR_URL_HOST')
   return ASCII_VISIBLE.test(raw) ? raw : url.href
 }
 

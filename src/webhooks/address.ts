@@ -1,5 +1,6 @@
 import { BlockList, isIP } from 'node:net'
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns'
+import { ClicktrailError } from '../errors.js'
 
 // Where a webhook must never be delivered unless the operator allows it.
 //
@@ -128,11 +129,9 @@ export function parseIPv6 (text: string): Uint8Array | undefined {
   return out
 }
 
-export class ForbiddenAddressError extends Error {
-  readonly code = 'CT_ERR_WEBHOOK_ADDRESS'
-  constructor (host: string, address: string) {
-    super(`${host} resolves to ${address}, a loopback, private, link-local, metadata or otherwise non-public address`)
-  }
+/** The delivery is refused: the host resolves to an address no webhook may reach (CT_ERR_WEBHOOK_ADDRESS). */
+export function forbiddenAddress (host: string, address: string): ClicktrailError {
+  return new ClicktrailError('CT_ERR_WEBHOOK_ADDRESS', `${host} resolves to ${address}, a loopback, private, link-local, metadata or otherwise non-public address`)
 }
 
 type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void
@@ -150,7 +149,7 @@ export function guardedLookup (allowPrivate: boolean) {
       const list = addresses
       if (!allowPrivate) {
         const bad = list.find(a => isForbiddenAddress(a.address))
-        if (bad !== undefined) { callback(Object.assign(new ForbiddenAddressError(hostname, bad.address), { errno: 0 }) as never, ''); return }
+        if (bad !== undefined) { callback(Object.assign(forbiddenAddress(hostname, bad.address), { errno: 0 }) as never, ''); return }
       }
       if (options.all === true) callback(null, list)
       else callback(null, list[0].address, list[0].family)

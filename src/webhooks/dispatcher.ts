@@ -8,11 +8,11 @@ import type { ClickHouseClient } from '@clickhouse/client'
 import type { Logger } from '../log.js'
 import type { ControlPlane } from '../control/plane.js'
 import type { Webhook } from '../control/model.js'
-import type { Spool, BatchRef } from '../ingest/spool.js'
+import type { Spool, BatchRef } from '../store/spool.js'
 import type { ClickRow } from '../promote/types.js'
 import { buildClickedEvent, offsetTime } from './payload.js'
 import { signatureHeaders } from './sign.js'
-import { ForbiddenAddressError, guardedLookup, isForbiddenAddress } from './address.js'
+import { forbiddenAddress, guardedLookup, isForbiddenAddress } from './address.js'
 import { Scheduler, type Schedulable } from './scheduler.js'
 import { RateLimiter } from './rate.js'
 import { limited, type LogLimiter } from '../log-limit.js'
@@ -553,7 +553,7 @@ export class WebhookDispatcher {
       const url = new URL(w.url)
       const host = url.hostname.replace(/^\[|\]$/g, '')
       if (!this.#o.allowPrivate && isIP(host) !== 0 && isForbiddenAddress(host)) {
-        reject(new ForbiddenAddressError(host, host))
+        reject(forbiddenAddress(host, host))
         return
       }
       const headers = {

@@ -4,9 +4,9 @@ import { join } from 'node:path'
 import { randomUUID } from 'node:crypto'
 import { startTestEngine, tempDir, type TestEngine } from '../helpers/engine.js'
 import { request } from '../helpers/http.js'
-import { Spool } from '../../src/ingest/spool.js'
+import { Spool } from '../../src/store/spool.js'
 import { toRow } from '../../src/store/observations.js'
-import type { Observation } from '../../src/redirect/observation.js'
+import type { Observation } from '../../src/records.js'
 import { until } from '../helpers/wait.js'
 
 // Start-up and ingest never stop on a bad record (issue 10, rule 2): spool frames whose CRC

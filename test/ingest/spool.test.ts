@@ -2,7 +2,7 @@ import t from 'tap'
 import { appendFileSync, existsSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Unpackr } from 'msgpackr'
-import { Spool, crc32c, type BatchRef, type SpoolBatch, type SpoolCorruption, type SpoolOptions } from '../../src/ingest/spool.js'
+import { Spool, crc32c, type BatchRef, type SpoolBatch, type SpoolCorruption, type SpoolOptions } from '../../src/store/spool.js'
 
 interface Rec { i: number, batch: number, ua: string }
 

@@ -6,7 +6,7 @@ import { startTestEngine, tempDir, type TestEngine } from '../helpers/engine.js'
 import { request } from '../helpers/http.js'
 import { mintToken } from '../../src/token/codec.js'
 import { bootstrap } from '../../src/control/bootstrap.js'
-import type { MessageInfo } from '../../src/promote/messages.js'
+import type { MessageInfo } from '../../src/messages/directory.js'
 import { until } from '../helpers/wait.js'
 
 // Promotion through the real server, ingest, embedded ClickHouse and worker pool.

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { createServer } from 'node:net'
-import { closeApp, listenOn, loadUws, probePort } from '../../src/redirect/uws.js'
+import { closeApp, listenOn, loadUws, probePort } from '../../src/http/uws.js'
 import { request } from '../helpers/http.js'
 
 // The real uWS listeners on loopback: the fault (a port another process holds) is caused

@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs'
 import { connect } from 'node:net'
 import { startTestEngine } from '../helpers/engine.js'
 import { request } from '../helpers/http.js'
-import { MemorySink } from '../../src/redirect/observation.js'
+import { MemorySink } from '../../src/records.js'
 
 // HTTP/1.0 and many-field requests, through the real engine. uWS v20.30 alone answers neither
 // (it waits for more bytes until its ~10 s idle timeout, then closes): the HTTP front

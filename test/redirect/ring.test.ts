@@ -1,6 +1,6 @@
 import t from 'tap'
 import { ObservationRing } from '../../src/redirect/ring.js'
-import type { Observation } from '../../src/redirect/observation.js'
+import type { Observation } from '../../src/records.js'
 
 const obs = (i: number): Observation => ({ ts: i } as unknown as Observation)
 

@@ -4,7 +4,7 @@ import { startTestEngine } from '../helpers/engine.js'
 import { request } from '../helpers/http.js'
 import { mintToken } from '../../src/token/codec.js'
 import { KeyRing } from '../../src/token/keys.js'
-import { MemorySink } from '../../src/redirect/observation.js'
+import { MemorySink } from '../../src/records.js'
 import { connect } from 'node:net'
 import { once } from 'node:events'
 

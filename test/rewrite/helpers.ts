@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto'
 import { readdirSync, readFileSync } from 'node:fs'
 import { KeyRing } from '../../src/token/keys.js'
 import { mintToken, verifyToken, type VerifiedToken } from '../../src/token/codec.js'
-import { trackedUrl } from '../../src/redirect/hosts.js'
+import { trackedUrl } from '../../src/token/tracked-url.js'
 import { trackingHostPredicate } from '../../src/rewrite/links.js'
 import type { MintFn } from '../../src/rewrite/html.js'
 

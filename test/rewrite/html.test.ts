@@ -2,7 +2,7 @@ import t from 'tap'
 import { randomUUID } from 'node:crypto'
 import { decodeHTMLAttribute } from 'entities'
 import { rewriteHtml, scanHtml, renderHtml, type MintFn } from '../../src/rewrite/html.js'
-import { UrlRefusedError } from '../../src/token/errors.js'
+import { ClicktrailError } from '../../src/errors.js'
 import { corpus, decodeTracked, isTrackingHost, realMint, trackedUrlsIn } from './helpers.js'
 
 /** [a_href elements (SOURCES.md), of which trackable]. */
@@ -274,7 +274,7 @@ t.test('VML buttons in Outlook conditional comments share the token of the <a> t
 
 t.test('mint failures mark the link invalid_url and leave it as written', async t => {
   const mint: MintFn = (i, url) => {
-    if (url.includes('bad')) throw new UrlRefusedError('CT_ERR_URL_TOO_LONG')
+    if (url.includes('bad')) throw new ClicktrailError('CT_ERR_URL_TOO_LONG')
     return `https://pabc.t.example.net/c/T${i}`
   }
   const r = await rewriteHtml('<a href="https://x.com/bad">b</a><a href="https://x.com/ok">o</a>', { mint })

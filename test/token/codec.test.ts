@@ -3,7 +3,7 @@ import { randomBytes, randomInt, randomUUID } from 'node:crypto'
 import { KeyRing, parseSecrets } from '../../src/token/keys.js'
 import { mintToken, verifyToken, maxTokenLength, TAG_BYTES, type TokenFields } from '../../src/token/codec.js'
 import { checkDestination } from '../../src/token/url-policy.js'
-import { TokenError } from '../../src/token/errors.js'
+import { ClicktrailError } from '../../src/errors.js'
 
 const ring1 = new KeyRing([{ kid: 1, secret: randomBytes(32) }])
 
@@ -202,8 +202,8 @@ t.test('minting refuses what must never become a redirect', async t => {
       mintToken(ring1, fields({ url }))
       t.fail(`minted ${show(url)}`)
     } catch (err) {
-      t.ok(err instanceof TokenError, show(url))
-      t.equal((err as TokenError).code, code, `${show(url)} → ${code}`)
+      t.ok(err instanceof ClicktrailError, show(url))
+      t.equal((err as ClicktrailError).code, code, `${show(url)} → ${code}`)
     }
   }
   t.throws(() => checkDestination('https://example.com/' + 'a'.repeat(100), 64), { code: 'CT_ERR_URL_TOO_LONG' }, 'the limit is configurable')

@@ -11,7 +11,7 @@ import { startTestEngine, tempDir, SECRET_1, type TestEngine } from '../helpers/
 import { api } from '../helpers/api.js'
 import { request } from '../helpers/http.js'
 import { Receiver } from '../helpers/receiver.js'
-import { Spool } from '../../src/ingest/spool.js'
+import { Spool } from '../../src/store/spool.js'
 import { join } from 'node:path'
 
 // The real engine (embedded ClickHouse, promotion, outbox), real redirects and real

@@ -218,7 +218,7 @@ function isMissing (err: unknown): boolean {
 
 function dirError (dir: string, what: string, err: unknown): ClicktrailError {
   const reason = err instanceof Error ? err.message : String(err)
-  return new ClicktrailError('CT_ERR_SPOOL_DIR', `spool directory ${dir} is unusable: ${what}: ${reason}`, 500, { cause: err })
+  return new ClicktrailError('CT_ERR_SPOOL_DIR', `spool directory ${dir} is unusable: ${what}: ${reason}`, { cause: err })
 }
 
 class Segment {

@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module'
 import { createServer } from 'node:net'
-import { ListenError, NativeBindingError } from '../errors.js'
+import { ClicktrailError } from '../errors.js'
 import type * as Uws from 'uWebSockets.js'
 
 export type UwsModule = typeof Uws
@@ -20,7 +20,7 @@ export function loadUws (): UwsModule {
   if (loaded !== undefined) return loaded
   const fallbackFlag = process.env.UWS_USE_FALLBACK
   if (fallbackFlag !== undefined && /^(1|true)$/i.test(fallbackFlag)) {
-    throw new NativeBindingError('UWS_USE_FALLBACK is set: clicktrail only runs on the native uWebSockets.js binding; unset it')
+    throw new ClicktrailError('CT_ERR_UWS_NATIVE', 'UWS_USE_FALLBACK is set: clicktrail only runs on the native uWebSockets.js binding; unset it')
   }
   const require = createRequire(import.meta.url)
   const originalWarn = console.warn
@@ -35,7 +35,7 @@ export function loadUws (): UwsModule {
   }
   if (typeof uws.SSLApp !== 'function' || typeof uws.getParts !== 'function') {
     const why = warnings.join(' ').replace(/\s+/g, ' ').trim()
-    throw new NativeBindingError(
+    throw new ClicktrailError('CT_ERR_UWS_NATIVE', 
       `the native uWebSockets.js binding did not load for ${process.platform}-${process.arch} (Node ABI ${process.versions.modules})` +
       (why === '' ? '' : `: ${why}`) + '; reinstall with `npm ci` on a supported platform')
   }
@@ -59,7 +59,7 @@ export async function listenOn (app: Uws.TemplatedApp, host: string, port: numbe
   const uws = loadUws()
   if (options.probe !== false) await probePort(host, port, what)
   const socket = await new Promise<Uws.us_listen_socket | false>(resolve => { app.listen(host, port, resolve) })
-  if (socket === false) throw new ListenError(`${what} cannot listen on ${hostPort(host, port)} (in use or not permitted)`)
+  if (socket === false) throw new ClicktrailError('CT_ERR_LISTEN', `${what} cannot listen on ${hostPort(host, port)} (in use or not permitted)`)
   return { socket, port: uws.us_socket_local_port(socket as never) }
 }
 
@@ -85,7 +85,7 @@ export async function probePort (host: string, port: number, what: string): Prom
     const why = code === 'EADDRINUSE'
       ? 'another process is listening on it (stop it, or choose another port)'
       : `${code ?? 'error'}: ${(err as Error).message}`
-    throw new ListenError(`${what} cannot listen on ${hostPort(host, port)}: ${why}`)
+    throw new ClicktrailError('CT_ERR_LISTEN', `${what} cannot listen on ${hostPort(host, port)}: ${why}`)
   } finally {
     await new Promise<void>(resolve => { probe.close(() => { resolve() }) })
   }
