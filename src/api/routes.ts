@@ -6,6 +6,7 @@ import type { DomainService } from '../control/domains.js'
 import { hostnameOf } from '../token/tracked-url.js'
 import { inboundTracking, invalid, notFound, unavailable } from './errors.js'
 import { ClicktrailError } from '../errors.js'
+import { createProject, createRoute, newWebhookSecret } from '../control/projects.js'
 import { domainView, projectView, routeView, webhookView } from './views.js'
 import { listOf } from './schemas.js'
 import { isForbiddenAddress } from '../webhooks/address.js'
@@ -110,64 +111,6 @@ async function claimDomain (plane: ControlPlane, svc: DomainService, p: Project,
 }
 /** verifyDomain stores a check that changed nothing at most this often per domain. */
 const VERIFY_WRITE_INTERVAL_MS = 10_000
-
-const SID_ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789'
-/** A fresh 8-character sid not used by any project. */
-export function newSid (plane: ControlPlane): string {
-  for (;;) {
-    const bytes = randomBytes(8)
-    let sid = ''
-    for (const b of bytes) sid += SID_ALPHABET[b % 36]
-    if (plane.projectBySid(sid) === undefined) return sid
-  }
-}
-
-/** `whsec_` + 32 random bytes, base64: the Standard Webhooks secret format. */
-export function newWebhookSecret (): string {
-  return `whsec_${randomBytes(32).toString('base64')}`
-}
-
-const sidTaken = (sid: string): ClicktrailError => new ClicktrailError('CT_ERR_SID_TAKEN', `sid "${sid}" is used by another project`)
-
-/**
- * Creates a project for `teamId`; shared by the API and `clicktrail init`. The sid is unique:
- * on this node the check and the writes run alone for that sid (`exclusive`); across nodes the
- * project row is written first (invisible until it holds its sid's claim), then the sid is
- * claimed, and a lost claim withdraws both rows and answers 409.
- */
-export async function createProject (plane: ControlPlane, teamId: string, body: { name: string, sid?: string, token_ttl_days?: number, retention_days?: number }): Promise<Project> {
-  const sid = body.sid ?? newSid(plane)
-  return await plane.exclusive(`sid:${sid}`, async () => {
-    if (plane.projectBySid(sid) !== undefined) throw sidTaken(sid)
-    const t = now()
-    const p: Project = {
-      project_id: randomUUID(),
-      team_id: teamId,
-      sid,
-      name: body.name,
-      token_ttl_days: body.token_ttl_days ?? DEFAULT_TOKEN_TTL_DAYS,
-      retention_days: body.retention_days ?? DEFAULT_RETENTION_DAYS,
-      created_at: t,
-      updated_at: t
-    }
-    await plane.write('projects', p)
-    const claim = await plane.claim('sid_claims', { sid, project_id: p.project_id, created_at: t })
-    if (!claim.won) {
-      await plane.write('sid_claims', claim.row, true)
-      await plane.write('projects', p, true)
-      throw sidTaken(sid)
-    }
-    return p
-  })
-}
-
-export async function createRoute (plane: ControlPlane, project: Project, body: { name: string, type: RouteType, track_clicks?: boolean }): Promise<Route> {
-  if (body.type === 'inbound' && body.track_clicks === true) throw inboundTracking()
-  const t = now()
-  const r: Route = { route_id: randomUUID(), project_id: project.project_id, team_id: project.team_id, name: body.name, type: body.type, track_clicks: body.track_clicks ?? false, created_at: t, updated_at: t }
-  await plane.write('routes', r)
-  return r
-}
 
 export const ROUTES: RouteDef[] = [
   {

@@ -15,7 +15,8 @@
  * 3. machine = probability ≥ THRESHOLD; the class is that of the strongest signal that fired,
  *    else genuine.
  */
-import type { Observation } from '../records.js'
+import type { BotVerdict, Observation } from '../records.js'
+export type { BotVerdict }
 import { lookupNetwork } from './ranges.js'
 import {
   ANONYMOUS_CLIENT_IP, HEADLESS_BRAND, PARAMS, PREFETCH, SIGNALS, THRESHOLD,
@@ -56,16 +57,6 @@ export interface ClassifyContext {
 }
 
 /** The spec's `bot` object, exactly. */
-export interface BotVerdict {
-  detected: boolean
-  /** P(machine), integer 0–100. */
-  probability: number
-  classification: Classification
-  proxy_type: string | null
-  reason_codes: string[]
-  machine: boolean
-  counts_for_metrics: boolean
-}
 
 // ---------------------------------------------------------------------------------------
 

@@ -11,7 +11,8 @@
  * never pull a decisive verdict down.
  */
 
-export type Classification = 'genuine' | 'privacy_proxy' | 'security_scanner' | 'link_preview' | 'generic_bot'
+import type { Classification } from '../records.js'
+export type { Classification }
 
 /** The class a signal votes for. 'dynamic': security_scanner when a scanner signal also fired, else generic_bot. */
 export type SignalClass = Exclude<Classification, 'genuine'> | 'dynamic' | null

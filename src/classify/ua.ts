@@ -11,15 +11,14 @@
  * distinct agents, and a ua-parser parse costs tens of microseconds.
  */
 import UAParser from 'ua-parser-js'
+import type { ClientFields, ClientType, DeviceType } from '../records.js'
+export type { ClientFields, ClientType, DeviceType }
 import { isbot } from 'isbot'
 import {
   EMAIL_CLIENT_AGENTS, IN_APP_AGENTS, LINK_PREVIEW_AGENTS, PARAMS, PRIVACY_AGENTS, SCANNER_AGENTS,
   type AgentFamily, type ClientRule
 } from './signals.js'
 
-export type DeviceType = 'desktop' | 'mobile' | 'tablet'
-/** `bot`: previews, scanners, self-declared bots; `proxy`: a provider fetching for the user. */
-export type ClientType = 'browser' | 'email_client' | 'app' | 'bot' | 'proxy' | 'unknown'
 export type Engine = 'blink' | 'gecko' | 'webkit' | 'other'
 
 export interface AgentInfo {
@@ -273,11 +272,6 @@ export function parseAgent (ua: string): AgentInfo {
 export function memoSize (): number { return memo.size }
 
 /** The spec's webhook fields for an agent. */
-export interface ClientFields {
-  device_type: DeviceType
-  client_type: ClientType
-  client_name: string
-}
 
 export function clientFields (ua: string): ClientFields {
   const a = parseAgent(ua)

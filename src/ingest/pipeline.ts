@@ -175,7 +175,7 @@ export class IngestPipeline implements ObservationSink {
         this.stats.expiredDropped++
         continue
       }
-      o.id = randomUUID()
+      if (o.id === '') o.id = randomUUID() // from birth (the redirect names it); other sources may not
       rows.push(this.#o.toRow(o))
       kept.push(o)
     }

@@ -9,7 +9,8 @@ import type { Observation } from '../records.js'
 import { OBSERVATION_COLUMNS, fromRow } from '../store/observations.js'
 import { errorText, insertIsolating, type Quarantine } from '../store/quarantine.js'
 import { messageKey, type MessageDirectory } from '../messages/directory.js'
-import type { ClassifyBatch, ClickRow } from './types.js'
+import type { ClassifyBatch } from './types.js'
+import type { ClickRow } from '../records.js'
 
 export interface PromoterOptions {
   client: ClickHouseClient
@@ -138,7 +139,7 @@ export class Promoter {
         this.stats.blocked++
         continue
       }
-      if (o.id === undefined || o.expired || this.#known.has(o.id)) {
+      if (o.id === '' || o.expired || this.#known.has(o.id)) {
         this.stats.duplicates++
         continue
       }

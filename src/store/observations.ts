@@ -1,30 +1,59 @@
 import { Readable } from 'node:stream'
 import type { ClickHouseClient } from '@clickhouse/client'
-import type { Observation } from '../records.js'
+import { OBSERVATION_FIELDS, newObservation, type Observation } from '../records.js'
+
+/*
+ * click_observations rows, derived from the one field table (records.ts OBSERVATION_FIELDS):
+ * a row is the fields in table order with this node's id after obs_id. The codec functions are
+ * generated once from the table, so they are as fast as hand-written positional code (measured:
+ * a positional array stringifies about twice as fast as an object with the same fields,
+ * bench/micro/row-codec.mjs) and no field list is written twice.
+ */
+
+const NODE_AFTER = OBSERVATION_FIELDS.findIndex(f => f.key === 'id') + 1
+const FIELDS = OBSERVATION_FIELDS
 
 /** Columns of click_observations we write, in the order `toRow` emits them. */
-export const OBSERVATION_COLUMNS = [
-  'ts', 'obs_id', 'node_id', 'sid', 'message_id', 'link_index', 'sent_at', 'url', 'kid', 'retention_days', 'method', 'host', 'ip', 'peer_ip',
-  'user_agent', 'accept', 'accept_language', 'accept_encoding', 'sec_fetch_site', 'sec_fetch_mode',
-  'sec_fetch_dest', 'sec_fetch_user', 'sec_ch_ua', 'sec_ch_ua_mobile', 'sec_ch_ua_platform',
-  'sec_purpose', 'purpose', 'x_moz', 'referer', 'via', 'dnt', 'upgrade_insecure_requests', 'blocked'
-] as const
+export const OBSERVATION_COLUMNS: readonly string[] = [
+  ...FIELDS.slice(0, NODE_AFTER).map(f => f.column), 'node_id', ...FIELDS.slice(NODE_AFTER).map(f => f.column)
+]
 
 const INSERT_SQL = `INSERT INTO click_observations (${OBSERVATION_COLUMNS.join(', ')}) FORMAT JSONCompactEachRow`
 
+// The expressions of a row, in column order (booleans written as true/false whatever they held).
+const ROW_EXPRESSIONS = [
+  ...FIELDS.slice(0, NODE_AFTER).map(f => f.type === 'boolean' ? `o.${f.key} === true` : `o.${f.key}`), 'nodeId',
+  ...FIELDS.slice(NODE_AFTER).map(f => f.type === 'boolean' ? `o.${f.key} === true` : `o.${f.key}`)
+]
+
 /**
- * One JSONCompactEachRow line. A positional array stringifies about twice as fast as an
- * object with the same fields, and the text is what the spool keeps, so an observation
- * is serialised once on its way to ClickHouse (integer milliseconds are read as
- * DateTime64(3) ticks).
+ * One JSONCompactEachRow line: the text the spool keeps, so an observation is serialised once
+ * on its way to ClickHouse (integer milliseconds are read as DateTime64(3) ticks).
  */
-export function toRow (o: Observation, nodeId: string): string {
-  return JSON.stringify([
-    o.ts, o.id, nodeId, o.sid, o.messageId, o.linkIndex, o.sentAt, o.url, o.kid, o.retentionDays, o.method, o.host, o.ip, o.peerIp,
-    o.userAgent, o.accept, o.acceptLanguage, o.acceptEncoding, o.secFetchSite, o.secFetchMode,
-    o.secFetchDest, o.secFetchUser, o.secChUa, o.secChUaMobile, o.secChUaPlatform,
-    o.secPurpose, o.purpose, o.xMoz, o.referer, o.via, o.dnt, o.upgradeInsecureRequests, o.blocked === true
-  ])
+// eslint-disable-next-line @typescript-eslint/no-implied-eval -- generated once at load from the field table
+export const toRow = new Function('o', 'nodeId', `return JSON.stringify([${ROW_EXPRESSIONS.join(', ')}])`) as (o: Observation, nodeId: string) => string
+
+// Reads a parsed row array `a` into a new observation; the node id is skipped. A row spooled
+// by a version before the last field (blocked) was added has one value less: it stays false.
+// eslint-disable-next-line @typescript-eslint/no-implied-eval -- generated once at load from the field table
+const readRow = new Function('a', 'o', OBSERVATION_COLUMNS.map((c, i) => {
+  if (c === 'node_id') return ''
+  const f = FIELDS[i < NODE_AFTER ? i : i - 1]
+  return f.type === 'boolean' ? `o.${f.key} = a[${i}] === true` : `o.${f.key} = a[${i}]`
+}).filter(s => s !== '').join('\n') + '\nreturn o') as (a: unknown[], o: Observation) => Observation
+
+const ID_AT = OBSERVATION_COLUMNS.indexOf('obs_id')
+const SID_AT = OBSERVATION_COLUMNS.indexOf('sid')
+const MESSAGE_AT = OBSERVATION_COLUMNS.indexOf('message_id')
+
+/** The inverse of toRow: an observation from its prepared row (spool replays). Throws on anything else. */
+export function fromRow (row: string): Observation {
+  const a = JSON.parse(row) as unknown[]
+  if (!Array.isArray(a) || (a.length !== OBSERVATION_COLUMNS.length && a.length !== OBSERVATION_COLUMNS.length - 1) ||
+      typeof a[0] !== 'number' || typeof a[ID_AT] !== 'string' || typeof a[SID_AT] !== 'string' || typeof a[MESSAGE_AT] !== 'string') {
+    throw new TypeError('not an observation row')
+  }
+  return readRow(a, newObservation())
 }
 
 /**
@@ -45,24 +74,26 @@ export async function insertObservationRows (client: ClickHouseClient, rows: str
   for await (const _ of r.stream) { /* nothing */ }
 }
 
-/** The inverse of toRow: an observation from its prepared row (spool replays). Throws on anything else. */
-export function fromRow (row: string): Observation {
-  const a = JSON.parse(row) as unknown[]
-  // Rows spooled by a version before the `blocked` column have one value less.
-  if (!Array.isArray(a) || (a.length !== OBSERVATION_COLUMNS.length && a.length !== OBSERVATION_COLUMNS.length - 1) || typeof a[0] !== 'number' || typeof a[1] !== 'string' || typeof a[3] !== 'string' || typeof a[4] !== 'string') {
-    throw new TypeError('not an observation row')
-  }
-  let i = 0
-  const next = (): any => a[i++] // eslint-disable-line @typescript-eslint/no-explicit-any
-  const o = { ts: next(), id: next() } as Observation
-  next() // node id
-  o.sid = next(); o.messageId = next(); o.linkIndex = next(); o.sentAt = next(); o.url = next(); o.kid = next()
-  o.retentionDays = next(); o.method = next(); o.host = next(); o.ip = next(); o.peerIp = next()
-  o.userAgent = next(); o.accept = next(); o.acceptLanguage = next(); o.acceptEncoding = next()
-  o.secFetchSite = next(); o.secFetchMode = next(); o.secFetchDest = next(); o.secFetchUser = next()
-  o.secChUa = next(); o.secChUaMobile = next(); o.secChUaPlatform = next(); o.secPurpose = next()
-  o.purpose = next(); o.xMoz = next(); o.referer = next(); o.via = next(); o.dnt = next(); o.upgradeInsecureRequests = next()
-  o.blocked = next() === true
-  o.expired = false
-  return o
+// Columns read back as the row codec expects them: times as numbers, UUIDs as text.
+const READ_BACK: Record<string, string> = {
+  ts: 'toUnixTimestamp64Milli(ts) AS ts',
+  sent_at: 'toUnixTimestamp(sent_at) AS sent_at',
+  obs_id: 'toString(obs_id) AS obs_id',
+  message_id: 'toString(message_id) AS message_id'
+}
+const SINCE_SQL = `SELECT ${OBSERVATION_COLUMNS.map(c => READ_BACK[c] ?? c).join(', ')}
+  FROM click_observations WHERE node_id = {node:String} AND ts > fromUnixTimestamp64Milli({from:Int64}) ORDER BY ts`
+const TS_AT = OBSERVATION_COLUMNS.indexOf('ts')
+const SENT_AT = OBSERVATION_COLUMNS.indexOf('sent_at')
+
+/** Observations this node captured after `fromMs` (promotion reads them back after a restart). */
+export async function observationsSince (client: ClickHouseClient, nodeId: string, fromMs: number): Promise<Observation[]> {
+  const rs = await client.query({ query: SINCE_SQL, query_params: { node: nodeId, from: fromMs }, format: 'JSONCompactEachRow' })
+  const rows = await rs.json<unknown[]>()
+  return rows.map(r => {
+    // 64-bit integers arrive quoted (output_format_json_quote_64bit_integers).
+    r[TS_AT] = Number(r[TS_AT])
+    r[SENT_AT] = Number(r[SENT_AT])
+    return readRow(r, newObservation())
+  })
 }

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import type { ClickRow } from '../promote/types.js'
+import type { ClickRow } from '../records.js'
 
 /** The `message.clicked` event, field by field as in SPEC §6. */
 export interface ClickedEvent {

@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto'
 import { startTestEngine } from '../helpers/engine.js'
 import { api } from '../helpers/api.js'
 import { request } from '../helpers/http.js'
-import { bootstrap } from '../../src/control/bootstrap.js'
+import { bootstrap } from '../../src/control/projects.js'
 
 // POST /v1/rewrite and /v1/rewrite/mime through the real Team API, the real worker pool,
 // the real redirect server and the real embedded ClickHouse.

@@ -6,7 +6,7 @@ import type { Test } from 'tap'
 import { loadConfig, type FlagValues } from '../../src/config.js'
 import { startEngine, type Engine, type EngineOptions } from '../../src/engine.js'
 import { silentLogger } from '../../src/log.js'
-import { bootstrap, type Bootstrapped } from '../../src/control/bootstrap.js'
+import { bootstrap, type Bootstrapped } from '../../src/control/projects.js'
 
 // Domain verification never asks a real resolver in tests: by default it asks a closed
 // loopback port (refused at once); tests of verification run their own DNS server.

@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { startTestEngine, tempDir, type TestEngine } from '../helpers/engine.js'
 import { request } from '../helpers/http.js'
 import { mintToken } from '../../src/token/codec.js'
-import { bootstrap } from '../../src/control/bootstrap.js'
+import { bootstrap } from '../../src/control/projects.js'
 import type { MessageInfo } from '../../src/messages/directory.js'
 import { until } from '../helpers/wait.js'
 
