@@ -2,7 +2,6 @@ import { randomBytes, randomUUID, timingSafeEqual, createHash } from 'node:crypt
 import { mkdirSync, openSync, readFileSync, writeSync, closeSync } from 'node:fs'
 import { join } from 'node:path'
 import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from 'uWebSockets.js'
-import { Gauge, type Registry } from 'prom-client'
 import { closeApp, loadUws, readBody } from '../http/uws.js'
 import { listenFronted, type HttpFront } from '../http/front.js'
 import { ClicktrailError } from '../errors.js'
@@ -11,7 +10,7 @@ import { BLOCK_KINDS, normalizeBlockValue, type Block, type BlockKind } from '..
 import type { Logger } from '../log.js'
 import { limited } from '../log-limit.js'
 import { guard } from '../http/guard.js'
-import { metricsRoute } from '../metrics.js'
+import { counter, metricsRoute, type Metric, type MetricsRegistry } from '../metrics.js'
 import type { Store } from '../store/client.js'
 import { AnalystSql, MAX_SQL_BYTES } from './sql.js'
 
@@ -52,7 +51,7 @@ const ROUTES: Array<{ path: RegExp, allow: string }> = [
 export interface AdminOptions {
   log: Logger
   /** The Prometheus registry `GET /metrics` serves (undefined until the engine made it: 503). */
-  metrics?: () => Registry | undefined
+  metrics?: () => MetricsRegistry | undefined
   /** The control plane, for the kill switch (`/blocks`); without it those routes answer 404. */
   plane?: ControlPlane
 }
@@ -102,19 +101,16 @@ export class AdminServer {
     }))
   }
 
-  /** Adds the admin listener's counters to the engine's registry. */
-  registerMetrics (registry: Registry): void {
+  metrics (): Metric[] {
     const s = this.sql.stats
-    const counter = (name: string, help: string, read: () => number): void => {
-      // eslint-disable-next-line no-new
-      new Gauge({ name, help, registers: [registry], collect () { this.set(read()) } })
-    }
-    counter('clicktrail_admin_sql_queries_total', 'analyst SQL queries received (admin listener)', () => s.queries)
-    counter('clicktrail_admin_sql_refused_total', 'analyst SQL queries refused before running (CT_ERR_SQL_REFUSED)', () => s.refused)
-    counter('clicktrail_admin_sql_failed_total', 'analyst SQL queries that ClickHouse failed (CT_ERR_SQL_FAILED)', () => s.failed)
-    counter('clicktrail_admin_sql_limited_total', 'analyst SQL queries stopped by a limit (CT_ERR_SQL_LIMIT)', () => s.limited)
-    counter('clicktrail_admin_sql_busy_total', 'analyst SQL queries shed because too many were waiting (CT_ERR_SQL_BUSY)', () => s.busy)
-    counter('clicktrail_admin_unauthorized_total', 'admin requests with a missing or wrong token', () => this.stats.unauthorized)
+    return [
+      counter('clicktrail_admin_sql_queries_total', 'analyst SQL queries received (admin listener)', s.queries),
+      counter('clicktrail_admin_sql_refused_total', 'analyst SQL queries refused before running (CT_ERR_SQL_REFUSED)', s.refused),
+      counter('clicktrail_admin_sql_failed_total', 'analyst SQL queries that ClickHouse failed (CT_ERR_SQL_FAILED)', s.failed),
+      counter('clicktrail_admin_sql_limited_total', 'analyst SQL queries stopped by a limit (CT_ERR_SQL_LIMIT)', s.limited),
+      counter('clicktrail_admin_sql_busy_total', 'analyst SQL queries shed because too many were waiting (CT_ERR_SQL_BUSY)', s.busy),
+      counter('clicktrail_admin_unauthorized_total', 'admin requests with a missing or wrong token', this.stats.unauthorized)
+    ]
   }
 
   #authorized (res: HttpResponse, req: HttpRequest, head: boolean): boolean {

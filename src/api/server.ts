@@ -13,6 +13,7 @@ import { checkJsonType, checkRawType, parseJsonBody } from './body.js'
 import { ROUTES, type Reply, type RouteDef } from './routes.js'
 import { schemas } from './schemas.js'
 import { buildOpenApi } from './openapi.js'
+import { counter, labelled, type Metric } from '../metrics.js'
 
 export const DEFAULT_MAX_BODY = 64 * 1024
 
@@ -78,6 +79,15 @@ export interface ApiStats {
  * answered with the headers a GET would get and no body.
  */
 export class ApiServer {
+  metrics (): Metric[] {
+    const s = this.stats
+    return [
+      labelled('clicktrail_api_refused_total', 'Team API requests answered 4xx, by error code', 'counter', Object.entries(s.refused).map(([code, value]) => ({ labels: { code }, value }))),
+      counter('clicktrail_api_internal_errors_total', 'Team API requests answered 500 CT_ERR_INTERNAL (a bug; logged)', s.internalErrors),
+      counter('clicktrail_api_store_unavailable_total', 'Team API requests answered 503 because ClickHouse or the network failed', s.storeUnavailable)
+    ]
+  }
+
   readonly #app: TemplatedApp
   readonly #o: ApiServerOptions
   readonly #validators = new Map<string, ValidateFunction>()

@@ -1,12 +1,11 @@
 import { Resolver } from 'node:dns/promises'
 import { randomBytes } from 'node:crypto'
-import type { Registry } from 'prom-client'
-import { Gauge } from 'prom-client'
 import type { Logger } from '../log.js'
 import { limited } from '../log-limit.js'
 import { hostnameOf } from '../token/tracked-url.js'
 import type { DomainClaim, Project } from './model.js'
 import type { ControlPlane } from './plane.js'
+import { counter, gauge, type Metric } from '../metrics.js'
 
 export interface DomainSettings {
   /** The tracking base URL: its host and every name under it are the operator's. */
@@ -59,6 +58,23 @@ const ABSENT = new Set(['ENOTFOUND', 'ENODATA', 'ENONAME', 'NOTFOUND', 'NODATA']
  * The operator's hostnames can never be claimed.
  */
 export class DomainService {
+  /** The verification and claim counters. */
+  metrics (): Metric[] {
+    const s = this.stats
+    const c = this.plane.claimStats
+    return [
+      counter('clicktrail_domain_checks_total', 'DNS verification checks of tracking domains', s.checks),
+      counter('clicktrail_domain_verified_total', 'tracking domains that became verified on this node', s.verified),
+      counter('clicktrail_domain_failed_total', 'tracking domains that failed verification (still pending at the end of the window)', s.failed),
+      counter('clicktrail_domain_dns_errors_total', 'verification checks the DNS resolver could not answer', s.dnsErrors),
+      counter('clicktrail_domain_write_errors_total', 'verification results that could not be stored', s.writeErrors),
+      counter('clicktrail_domain_reserved_refused_total', 'claims of an operator hostname refused', s.reservedRefused),
+      counter('clicktrail_claims_won_total', 'claims of a sid or hostname that won on this node', c.won),
+      counter('clicktrail_claims_lost_total', 'claims of a sid or hostname that lost the race and were withdrawn', c.lost),
+      gauge('clicktrail_projects_hidden', 'project rows not holding their sid\'s winning claim (invisible)', c.hiddenProjects)
+    ]
+  }
+
   readonly #resolver: Resolver
   readonly #trackingHostname: string
   readonly #reserved: string[]
@@ -218,24 +234,4 @@ export class DomainService {
     }
     return true
   }
-}
-
-/** The domain and claim counters on /metrics. */
-export function registerDomainMetrics (registry: Registry, service: DomainService): void {
-  const counter = (name: string, help: string, read: () => number): void => {
-    // eslint-disable-next-line no-new
-    new Gauge({ name, help, registers: [registry], collect () { this.set(read()) } })
-  }
-  const s = service.stats
-  const c = service.plane.claimStats
-  counter('clicktrail_domain_checks_total', 'DNS verification checks of tracking domains', () => s.checks)
-  counter('clicktrail_domain_verified_total', 'tracking domains that became verified on this node', () => s.verified)
-  counter('clicktrail_domain_failed_total', 'tracking domains that failed verification (still pending at the end of the window)', () => s.failed)
-  counter('clicktrail_domain_dns_errors_total', 'verification checks the DNS resolver could not answer', () => s.dnsErrors)
-  counter('clicktrail_domain_write_errors_total', 'verification results that could not be stored', () => s.writeErrors)
-  counter('clicktrail_domain_reserved_refused_total', 'claims of an operator hostname refused', () => s.reservedRefused)
-  counter('clicktrail_claims_won_total', 'claims of a sid or hostname that won on this node', () => c.won)
-  counter('clicktrail_claims_lost_total', 'claims of a sid or hostname that lost the race and were withdrawn', () => c.lost)
-  // eslint-disable-next-line no-new
-  new Gauge({ name: 'clicktrail_projects_hidden', help: 'project rows not holding their sid\'s winning claim (invisible)', registers: [registry], collect () { this.set(c.hiddenProjects) } })
 }

@@ -4,6 +4,7 @@ import type { Logger } from '../log.js'
 import { KEYS, NUMBER_COLUMNS, TIME_COLUMNS, keyOf, type ApiToken, type DomainClaim, type Project, type Route, type SidClaim, type TableName, type Tables, type Webhook, type Team } from './model.js'
 import type { DomainService } from './domains.js'
 import { BlockMatcher, type Block } from './blocks.js'
+import { counter, gauge, type Metric } from '../metrics.js'
 
 const TABLES = Object.keys(KEYS) as TableName[]
 
@@ -68,6 +69,15 @@ export function hashToken (token: string): string {
  * winning live claim.
  */
 export class ControlPlane {
+  /** The snapshot's refresh, as metrics (a node whose refresh fails serves an ageing snapshot). */
+  metrics (): Metric[] {
+    return [
+      counter('clicktrail_config_refresh_failures_total', 'control-plane refreshes that failed (the last snapshot is served)', this.refreshFailures),
+      counter('clicktrail_config_changes_total', 'control-plane snapshot changes applied on this node', this.generation),
+      gauge('clicktrail_config_age_seconds', 'seconds since the snapshot was last confirmed against ClickHouse', this.lastConfirmed === 0 ? 0 : (Date.now() - this.lastConfirmed) / 1000)
+    ]
+  }
+
   #maps: Maps = emptyMaps()
   // Derived from #maps at every change: only projects holding their sid's winning claim.
   #projects = new Map<string, Project>()
@@ -91,6 +101,8 @@ export class ControlPlane {
   generation = 0
   readonly #listeners: Array<() => void> = []
   refreshFailures = 0
+  /** When the snapshot was last found current (unix ms; 0 before the first poll). */
+  lastConfirmed = 0
   // Writes since start; a reload that overlapped a write read rows from before it and is discarded.
   #writes = 0
 
@@ -118,6 +130,7 @@ export class ControlPlane {
     try {
       const fp = await this.#readFingerprint()
       if (fp !== this.#fingerprint) await this.reload()
+      this.lastConfirmed = Date.now()
     } catch (err) {
       this.refreshFailures++
       if (this.refreshFailures === 1 || this.refreshFailures % 30 === 0) this.log.warn({ err: (err as Error).message }, 'control plane refresh failed; serving the last snapshot')

@@ -4,8 +4,9 @@ import type { Logger } from '../log.js'
 import { limited } from '../log-limit.js'
 import { Backoff } from '../backoff.js'
 import { errorText, insertIsolating, type Quarantine } from '../store/quarantine.js'
-import type { Observation, ObservationSink } from '../records.js'
+import type { InsertedSink, Observation, ObservationSink } from '../records.js'
 import type { BatchRef, Spool } from '../store/spool.js'
+import { counter, gauge, histogram, Histogram, type Metric } from '../metrics.js'
 
 /** Where batches of prepared rows go (ClickHouse in production). */
 export interface RowWriter {
@@ -29,8 +30,8 @@ export interface PipelineOptions {
   batchMaxMs: number
   retryMinMs: number
   retryMaxMs: number
-  /** Told about the observations of every batch ClickHouse acknowledged (promotion hooks in here). */
-  onInserted?: (observations: Observation[]) => void
+  /** The next stage (promotion): every batch ClickHouse acknowledged, and the low watermark of what is still on its way. */
+  next?: InsertedSink
 }
 
 interface Frame {
@@ -98,6 +99,29 @@ export class PipelineStats {
  * spool's byte bound.
  */
 export class IngestPipeline implements ObservationSink {
+  readonly #insertSeconds = new Histogram([0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10])
+  readonly #batchRows = new Histogram([1, 10, 100, 1000, 5000, 10000, 20000, 50000, 100000])
+
+  metrics (): Metric[] {
+    const p = this.stats
+    return [
+      counter('clicktrail_ingest_received_total', 'observations handed to ingest', p.received),
+      counter('clicktrail_ingest_expired_dropped_total', 'observations of expired tokens, redirected but not recorded', p.expiredDropped),
+      counter('clicktrail_ingest_spooled_total', 'observations written to the disk spool', p.spooled),
+      counter('clicktrail_ingest_shed_total', 'observations shed because the spool was full or failed', p.shed),
+      counter('clicktrail_ingest_inserted_total', 'observations acknowledged by ClickHouse', p.inserted),
+      counter('clicktrail_ingest_insert_batches_total', 'ClickHouse inserts that succeeded', p.insertedBatches),
+      counter('clicktrail_ingest_retried_total', 'ClickHouse inserts that failed and will be retried', p.retried),
+      counter('clicktrail_ingest_replayed_total', 'observations replayed from the spool at start-up', p.replayed),
+      counter('clicktrail_ingest_replay_undecodable_total', 'replayed spool rows that did not decode (sent on, refused, quarantined)', p.replayUndecodable),
+      counter('clicktrail_ingest_quarantined_total', 'observations ClickHouse refused, moved to the quarantine', p.quarantined),
+      counter('clicktrail_ingest_intent_failures_total', 'ingest intent-file writes that failed (disk full, bad path); inserts waited', p.intentFailures),
+      gauge('clicktrail_ingest_queued_rows', 'observations spooled and not yet acknowledged by ClickHouse', this.queuedRows),
+      histogram('clicktrail_ingest_insert_seconds', 'ClickHouse insert latency', this.#insertSeconds),
+      histogram('clicktrail_ingest_batch_rows', 'rows per ClickHouse insert', this.#batchRows)
+    ]
+  }
+
   readonly stats = new PipelineStats()
   readonly #o: PipelineOptions
   readonly #queue: Frame[] = []
@@ -107,8 +131,6 @@ export class IngestPipeline implements ObservationSink {
   #inFlight: Promise<void> | undefined
   readonly #backoff: Backoff
   #closing = false
-  readonly #latencies: number[] = []
-  readonly #batchSizes: number[] = []
 
   constructor (options: PipelineOptions) {
     this.#o = options
@@ -123,6 +145,11 @@ export class IngestPipeline implements ObservationSink {
     let min: number | undefined
     for (const f of this.#queue) if (min === undefined || f.minTs < min) min = f.minTs
     return min
+  }
+
+  /** Tells the next stage how far back an observation may still arrive (after every change of the queue). */
+  #publishPending (): void {
+    this.#o.next?.pendingSince(this.oldestQueuedTs())
   }
 
   /** Replays what the spool holds from an earlier run, then starts the batching timer. */
@@ -148,6 +175,7 @@ export class IngestPipeline implements ObservationSink {
       this.#queuedRows += rows.length
       this.stats.replayed += rows.length
     }
+    this.#publishPending()
     if (this.#intent !== undefined) {
       const ids = new Set(this.#intent.frames)
       // Frames of the intent that are no longer pending were acknowledged: drop them from it.
@@ -189,17 +217,8 @@ export class IngestPipeline implements ObservationSink {
     this.stats.spooled += rows.length
     this.#queue.push({ ref, rows, obs: kept, minTs: minTs(kept), at: Date.now() })
     this.#queuedRows += rows.length
+    this.#publishPending()
     if (this.#queuedRows >= this.#o.batchMaxRows) this.#maybeInsert()
-  }
-
-  /** Insert latencies (ms) since the last call; for the metrics histogram. */
-  takeLatencies (): number[] {
-    return this.#latencies.splice(0, this.#latencies.length)
-  }
-
-  /** Rows per insert since the last call; for the metrics histogram. */
-  takeBatchSizes (): number[] {
-    return this.#batchSizes.splice(0, this.#batchSizes.length)
   }
 
   #maybeInsert (): void {
@@ -258,8 +277,7 @@ export class IngestPipeline implements ObservationSink {
       return
     }
     const ms = performance.now() - started
-    this.#latencies.push(ms)
-    if (this.#latencies.length > 10_000) this.#latencies.shift()
+    this.#insertSeconds.observe(ms / 1000)
     for (const f of group) this.#o.spool.ack(f.ref)
     this.#queue.splice(0, count)
     this.#queuedRows -= rows.length
@@ -279,9 +297,9 @@ export class IngestPipeline implements ObservationSink {
     this.stats.insertedBatches++
     this.stats.lastInsertMs = ms
     this.stats.lastBatchRows = stored
-    this.#batchSizes.push(stored)
-    if (this.#batchSizes.length > 10_000) this.#batchSizes.shift()
-    if (this.#o.onInserted !== undefined) {
+    this.#batchRows.observe(stored)
+    const next = this.#o.next
+    if (next !== undefined) {
       const skip = new Set(refused)
       const obs: Observation[] = []
       let i = 0
@@ -291,7 +309,10 @@ export class IngestPipeline implements ObservationSink {
           i++
         }
       }
-      this.#o.onInserted(obs)
+      // The observations first, then the watermark past them: promotion never moves its
+      // cut-off beyond an observation it has not been given.
+      next.inserted(obs)
+      this.#publishPending()
     }
   }
 

@@ -1,5 +1,6 @@
 import type { ClickHouseClient } from '@clickhouse/client'
 import { LRUCache } from 'lru-cache'
+import { counter, type Metric } from '../metrics.js'
 
 /**
  * Which project owns a message id. Message ids are readable from any tracked URL (the
@@ -25,6 +26,13 @@ interface Entry {
 }
 
 export class MessageIds {
+  metrics (): Metric[] {
+    return [
+      counter('clicktrail_message_id_lookups_total', 'message-id ownership lookups in ClickHouse (ids not in the cache)', this.lookups),
+      counter('clicktrail_message_id_refused_total', 'rewrites refused because another project owns the message id (409)', this.refused)
+    ]
+  }
+
   readonly #owners: LRUCache<string, Entry>
   readonly #client: ClickHouseClient
   readonly #settings: Record<string, string | number>

@@ -6,6 +6,7 @@ import { ClicktrailError, isErrorCode } from '../errors.js'
 import type { JobResult, MimeOutput, MimeTask, PoolTask, RewriteOutput, RewriteSendOutput, RewriteSendTask, RewriteTask, TaskFailure, WorkerData } from './tasks.js'
 import { packClassifyTask, unpackClassified, type ClassifyTask } from '../promote/classify-task.js'
 import type { Classified } from '../promote/types.js'
+import { counter, gauge, type Metric } from '../metrics.js'
 
 export type { RewriteJob, RewriteOutput, RewriteSendOutput, RewriteSendTask, MimeOutput, TrackingConfig } from './tasks.js'
 
@@ -49,6 +50,7 @@ export interface RewritePool {
   /** Runs any task kind; pool failures are PoolErrors. */
   run: (task: PoolTask) => Promise<unknown>
   readonly stats: PoolStats
+  metrics: () => Metric[]
   readonly threads: number
   close: () => Promise<void>
 }
@@ -146,6 +148,14 @@ export function createRewritePool (options: RewritePoolOptions = {}): RewritePoo
     },
     run,
     get stats () { return { ...stats, queued: piscina.queueSize } },
+    metrics (): Metric[] {
+      return [
+        gauge('clicktrail_pool_queued', 'tasks waiting for a worker thread', piscina.queueSize),
+        counter('clicktrail_pool_completed_total', 'worker tasks finished, successfully or not', stats.completed),
+        counter('clicktrail_pool_busy_total', 'tasks refused because the queue was full (CT_ERR_POOL_BUSY)', stats.busy),
+        counter('clicktrail_pool_worker_crashes_total', 'tasks lost to a worker that died (replaced by piscina)', stats.workerCrashes)
+      ]
+    },
     threads,
     async close () {
       if (closed) return

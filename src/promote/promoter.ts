@@ -1,33 +1,29 @@
 import { createHash } from 'node:crypto'
 import { readIntentFile, removeIntentFile, writeIntentFile } from '../store/intent-file.js'
-import type { ClickHouseClient } from '@clickhouse/client'
 import { LRUCache } from 'lru-cache'
 import type { Logger } from '../log.js'
 import { limited } from '../log-limit.js'
 import { Backoff } from '../backoff.js'
-import type { Observation } from '../records.js'
-import { OBSERVATION_COLUMNS, fromRow } from '../store/observations.js'
-import { errorText, insertIsolating, type Quarantine } from '../store/quarantine.js'
+import type { ClickRow, ClickSink, InsertedSink, Observation } from '../records.js'
+import { errorText } from '../store/quarantine.js'
+import type { PromotionStore } from '../store/promotion.js'
 import { messageKey, type MessageDirectory } from '../messages/directory.js'
 import type { ClassifyBatch } from './types.js'
-import type { ClickRow } from '../records.js'
+import { counter, gauge, type Metric } from '../metrics.js'
 
 export interface PromoterOptions {
-  client: ClickHouseClient
+  /** Storage, through its port (unit tests give a fake). */
+  store: PromotionStore
   log: Logger
   nodeId: string
   messages: MessageDirectory
   classify: ClassifyBatch
   /** How long an observation waits for the rest of its message before its verdict is final. */
   windowMs: number
-  /** Earliest observation still on its way into ClickHouse (ms), if any: promotion waits for it. */
-  oldestPending: () => number | undefined
   /** Where the in-flight promotion is kept until its clicks are stored (exact-once replay). */
   intentPath: string
-  /** Promoted clicks, after they are stored (webhooks hook in here). */
-  onPromoted?: (clicks: ClickRow[]) => void
-  /** Where click rows ClickHouse refuses go; the rest of their batch is stored. */
-  quarantine: Quarantine
+  /** Where promoted clicks go once stored (webhooks). */
+  clicks?: ClickSink
   retryMinMs?: number
   retryMaxMs?: number
   tickMs?: number
@@ -56,8 +52,6 @@ interface Intent { token: string, watermark: number, rows: ClickRow[] }
 // with their message, as long as they are in ClickHouse: the cut-off waits for ingest.
 const CONTEXT_KEEP_FACTOR = 2
 const MAX_BATCH = 5000
-const TS = OBSERVATION_COLUMNS.indexOf('ts')
-const SENT_AT = OBSERVATION_COLUMNS.indexOf('sent_at')
 
 /**
  * Promotion: observations become clicks with a final verdict.
@@ -76,7 +70,21 @@ const SENT_AT = OBSERVATION_COLUMNS.indexOf('sent_at')
  * again with the same token (ClickHouse drops the duplicate) and the watermark taken from
  * it, and observations after the watermark are read back from click_observations.
  */
-export class Promoter {
+export class Promoter implements InsertedSink {
+  metrics (): Metric[] {
+    const ps = this.stats
+    return [
+      counter('clicktrail_promoted_total', 'observations promoted to clicks', ps.promoted),
+      counter('clicktrail_promoted_human_total', 'promoted clicks that count for metrics', ps.human),
+      counter('clicktrail_promoted_machine_total', 'promoted clicks classified as machine, preview or scanner', ps.machine),
+      counter('clicktrail_promotion_failures_total', 'promotion batches that failed and will be retried', ps.failures),
+      counter('clicktrail_promotion_quarantined_total', 'click rows ClickHouse refused, moved to the quarantine (no webhook sent)', ps.quarantined),
+      counter('clicktrail_promotion_blocked_total', 'observations of blocked links, kept and never promoted', ps.blocked),
+      gauge('clicktrail_promotion_pending', 'observations waiting for their promotion window', this.pending),
+      gauge('clicktrail_promotion_lag_seconds', 'age of the oldest observation in the last promoted batch', ps.lastLagMs / 1000)
+    ]
+  }
+
   readonly stats = new PromoterStats()
   readonly #o: PromoterOptions
   #pending: Observation[] = []
@@ -90,6 +98,8 @@ export class Promoter {
   #unstored: Intent | undefined
   readonly #backoff: Backoff
   #lastForget = 0
+  /** Ingest's low watermark (see pendingSince). */
+  #pendingSince: number | undefined
   /** When the earliest pending observation's window closes (ms); Infinity when none. */
   #nextDue = Infinity
 
@@ -104,12 +114,7 @@ export class Promoter {
 
   async start (): Promise<void> {
     const intent = readIntentFile<Intent>(this.#o.intentPath, isIntent, this.#o.log)
-    const rows = await (await this.#o.client.query({
-      query: 'SELECT toUnixTimestamp64Milli(promoted_until) AS w FROM promotion_state FINAL WHERE node_id = {node:String}',
-      query_params: { node: this.#o.nodeId },
-      format: 'JSONEachRow'
-    })).json<{ w: string }>()
-    this.#watermark = rows.length > 0 ? Number(rows[0].w) : 0
+    this.#watermark = await this.#o.store.readWatermark(this.#o.nodeId)
     if (intent !== undefined) {
       // Their webhooks may not have been queued: #store queues them again (event ids are
       // stable, the outbox de-duplicates). Start-up never fails on it: if ClickHouse does not
@@ -131,8 +136,11 @@ export class Promoter {
     this.#timer.unref()
   }
 
+  /** Ingest's low watermark: no observation captured before it is still on its way (promotion waits for it). */
+  pendingSince (ts: number | undefined): void { this.#pendingSince = ts }
+
   /** Observations ClickHouse now has, in any order, possibly seen before. */
-  add (observations: Observation[]): void {
+  inserted (observations: Observation[]): void {
     for (const o of observations) {
       if (o.blocked === true) {
         // The operator's kill switch stopped it: kept in click_observations, never a click.
@@ -169,15 +177,8 @@ export class Promoter {
   /** Reads back what a crash left unpromoted (and a window of context before it). */
   async #reload (): Promise<void> {
     const from = this.#watermark - this.#o.windowMs * CONTEXT_KEEP_FACTOR
-    const rs = await this.#o.client.query({
-      query: `SELECT ${OBSERVATION_COLUMNS.map(c => c === 'ts' ? 'toUnixTimestamp64Milli(ts) AS ts' : c === 'sent_at' ? 'toUnixTimestamp(sent_at) AS sent_at' : c === 'obs_id' || c === 'message_id' ? `toString(${c}) AS ${c}` : c).join(', ')}
-              FROM click_observations WHERE node_id = {node:String} AND ts > fromUnixTimestamp64Milli({from:Int64}) ORDER BY ts`,
-      query_params: { node: this.#o.nodeId, from },
-      format: 'JSONCompactEachRow'
-    })
-    const rows = await rs.json<unknown[]>()
-    const obs = rows.map(r => { r[TS] = Number(r[TS]); r[SENT_AT] = Number(r[SENT_AT]); return fromRow(JSON.stringify(r)) })
-    this.add(obs)
+    const obs = await this.#o.store.observationsSince(this.#o.nodeId, from)
+    this.inserted(obs)
     if (obs.length > 0) this.#o.log.info({ observations: obs.length, pending: this.#pending.length }, 'promotion: resumed after a restart')
   }
 
@@ -199,7 +200,7 @@ export class Promoter {
   async promoteDue (now = Date.now()): Promise<number> {
     if (this.#unstored !== undefined) await this.#storeUnstored()
     let cutoff = now - this.#o.windowMs
-    const oldest = this.#o.oldestPending()
+    const oldest = this.#pendingSince
     if (oldest !== undefined && oldest - 1 < cutoff) cutoff = oldest - 1
     let due: Observation[] = []
     for (const o of this.#pending) if (o.ts <= cutoff) due.push(o)
@@ -290,17 +291,8 @@ export class Promoter {
       if (!this.#firstDone.has(k)) unknown.set(k, o)
     }
     if (unknown.size === 0) return
-    const sids = [...new Set([...unknown.values()].map(o => o.sid))]
-    const ids = [...new Set([...unknown.values()].map(o => o.messageId))]
-    const rows = await (await this.#o.client.query({
-      query: 'SELECT DISTINCT sid, toString(message_id) AS id FROM clicks WHERE sid IN {sids:Array(String)} AND message_id IN {ids:Array(UUID)} AND counts_for_metrics',
-      query_params: { sids, ids },
-      format: 'JSONEachRow'
-    })).json<{ sid: string, id: string }>()
-    for (const r of rows) {
-      const k = messageKey(r.sid, r.id)
-      if (unknown.has(k)) this.#firstDone.set(k, true)
-    }
+    const clicked = await this.#o.store.firstClicked([...unknown.values()].map(o => ({ sid: o.sid, messageId: o.messageId })))
+    for (const r of clicked) this.#firstDone.set(messageKey(r.sid, r.messageId), true)
   }
 
   async #storeUnstored (): Promise<void> {
@@ -314,9 +306,7 @@ export class Promoter {
     if (intent.rows.length > 0) {
       // A row ClickHouse refuses (text it cannot take, say) is quarantined; the batch's
       // other clicks are stored and only they are handed to webhooks.
-      const { refused } = await insertIsolating(intent.rows.map(toDbRow), intent.token, async (rows, token) => {
-        await this.#o.client.insert({ table: 'clicks', values: rows, format: 'JSONEachRow', clickhouse_settings: { insert_deduplication_token: token } })
-      }, (row, _i, err) => { this.#o.quarantine.add('clicks', row, err, typeof row.sid === 'string' ? row.sid : '') })
+      const { refused } = await this.#o.store.storeClicks(intent.rows, intent.token)
       this.stats.quarantined += refused.length
       this.stats.promoted += intent.rows.length
       this.stats.batches++
@@ -326,14 +316,9 @@ export class Promoter {
       }
       const skip = new Set(refused)
       // Webhooks as soon as the clicks are stored; the watermark insert can follow.
-      this.#o.onPromoted?.(skip.size === 0 ? intent.rows : intent.rows.filter((_r, i) => !skip.has(i)))
+      this.#o.clicks?.clicks(skip.size === 0 ? intent.rows : intent.rows.filter((_r, i) => !skip.has(i)))
     }
-    await this.#o.client.insert({
-      table: 'promotion_state',
-      values: [{ node_id: this.#o.nodeId, promoted_until: intent.watermark, version: Date.now() * 1000 }],
-      format: 'JSONEachRow',
-      clickhouse_settings: { insert_deduplication_token: `${intent.token}-state` }
-    })
+    await this.#o.store.saveWatermark(this.#o.nodeId, intent.watermark, `${intent.token}-state`)
     this.#watermark = intent.watermark
     await removeIntentFile(this.#o.intentPath)
   }
@@ -365,18 +350,4 @@ function isIntent (v: Intent): boolean {
   return typeof v === 'object' && v !== null && typeof v.token === 'string' && Number.isFinite(v.watermark) && Array.isArray(v.rows) &&
     v.rows.every(r => typeof r === 'object' && r !== null && typeof r.obs_id === 'string' && typeof r.sid === 'string' &&
       typeof r.message_id === 'string' && typeof r.bot === 'object' && r.bot !== null)
-}
-
-function toDbRow (r: ClickRow): Record<string, unknown> {
-  const { bot, ...rest } = r
-  return {
-    ...rest,
-    bot_detected: bot.detected,
-    bot_probability: bot.probability,
-    classification: bot.classification,
-    proxy_type: bot.proxy_type,
-    reason_codes: bot.reason_codes,
-    machine: bot.machine,
-    counts_for_metrics: bot.counts_for_metrics
-  }
 }

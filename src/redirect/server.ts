@@ -12,6 +12,7 @@ import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from '
 import type { Logger } from '../log.js'
 import { limited } from '../log-limit.js'
 import { guard } from '../http/guard.js'
+import { counter, gauge, type Metric } from '../metrics.js'
 
 export interface RedirectServerOptions {
   host: string
@@ -91,6 +92,33 @@ const JSON_TYPE = 'application/json'
  * the sink in batches. Nothing on this path waits for I/O.
  */
 export class RedirectServer {
+  /** The redirect port's counters (and its HTTP front's, when it has one). */
+  metrics (): Metric[] {
+    const s = this.stats
+    const f = this.front?.stats
+    return [
+      counter('clicktrail_requests_total', 'HTTP requests on the redirect port', s.requests),
+      counter('clicktrail_redirects_total', '302 answers (expired tokens included)', s.redirects),
+      counter('clicktrail_redirects_expired_total', '302 answers for tokens past their TTL', s.expired),
+      counter('clicktrail_not_found_total', '404 answers for tokens that did not verify', s.notFound),
+      counter('clicktrail_unknown_host_total', '404 answers for a Host that is not a tracking host', s.unknownHost),
+      counter('clicktrail_wrong_project_total', '404 answers for a valid token on another project\'s host', s.wrongProject),
+      counter('clicktrail_token_cache_hits_total', 'verified-token LRU hits', s.lruHits),
+      counter('clicktrail_token_cache_misses_total', 'verified-token LRU misses', s.lruMisses),
+      counter('clicktrail_negative_cache_hits_total', 'rejected-token cache hits', s.negativeHits),
+      counter('clicktrail_blocked_total', 'clicks on links the operator blocked (answered with the warning page, kept, never promoted)', s.blocked),
+      counter('clicktrail_observed_total', 'observations captured into the ring', this.ring.pushed),
+      counter('clicktrail_ring_dropped_total', 'observations shed because the ring was full', this.ring.dropped),
+      gauge('clicktrail_ring_size', 'observations waiting in the ring', this.ring.size),
+      gauge('clicktrail_token_cache_size', 'entries in the verified-token LRU', this.lruSize),
+      // The HTTP front exists once the server listens (and not at all with --redirect-front=false).
+      counter('clicktrail_front_http10_total', 'HTTP/1.0 requests on the redirect port, answered through the HTTP front', f?.http10 ?? 0),
+      counter('clicktrail_front_fields_trimmed_total', 'redirect requests with more header fields than uWS parses, passed on with unread fields dropped', f?.fieldsTrimmed ?? 0),
+      counter('clicktrail_front_fields_dropped_total', 'header fields dropped from such requests', f?.fieldsDropped ?? 0),
+      counter('clicktrail_front_refused_total', 'redirect-port requests the HTTP front answered itself (400, 431)', f?.refused ?? 0)
+    ]
+  }
+
   readonly stats = new RedirectStats()
   readonly ring: ObservationRing
   readonly #o: RedirectServerOptions

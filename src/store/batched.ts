@@ -4,6 +4,7 @@ import type { Logger } from '../log.js'
 import { limited } from '../log-limit.js'
 import { Backoff } from '../backoff.js'
 import { errorText, insertIsolating, type Quarantine } from './quarantine.js'
+import { labelled, type Metric } from '../metrics.js'
 
 export interface BatchedWriterOptions {
   /** Where rows ClickHouse refuses go (the rest of their batch is stored). */
@@ -29,6 +30,18 @@ type Row = Record<string, unknown>
  * deliveries); observations have the disk spool.
  */
 export class BatchedWriter {
+  /** One series per writer (labelled by its table); the registry merges the writers' families. */
+  metrics (): Metric[] {
+    const labels = { table: this.table }
+    return [
+      labelled('clicktrail_writer_inserted_total', 'rows stored by the batched writers', 'counter', [{ labels, value: this.inserted }]),
+      labelled('clicktrail_writer_shed_total', 'rows shed because a batched writer was full', 'counter', [{ labels, value: this.shed }]),
+      labelled('clicktrail_writer_failures_total', 'failed batched inserts (retried with back-off)', 'counter', [{ labels, value: this.failures }]),
+      labelled('clicktrail_writer_quarantined_total', 'rows a batched writer had refused and quarantined', 'counter', [{ labels, value: this.quarantined }]),
+      labelled('clicktrail_writer_buffered', 'rows waiting in a batched writer', 'gauge', [{ labels, value: this.buffered }])
+    ]
+  }
+
   #rows: Row[] = []
   #inFlight: Promise<void> | undefined
   readonly #timer: NodeJS.Timeout

@@ -3,6 +3,7 @@ import type { ClickHouseClient } from '@clickhouse/client'
 import type { Logger } from '../log.js'
 import { limited } from '../log-limit.js'
 import { Backoff } from '../backoff.js'
+import { counter, gauge, labelled, type Metric } from '../metrics.js'
 
 /*
  * A row the database refuses must not block anything else (issue 10, rule 2). Every
@@ -116,6 +117,16 @@ export interface QuarantineOptions {
  * once per source and interval.
  */
 export class Quarantine {
+  metrics (): Metric[] {
+    const q = this.stats
+    return [
+      labelled('clicktrail_quarantined_total', 'rows the database refused, moved to the quarantine table, by the table they were meant for', 'counter', [...q.bySource].map(([source, value]) => ({ labels: { source }, value }))),
+      counter('clicktrail_quarantine_shed_total', 'refused rows that could not be quarantined either (buffer full, or refused by the quarantine table)', q.shed),
+      counter('clicktrail_quarantine_failures_total', 'failed inserts into the quarantine table (retried with back-off)', q.failures),
+      gauge('clicktrail_quarantine_buffered', 'quarantined rows waiting to be written', this.buffered)
+    ]
+  }
+
   readonly stats = new QuarantineStats()
   readonly #client: ClickHouseClient
   readonly #log: Logger

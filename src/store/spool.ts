@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import { Packr, Unpackr } from 'msgpackr'
 import { ClicktrailError } from '../errors.js'
+import { counter, gauge, type Metric } from '../metrics.js'
 
 /*
  * Durable, bounded, append-only spool for observation batches: a batch reaches disk here
@@ -247,6 +248,22 @@ function makeRef (seg: Segment, offset: number, count: number): BatchRef {
 }
 
 export class Spool<T = unknown> {
+  /**
+   * Its state as metrics, under `prefix` (`clicktrail_spool` for ingest's spool,
+   * `clicktrail_outbox` for the webhook outbox).
+   */
+  metrics (prefix = 'clicktrail_spool'): Metric[] {
+    const s = this.stats
+    return [
+      gauge(`${prefix}_bytes`, 'bytes of the segment files', s.bytes),
+      gauge(`${prefix}_pending_records`, 'records appended and not acknowledged yet', s.pendingRecords),
+      counter(`${prefix}_truncated_frames_total`, 'damaged frames cut at start-up', s.truncatedFrames),
+      counter(`${prefix}_write_errors_total`, 'failed writes, fsyncs, truncations, creations and deletions', s.writeErrors),
+      counter(`${prefix}_shed_records_total`, 'records refused by append (the byte bound, a disk or encode error)', s.shedRecords),
+      counter(`${prefix}_lost_records_total`, 'records of frames that passed open() but could not be read or decoded at replay', s.lostRecords)
+    ]
+  }
+
   readonly dir: string
   readonly maxBytes: number
   readonly segmentBytes: number

@@ -9,13 +9,14 @@ import type { Logger } from '../log.js'
 import type { ControlPlane } from '../control/plane.js'
 import type { Webhook } from '../control/model.js'
 import type { Spool, BatchRef } from '../store/spool.js'
-import type { ClickRow } from '../records.js'
+import type { ClickRow, ClickSink } from '../records.js'
 import { buildClickedEvent, offsetTime } from './payload.js'
 import { signatureHeaders } from './sign.js'
 import { forbiddenAddress, guardedLookup, isForbiddenAddress } from './address.js'
 import { Scheduler, type Schedulable } from './scheduler.js'
 import { RateLimiter } from './rate.js'
 import { limited, type LogLimiter } from '../log-limit.js'
+import { counter, gauge, labelled, type Metric } from '../metrics.js'
 
 /** One delivery to one webhook; kept in the outbox until a 2xx (or until it is given up). */
 export interface Job {
@@ -170,7 +171,41 @@ const COMPACT_SLICE = 500
  * acked, which deletes that segment (a crash in between leaves both frames: the replay
  * keeps one and acks the other).
  */
-export class WebhookDispatcher {
+export class WebhookDispatcher implements ClickSink {
+  metrics (): Metric[] {
+    const ds = this.stats
+    const hooks = [...this.hooks()]
+    return [
+      counter('clicktrail_webhook_enqueued_total', 'webhook deliveries queued', ds.enqueued),
+      counter('clicktrail_webhook_attempts_total', 'webhook delivery attempts', ds.attempts),
+      counter('clicktrail_webhook_delivered_total', 'webhook deliveries answered 2xx', ds.delivered),
+      counter('clicktrail_webhook_failed_attempts_total', 'webhook attempts that failed and will be retried', ds.failedAttempts),
+      counter('clicktrail_webhook_given_up_total', 'webhook deliveries abandoned after the last retry', ds.givenUp),
+      counter('clicktrail_webhook_disabled_total', 'webhooks disabled after a 410', ds.disabled),
+      counter('clicktrail_webhook_shed_total', 'webhook deliveries lost to the outbox bound (refused or dropped, every reason)', ds.shed),
+      counter('clicktrail_webhook_shed_share_total', 'new webhook deliveries refused: the outbox was full and their webhook held the largest share of it', ds.shedShare),
+      counter('clicktrail_webhook_evicted_total', 'pending webhook deliveries dropped (oldest first) from the webhook holding the most of a full outbox, to make room for another', ds.evicted),
+      counter('clicktrail_webhook_shed_outbox_total', 'webhook deliveries refused because the outbox could not store them (disk full or failing)', ds.shedOutbox),
+      counter('clicktrail_webhook_cancelled_total', 'pending webhook deliveries dropped because their webhook was deleted or disabled', ds.cancelled),
+      counter('clicktrail_webhook_relocated_total', 'pending webhook deliveries rewritten to free outbox segments (compaction)', ds.relocated),
+      counter('clicktrail_webhook_test_rate_limited_total', 'test events refused by the per-webhook rate limit (429)', ds.testRateLimited),
+      gauge('clicktrail_webhook_pending', 'webhook deliveries waiting in the outbox', this.pending),
+      gauge('clicktrail_webhook_outbox_live_bytes', 'outbox bytes held by pending deliveries (fair-share accounting; at most half of --outbox-max-bytes)', this.liveBytes),
+      gauge('clicktrail_webhook_failing_webhooks', 'webhooks whose last 10 attempts failed, paced to --webhook-failing-rate', hooks.filter(h => h.failing).length),
+      gauge('clicktrail_webhook_outbox_bytes', 'bytes of the outbox files, live and acked frames', this.outboxBytes),
+      // One series per webhook with pending deliveries or losses: webhooks are bounded in
+      // number and the dispatcher forgets deleted ones, so these labels are bounded too.
+      labelled('clicktrail_webhook_pending_by_webhook', 'webhook deliveries waiting in the outbox, by webhook', 'gauge',
+        hooks.filter(h => h.pending > 0).map(h => ({ labels: { webhook_id: h.webhookId }, value: h.pending }))),
+      labelled('clicktrail_webhook_shed_by_webhook_total', 'webhook deliveries lost to the outbox bound, by webhook and reason (share: refused over its share; evicted: dropped for another webhook; outbox: disk full or failing)', 'counter',
+        hooks.flatMap(h => [
+          ...(h.shedShare > 0 ? [{ labels: { webhook_id: h.webhookId, reason: 'share' }, value: h.shedShare }] : []),
+          ...(h.evicted > 0 ? [{ labels: { webhook_id: h.webhookId, reason: 'evicted' }, value: h.evicted }] : []),
+          ...(h.shedOutbox > 0 ? [{ labels: { webhook_id: h.webhookId, reason: 'outbox' }, value: h.shedOutbox }] : [])
+        ]))
+    ]
+  }
+
   readonly stats = new DispatcherStats()
   readonly #o: DispatcherOptions
   readonly #jobs = new Map<string, Live>()
@@ -248,6 +283,9 @@ export class WebhookDispatcher {
   }
 
   /** Promoted clicks → jobs for every enabled webhook that wants them. */
+  /** ClickSink: promoted clicks from promotion (once stored) become deliveries. */
+  clicks (rows: ClickRow[]): void { this.enqueueClicks(rows) }
+
   enqueueClicks (clicks: ClickRow[]): void {
     const now = Date.now()
     for (const c of clicks) {

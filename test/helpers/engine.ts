@@ -4,21 +4,22 @@ import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import type { Test } from 'tap'
 import { loadConfig, type FlagValues } from '../../src/config.js'
-import { startEngine, type Engine, type EngineOptions } from '../../src/engine.js'
+import { startEngine, startRedirectEngine, type Engine, type EngineOptions, type RedirectEngine } from '../../src/engine/index.js'
+import type { ObservationSink } from '../../src/records.js'
 import { silentLogger } from '../../src/log.js'
 import { bootstrap, type Bootstrapped } from '../../src/control/projects.js'
-
-// Domain verification never asks a real resolver in tests: by default it asks a closed
-// loopback port (refused at once); tests of verification run their own DNS server.
-const CLOSED_DNS = '127.0.0.1:9'
 
 export const SECRET_1 = `1:${randomBytes(32).toString('base64')}`
 export const SECRET_2 = `2:${randomBytes(32).toString('base64')}`
 
 export interface TestEngine extends Engine {
   dataDir: string
-  /** The team, token, project and routes made for `sid` (storage engines only, first start). */
+  /** The team, token, project and routes made for `sid` (first start only). */
   team?: Bootstrapped
+}
+
+export interface TestRedirectEngine extends RedirectEngine {
+  dataDir: string
 }
 
 export function tempDir (t: Test, prefix = 'clicktrail-test-'): string {
@@ -27,17 +28,29 @@ export function tempDir (t: Test, prefix = 'clicktrail-test-'): string {
   return dir
 }
 
+function testConfig (dir: string, flags: FlagValues): ReturnType<typeof loadConfig> {
+  // A DNS server nobody answers on (a closed loopback port): no test asks a real resolver.
+  return loadConfig({ port: '0', host: '127.0.0.1', 'admin-port': '0', 'api-port': '0', 'config-refresh-ms': '100', 'webhook-allow-private': 'true', 'dns-server': '127.0.0.1:9', 'data-dir': dir, secrets: SECRET_1, 'tracking-base-url': 'http://t.localhost:8080', ...flags }, {})
+}
+
 /**
- * The real engine on free loopback ports (redirect and admin) with a temp data dir, stopped
- * by `t.teardown`. Without `options.sink` it opens the real embedded ClickHouse (chdb) in
- * `<dataDir>/clickhouse`; pass `dataDir` to restart on the data of an earlier engine.
+ * The real engine on free loopback ports (redirect, Team API, admin) with a temp data dir and
+ * the real embedded ClickHouse (chdb) in `<dataDir>/clickhouse`, stopped by `t.teardown`;
+ * pass `dataDir` to restart on the data of an earlier engine.
  */
 export async function startTestEngine (t: Test, flags: FlagValues = {}, options: EngineOptions = {}, dataDir?: string, sid = 'acme'): Promise<TestEngine> {
   const dir = dataDir ?? tempDir(t)
-  const config = loadConfig({ port: '0', host: '127.0.0.1', 'admin-port': '0', 'api-port': '0', 'config-refresh-ms': '100', 'webhook-allow-private': 'true', 'data-dir': dir, secrets: SECRET_1, 'tracking-base-url': 'http://t.localhost:8080', 'dns-server': CLOSED_DNS, ...flags }, {})
-  const engine = await startEngine(config, silentLogger, options)
+  const engine = await startEngine(testConfig(dir, flags), silentLogger, options)
   t.teardown(async () => { await engine.stop() })
   let team: Bootstrapped | undefined
-  if (engine.plane !== undefined && engine.plane.projectBySid(sid) === undefined) team = await bootstrap(engine.plane, { sid })
+  if (engine.plane.projectBySid(sid) === undefined) team = await bootstrap(engine.plane, { sid })
   return Object.assign(engine, { dataDir: dir, team })
+}
+
+/** The redirect front alone, handing observations to `sink` (no storage): tests of the redirect path. */
+export async function startRedirectTestEngine (t: Test, flags: FlagValues, sink: ObservationSink): Promise<TestRedirectEngine> {
+  const dir = tempDir(t)
+  const engine = await startRedirectEngine(testConfig(dir, flags), silentLogger, sink)
+  t.teardown(async () => { await engine.stop() })
+  return Object.assign(engine, { dataDir: dir })
 }

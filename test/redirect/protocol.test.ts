@@ -2,7 +2,7 @@ import t from 'tap'
 import { execFile } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { connect } from 'node:net'
-import { startTestEngine } from '../helpers/engine.js'
+import { startRedirectTestEngine, startTestEngine } from '../helpers/engine.js'
 import { request } from '../helpers/http.js'
 import { MemorySink } from '../../src/records.js'
 
@@ -62,7 +62,7 @@ function manyFields (n: number): string {
 
 t.test('redirect port', async t => {
   const sink = new MemorySink()
-  const e = await startTestEngine(t, {}, { sink })
+  const e = await startRedirectTestEngine(t, {}, sink)
   const tracked = new URL(e.track('acme', DEST))
   const host = tracked.host
   const path = tracked.pathname
@@ -203,7 +203,7 @@ t.test('redirect port', async t => {
 })
 
 t.test('with --redirect-front=false uWS serves the port itself (and strands HTTP/1.0: why the front is on)', async t => {
-  const e = await startTestEngine(t, { 'redirect-front': 'false' }, { sink: new MemorySink() })
+  const e = await startRedirectTestEngine(t, { 'redirect-front': 'false' }, new MemorySink())
   const tracked = new URL(e.track('acme', DEST))
   t.equal(e.server.front, undefined)
   const ok = await request(e.port, { path: tracked.pathname, host: tracked.host })

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { randomBytes, randomUUID } from 'node:crypto'
-import { startTestEngine } from '../helpers/engine.js'
+import { startRedirectTestEngine, startTestEngine } from '../helpers/engine.js'
 import { request } from '../helpers/http.js'
 import { mintToken } from '../../src/token/codec.js'
 import { KeyRing } from '../../src/token/keys.js'
@@ -17,7 +17,7 @@ function pathOf (trackedUrl: string): string {
 
 t.test('an authentic token on its project host → 302 to the destination, observed', async t => {
   const sink = new MemorySink()
-  const e = await startTestEngine(t, {}, { sink })
+  const e = await startRedirectTestEngine(t, {}, sink)
   const url = 'https://example.com/product/123?utm_source=mail&x=%20y#top'
   const token = mintToken(e.keys, { sid: 'acme', messageId: randomUUID(), linkIndex: 4, sentAt: now(), url })
   const r = await request(e.port, { path: `/c/${token}`, host: HOST, headers: { 'user-agent': 'Mozilla/5.0 test', 'accept-language': 'en-GB', 'sec-fetch-mode': 'navigate' } })
@@ -35,7 +35,7 @@ t.test('an authentic token on its project host → 302 to the destination, obser
 
 t.test('HEAD gets the same 302 and is observed as HEAD', async t => {
   const sink = new MemorySink()
-  const e = await startTestEngine(t, {}, { sink })
+  const e = await startRedirectTestEngine(t, {}, sink)
   const token = mintToken(e.keys, { sid: 'acme', messageId: randomUUID(), linkIndex: 0, sentAt: now(), url: 'https://example.com/h' })
   const r = await request(e.port, { method: 'HEAD', path: `/c/${token}`, host: HOST })
   t.equal(r.status, 302)
@@ -49,7 +49,7 @@ t.test('HEAD gets the same 302 and is observed as HEAD', async t => {
 
 t.test('expired but authentic → still 302, observation flagged expired', async t => {
   const sink = new MemorySink()
-  const e = await startTestEngine(t, { 'token-ttl-days': '30' }, { sink })
+  const e = await startRedirectTestEngine(t, { 'token-ttl-days': '30' }, sink)
   const sentAt = now() - 31 * 86400
   const token = mintToken(e.keys, { sid: 'acme', messageId: randomUUID(), linkIndex: 1, sentAt, url: 'https://example.com/old' })
   const r = await request(e.port, { path: `/c/${token}`, host: HOST })
@@ -64,7 +64,7 @@ t.test('expired but authentic → still 302, observation flagged expired', async
 
 t.test('anything else → 404 with a fixed page that echoes nothing', async t => {
   const sink = new MemorySink()
-  const e = await startTestEngine(t, { domain: ['track.example.com=acme', 'links.other.org=beta'] }, { sink })
+  const e = await startRedirectTestEngine(t, { domain: ['track.example.com=acme', 'links.other.org=beta'] }, sink)
   const good = mintToken(e.keys, { sid: 'acme', messageId: randomUUID(), linkIndex: 0, sentAt: now(), url: 'https://example.com/' })
   const forged = mintToken(new KeyRing([{ kid: 1, secret: randomBytes(32) }]), { sid: 'acme', messageId: randomUUID(), linkIndex: 0, sentAt: now(), url: 'https://evil.example/' })
   const marker = 'ECHO<script>alert(1)</script>'
@@ -135,7 +135,7 @@ t.test('the token LRU serves repeats and the negative cache remembers garbage, b
 
 t.test('X-Forwarded-For is believed only from a trusted proxy', async t => {
   const sink = new MemorySink()
-  const trusting = await startTestEngine(t, { 'trusted-proxy': ['127.0.0.1'] }, { sink })
+  const trusting = await startRedirectTestEngine(t, { 'trusted-proxy': ['127.0.0.1'] }, sink)
   const p = pathOf(trusting.track('acme', 'https://example.com/'))
   await request(trusting.port, { path: p, host: HOST, headers: { 'x-forwarded-for': '203.0.113.9' } })
   await request(trusting.port, { path: p, host: HOST, headers: { 'x-forwarded-for': 'not-an-ip' } })
@@ -144,7 +144,7 @@ t.test('X-Forwarded-For is believed only from a trusted proxy', async t => {
   t.same(sink.observations.map(o => o.peerIp), ['127.0.0.1', '127.0.0.1'])
 
   const sink2 = new MemorySink()
-  const strict = await startTestEngine(t, { 'trusted-proxy': ['10.0.0.0/8'] }, { sink: sink2 })
+  const strict = await startRedirectTestEngine(t, { 'trusted-proxy': ['10.0.0.0/8'] }, sink2)
   await request(strict.port, { path: pathOf(strict.track('acme', 'https://example.com/')), host: HOST, headers: { 'x-forwarded-for': '203.0.113.9' } })
   strict.server.handoff()
   t.equal(sink2.observations[0]?.ip, '127.0.0.1', 'an untrusted peer cannot claim another address')
@@ -162,7 +162,7 @@ async function rawGet (port: number, path: string, headerLines: string[]): Promi
 
 t.test('X-Forwarded-For appended by the proxy: the rightmost untrusted address is the client, whatever the client prepends', async t => {
   const sink = new MemorySink()
-  const e = await startTestEngine(t, { 'trusted-proxy': ['127.0.0.1', '10.0.0.0/8'] }, { sink })
+  const e = await startRedirectTestEngine(t, { 'trusted-proxy': ['127.0.0.1', '10.0.0.0/8'] }, sink)
   const p = pathOf(e.track('acme', 'https://example.com/'))
   const sent: Array<[string, string[], string]> = [
     ['forged first hop, real client appended by the proxy', ['X-Forwarded-For: 6.6.6.6, 203.0.113.9'], '203.0.113.9'],
@@ -180,7 +180,7 @@ t.test('X-Forwarded-For appended by the proxy: the rightmost untrusted address i
 
 t.test('a full ring never fails a redirect; it counts what it dropped', async t => {
   const sink = new MemorySink()
-  const e = await startTestEngine(t, { 'ring-size': '4', 'handoff-interval-ms': '10000' }, { sink })
+  const e = await startRedirectTestEngine(t, { 'ring-size': '4', 'handoff-interval-ms': '10000' }, sink)
   const p = pathOf(e.track('acme', 'https://example.com/'))
   for (let i = 0; i < 10; i++) t.equal((await request(e.port, { path: p, host: HOST })).status, 302)
   t.equal(e.server.ring.dropped, 6)
@@ -191,7 +191,7 @@ t.test('a full ring never fails a redirect; it counts what it dropped', async t 
 
 t.test('observations reach the sink in batches by the hand-off timer, and on stop', async t => {
   const sink = new MemorySink()
-  const e = await startTestEngine(t, { 'handoff-interval-ms': '20' }, { sink })
+  const e = await startRedirectTestEngine(t, { 'handoff-interval-ms': '20' }, sink)
   const p = pathOf(e.track('acme', 'https://example.com/'))
   await Promise.all(Array.from({ length: 20 }, () => request(e.port, { path: p, host: HOST })))
   await new Promise(resolve => setTimeout(resolve, 100))

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { randomUUID } from 'node:crypto'
-import { startTestEngine } from '../helpers/engine.js'
+import { startRedirectTestEngine, startTestEngine } from '../helpers/engine.js'
 import { request } from '../helpers/http.js'
 import { MemorySink } from '../../src/records.js'
 import { mintToken } from '../../src/token/codec.js'
@@ -20,7 +20,7 @@ const ADVERSARIAL = [
 
 t.test('every rewritten link redirects through the real server to exactly the decoded original', async t => {
   const sink = new MemorySink()
-  const e = await startTestEngine(t, {}, { sink })
+  const e = await startRedirectTestEngine(t, {}, sink)
   const base = e.config.trackingBaseUrl
   const isTrackingHost = trackingHostPredicate(base, e.config.domains.keys())
   const docs = [...corpus().map(c => c.html), ...ADVERSARIAL]

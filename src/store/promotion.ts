@@ -1,0 +1,87 @@
+import type { ClickHouseClient } from '@clickhouse/client'
+import type { ClickRow, Observation } from '../records.js'
+import { observationsSince } from './observations.js'
+import { insertIsolating, type Quarantine } from './quarantine.js'
+
+/** A message as (project, message id). */
+export interface MessageRef { sid: string, messageId: string }
+
+/**
+ * What promotion needs of storage (src/promote/ knows only this port): its watermark, the
+ * observations after it, which messages already had a counting click, and the clicks insert.
+ */
+export interface PromotionStore {
+  /** Unix ms up to which every observation of `nodeId` is promoted; 0 when nothing was. */
+  readWatermark (nodeId: string): Promise<number>
+  saveWatermark (nodeId: string, ms: number, token: string): Promise<void>
+  /** This node's observations captured after `fromMs`. */
+  observationsSince (nodeId: string, fromMs: number): Promise<Observation[]>
+  /** Of `refs`, those with a click that counts for metrics (first_click across restarts). */
+  firstClicked (refs: MessageRef[]): Promise<MessageRef[]>
+  /** Stores the clicks under `token`; rows ClickHouse refuses are quarantined: their indexes come back. */
+  storeClicks (rows: ClickRow[], token: string): Promise<{ refused: number[] }>
+}
+
+/** The PromotionStore of ClickHouse (embedded or a server). */
+export class ClickHousePromotionStore implements PromotionStore {
+  constructor (readonly client: ClickHouseClient, readonly quarantine: Quarantine) {}
+
+  async readWatermark (nodeId: string): Promise<number> {
+    const rows = await (await this.client.query({
+      query: 'SELECT toUnixTimestamp64Milli(promoted_until) AS w FROM promotion_state FINAL WHERE node_id = {node:String}',
+      query_params: { node: nodeId },
+      format: 'JSONEachRow'
+    })).json<{ w: string }>()
+    return rows.length > 0 ? Number(rows[0].w) : 0
+  }
+
+  async saveWatermark (nodeId: string, ms: number, token: string): Promise<void> {
+    await this.client.insert({
+      table: 'promotion_state',
+      values: [{ node_id: nodeId, promoted_until: ms, version: Date.now() * 1000 }],
+      format: 'JSONEachRow',
+      clickhouse_settings: { insert_deduplication_token: token }
+    })
+  }
+
+  async observationsSince (nodeId: string, fromMs: number): Promise<Observation[]> {
+    return await observationsSince(this.client, nodeId, fromMs)
+  }
+
+  async firstClicked (refs: MessageRef[]): Promise<MessageRef[]> {
+    if (refs.length === 0) return []
+    // (sid, message_id) is the table's key; the pairs are matched exactly below.
+    const sids = [...new Set(refs.map(r => r.sid))]
+    const ids = [...new Set(refs.map(r => r.messageId))]
+    const rows = await (await this.client.query({
+      query: 'SELECT DISTINCT sid, toString(message_id) AS id FROM clicks WHERE sid IN {sids:Array(String)} AND message_id IN {ids:Array(UUID)} AND counts_for_metrics',
+      query_params: { sids, ids },
+      format: 'JSONEachRow'
+    })).json<{ sid: string, id: string }>()
+    const wanted = new Set(refs.map(r => `${r.sid}/${r.messageId}`))
+    return rows.filter(r => wanted.has(`${r.sid}/${r.id}`)).map(r => ({ sid: r.sid, messageId: r.id }))
+  }
+
+  async storeClicks (rows: ClickRow[], token: string): Promise<{ refused: number[] }> {
+    // A row ClickHouse refuses (text it cannot take, say) is quarantined; the rest is stored.
+    const { refused } = await insertIsolating(rows.map(clickColumns), token, async (part, t) => {
+      await this.client.insert({ table: 'clicks', values: part, format: 'JSONEachRow', clickhouse_settings: { insert_deduplication_token: t } })
+    }, (row, _i, err) => { this.quarantine.add('clicks', row, err, typeof row.sid === 'string' ? row.sid : '') })
+    return { refused }
+  }
+}
+
+/** A ClickRow as the clicks table's columns (the bot object spread out). */
+function clickColumns (r: ClickRow): Record<string, unknown> {
+  const { bot, ...rest } = r
+  return {
+    ...rest,
+    bot_detected: bot.detected,
+    bot_probability: bot.probability,
+    classification: bot.classification,
+    proxy_type: bot.proxy_type,
+    reason_codes: bot.reason_codes,
+    machine: bot.machine,
+    counts_for_metrics: bot.counts_for_metrics
+  }
+}
