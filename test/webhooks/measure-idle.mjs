@@ -26,7 +26,7 @@ if (process.argv[2] === '--child') {
   const dist = process.argv[3]
   const jobs = Number(process.argv[4])
   const { loadConfig } = await import(join(dist, 'config.js'))
-  const { startEngine } = await import(join(dist, 'engine.js'))
+  const { startEngine } = await import(join(dist, 'engine', 'index.js'))
   const { silentLogger } = await import(join(dist, 'log.js'))
   const { bootstrap } = await import(join(dist, 'control/bootstrap.js'))
   const { mintToken } = await import(join(dist, 'token/codec.js'))
