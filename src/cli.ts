@@ -17,6 +17,7 @@ import { bootstrap } from './control/projects.js'
 import { lockDataDir, type DataDirLock } from './store/data-dir-lock.js'
 import { databaseState } from './store/key-ledger.js'
 import { oneLineFailure } from './startup-error.js'
+import { projectExists as storedProjectExists } from './store/control.js'
 
 type Options = NonNullable<ParseArgsConfig['options']>
 
@@ -147,7 +148,7 @@ async function adminRequest (config: Config, path: string, init: { method: strin
 }
 
 /** Whether a project with this sid exists: asks a running server's admin listener, else opens the store. */
-async function projectExists (config: Config, sid: string): Promise<boolean> {
+async function projectKnown (config: Config, sid: string): Promise<boolean> {
   if (!/^[a-z0-9]{1,32}$/.test(sid)) return false
   try {
     // A narrow endpoint, not analyst SQL: projects are control plane, which analyst SQL cannot read.
@@ -157,9 +158,7 @@ async function projectExists (config: Config, sid: string): Promise<boolean> {
   const store = await openStore(config)
   try {
     await migrate(store.writer)
-    const rs = await store.reader.query({ query: 'SELECT count() AS n FROM projects FINAL WHERE sid = {sid:String} AND is_deleted = 0', query_params: { sid }, format: 'JSONEachRow' })
-    const [row] = await rs.json<{ n: string | number }>()
-    return Number(row?.n ?? 0) > 0
+    return await storedProjectExists(store.reader, sid)
   } finally {
     await store.close()
   }
@@ -191,7 +190,7 @@ async function tokenCreate (args: string[]): Promise<void> {
   const config = loadConfig(values)
   // Secrets first: they are local, and without them nothing can be signed.
   const keys = keyRingFor(config)
-  if (!await projectExists(config, project)) throw new ClicktrailError('CT_ERR_PROJECT_NOT_FOUND', `no project with sid "${project}" (create one with \`clicktrail init\` or the Team API)`)
+  if (!await projectKnown(config, project)) throw new ClicktrailError('CT_ERR_PROJECT_NOT_FOUND', `no project with sid "${project}" (create one with \`clicktrail init\` or the Team API)`)
   const messageId = typeof values['message-id'] === 'string' ? values['message-id'] : randomUUID()
   console.log(mintTrackedUrl(keys, config.trackingBaseUrl, { sid: project, messageId, linkIndex: Number(linkText), sentAt, url }, { maxUrlBytes: config.maxUrlBytes }))
 }

@@ -13,6 +13,8 @@ import { guard } from '../http/guard.js'
 import { counter, metricsRoute, type Metric, type MetricsRegistry } from '../metrics.js'
 import type { Store } from '../store/client.js'
 import { AnalystSql, MAX_SQL_BYTES } from './sql.js'
+import { projectExists } from '../store/control.js'
+import { isStoreFailure } from '../store/client.js'
 
 export const ADMIN_TOKEN_FILE = 'admin-token'
 
@@ -235,16 +237,14 @@ export class AdminServer {
     let aborted = false
     res.onAborted(() => { aborted = true })
     // The store, not the control plane's snapshot: a project created a moment ago counts.
-    this.store.reader.query({
-      query: 'SELECT count() AS n FROM projects FINAL WHERE sid = {sid:String} AND is_deleted = 0',
-      query_params: { sid },
-      format: 'JSONEachRow',
-      clickhouse_settings: this.store.readerSettings
-    }).then(async rs => await rs.json<{ n: string | number }>()).then(rows => {
-      if (!aborted) send(res, head, '200 OK', JSON.stringify({ sid, exists: Number(rows[0]?.n ?? 0) > 0 }), JSON_TYPE)
+    projectExists(this.store.reader, sid, this.store.readerSettings).then(exists => {
+      if (!aborted) send(res, head, '200 OK', JSON.stringify({ sid, exists }), JSON_TYPE)
     }, (err: unknown) => {
       limited(this.#log).error('admin.exists_error', { err }, 'project lookup failed')
-      if (!aborted) send(res, head, '503 Service Unavailable', errorJson('CT_ERR_STORE', 'the store did not answer'), JSON_TYPE)
+      if (aborted) return
+      // ClickHouse or the network failed: 503; anything else is a bug: 500 (logged above).
+      if (isStoreFailure(err)) send(res, head, '503 Service Unavailable', errorJson('CT_ERR_STORE', 'the store did not answer'), JSON_TYPE)
+      else send(res, head, '500 Internal Server Error', errorJson('CT_ERR_INTERNAL', 'internal error; it has been logged'), JSON_TYPE)
     })
   }
 

@@ -1,6 +1,7 @@
 import type { ClickHouseClient } from '@clickhouse/client'
 import type { Store } from '../store/client.js'
 import { ClicktrailError } from '../errors.js'
+import { databaseTables, explainAst, formatQuery, runAnalystQuery } from '../store/analyst.js'
 
 export const SQL_ERROR_CODES = ['CT_ERR_SQL_REFUSED', 'CT_ERR_SQL_FAILED', 'CT_ERR_SQL_LIMIT', 'CT_ERR_SQL_BUSY'] as const
 
@@ -122,11 +123,10 @@ export class AnalystSql {
     const analyst = this.store.analyst
     const text = await formatOne(analyst, req.sql)
     scanFormatted(text)
-    const ast = parseAst(await explainAst(analyst, text, params))
+    const ast = parseAst(await explainTree(analyst, text, params))
     checkSelect(ast, this.store.database, await this.#databaseTables())
     try {
-      const rs = await analyst.query({ query: text, format: format as never, query_params: params, clickhouse_settings: this.store.analystSettings })
-      return await rs.text()
+      return await runAnalystQuery(analyst, text, format, params, this.store.analystSettings)
     } catch (err) {
       throw engineError(err)
     }
@@ -134,13 +134,7 @@ export class AnalystSql {
 
   /** The tables, views and dictionaries of clicktrail's database, asked on clicktrail's own reader. */
   async #databaseTables (): Promise<Set<string>> {
-    const rs = await this.store.reader.query({
-      query: 'SELECT name FROM system.tables WHERE database = {db:String}',
-      query_params: { db: this.store.database },
-      format: 'JSONEachRow',
-      clickhouse_settings: this.store.readerSettings
-    })
-    return new Set((await rs.json<{ name: string }>()).map(r => r.name))
+    return new Set(await databaseTables(this.store.reader, this.store.database, this.store.readerSettings))
   }
 }
 
@@ -159,9 +153,7 @@ function checkParams (params: Record<string, string>): Record<string, string> {
 /** The text parsed as one statement and printed back by ClickHouse (comments gone). */
 async function formatOne (client: ClickHouseClient, sql: string): Promise<string> {
   try {
-    const rs = await client.query({ query: 'SELECT formatQuery({q:String}) AS f', query_params: { q: sql }, format: 'JSONEachRow' })
-    const [row] = await rs.json<{ f: string }>()
-    return row.f
+    return await formatQuery(client, sql)
   } catch (err) {
     const message = String((err as Error).message ?? err)
     if (/Multi-statements are not allowed/i.test(message)) throw new ClicktrailError('CT_ERR_SQL_REFUSED', 'one statement at a time (a second statement after `;` was found)')
@@ -170,14 +162,9 @@ async function formatOne (client: ClickHouseClient, sql: string): Promise<string
   }
 }
 
-async function explainAst (client: ClickHouseClient, text: string, params: Record<string, string>): Promise<string> {
+async function explainTree (client: ClickHouseClient, text: string, params: Record<string, string>): Promise<string> {
   try {
-    // exec: the text is sent as is (query() would append a FORMAT, which the parser would
-    // attach to the explained query); default_format is the EXPLAIN's own output format.
-    const r = await client.exec({ query: `EXPLAIN AST ${text}`, query_params: params, clickhouse_settings: { default_format: 'TabSeparatedRaw' } })
-    const chunks: Buffer[] = []
-    for await (const chunk of r.stream) chunks.push(Buffer.from(chunk as Buffer))
-    return Buffer.concat(chunks).toString('utf8')
+    return await explainAst(client, text, params)
   } catch (err) {
     // EXPLAIN applies the explained query's SETTINGS clause, which the read-only session refuses.
     const e = err as { type?: string, message?: string }

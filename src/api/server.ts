@@ -1,5 +1,4 @@
 import { Ajv, type ValidateFunction } from 'ajv'
-import { ClickHouseError } from '@clickhouse/client'
 import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from 'uWebSockets.js'
 import { closeApp, loadUws, readBody } from '../http/uws.js'
 import { listenFronted, type HttpFront } from '../http/front.js'
@@ -14,6 +13,7 @@ import { ROUTES, type Reply, type RouteDef } from './routes.js'
 import { schemas } from './schemas.js'
 import { buildOpenApi } from './openapi.js'
 import { counter, labelled, type Metric } from '../metrics.js'
+import { isStoreFailure } from '../store/client.js'
 
 export const DEFAULT_MAX_BODY = 64 * 1024
 
@@ -25,7 +25,6 @@ const METHOD_ORDER = ['GET', 'HEAD', 'POST', 'PATCH', 'DELETE']
 const RAW_FALLBACK_TYPES = ['application/octet-stream']
 
 /** Node's codes for a peer that cannot be reached or went away (ClickHouse over HTTP). */
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENETDOWN', 'ENOTFOUND', 'EAI_AGAIN', 'ERR_SOCKET_CLOSED', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT'])
 
 export interface ApiServerOptions {
   plane: ControlPlane
@@ -370,24 +369,4 @@ function decodeParams (names: string[], raw: string[]): Record<string, string> {
     }
   }
   return out
-}
-
-/**
- * Errors that come from ClickHouse or from the network under it, told by type and code:
- * clickhouse-js's ClickHouseError (numeric `code` and upper-case `type`, also as chdb
- * re-creates it from its own copy of the class), chdb's own errors (`CHDB_*` codes) and
- * Node's socket errors. Anything else is a bug and answers 500.
- */
-function isStoreFailure (err: unknown): boolean {
-  let e = err as { code?: unknown, type?: unknown, cause?: unknown } | undefined
-  for (let depth = 0; depth < 5 && e !== null && typeof e === 'object'; depth++) {
-    if (e instanceof ClickHouseError) return true
-    const code = e.code
-    if (typeof code === 'string') {
-      if (/^\d+$/.test(code) && typeof e.type === 'string' && /^[A-Z0-9_]+$/.test(e.type)) return true
-      if (code.startsWith('CHDB_') || NETWORK_CODES.has(code)) return true
-    }
-    e = e.cause as typeof e
-  }
-  return false
 }

@@ -4,6 +4,7 @@ import { notFound } from './errors.js'
 import { ClicktrailError } from '../errors.js'
 import { ownWebhook, type Reply, type RouteDef } from './routes.js'
 import { listOf } from './schemas.js'
+import { eventBody, recentDeliveries } from '../store/webhooks.js'
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
@@ -16,15 +17,7 @@ export function webhookDeliveryRoutes (dispatcher: WebhookDispatcher, store: Sto
       async handler (ctx) {
         const w = ownWebhook(ctx)
         await dispatcher.flush().catch(() => {})
-        const rows = await (await store.reader.query({
-          query: `SELECT toString(event_id) AS event_id, attempt, formatDateTime(ts, '%Y-%m-%dT%H:%i:%S.%fZ', 'UTC') AS ts, status, ok, latency_ms, error,
-                  if(isNull(next_retry), NULL, formatDateTime(assumeNotNull(next_retry), '%Y-%m-%dT%H:%i:%S.%fZ', 'UTC')) AS next_retry
-                  FROM webhook_deliveries WHERE webhook_id = {w:UUID} ORDER BY ts DESC LIMIT 100`,
-          query_params: { w: w.webhook_id },
-          format: 'JSONEachRow',
-          clickhouse_settings: store.readerSettings
-        })).json<Record<string, unknown>>()
-        return { status: 200, body: { data: rows.map(r => ({ ...r, attempt: Number(r.attempt), status: Number(r.status), latency_ms: Number(r.latency_ms), ts: fixMicros(r.ts as string), next_retry: r.next_retry === null ? null : fixMicros(r.next_retry as string) })) } }
+        return { status: 200, body: { data: await recentDeliveries(store.reader, w.webhook_id, store.readerSettings) } }
       }
     },
     {
@@ -35,14 +28,9 @@ export function webhookDeliveryRoutes (dispatcher: WebhookDispatcher, store: Sto
         const eventId = ctx.params.event_id
         if (!UUID.test(eventId)) throw notFound('event')
         await dispatcher.flush().catch(() => {})
-        const rows = await (await store.reader.query({
-          query: 'SELECT sid, event, body, toUnixTimestamp64Milli(created_at) AS created FROM webhook_events WHERE webhook_id = {w:UUID} AND event_id = {e:UUID} LIMIT 1',
-          query_params: { w: w.webhook_id, e: eventId },
-          format: 'JSONEachRow',
-          clickhouse_settings: store.readerSettings
-        })).json<{ sid: string, event: string, body: string, created: string }>()
-        if (rows.length === 0) throw notFound('event')
-        const result = dispatcher.enqueue({ eventId, webhookId: w.webhook_id, sid: rows[0].sid, event: rows[0].event, body: rows[0].body, createdAt: Number(rows[0].created) })
+        const ev = await eventBody(store.reader, w.webhook_id, eventId, store.readerSettings)
+        if (ev === undefined) throw notFound('event')
+        const result = dispatcher.enqueue({ eventId, webhookId: w.webhook_id, sid: ev.sid, event: ev.event, body: ev.body, createdAt: ev.createdAt })
         return queuedReply(eventId, result)
       }
     },
@@ -81,9 +69,4 @@ function queuedReply (eventId: string, result: EnqueueResult): Reply {
 function errorReply (status: number, code: string, message: string, retryAfterS: number, details?: Record<string, unknown>): Reply {
   const body = { error: { code, message, ...(details === undefined ? {} : { details }) } }
   return { status, raw: Buffer.from(JSON.stringify(body)), contentType: 'application/json', headers: { 'Retry-After': String(Math.max(1, retryAfterS)) } }
-}
-
-/** ClickHouse's %f prints microseconds: keep milliseconds, as everywhere else in the API. */
-function fixMicros (s: string): string {
-  return s.replace(/\.(\d{3})\d{3}Z$/, '.$1Z')
 }

@@ -5,6 +5,7 @@ import { KEYS, NUMBER_COLUMNS, TIME_COLUMNS, keyOf, type ApiToken, type DomainCl
 import type { DomainService } from './domains.js'
 import { BlockMatcher, type Block } from './blocks.js'
 import { counter, gauge, type Metric } from '../metrics.js'
+import { controlFingerprint, insertControlRow, readClaimRows, readControlTable } from '../store/control.js'
 
 const TABLES = Object.keys(KEYS) as TableName[]
 
@@ -138,9 +139,7 @@ export class ControlPlane {
   }
 
   async #readFingerprint (): Promise<string> {
-    const query = TABLES.map(t => `SELECT '${t}' AS t, toString(max(version)) AS v, toString(count()) AS c FROM ${t}`).join(' UNION ALL ')
-    const rows = await (await this.client.query({ query, format: 'JSONEachRow' })).json<{ t: string, v: string, c: string }>()
-    return rows.sort((a, b) => a.t.localeCompare(b.t)).map(r => `${r.t}:${r.v}:${r.c}`).join(',')
+    return await controlFingerprint(this.client, TABLES)
   }
 
   /** Reads every table (FINAL, live rows only) into a new snapshot. */
@@ -149,7 +148,7 @@ export class ControlPlane {
     const fp = await this.#readFingerprint()
     const maps = emptyMaps()
     for (const table of TABLES) {
-      const rows = await (await this.client.query({ query: `SELECT * EXCEPT (is_deleted) FROM ${table} FINAL WHERE is_deleted = 0`, format: 'JSONEachRow' })).json<Record<string, unknown>>()
+      const rows = await readControlTable(this.client, table)
       const map = maps[table] as Map<string, unknown>
       for (const raw of rows) {
         const row = fromDb(raw)
@@ -232,15 +231,7 @@ export class ControlPlane {
   }
 
   async #insert (table: TableName, row: object, deleted: boolean): Promise<void> {
-    const version = this.#nextVersion()
-    await this.client.insert({
-      table,
-      values: [{ ...row, version, is_deleted: deleted ? 1 : 0 }],
-      format: 'JSONEachRow',
-      // Each write its own token: with chdb a token set by an earlier insert on this
-      // session would otherwise still be in force (and drop this row as a duplicate).
-      clickhouse_settings: { insert_deduplication_token: randomUUID() }
-    })
+    await insertControlRow(this.client, table, row, this.#nextVersion(), deleted)
   }
 
   #apply<T extends TableName> (table: T, row: Tables[T], deleted: boolean): void {
@@ -303,12 +294,7 @@ export class ControlPlane {
 
   /** Every live claim of `key` in ClickHouse (FINAL: the newest version of each claimant's row). */
   async readClaims<T extends ClaimTable> (table: T, key: string): Promise<Array<Tables[T]>> {
-    const col = CLAIM_KEY[table]
-    const rows = await (await this.client.query({
-      query: `SELECT * EXCEPT (is_deleted) FROM ${table} FINAL WHERE is_deleted = 0 AND ${col} = {key:String}`,
-      query_params: { key },
-      format: 'JSONEachRow'
-    })).json<Record<string, unknown>>()
+    const rows = await readClaimRows(this.client, table, CLAIM_KEY[table], key)
     return rows.map(r => fromDb(r) as unknown as Tables[T])
   }
 

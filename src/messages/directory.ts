@@ -1,5 +1,6 @@
 import type { ClickHouseClient } from '@clickhouse/client'
 import { LRUCache } from 'lru-cache'
+import { findMessages } from '../store/messages.js'
 
 /** What promotion needs of a rewritten message. */
 export interface MessageInfo {
@@ -52,17 +53,7 @@ export class MessageDirectory {
       const sids = [...new Set([...missing.values()].map(r => r.sid))]
       const ids = [...new Set([...missing.values()].map(r => r.messageId))]
       // (sid, message_id) is the table's key; the pairs are matched exactly below.
-      const params = { sids, ids }
-      const msgs = await (await this.client.query({
-        query: 'SELECT sid, toString(message_id) AS id, recipient, subject, tag, metadata, link_count FROM messages WHERE sid IN {sids:Array(String)} AND message_id IN {ids:Array(UUID)}',
-        query_params: params,
-        format: 'JSONEachRow'
-      })).json<{ sid: string, id: string, recipient: string, subject: string, tag: string, metadata: Record<string, string>, link_count: number }>()
-      const links = await (await this.client.query({
-        query: 'SELECT sid, toString(message_id) AS id, link_index, url, anchor_text FROM message_links WHERE sid IN {sids:Array(String)} AND message_id IN {ids:Array(UUID)}',
-        query_params: params,
-        format: 'JSONEachRow'
-      })).json<{ sid: string, id: string, link_index: number, url: string, anchor_text: string }>()
+      const { messages: msgs, links } = await findMessages(this.client, sids, ids)
       const found = new Map<string, MessageInfo>()
       for (const m of msgs) {
         const k = messageKey(m.sid, m.id)

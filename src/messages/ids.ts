@@ -1,6 +1,7 @@
 import type { ClickHouseClient } from '@clickhouse/client'
 import { LRUCache } from 'lru-cache'
 import { counter, type Metric } from '../metrics.js'
+import { messageOwner } from '../store/messages.js'
 
 /**
  * Which project owns a message id. Message ids are readable from any tracked URL (the
@@ -88,14 +89,6 @@ export class MessageIds {
 
   async #lookup (id: string, sid: string): Promise<string> {
     this.lookups++
-    const rows = await (await this.#client.query({
-      // messages is ordered by (sid, message_id): this reads the message_id column of every
-      // part, which is why recent ids are answered from the LRU.
-      query: 'SELECT sid FROM messages WHERE message_id = {id:UUID} ORDER BY created_at, sid LIMIT 1',
-      query_params: { id },
-      format: 'JSONEachRow',
-      clickhouse_settings: this.#settings
-    })).json<{ sid: string }>()
-    return rows.length === 0 ? sid : rows[0].sid
+    return await messageOwner(this.#client, id, this.#settings) ?? sid
   }
 }

@@ -1,4 +1,4 @@
-import { createClient, type ClickHouseClient } from '@clickhouse/client'
+import { ClickHouseError, createClient, type ClickHouseClient } from '@clickhouse/client'
 import { join } from 'node:path'
 import { mkdirSync } from 'node:fs'
 import type { Config } from '../config.js'
@@ -140,4 +140,26 @@ export async function openStore (config: Config): Promise<Store> {
       await writer.close()
     }
   }
+}
+
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENETDOWN', 'ENOTFOUND', 'EAI_AGAIN', 'ERR_SOCKET_CLOSED', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT'])
+
+/**
+ * Errors that come from ClickHouse or from the network under it, told by type and code:
+ * clickhouse-js's ClickHouseError (numeric `code` and upper-case `type`, also as chdb
+ * re-creates it from its own copy of the class), chdb's own errors (`CHDB_*` codes) and
+ * Node's socket errors. Anything else is a bug and answers 500.
+ */
+export function isStoreFailure (err: unknown): boolean {
+  let e = err as { code?: unknown, type?: unknown, cause?: unknown } | undefined
+  for (let depth = 0; depth < 5 && e !== null && typeof e === 'object'; depth++) {
+    if (e instanceof ClickHouseError) return true
+    const code = e.code
+    if (typeof code === 'string') {
+      if (/^\d+$/.test(code) && typeof e.type === 'string' && /^[A-Z0-9_]+$/.test(e.type)) return true
+      if (code.startsWith('CHDB_') || NETWORK_CODES.has(code)) return true
+    }
+    e = e.cause as typeof e
+  }
+  return false
 }
