@@ -93,47 +93,52 @@ async function main () {
 
     const offM = combineOff(offRoundA, offRoundB)
     const r = report({ started, offA, offB, offM, offRoundA, offRoundB, onRun, loss, tsOk })
-    const json = {
-      benchmark: 'ingest',
-      startedAt: started.toISOString(),
-      finishedAt: new Date().toISOString(),
-      settings: { ...S, offRoundSeconds: [offA, offB], headers: HEADERS, destination: DESTINATION, tokenChars: tokens[0].length, engine: on.config, ...toolVersions(S.tool) },
-      machine: machineFacts(),
-      summary: {
-        onRedirectsPerS: onRun.rps,
-        offRedirectsPerS: offM.rps,
-        onOffRatio: r.q10,
-        redirectThreadCapacityOnOff: r.capacity,
-        onCpuUsPerRedirect: onRun.cpuUsPerRedirect,
-        offCpuUsPerRedirect: offM.cpuUsPerRedirect,
-        onMainThreadCpuUsPerRedirect: onRun.mainThreadCpuUsPerRedirect,
-        onCpuUsPerRedirectInclDrain: onRun.cpuUsPerRedirectInclDrain,
-        offMainThreadCpuUsPerRedirect: offM.mainThreadCpuUsPerRedirect,
-        rowsInsertedPerS: onRun.insertedPerS,
-        maxQueuedRows: onRun.maxQueuedRows,
-        queueSlopeRowsPerS: onRun.queueSlopeRowsPerS,
-        maxSpoolBytes: onRun.maxSpoolBytes,
-        onEventLoopDelayMaxMs: onRun.eldMaxMs,
-        offEventLoopDelayMaxMs: offM.eldMaxMs,
-        drainMs: loss.drainMs,
-        expectedRows: loss.expected,
-        rowsInClickHouse: loss.rowsInClickHouse,
-        lost: loss.lost,
-        duplicates: loss.duplicates,
-        onStartupMs: on.startupMs
-      },
-      off: { combined: offM, roundA: offRoundA, roundB: offRoundB },
-      on: onRun,
-      loss,
-      onStop,
-      targets: r.targets,
-      notes: r.notes,
-      markdown: r.markdown
-    }
+    const json = resultJson({ started, offA, offB, tokens, on, offM, offRoundA, offRoundB, onRun, loss, onStop, r })
     printReport(r.markdown, writeResults('ingest', json, { started, tag: S.tool }))
   } finally {
     await Promise.allSettled([on, off].filter(Boolean).map(s => s.stop(5000)))
     killAll()
+  }
+}
+
+/** The result JSON: settings, machine, a summary, every window and the loss count. */
+function resultJson ({ started, offA, offB, tokens, on, offM, offRoundA, offRoundB, onRun, loss, onStop, r }) {
+  return {
+    benchmark: 'ingest',
+    startedAt: started.toISOString(),
+    finishedAt: new Date().toISOString(),
+    settings: { ...S, offRoundSeconds: [offA, offB], headers: HEADERS, destination: DESTINATION, tokenChars: tokens[0].length, engine: on.config, ...toolVersions(S.tool) },
+    machine: machineFacts(),
+    summary: {
+      onRedirectsPerS: onRun.rps,
+      offRedirectsPerS: offM.rps,
+      onOffRatio: r.q10,
+      redirectThreadCapacityOnOff: r.capacity,
+      onCpuUsPerRedirect: onRun.cpuUsPerRedirect,
+      offCpuUsPerRedirect: offM.cpuUsPerRedirect,
+      onMainThreadCpuUsPerRedirect: onRun.mainThreadCpuUsPerRedirect,
+      onCpuUsPerRedirectInclDrain: onRun.cpuUsPerRedirectInclDrain,
+      offMainThreadCpuUsPerRedirect: offM.mainThreadCpuUsPerRedirect,
+      rowsInsertedPerS: onRun.insertedPerS,
+      maxQueuedRows: onRun.maxQueuedRows,
+      queueSlopeRowsPerS: onRun.queueSlopeRowsPerS,
+      maxSpoolBytes: onRun.maxSpoolBytes,
+      onEventLoopDelayMaxMs: onRun.eldMaxMs,
+      offEventLoopDelayMaxMs: offM.eldMaxMs,
+      drainMs: loss.drainMs,
+      expectedRows: loss.expected,
+      rowsInClickHouse: loss.rowsInClickHouse,
+      lost: loss.lost,
+      duplicates: loss.duplicates,
+      onStartupMs: on.startupMs
+    },
+    off: { combined: offM, roundA: offRoundA, roundB: offRoundB },
+    on: onRun,
+    loss,
+    onStop,
+    targets: r.targets,
+    notes: r.notes,
+    markdown: r.markdown
   }
 }
 
