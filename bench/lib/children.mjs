@@ -84,7 +84,8 @@ export class ServerChild {
    * @param {string} name     for messages
    * @param {string} kind     argv[2] of the child (which server it runs)
    * @param {object} env      added to this process's environment
-   * @param {{ script?: string, readyTimeoutMs?: number, sampleTimeoutMs?: number, execArgv?: string[] }} [o]
+   * @param {{ script?: string, readyTimeoutMs?: number, sampleTimeoutMs?: number, execArgv?: string[], quiet?: boolean }} [o]
+   *   script: the child program (default lib/server-child.mjs); quiet: drop its stdout and stderr
    */
   constructor (name, kind, env = {}, o = {}) {
     this.name = name
@@ -93,7 +94,7 @@ export class ServerChild {
     this.waiters = new Map()
     this.nextId = 1
     const readyMs = o.readyTimeoutMs ?? 120_000
-    this.cp = track(fork(o.script ?? SERVER_CHILD, [kind], { env: { ...process.env, ...env }, execArgv: o.execArgv ?? process.execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }))
+    this.cp = track(fork(o.script ?? SERVER_CHILD, [kind], { env: { ...process.env, ...env }, execArgv: o.execArgv ?? process.execArgv, stdio: o.quiet ? ['ignore', 'ignore', 'ignore', 'ipc'] : ['ignore', 'inherit', 'inherit', 'ipc'] }))
     this.cp.on('error', (err) => { this.lastError = err })
     this.exited = new Promise(resolve => this.cp.once('exit', (code, signal) => {
       this.exitedWith = { code, signal }

@@ -61,8 +61,8 @@ const differs = results.filter(r => r.refused !== r.expected)
 emit({
   topic: 'chdb-readonly',
   loadBefore,
-  claims: [{ where: 'src/store/client.ts:61', words: 'readonly=1 comes last and locks the session: no SET or SETTINGS clause can lift the limits afterwards, and the file, url and remote table functions are refused (measured) … INTO OUTFILE, USE and the file() function do work under readonly=1' }],
+  claims: [{ where: 'src/store/client.ts:63', words: 'readonly=1 comes last and locks the session: no SET or SETTINGS clause can lift the limits afterwards, and the file, url and remote table functions are refused (measured) … INTO OUTFILE, USE and the file() function do work under readonly=1' }],
   sections: [{ title: 'Statements on the embedded analyst session', table: mdTable(['what', 'statement', 'here', 'the comment says', '', 'answer'], rows, 'llllll') }],
-  verdicts: [{ where: 'src/store/client.ts:61', holds: differs.length === 0, measured: differs.length === 0 ? `all ${results.length} statements behave as the comment says` : `differs for: ${differs.map(d => `${d.what} (${d.refused ? 'refused' : 'runs'})`).join(', ')}` }],
+  verdicts: [{ where: 'src/store/client.ts:63', holds: differs.length === 0, measured: differs.length === 0 ? `all ${results.length} statements behave as the comment says` : `differs for: ${differs.map(d => `${d.what} (${d.refused ? 'refused' : 'runs'})`).join(', ')}` }],
   data: { results }
 })

@@ -98,6 +98,7 @@ try {
   const cur = spread(variants.current.samples.map(x => x.maxDelayNs))
   const auto = spread(variants.auto.samples.map(x => x.maxDelayNs))
   const none = spread(variants.none.samples.map(x => x.maxDelayNs))
+  const curWait = spread(variants.current.samples.map(x => x.waitNs)).median
   const bigM = spread(bigSamples.map(x => x.maxDelayNs))
   emit({
     topic: 'insert-threads',
@@ -113,7 +114,7 @@ try {
       row('insertObservationRows, 50 000 rows, idle main thread', bigSamples)
     ]) }],
     verdicts: [
-      { where: 'src/store/observations.ts:40', holds: auto.median >= 20e6 && cur.median < auto.median / 2 && none.median < auto.median / 2 ? true : auto.median > cur.median * 1.5 ? null : false, measured: `longest stall of a busy main thread per insert at max_threads auto ${fmtNs(auto.median)} (worst ${fmtNs(auto.max)}), at max_threads 1 ${fmtNs(cur.median)} (worst ${fmtNs(cur.max)}), with no insert at all ${fmtNs(none.median)}; claim 27–80 ms at auto and none at 1. The stall comes with little CPU wait (${fmtNs(spread(variants.current.samples.map(x => x.waitNs)).median)}): it is work on the main thread (rows.join alone ${fmtNs(spread(joinNs).median)}, then the hand-over to chdb), the same at either setting` },
+      { where: 'src/store/observations.ts:40', holds: auto.median >= 20e6 && cur.median < auto.median / 2 && none.median < auto.median / 2 ? true : auto.median > cur.median * 1.5 ? null : false, measured: `longest stall of a busy main thread per insert at max_threads auto ${fmtNs(auto.median)} (worst ${fmtNs(auto.max)}), at max_threads 1 ${fmtNs(cur.median)} (worst ${fmtNs(cur.max)}), with no insert at all ${fmtNs(none.median)}; claim 27–80 ms at auto and none at 1. ${curWait < cur.median / 2 ? `The stall comes with little CPU wait (${fmtNs(curWait)}): it is work on the main thread (rows.join alone ${fmtNs(spread(joinNs).median)}, then the hand-over to chdb), the same at either setting` : `The main thread also waited ${fmtNs(curWait)} for a CPU: the machine was busy, starvation and main-thread work (rows.join alone ${fmtNs(spread(joinNs).median)}) mix`}` },
       { where: 'DESIGN.md:88', holds: bigM.median <= 3e6 ? true : bigM.median <= 10e6 ? null : false, measured: `a 50 000-row insert holds an idle main thread up to ${fmtNs(bigM.median)} (median of ${bigSamples.length}), wall ${fmtNs(spread(bigSamples.map(x => x.wallNs)).median)}; claim about 1 ms` }
     ],
     notes: ['"Waiting for a CPU" is the main thread\'s run-queue wait (/proc schedstat) over the window: a stall that comes with a long wait is CPU starvation by other threads (ClickHouse\'s, other processes), not code blocking the thread. On 2 shared cores a busy machine makes every setting look worse.'],

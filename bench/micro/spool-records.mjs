@@ -36,11 +36,11 @@ const speedQ = maps / rec
 emit({
   topic: 'spool-records',
   loadBefore,
-  claims: [{ where: 'src/ingest/spool.ts:51', words: 'records (each key list is written once per batch, which makes a batch of observations about half the size and 3× faster to decode than plain maps)' }],
+  claims: [{ where: 'src/ingest/spool.ts:52', words: 'records (each key list is written once per batch, which makes a batch of observations about half the size and 3× faster to decode than plain maps)' }],
   sections: [{ title: `Decoding one spool batch of ${N} observations`, table: raceTable(result, { per: 'batch' }) }],
   verdicts: [
-    { where: 'src/ingest/spool.ts:51 (for objects)', holds: sizeQ < 0.6 && speedQ > 2.5 ? true : (sizeQ < 0.8 && speedQ > 1.5 ? null : false), measured: `records are ${(sizeQ * 100).toFixed(0)} % of the maps' size and decode ${speedQ.toFixed(2)}× as fast (${fmtNs(rec)} vs ${fmtNs(maps)}); claim: half the size, 3× faster` },
-    { where: 'src/ingest/spool.ts:51 (what the spool stores)', holds: null, measured: `the spools store JSON texts (Spool<string>: ingest rows, outbox jobs), where records change nothing: a batch of ${N} rows is ${(asRows.length / 1024).toFixed(0)} KB and decodes in ${fmtNs(strs)}; the comment describes an earlier payload` }
+    { where: 'src/ingest/spool.ts:52 (for objects)', holds: sizeQ < 0.6 && speedQ > 2.5 ? true : (sizeQ < 0.8 && speedQ > 1.5 ? null : false), measured: `records are ${(sizeQ * 100).toFixed(0)} % of the maps' size and decode ${speedQ.toFixed(2)}× as fast (${fmtNs(rec)} vs ${fmtNs(maps)}); claim: half the size, 3× faster` },
+    { where: 'src/ingest/spool.ts:52 (what the spool stores)', holds: null, measured: `the spools store JSON texts (Spool<string>: ingest rows, outbox jobs), where records change nothing: a batch of ${N} rows is ${(asRows.length / 1024).toFixed(0)} KB and decodes in ${fmtNs(strs)}; the comment describes an earlier payload` }
   ],
   data: { race: result, bytes: { records: withRecords.length, maps: asMaps.length, rows: asRows.length } }
 })

@@ -44,7 +44,7 @@ async function timeBatch (v, n) {
 /**
  * Races `variants` ({ name, fn, async?, current? }: `current` marks the project's own code):
  * each gets a batch size that takes about BATCH_MS, a warm-up, then ROUNDS timed batches.
- * Returns { variants: [{ name, current, batch, ns: spread }], rounds, batchMs }.
+ * Returns { variants: [{ name, current, batch, ns: spread, samples: ns per call of each round }], rounds, batchMs }.
  */
 export async function race (variants, { rounds = ROUNDS, batchMs = BATCH_MS, maxBatch = 1e7 } = {}) {
   for (const v of variants) {
@@ -64,13 +64,13 @@ export async function race (variants, { rounds = ROUNDS, batchMs = BATCH_MS, max
     const order = r % 2 === 0 ? variants : [...variants].reverse()
     for (const v of order) v.samples.push(await timeBatch(v, v.batch))
   }
-  return { rounds, batchMs, variants: variants.map(v => ({ name: v.name, current: v.current === true, batch: v.batch, ns: spread(v.samples) })) }
+  return { rounds, batchMs, variants: variants.map(v => ({ name: v.name, current: v.current === true, batch: v.batch, ns: spread(v.samples), samples: v.samples.map(x => Math.round(x * 10) / 10) })) }
 }
 
 /** A markdown table of a race: median, p25–p75, and each variant against the current one. */
-export function raceTable (result, { per = 'call' } = {}) {
+export function raceTable (result, { per = 'call', vs } = {}) {
   const cur = result.variants.find(v => v.current) ?? result.variants[0]
-  return mdTable([`variant`, `median per ${per}`, 'p25–p75', 'vs current', 'calls per batch'], result.variants.map(v => [
+  return mdTable([`variant`, `median per ${per}`, 'p25–p75', `vs ${vs ?? (cur.current ? 'current' : 'the first')}`, 'calls per batch'], result.variants.map(v => [
     `${v.name}${v.current ? ' **(current)**' : ''}`,
     fmtNs(v.ns.median),
     `${fmtNs(v.ns.p25)} – ${fmtNs(v.ns.p75)}`,
