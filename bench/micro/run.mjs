@@ -4,11 +4,13 @@
 //   npm run bench:micro -- spool-crc ua-*    those named (file names without .mjs; * globs)
 //   BENCH_MICRO_QUICK=1 npm run bench:micro  fewer rounds and shorter loads (a smoke run)
 // Each bench's markdown goes to stdout as it runs; its MICRO_JSON line is collected into
-// bench/results/micro-latest.json (and a timestamped copy), with a summary table last.
+// bench/results/micro-latest.json (and a timestamped copy), with a summary table last. A
+// run of some benches replaces their entries in micro-latest.json and keeps the others.
 import { spawn } from 'node:child_process'
-import { readdirSync } from 'node:fs'
+import { existsSync, readFileSync, readdirSync } from 'node:fs'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { envInt } from '../lib/settings.mjs'
+import { RESULTS, envInt } from '../lib/settings.mjs'
 import { track, killAll } from '../lib/children.mjs'
 import { machineFacts, loadText } from '../lib/machine.mjs'
 import { mdTable, writeResults, log } from '../lib/report.mjs'
@@ -41,7 +43,7 @@ function runOne (name) {
     const timer = setTimeout(() => { log(`${name}: still running after ${TIMEOUT_S} s, killed`); cp.kill('SIGKILL') }, TIMEOUT_S * 1000)
     cp.once('close', (code, signal) => {
       clearTimeout(timer)
-      resolve({ name, ok: code === 0 && json !== undefined, code, signal, seconds: (Date.now() - t0) / 1000, result: json })
+      resolve({ name, at: new Date(t0).toISOString(), ok: code === 0 && json !== undefined, code, signal, seconds: (Date.now() - t0) / 1000, result: json })
     })
   })
 }
@@ -62,7 +64,14 @@ async function main () {
   }
   console.log(`\n## Micro benchmarks — summary (${started.toISOString()}, load ${loadText()} at the end)\n`)
   console.log(mdTable(['bench', 'claim', 'here', 'measured'], rows, 'llll'))
-  const written = writeResults('micro', { benchmark: 'micro', startedAt: started.toISOString(), finishedAt: new Date().toISOString(), machine: machineFacts(), runs }, { started })
+  // A partial run keeps the other benches' last results.
+  const latest = join(RESULTS, 'micro-latest.json')
+  let kept = []
+  if (chosen.length < all.length && existsSync(latest)) {
+    try { kept = JSON.parse(readFileSync(latest, 'utf8')).runs.filter(r => !chosen.includes(r.name) && all.includes(r.name)) } catch {}
+  }
+  const merged = [...kept, ...runs].sort((a, b) => a.name.localeCompare(b.name))
+  const written = writeResults('micro', { benchmark: 'micro', startedAt: started.toISOString(), finishedAt: new Date().toISOString(), ran: chosen, machine: machineFacts(), runs: merged }, { started })
   console.log(`\nwrote ${written.file} and ${written.latest}`)
   killAll()
   process.exit(runs.every(r => r.ok) ? 0 : 1)
