@@ -1,16 +1,38 @@
+#!/usr/bin/env node
 // Classification throughput: observations/s on one thread in-process, and through the
 // piscina pool with 1 and 2 worker threads (batches of BENCH_BATCH, as promotion sends them).
 // Runs against dist/ (after `npx tsc -p .`). Usage: node bench/classify.mjs
-import { readFileSync, writeFileSync, mkdirSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { randomUUID } from 'node:crypto'
+import { performance } from 'node:perf_hooks'
+import { envInt } from './lib/settings.mjs'
+import { classifyModules } from './lib/project.mjs'
+import { machineFacts, machineLine } from './lib/machine.mjs'
+import { log, mdTable, writeResults } from './lib/report.mjs'
 
-const dist = new URL('../dist/', import.meta.url)
-const { runClassifyTask, toClassifyTask } = await import(new URL('promote/classify-task.js', dist))
-const { createRewritePool } = await import(new URL('pool/pool.js', dist))
-
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 5)
-const BATCH = Number(process.env.BENCH_BATCH ?? 1000)
+const SECONDS = envInt('BENCH_SECONDS', 5, 1, 600)
+const BATCH = envInt('BENCH_BATCH', 1000, 1, 100_000)
+const { runClassifyTask, toClassifyTask, createRewritePool } = await classifyModules()
 const corpus = JSON.parse(readFileSync(new URL('../test/fixtures/classify/corpus.json', import.meta.url), 'utf8'))
+
+async function main () {
+  const started = new Date()
+  log(`classify bench: ${machineLine()}`)
+  const batches = buildBatches()
+  runClassifyTask(batches[0]) // warm-up
+  const one = inProcess(batches)
+  const p1 = await pooled(batches, 1)
+  const p2 = await pooled(batches, 2)
+  const result = { benchmark: 'classify', at: started.toISOString(), batch: BATCH, seconds: SECONDS, inProcess: one, pool1: p1, pool2: p2, machine: machineFacts() }
+  const written = writeResults('classify', result, { started })
+  const f = x => Math.round(x).toLocaleString('en-US')
+  console.log(mdTable(['mode', 'observations/s'], [
+    ['one thread, in-process', `${f(one.obsPerS)} (${one.cpuUsPerObs.toFixed(2)} µs CPU each)`],
+    ['pool, 1 worker', f(p1.obsPerS)],
+    ['pool, 2 workers', f(p2.obsPerS)]
+  ]))
+  console.log(`batches of ${BATCH} observations with their message context; ${SECONDS} s per mode; results in ${written.latest}`)
+}
 
 // Observations shaped like the redirect server's, from the labeled corpus's requests; each
 // copy gets its own message (so bursts stay within their group) and the agent varies a little
@@ -25,15 +47,19 @@ function observation (r, i) {
     secChUa: h('sec-ch-ua'), secPurpose: h('sec-purpose'), purpose: h('purpose'), xMoz: h('x-moz'), id: randomUUID()
   }
 }
-const batches = []
-for (let b = 0; b < 20; b++) {
-  const obs = Array.from({ length: BATCH }, (_, i) => observation(corpus.requests[(b * BATCH + i) % corpus.requests.length], b * BATCH + i))
-  const byMsg = new Map()
-  for (const o of obs) { const l = byMsg.get(o.messageId) ?? []; l.push(o); byMsg.set(o.messageId, l) }
-  batches.push(toClassifyTask(obs.map(o => ({ obs: o, context: byMsg.get(o.messageId) }))))
+
+function buildBatches () {
+  const batches = []
+  for (let b = 0; b < 20; b++) {
+    const obs = Array.from({ length: BATCH }, (_, i) => observation(corpus.requests[(b * BATCH + i) % corpus.requests.length], b * BATCH + i))
+    const byMsg = new Map()
+    for (const o of obs) { const l = byMsg.get(o.messageId) ?? []; l.push(o); byMsg.set(o.messageId, l) }
+    batches.push(toClassifyTask(obs.map(o => ({ obs: o, context: byMsg.get(o.messageId) }))))
+  }
+  return batches
 }
 
-function inProcess () {
+function inProcess (batches) {
   const end = performance.now() + SECONDS * 1000
   let n = 0
   let i = 0
@@ -44,7 +70,7 @@ function inProcess () {
   return { obsPerS: n / ((performance.now() - t0) / 1000), cpuUsPerObs: (cpu.user + cpu.system) / n }
 }
 
-async function pooled (threads) {
+async function pooled (batches, threads) {
   const pool = createRewritePool({ threads, maxQueue: 1000 })
   try {
     await Promise.all(Array.from({ length: threads * 2 }, (_, i) => pool.classify(batches[i % batches.length]))) // warm-up
@@ -62,13 +88,4 @@ async function pooled (threads) {
   }
 }
 
-runClassifyTask(batches[0]) // warm-up
-const one = inProcess()
-const p1 = await pooled(1)
-const p2 = await pooled(2)
-const result = { benchmark: 'classify', at: new Date().toISOString(), batch: BATCH, seconds: SECONDS, inProcess: one, pool1: p1, pool2: p2 }
-mkdirSync(new URL('results/', import.meta.url), { recursive: true })
-writeFileSync(new URL('results/classify-latest.json', import.meta.url), JSON.stringify(result, null, 2))
-const f = x => Math.round(x).toLocaleString('en-US')
-console.log(`| mode | observations/s |\n|---|---:|\n| one thread, in-process | ${f(one.obsPerS)} (${one.cpuUsPerObs.toFixed(2)} µs CPU each) |\n| pool, 1 worker | ${f(p1.obsPerS)} |\n| pool, 2 workers | ${f(p2.obsPerS)} |`)
-console.log(`batches of ${BATCH} observations with their message context; ${SECONDS} s per mode`)
+main().catch((err) => { console.error(err); process.exit(1) })

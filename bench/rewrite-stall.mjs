@@ -18,64 +18,88 @@
 //   BENCH_RATE        probes per second (default 200)
 //   BENCH_DRAIN_S     seconds measured after each answer (default 5)
 //   BENCH_CPU_PROF    a directory: the engine runs with --cpu-prof there
-import { fork } from 'node:child_process'
-import { mkdtempSync, rmSync, mkdirSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import net from 'node:net'
 import { request as httpRequest } from 'node:http'
-import { randomBytes } from 'node:crypto'
-import { fileURLToPath } from 'node:url'
 import { performance } from 'node:perf_hooks'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { LatencyHistogram } from './lib/histogram.mjs'
+import { HOST, envInt, envList } from './lib/settings.mjs'
+import { ServerChild, killAll, runMain, tempDir } from './lib/children.mjs'
+import { apiRequest } from './lib/http.mjs'
+import { newSecrets } from './lib/tokens.mjs'
+import { machineFacts, machineLine } from './lib/machine.mjs'
+import { requireDist } from './lib/project.mjs'
+import { log, mdTable, writeResults } from './lib/report.mjs'
 
-const RESULTS = fileURLToPath(new URL('./results/', import.meta.url))
-const PLAN = (process.env.BENCH_PLAN || '20000x50,5000x50,100x1000').split(',').map(s => {
-  const m = /^(\d+)x(\d+)(?::(\d+))?$/.exec(s.trim())
+const PLAN = envList('BENCH_PLAN', ['20000x50', '5000x50', '100x1000']).map(s => {
+  const m = /^(\d+)x(\d+)(?::(\d+))?$/.exec(s)
   if (m === null) throw new Error(`BENCH_PLAN: "${s}" is not LINKSxRECIPIENTS[:BYTES]`)
   return { links: Number(m[1]), recipients: Number(m[2]), pad: Number(m[3] ?? 0) }
 })
-const RATE = Number(process.env.BENCH_RATE || 200)
-const DRAIN_S = Number(process.env.BENCH_DRAIN_S || 5)
+const RATE = envInt('BENCH_RATE', 200, 1, 100_000)
+const DRAIN_S = envInt('BENCH_DRAIN_S', 5, 0, 600)
 const CONNECTIONS = 8
 
-const dataDir = mkdtempSync(join(tmpdir(), 'ct-rewrite-stall-'))
-const execArgv = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []
-const child = fork(fileURLToPath(new URL('./lib/server-child.mjs', import.meta.url)), ['clicktrail-e2e'], {
-  execArgv,
-  env: { ...process.env, BENCH_SECRETS: `1:${randomBytes(32).toString('base64')}`, BENCH_DATA_DIR: dataDir, BENCH_SID: 'stall' },
-  stdio: ['ignore', 'inherit', 'inherit', 'ipc']
-})
-let seq = 0
-const waiting = new Map()
-const ready = new Promise((resolve, reject) => {
-  child.on('message', m => {
-    if (m.type === 'ready') resolve(m)
-    else if (m.type === 'error') reject(new Error(m.message))
-    else if (m.type === 'reply' || m.type === 'sample') { waiting.get(m.id)?.(m); waiting.delete(m.id) }
-  })
-  child.on('exit', code => { reject(new Error(`engine exited with ${code}`)) })
-})
-const ask = (type, extra = {}) => new Promise(resolve => { const id = ++seq; waiting.set(id, resolve); child.send({ type, id, ...extra }) })
+// ---------------------------------------------------------------- the plan
 
-function call (port, method, path, token, body) {
-  return new Promise((resolve, reject) => {
-    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body))
-    const req = httpRequest({ host: '127.0.0.1', port, method, path, agent: false, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', ...(payload ? { 'content-length': String(payload.length) } : {}) } }, res => {
-      const chunks = []
-      res.on('data', c => chunks.push(c))
-      res.on('end', () => { resolve({ status: res.statusCode, body: JSON.parse(Buffer.concat(chunks).toString() || 'null') }) })
-    })
-    req.on('error', reject)
-    req.end(payload)
-  })
+async function main () {
+  requireDist()
+  const started = new Date()
+  const execArgv = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []
+  const engine = new ServerChild('engine', 'clicktrail-e2e', { BENCH_SECRETS: newSecrets(), BENCH_DATA_DIR: tempDir('ct-rewrite-stall-'), BENCH_SID: 'stall' }, { execArgv })
+  try {
+    const port = await engine.ready
+    const info = await engine.call('info')
+    log(`rewrite-stall bench: ${machineLine()}; engine pid ${engine.pid}, redirect port ${port}, Team API port ${info.apiPort}`)
+    const { routeId, probePath, probeHost } = await seedLink(info)
+    const prober = startProber(port, probePath, probeHost)
+    await sleep(2000)
+    const rows = [{ phase: 'baseline (no rewrite)', ...summarise(prober.samples, 0, performance.now()) }]
+    for (const p of PLAN) rows.push(...await bigRewrite(info, routeId, p, prober))
+    prober.stop()
+    const out = { at: started.toISOString(), rate: RATE, connections: CONNECTIONS, rows, machine: machineFacts() }
+    console.log(mdTable(['phase', 'answer', 'probes', 'p50 ms', 'p99 ms', 'max ms', 'statuses'],
+      rows.map(r => [r.phase, r.answer ?? '', r.probes, r.p50_ms, r.p99_ms, r.max_ms, JSON.stringify(r.statuses)]), 'lllllll'))
+    writeResults('rewrite-stall', out, { started })
+  } finally {
+    await engine.stop(60_000)
+    killAll()
+  }
+}
+
+/** One small rewrite, for a tracked link to probe. */
+async function seedLink (info) {
+  const routes = await apiRequest(info.apiPort, 'GET', `/v1/projects/${info.projectId}/routes`, info.token)
+  const routeId = routes.body.data[0].route_id
+  const seed = await apiRequest(info.apiPort, 'POST', '/v1/rewrite', info.token, { route_id: routeId, from: 'bench@stall.example', to: ['probe@example.com'], html: '<a href="https://example.com/landing">go</a>' })
+  const href = /href="([^"]+)"/.exec(seed.body.messages[0].html)[1]
+  const u = new URL(href)
+  return { routeId, probePath: u.pathname, probeHost: u.host }
+}
+
+/** One rewrite request of the plan, and the probes during it and in the DRAIN_S seconds after. */
+async function bigRewrite (info, routeId, p, prober) {
+  const html = buildHtml(p.links, p.pad)
+  const to = Array.from({ length: p.recipients }, (_, i) => `r${i}@example.com`)
+  const payload = Buffer.from(JSON.stringify({ route_id: routeId, from: 'bench@stall.example', to, subject: 'stall', html }))
+  await sleep(500)
+  const start = performance.now()
+  const r = await postCounted(info.apiPort, info.token, payload)
+  const end = performance.now()
+  await sleep(DRAIN_S * 1000)
+  const label = `${p.links} links × ${p.recipients} recipients (${(payload.length / 1024).toFixed(0)} KB request)`
+  const code = r.status === 200 ? '' : ` ${/"code":"([A-Z_]+)"/.exec(r.head)?.[1] ?? ''}`
+  return [
+    { phase: `${label}: request`, answer: `${r.status}${code}, ${(r.bytes / 1e6).toFixed(1)} MB in ${r.ms.toFixed(0)} ms`, ...summarise(prober.samples, start, end) },
+    { phase: `${label}: next ${DRAIN_S} s`, ...summarise(prober.samples, end, end + DRAIN_S * 1000) }
+  ]
 }
 
 /** Sends a prepared body; resolves when the answer's last byte is in, with its size only. */
 function postCounted (port, token, payload) {
   return new Promise((resolve, reject) => {
     const t0 = performance.now()
-    const req = httpRequest({ host: '127.0.0.1', port, method: 'POST', path: '/v1/rewrite', agent: false, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'content-length': String(payload.length) } }, res => {
+    const req = httpRequest({ host: HOST, port, method: 'POST', path: '/v1/rewrite', agent: false, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'content-length': String(payload.length) } }, res => {
       let bytes = 0
       let head = ''
       res.on('data', c => { if (head.length < 200) head += c.toString('utf8', 0, Math.min(c.length, 200)); bytes += c.length })
@@ -98,7 +122,7 @@ function startProber (port, path, host) {
   let scheduled = 0
   const conns = []
   for (let i = 0; i < CONNECTIONS; i++) {
-    const c = { due: 0, buf: Buffer.alloc(0), sock: net.connect({ host: '127.0.0.1', port }) }
+    const c = { due: 0, buf: Buffer.alloc(0), sock: net.connect({ host: HOST, port }) }
     c.sock.setNoDelay(true)
     c.sock.on('data', d => {
       c.buf = c.buf.length === 0 ? d : Buffer.concat([c.buf, d])
@@ -147,8 +171,6 @@ function summarise (samples, from, to) {
   return { probes: s.count, p50_ms: +(s.p50_us / 1000).toFixed(2), p99_ms: +(s.p99_us / 1000).toFixed(2), max_ms: +(s.max_us / 1000).toFixed(2), statuses }
 }
 
-const sleep = ms => new Promise(resolve => setTimeout(resolve, ms))
-
 function buildHtml (links, pad) {
   const parts = ['<!doctype html><html><body>']
   const filler = pad > 0 ? 'x'.repeat(pad) : ''
@@ -158,47 +180,4 @@ function buildHtml (links, pad) {
   return parts.join('')
 }
 
-let exitCode = 0
-try {
-  const { port } = await ready
-  const info = (await ask('info')).result
-  const routes = await call(info.apiPort, 'GET', `/v1/projects/${info.projectId}/routes`, info.token)
-  const routeId = routes.body.data[0].route_id
-  const seed = await call(info.apiPort, 'POST', '/v1/rewrite', info.token, { route_id: routeId, from: 'bench@stall.example', to: ['probe@example.com'], html: '<a href="https://example.com/landing">go</a>' })
-  const href = /href="([^"]+)"/.exec(seed.body.messages[0].html)[1]
-  const u = new URL(href)
-  const prober = startProber(port, u.pathname, u.host)
-  await sleep(2000)
-  const rows = []
-  const base = summarise(prober.samples, 0, performance.now())
-  rows.push({ phase: 'baseline (no rewrite)', ...base })
-  for (const p of PLAN) {
-    const html = buildHtml(p.links, p.pad)
-    const to = Array.from({ length: p.recipients }, (_, i) => `r${i}@example.com`)
-    const payload = Buffer.from(JSON.stringify({ route_id: routeId, from: 'bench@stall.example', to, subject: 'stall', html }))
-    await sleep(500)
-    const start = performance.now()
-    const r = await postCounted(info.apiPort, info.token, payload)
-    const end = performance.now()
-    await sleep(DRAIN_S * 1000)
-    const label = `${p.links} links × ${p.recipients} recipients (${(payload.length / 1024).toFixed(0)} KB request)`
-    const code = r.status === 200 ? '' : ` ${/"code":"([A-Z_]+)"/.exec(r.head)?.[1] ?? ''}`
-    rows.push({ phase: `${label}: request`, answer: `${r.status}${code}, ${(r.bytes / 1e6).toFixed(1)} MB in ${r.ms.toFixed(0)} ms`, ...summarise(prober.samples, start, end) })
-    rows.push({ phase: `${label}: next ${DRAIN_S} s`, ...summarise(prober.samples, end, end + DRAIN_S * 1000) })
-  }
-  prober.stop()
-  const out = { at: new Date().toISOString(), rate: RATE, connections: CONNECTIONS, rows }
-  console.log('| phase | answer | probes | p50 ms | p99 ms | max ms | statuses |')
-  console.log('|---|---|---|---|---|---|---|')
-  for (const r of rows) console.log(`| ${r.phase} | ${r.answer ?? ''} | ${r.probes} | ${r.p50_ms} | ${r.p99_ms} | ${r.max_ms} | ${JSON.stringify(r.statuses)} |`)
-  mkdirSync(RESULTS, { recursive: true })
-  writeFileSync(join(RESULTS, 'rewrite-stall-latest.json'), JSON.stringify(out, null, 2))
-} catch (err) {
-  console.error(err)
-  exitCode = 1
-} finally {
-  child.send({ type: 'stop' })
-  await new Promise(resolve => { child.once('exit', resolve); setTimeout(resolve, 60_000) })
-  try { rmSync(dataDir, { recursive: true, force: true, maxRetries: 5 }) } catch (err) { console.error(`could not remove ${dataDir}: ${err.message}`) }
-  process.exit(exitCode)
-}
+runMain(main)

@@ -8,22 +8,17 @@
 // comments and markup are those of real mail. Every email is rewritten for a new message id
 // (new tokens), as one recipient of a send would be.
 import { randomBytes, randomUUID } from 'node:crypto'
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
 import { availableParallelism, cpus, loadavg } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { performance } from 'node:perf_hooks'
+import { envInt } from './lib/settings.mjs'
+import { rewriteModules } from './lib/project.mjs'
+import { machineFacts, machineLine } from './lib/machine.mjs'
+import { percentile } from './lib/stats.mjs'
+import { log, mdTable, writeResults } from './lib/report.mjs'
 
-const DIST = new URL('../dist/', import.meta.url)
-const RESULTS = fileURLToPath(new URL('./results/', import.meta.url))
 const CORPUS = process.env.CLICKTRAIL_CORPUS || '/work/shared/corpus/emails'
-
-function envInt (name, dflt, min, max) {
-  const raw = process.env[name]
-  if (raw === undefined || raw === '') return dflt
-  if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) throw new Error(`${name} must be a whole number from ${min} to ${max}, got "${raw}"`)
-  return Number(raw)
-}
 
 const S = {
   threads: envInt('BENCH_THREADS', 2, 1, 64),
@@ -35,17 +30,82 @@ const S = {
 
 let mod
 try {
-  mod = {
-    html: await import(new URL('rewrite/html.js', DIST)),
-    links: await import(new URL('rewrite/links.js', DIST)),
-    pool: await import(new URL('pool/pool.js', DIST)),
-    keys: await import(new URL('token/keys.js', DIST)),
-    codec: await import(new URL('token/codec.js', DIST)),
-    hosts: await import(new URL('redirect/hosts.js', DIST))
-  }
+  mod = await rewriteModules()
 } catch (err) {
   console.error(`bench/rewrite.mjs runs the built code: run \`npx tsc -p .\` first (${err.message})`)
   process.exit(1)
+}
+
+// ---------------------------------------------------------------- the plan
+
+async function main () {
+  const started = new Date()
+  const emails = buildEmails()
+  const load = loadavg()
+  log(`rewrite bench: ${machineLine()}`)
+  log(`emails: ${emails.map(e => `${e.label} = ${e.bytes} B`).join(', ')}; ${S.volume / 1e6} MB per mode and size`)
+  const results = await runAll(emails)
+  const targets = designTargets(results)
+  const out = {
+    bench: 'rewrite',
+    date: started.toISOString(),
+    node: process.version,
+    cpus: cpus().length,
+    availableParallelism: availableParallelism(),
+    cpuModel: cpus()[0]?.model,
+    loadavgAtStart: load,
+    loadavgAtEnd: loadavg(),
+    machine: machineFacts(),
+    settings: S,
+    emails: emails.map(e => ({ size: e.label, bytes: e.bytes })),
+    results,
+    targets
+  }
+  const written = writeResults('rewrite', out, { started })
+  console.log([
+    mdTable(['email', 'mode', 'MB/s', 'p50 ms', 'p99 ms', 'max ms', 'links/email', 'process CPU ms/email (all threads)'],
+      results.map(r => [`${r.size} (${r.bytes} B)`, r.mode.startsWith('pool') ? `${r.mode}, ${r.threads} threads` : 'in-process, 1 thread', r.mbPerSec, r.p50ms, r.p99ms, r.maxms, r.linksPerEmail, r.cpuMsPerEmail]), 'llrrrrrr'),
+    '',
+    mdTable(['target (DESIGN.md)', 'wanted', 'measured', ''], targets.map(t => [t.what, t.target, t.value, t.met ? 'MET' : 'NOT MET']), 'llll'),
+    '',
+    `node ${process.version}, ${cpus().length} CPUs, load average ${load[0].toFixed(2)} at start and ${loadavg()[0].toFixed(2)} at the end (a load above the CPU count means other processes took CPU from this run) — results in ${written.latest}`
+  ].join('\n'))
+}
+
+/** Every size in-process and through the pool (one email per task; batched; one send to many recipients). */
+async function runAll (emails) {
+  const pool = mod.createRewritePool({ threads: S.threads, maxQueue: S.threads * 4 })
+  const results = []
+  try {
+    for (const email of emails) {
+      const a = await inProcess(email)
+      log(`  ${email.label} in-process: ${a.mbPerSec} MB/s, p50 ${a.p50ms} ms, p99 ${a.p99ms} ms (${a.links} links per email)`)
+      const b = await throughPool(pool, email)
+      log(`  ${email.label} pool ×${b.threads}: ${b.mbPerSec} MB/s, p50 ${b.p50ms} ms, p99 ${b.p99ms} ms`)
+      results.push({ ...a, links: undefined, linksPerEmail: a.links }, { ...b, linksPerEmail: a.links })
+      const extra = []
+      const batch = Math.floor(100_000 / email.bytes)
+      if (batch > 1) extra.push(await throughPool(pool, email, batch))
+      if (email.label === '100 KB') extra.push(await throughPool(pool, email, 10, true))
+      for (const c of extra) {
+        log(`  ${email.label} ${c.mode} ×${c.threads}: ${c.mbPerSec} MB/s, p50 ${c.p50ms} ms, p99 ${c.p99ms} ms`)
+        results.push({ ...c, linksPerEmail: a.links })
+      }
+    }
+  } finally {
+    await pool.close()
+  }
+  return results
+}
+
+/** DESIGN.md: ≥ 50 MB/s on 2 worker threads; a 100 KB email's p99 ≤ 5 ms. */
+function designTargets (results) {
+  const poolMbps = Math.min(...results.filter(r => r.mode === 'pool' && r.size !== '10 KB').map(r => r.mbPerSec))
+  const p99At100 = results.filter(r => r.size === '100 KB' && (r.mode === 'in-process' || r.mode === 'pool')).map(r => r.p99ms)
+  return [
+    { what: `HTML rewriting on ${S.threads} worker threads (slowest of 100 KB and 1 MB, one email per task)`, target: '≥ 50 MB/s', value: `${poolMbps} MB/s`, met: poolMbps >= 50 },
+    { what: 'a 100 KB email, p99 (in-process / pool)', target: '≤ 5 ms', value: p99At100.map(v => `${v} ms`).join(' / '), met: p99At100.every(v => v <= 5) }
+  ]
 }
 
 // ---------------------------------------------------------------- emails
@@ -87,22 +147,18 @@ function buildEmails () {
 const SID = 'bench'
 const BASE = 'http://t.localhost:8080'
 const secrets = [{ kid: 1, secret: randomBytes(32) }]
-const ring = new mod.keys.KeyRing(secrets)
-const isTrackingHost = mod.links.trackingHostPredicate(BASE, [])
-const prefix = mod.hosts.trackedUrl(BASE, SID, '')
+const ring = new mod.KeyRing(secrets)
+const isTrackingHost = mod.trackingHostPredicate(BASE, [])
+const prefix = mod.trackedUrl(BASE, SID, '')
 const tracking = { secrets: secrets.map(s => ({ kid: s.kid, secret: new Uint8Array(s.secret) })), sid: SID, trackingBaseUrl: BASE, customDomains: [] }
 const SENT_AT = Math.floor(Date.now() / 1000)
 
 function mintFor (messageId) {
-  return (linkIndex, url) => prefix + mod.codec.mintToken(ring, { sid: SID, messageId, linkIndex, sentAt: SENT_AT, url })
+  return (linkIndex, url) => prefix + mod.mintToken(ring, { sid: SID, messageId, linkIndex, sentAt: SENT_AT, url })
 }
 
 // ---------------------------------------------------------------- runs
 
-function pct (sorted, p) {
-  if (sorted.length === 0) return NaN
-  return sorted[Math.min(sorted.length - 1, Math.ceil(p / 100 * sorted.length) - 1)]
-}
 
 function summarize (mode, threads, email, latencies, wallMs, cpuMs) {
   const sorted = Float64Array.from(latencies).sort()
@@ -114,8 +170,8 @@ function summarize (mode, threads, email, latencies, wallMs, cpuMs) {
     bytes: email.bytes,
     emails: n,
     mbPerSec: +(email.bytes * n / 1e6 / (wallMs / 1000)).toFixed(1),
-    p50ms: +pct(sorted, 50).toFixed(3),
-    p99ms: +pct(sorted, 99).toFixed(3),
+    p50ms: +percentile(sorted, 50).toFixed(3),
+    p99ms: +percentile(sorted, 99).toFixed(3),
     maxms: +sorted[n - 1].toFixed(3),
     cpuMsPerEmail: +(cpuMs / n).toFixed(3)
   }
@@ -133,14 +189,14 @@ function cpuNow () {
 /** The rewriter on this thread, one email after the other. */
 async function inProcess (email) {
   const n = countFor(email)
-  for (let i = 0; i < S.warmup; i++) await mod.html.rewriteHtml(email.html, { isTrackingHost, mint: mintFor(randomUUID()) })
+  for (let i = 0; i < S.warmup; i++) await mod.rewriteHtml(email.html, { isTrackingHost, mint: mintFor(randomUUID()) })
   const lat = []
   const cpu0 = cpuNow()
   const t0 = performance.now()
   let links = 0
   for (let i = 0; i < n; i++) {
     const s = performance.now()
-    const r = await mod.html.rewriteHtml(email.html, { isTrackingHost, mint: mintFor(randomUUID()) })
+    const r = await mod.rewriteHtml(email.html, { isTrackingHost, mint: mintFor(randomUUID()) })
     lat.push(performance.now() - s)
     links = r.links.length
   }
@@ -187,69 +243,4 @@ async function throughPool (pool, email, batch = 1, sameSend = false) {
   return summarize(mode, pool.threads, email, lat, wall, cpuNow() - cpu0)
 }
 
-// ---------------------------------------------------------------- main
-
-const emails = buildEmails()
-const load = loadavg()
-console.error(`rewrite bench: node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), load ${load.map(l => l.toFixed(2)).join(' ')}`)
-console.error(`emails: ${emails.map(e => `${e.label} = ${e.bytes} B`).join(', ')}; ${S.volume / 1e6} MB per mode and size`)
-
-const pool = mod.pool.createRewritePool({ threads: S.threads, maxQueue: S.threads * 4 })
-const results = []
-try {
-  for (const email of emails) {
-    const a = await inProcess(email)
-    console.error(`  ${email.label} in-process: ${a.mbPerSec} MB/s, p50 ${a.p50ms} ms, p99 ${a.p99ms} ms (${a.links} links per email)`)
-    const b = await throughPool(pool, email)
-    console.error(`  ${email.label} pool ×${b.threads}: ${b.mbPerSec} MB/s, p50 ${b.p50ms} ms, p99 ${b.p99ms} ms`)
-    results.push({ ...a, links: undefined, linksPerEmail: a.links }, { ...b, linksPerEmail: a.links })
-    const extra = []
-    const batch = Math.floor(100_000 / email.bytes)
-    if (batch > 1) extra.push(await throughPool(pool, email, batch))
-    if (email.label === '100 KB') extra.push(await throughPool(pool, email, 10, true))
-    for (const c of extra) {
-      console.error(`  ${email.label} ${c.mode} ×${c.threads}: ${c.mbPerSec} MB/s, p50 ${c.p50ms} ms, p99 ${c.p99ms} ms`)
-      results.push({ ...c, linksPerEmail: a.links })
-    }
-  }
-} finally {
-  await pool.close()
-}
-
-// DESIGN.md: ≥ 50 MB/s on 2 worker threads; a 100 KB email's p99 ≤ 5 ms.
-const poolMbps = Math.min(...results.filter(r => r.mode === 'pool' && r.size !== '10 KB').map(r => r.mbPerSec))
-const p99At100 = results.filter(r => r.size === '100 KB' && (r.mode === 'in-process' || r.mode === 'pool')).map(r => r.p99ms)
-const targets = [
-  { what: `HTML rewriting on ${S.threads} worker threads (slowest of 100 KB and 1 MB, one email per task)`, target: '≥ 50 MB/s', value: `${poolMbps} MB/s`, met: poolMbps >= 50 },
-  { what: 'a 100 KB email, p99 (in-process / pool)', target: '≤ 5 ms', value: p99At100.map(v => `${v} ms`).join(' / '), met: p99At100.every(v => v <= 5) }
-]
-
-const out = {
-  bench: 'rewrite',
-  date: new Date().toISOString(),
-  node: process.version,
-  cpus: cpus().length,
-  availableParallelism: availableParallelism(),
-  cpuModel: cpus()[0]?.model,
-  loadavgAtStart: load,
-  loadavgAtEnd: loadavg(),
-  settings: S,
-  emails: emails.map(e => ({ size: e.label, bytes: e.bytes })),
-  results,
-  targets
-}
-mkdirSync(RESULTS, { recursive: true })
-writeFileSync(join(RESULTS, 'rewrite-latest.json'), JSON.stringify(out, null, 2) + '\n')
-
-const lines = [
-  '| email | mode | MB/s | p50 ms | p99 ms | max ms | links/email | process CPU ms/email (all threads) |',
-  '|---|---|---:|---:|---:|---:|---:|---:|',
-  ...results.map(r => `| ${r.size} (${r.bytes} B) | ${r.mode.startsWith('pool') ? `${r.mode}, ${r.threads} threads` : 'in-process, 1 thread'} | ${r.mbPerSec} | ${r.p50ms} | ${r.p99ms} | ${r.maxms} | ${r.linksPerEmail} | ${r.cpuMsPerEmail} |`),
-  '',
-  '| target (DESIGN.md) | wanted | measured | |',
-  '|---|---|---|---|',
-  ...targets.map(t => `| ${t.what} | ${t.target} | ${t.value} | ${t.met ? 'MET' : 'NOT MET'} |`),
-  '',
-  `node ${process.version}, ${cpus().length} CPUs, load average ${load[0].toFixed(2)} at start and ${loadavg()[0].toFixed(2)} at the end (a load above the CPU count means other processes took CPU from this run) — results in bench/results/rewrite-latest.json`
-]
-console.log(lines.join('\n'))
+main().catch((err) => { console.error(err); process.exit(1) })

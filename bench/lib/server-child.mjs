@@ -1,12 +1,14 @@
-// One server under test, run in its own process by bench/redirect.mjs (child_process.fork)
-// so that its CPU time (process.cpuUsage: user + system, every thread of the process) can
-// be read on its own. Usage: node server-child.mjs <uws-bare|node-http|clicktrail>
+// One server under test, run in its own process (lib/children.mjs ServerChild, a fork) so
+// that its CPU time (process.cpuUsage: user + system, every thread of the process) can
+// be read on its own. Usage: node server-child.mjs <kind>
 //
-// Environment from the parent:
+// Kinds 'uws-bare', 'node-http' and 'clicktrail' (bench/redirect.mjs). Environment:
 //   BENCH_LOCATION          the fixed Location of the two baselines
 //   BENCH_SECRETS           clicktrail master secrets (kid:base64)
 //   BENCH_DATA_DIR          clicktrail --data-dir (a temp dir; nothing is written to it
 //                           while secrets are given, but the option must point somewhere)
+//   BENCH_LRU_MAX / BENCH_NEGATIVE_CACHE_MAX   clicktrail --lru-max / --negative-cache-max
+//   BENCH_REDIRECT_FRONT    clicktrail --redirect-front (default: the engine's, true)
 //
 // IPC protocol: the child sends {type:'ready', port}; the parent sends {type:'sample', id}
 // and gets {type:'sample', id, cpu, stats, rss}; {type:'stop'} ends the child. The child
@@ -43,8 +45,9 @@
 // delay since the previous sample.
 import { createRequire } from 'node:module'
 import { createServer } from 'node:http'
-import { readFileSync } from 'node:fs'
-import { monitorEventLoopDelay } from 'node:perf_hooks'
+import { engineModules } from './project.mjs'
+import { threadCpuUs, threadRunqueueWaitUs } from './proc.mjs'
+import { loopDelay } from './sampler.mjs'
 
 const kind = process.argv[2]
 const HOST = '127.0.0.1' // loopback only, never any other address
@@ -56,6 +59,33 @@ const handlers = {} // extra IPC requests of a kind: type → async (message) =>
 
 function send (msg) {
   if (process.connected) process.send(msg)
+}
+
+/** Engine flags every clicktrail kind shares: loopback ports, the parent's secret and data dir, no log. */
+function baseFlags (what, more = []) {
+  const secrets = process.env.BENCH_SECRETS
+  const dataDir = process.env.BENCH_DATA_DIR
+  for (const name of ['BENCH_SECRETS', 'BENCH_DATA_DIR', ...more]) {
+    if (!process.env[name]) throw new Error(`${what}: ${['BENCH_SECRETS', 'BENCH_DATA_DIR', ...more].join(', ')} are required`)
+  }
+  const flags = { host: HOST, port: '0', 'data-dir': dataDir, secrets, 'log-level': 'silent' }
+  if (process.env.BENCH_REDIRECT_FRONT) flags['redirect-front'] = process.env.BENCH_REDIRECT_FRONT
+  return flags
+}
+
+/** Copies the BENCH_* variables that are set into engine flags. */
+function overrides (flags, table) {
+  for (const [env, flag] of Object.entries(table)) if (process.env[env]) flags[flag] = process.env[env]
+  return flags
+}
+
+/** Read-only SQL on the engine's reader client. */
+function queryHandler (engine) {
+  return async (m) => {
+    if (engine.store === undefined) throw new Error('no storage (BENCH_INGEST=off)')
+    const r = await engine.store.reader.query({ query: m.sql, format: 'JSONEachRow', clickhouse_settings: engine.store.readerSettings })
+    return await r.json()
+  }
 }
 
 async function startUwsBare () {
@@ -98,20 +128,11 @@ async function startNodeHttp () {
 }
 
 async function startClicktrail () {
-  const dist = new URL('../../dist/', import.meta.url)
-  const { loadConfig } = await import(new URL('config.js', dist))
-  const { startEngine } = await import(new URL('engine.js', dist))
-  const { silentLogger } = await import(new URL('log.js', dist))
-  const { CountingSink } = await import(new URL('redirect/observation.js', dist))
-  const secrets = process.env.BENCH_SECRETS
-  const dataDir = process.env.BENCH_DATA_DIR
-  if (!secrets || !dataDir) throw new Error('clicktrail: BENCH_SECRETS and BENCH_DATA_DIR are required')
+  const { loadConfig, startEngine, silentLogger, CountingSink } = await engineModules()
   // Defaults for everything else (ring 65 536, hand-off every 10 ms; LRU 100 000 and negative
   // cache 10 000 unless the parent lowers them below its token count); the environment is
   // not read, so a stray PORT or LRU_MAX cannot skew a run.
-  const flags = { host: HOST, port: '0', 'data-dir': dataDir, secrets, 'log-level': 'silent' }
-  if (process.env.BENCH_LRU_MAX) flags['lru-max'] = process.env.BENCH_LRU_MAX
-  if (process.env.BENCH_NEGATIVE_CACHE_MAX) flags['negative-cache-max'] = process.env.BENCH_NEGATIVE_CACHE_MAX
+  const flags = overrides(baseFlags('clicktrail'), { BENCH_LRU_MAX: 'lru-max', BENCH_NEGATIVE_CACHE_MAX: 'negative-cache-max' })
   const config = loadConfig(flags, {})
   const sink = new CountingSink()
   const engine = await startEngine(config, silentLogger, { sink })
@@ -128,43 +149,14 @@ async function startClicktrail () {
   return engine.port
 }
 
-/** utime + stime of this process's main thread, in µs (clock ticks of 10 ms; Linux only). */
-function mainThreadCpuUs () {
-  try {
-    const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, 'latin1')
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    return (Number(f[11]) + Number(f[12])) * 1e6 / 100 // fields 14 and 15 of proc(5)
-  } catch {
-    return NaN
-  }
-}
-
-/** Time the main thread spent runnable but waiting for a CPU, in µs (schedstat; Linux only). */
-function mainThreadRunqueueWaitUs () {
-  try {
-    return Number(readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'latin1').split(' ')[1]) / 1000
-  } catch {
-    return NaN
-  }
-}
-
 async function startClicktrailIngest () {
-  const dist = new URL('../../dist/', import.meta.url)
-  const { loadConfig } = await import(new URL('config.js', dist))
-  const { startEngine } = await import(new URL('engine.js', dist))
-  const { createLogger } = await import(new URL('log.js', dist))
-  const { CountingSink } = await import(new URL('redirect/observation.js', dist))
-  const { bootstrap } = await import(new URL('control/bootstrap.js', dist))
+  const { loadConfig, startEngine, createLogger, CountingSink, bootstrap } = await engineModules()
   const ingest = (process.env.BENCH_INGEST ?? 'on') !== 'off'
-  const secrets = process.env.BENCH_SECRETS
-  const dataDir = process.env.BENCH_DATA_DIR
   const sid = process.env.BENCH_SID
-  if (!secrets || !dataDir || !sid) throw new Error('clicktrail-ingest: BENCH_SECRETS, BENCH_DATA_DIR and BENCH_SID are required')
   // Engine defaults for everything else (batching included); the environment is not read.
   // Admin and Team API listen on free loopback ports so that nothing clashes.
-  const flags = { host: HOST, port: '0', 'data-dir': dataDir, secrets, 'log-level': 'silent', 'admin-host': HOST, 'admin-port': '0', 'api-host': HOST, 'api-port': '0' }
-  if (process.env.BENCH_BATCH_MAX_ROWS) flags['batch-max-rows'] = process.env.BENCH_BATCH_MAX_ROWS
-  if (process.env.BENCH_BATCH_MAX_MS) flags['batch-max-ms'] = process.env.BENCH_BATCH_MAX_MS
+  const flags = overrides({ ...baseFlags('clicktrail-ingest', ['BENCH_SID']), 'admin-host': HOST, 'admin-port': '0', 'api-host': HOST, 'api-port': '0' },
+    { BENCH_BATCH_MAX_ROWS: 'batch-max-rows', BENCH_BATCH_MAX_MS: 'batch-max-ms' })
   const config = loadConfig(flags, {})
   const log = createLogger(process.env.BENCH_LOG_LEVEL || 'warn')
   const sink = ingest ? undefined : new CountingSink()
@@ -172,24 +164,18 @@ async function startClicktrailIngest () {
   if (ingest && engine.plane.projectBySid(sid) === undefined) await bootstrap(engine.plane, { sid })
   const server = engine.server
   const { pipeline, spool } = engine
-  const ELD_RESOLUTION_MS = 10
-  const eld = monitorEventLoopDelay({ resolution: ELD_RESOLUTION_MS })
-  eld.enable()
+  const eld = loopDelay(10)
   stats = () => {
-    // The histogram holds the timer's whole interval; what exceeds it is the loop's delay.
-    const eldStats = eld.count > 0
-      ? { eldMaxMs: Math.max(0, eld.max / 1e6 - ELD_RESOLUTION_MS), eldP99Ms: Math.max(0, eld.percentile(99) / 1e6 - ELD_RESOLUTION_MS), eldMeanMs: Math.max(0, eld.mean / 1e6 - ELD_RESOLUTION_MS), eldCount: eld.count }
-      : { eldMaxMs: 0, eldP99Ms: 0, eldMeanMs: 0, eldCount: 0 }
-    eld.reset()
     const out = {
       ...server.stats,
       lruSize: server.lruSize,
       ringPushed: server.ring.pushed,
       ringDropped: server.ring.dropped,
       ringSize: server.ring.size,
-      mainCpuUs: mainThreadCpuUs(),
-      mainWaitUs: mainThreadRunqueueWaitUs(),
-      ...eldStats
+      mainCpuUs: threadCpuUs(),
+      mainWaitUs: threadRunqueueWaitUs(),
+      // The histogram holds the timer's whole interval; what exceeds it is the loop's delay.
+      ...eld.read()
     }
     if (sink !== undefined) out.sinkCount = sink.count
     if (pipeline !== undefined) {
@@ -197,39 +183,30 @@ async function startClicktrailIngest () {
       out.queuedRows = pipeline.queuedRows
       out.queuedFrames = pipeline.queuedFrames
       for (const [k, v] of Object.entries(spool.stats)) out[`spool_${k}`] = v
-      // Nothing scrapes /metrics during a bench run, so the bench takes these itself.
+      // Nothing scrapes /metrics (the admin listener's) during a bench run, so the bench takes these itself.
       out.insertLatenciesMs = pipeline.takeLatencies()
       out.insertBatchRows = pipeline.takeBatchSizes()
     }
     return out
   }
-  handlers.query = async (m) => {
-    if (engine.store === undefined) throw new Error('no storage (BENCH_INGEST=off)')
-    const r = await engine.store.reader.query({ query: m.sql, format: 'JSONEachRow', clickhouse_settings: engine.store.readerSettings })
-    return await r.json()
-  }
-  handlers.config = async () => ({ batchMaxRows: config.batchMaxRows, batchMaxMs: config.batchMaxMs, spoolMaxBytes: config.spoolMaxBytes, ringSize: config.ringSize, handoffIntervalMs: config.handoffIntervalMs, lruMax: config.lruMax, storage: engine.store?.kind ?? 'none (CountingSink)', eldResolutionMs: ELD_RESOLUTION_MS })
+  handlers.query = queryHandler(engine)
+  handlers.config = async () => ({ batchMaxRows: config.batchMaxRows, batchMaxMs: config.batchMaxMs, spoolMaxBytes: config.spoolMaxBytes, ringSize: config.ringSize, handoffIntervalMs: config.handoffIntervalMs, lruMax: config.lruMax, storage: engine.store?.kind ?? 'none (CountingSink)', eldResolutionMs: eld.resolutionMs })
   stop = async () => { eld.disable(); await engine.stop() }
   return engine.port
 }
 
 async function startClicktrailE2e () {
-  const dist = new URL('../../dist/', import.meta.url)
-  const { loadConfig } = await import(new URL('config.js', dist))
-  const { startEngine } = await import(new URL('engine.js', dist))
-  const { createLogger } = await import(new URL('log.js', dist))
-  const { bootstrap } = await import(new URL('control/bootstrap.js', dist))
-  const secrets = process.env.BENCH_SECRETS
-  const dataDir = process.env.BENCH_DATA_DIR
+  const { loadConfig, startEngine, createLogger, bootstrap } = await engineModules()
   const sid = process.env.BENCH_SID
-  if (!secrets || !dataDir || !sid) throw new Error('clicktrail-e2e: BENCH_SECRETS, BENCH_DATA_DIR and BENCH_SID are required')
   // Engine defaults for everything not named here; the environment is not read.
-  const flags = {
-    host: HOST, port: '0', 'data-dir': dataDir, secrets, 'log-level': 'silent',
-    'admin-host': HOST, 'admin-port': '0', 'api-host': HOST, 'api-port': '0',
+  const flags = overrides({
+    ...baseFlags('clicktrail-e2e', ['BENCH_SID']),
+    'admin-host': HOST,
+    'admin-port': '0',
+    'api-host': HOST,
+    'api-port': '0',
     'webhook-allow-private': 'true' // the receiver is on loopback
-  }
-  const overrides = {
+  }, {
     BENCH_WINDOW_MS: 'promotion-window-ms',
     BENCH_WEBHOOK_CONCURRENCY: 'webhook-concurrency',
     BENCH_WEBHOOK_RETRY_SCHEDULE: 'webhook-retry-schedule',
@@ -237,16 +214,13 @@ async function startClicktrailE2e () {
     BENCH_BATCH_MAX_ROWS: 'batch-max-rows',
     BENCH_BATCH_MAX_MS: 'batch-max-ms',
     BENCH_POOL_THREADS: 'pool-threads'
-  }
-  for (const [env, flag] of Object.entries(overrides)) if (process.env[env]) flags[flag] = process.env[env]
+  })
   const config = loadConfig(flags, {})
   const log = createLogger(process.env.BENCH_LOG_LEVEL || 'warn')
   const engine = await startEngine(config, log)
   const boot = await bootstrap(engine.plane, { sid, team: 'bench e2e', project: 'bench e2e' })
   const { server, pipeline, promoter, dispatcher } = engine
-  const ELD_RESOLUTION_MS = 10
-  const eld = monitorEventLoopDelay({ resolution: ELD_RESOLUTION_MS })
-  eld.enable()
+  const eld = loopDelay(10)
   stats = () => {
     const out = {
       ...server.stats,
@@ -256,9 +230,8 @@ async function startClicktrailE2e () {
       queuedRows: pipeline.queuedRows,
       promoterPending: promoter.pending,
       dispatcherPending: dispatcher.pending,
-      eldMaxMs: eld.count > 0 ? Math.max(0, eld.max / 1e6 - ELD_RESOLUTION_MS) : 0
+      eldMaxMs: eld.read().eldMaxMs
     }
-    eld.reset()
     for (const [k, v] of Object.entries(pipeline.stats)) out[`ingest_${k}`] = v
     for (const [k, v] of Object.entries(promoter.stats)) out[`promoter_${k}`] = v
     for (const [k, v] of Object.entries(dispatcher.stats)) out[`dispatcher_${k}`] = v
@@ -283,10 +256,7 @@ async function startClicktrailE2e () {
       storage: engine.store.kind
     }
   })
-  handlers.query = async (m) => {
-    const r = await engine.store.reader.query({ query: m.sql, format: 'JSONEachRow', clickhouse_settings: engine.store.readerSettings })
-    return await r.json()
-  }
+  handlers.query = queryHandler(engine)
   handlers.flush = async () => { await dispatcher.flush(); return true }
   stop = async () => { eld.disable(); await engine.stop() }
   return engine.port

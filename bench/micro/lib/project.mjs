@@ -1,0 +1,91 @@
+// Every module of the project that a micro benchmark uses, in one place: the benches import
+// project code only from here, so when files move in src/ the paths are fixed here alone.
+// The modules come from dist/ (built by `npx tsc -p .`); BENCH_DIST (or useDist) points
+// at another build, e.g. an older checkout's dist/, for a before/after comparison.
+import { resolve } from 'node:path'
+import { pathToFileURL } from 'node:url'
+
+let dist = process.env.BENCH_DIST
+  ? pathToFileURL(resolve(process.env.BENCH_DIST) + '/')
+  : new URL('../../../dist/', import.meta.url)
+
+/** Loads the project from `dir` instead (before the first load). */
+export function useDist (dir) {
+  dist = pathToFileURL(resolve(dir) + '/')
+}
+
+/** The dist/ directory in use. */
+export function distDir () {
+  return dist.pathname
+}
+
+async function load (path) {
+  try {
+    return await import(new URL(path, dist))
+  } catch (err) {
+    if (err?.code === 'ERR_MODULE_NOT_FOUND') {
+      throw new Error(`${path} is not in ${dist.pathname}: build first (npx tsc -p .), or fix its path in bench/micro/lib/project.mjs (${err.message})`)
+    }
+    throw err
+  }
+}
+
+// ---- redirect path
+/** READ_FIELDS (the header names the redirect server reads) and normalizeIp. */
+export async function redirectServer () {
+  const m = await load('redirect/server.js')
+  return { READ_FIELDS: m.READ_FIELDS, normalizeIp: m.normalizeIp }
+}
+/** uWebSockets.js, loaded and checked the project's way (native binding or an error). */
+export async function uws () {
+  return (await load('redirect/uws.js')).loadUws()
+}
+/** UWS_MAX_FIELDS: the header fields uWS v20.30 parses at most. */
+export async function frontLimits () {
+  return { UWS_MAX_FIELDS: (await load('http/front.js')).UWS_MAX_FIELDS }
+}
+
+// ---- tokens
+export async function tokens () {
+  const [keys, codec, hosts] = await Promise.all([load('token/keys.js'), load('token/codec.js'), load('redirect/hosts.js')])
+  return { KeyRing: keys.KeyRing, parseSecrets: keys.parseSecrets, mintToken: codec.mintToken, verifyToken: codec.verifyToken, trackedUrl: hosts.trackedUrl }
+}
+
+// ---- control plane
+export async function controlPlane () {
+  const [plane, log] = await Promise.all([load('control/plane.js'), load('log.js')])
+  return { ControlPlane: plane.ControlPlane, hashToken: plane.hashToken, silentLogger: log.silentLogger }
+}
+
+// ---- classification
+export async function classifyTask () {
+  const m = await load('promote/classify-task.js')
+  return { toClassifyTask: m.toClassifyTask, runClassifyTask: m.runClassifyTask, packClassifyTask: m.packClassifyTask }
+}
+export async function userAgents () {
+  const m = await load('classify/ua.js')
+  return { analyzeAgent: m.analyzeAgent }
+}
+
+// ---- ingest and storage
+export async function spool () {
+  return { crc32c: (await load('ingest/spool.js')).crc32c }
+}
+export async function observations () {
+  const m = await load('store/observations.js')
+  return { toRow: m.toRow, fromRow: m.fromRow, OBSERVATION_COLUMNS: m.OBSERVATION_COLUMNS, insertObservationRows: m.insertObservationRows }
+}
+export async function intentFile () {
+  return { writeIntentFile: (await load('store/intent-file.js')).writeIntentFile }
+}
+/** The store (embedded ClickHouse through chdb) as the engine opens it, and its config loader. */
+export async function store () {
+  const [client, config, session, migrate] = await Promise.all([load('store/client.js'), load('config.js'), load('store/chdb-session.js'), load('store/migrate.js')])
+  return { openStore: client.openStore, ANALYST_LIMITS: client.ANALYST_LIMITS, loadConfig: config.loadConfig, migrate: migrate.migrate, ResettingChdbConnection: session.ResettingChdbConnection }
+}
+
+// ---- rewriting
+export async function rewrite () {
+  const [html, links] = await Promise.all([load('rewrite/html.js'), load('rewrite/links.js')])
+  return { rewriteHtml: html.rewriteHtml, scanHtml: html.scanHtml, trackingHostPredicate: links.trackingHostPredicate }
+}

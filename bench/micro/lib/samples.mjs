@@ -1,0 +1,85 @@
+// Realistic inputs of the micro benchmarks: observations as the redirect server captures
+// them, user agents, email HTML from the corpus.
+import { randomUUID } from 'node:crypto'
+import { readdirSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { chromeHeaders, REDIRECT_REQUEST } from '../../lib/browser.mjs'
+
+export const CORPUS = process.env.CLICKTRAIL_CORPUS || '/work/shared/corpus/emails'
+
+/** An observation with every field the redirect server fills (a desktop Chrome's navigation headers). */
+export function sampleObservation (i = 0) {
+  const h = chromeHeaders(131, REDIRECT_REQUEST.host)
+  return {
+    ts: Date.now(),
+    id: randomUUID(),
+    sid: REDIRECT_REQUEST.sid,
+    messageId: randomUUID(),
+    linkIndex: i % 8,
+    sentAt: Math.floor(Date.now() / 1000) - 3600,
+    url: `${REDIRECT_REQUEST.destination}&c=${i}`,
+    kid: 1,
+    expired: false,
+    retentionDays: 90,
+    method: 'GET',
+    host: REDIRECT_REQUEST.host,
+    ip: `203.0.113.${i % 250}`,
+    peerIp: `203.0.113.${i % 250}`,
+    userAgent: h['User-Agent'],
+    accept: h.Accept,
+    acceptLanguage: h['Accept-Language'],
+    acceptEncoding: h['Accept-Encoding'],
+    secFetchSite: h['Sec-Fetch-Site'],
+    secFetchMode: h['Sec-Fetch-Mode'],
+    secFetchDest: h['Sec-Fetch-Dest'],
+    secFetchUser: h['Sec-Fetch-User'],
+    secChUa: h['sec-ch-ua'],
+    secChUaMobile: h['sec-ch-ua-mobile'],
+    secChUaPlatform: h['sec-ch-ua-platform'],
+    secPurpose: '',
+    purpose: '',
+    xMoz: '',
+    referer: h.Referer,
+    via: '',
+    dnt: '',
+    upgradeInsecureRequests: h['Upgrade-Insecure-Requests']
+  }
+}
+
+/** User agents a campaign's clicks come from, by kind. */
+export const AGENTS = {
+  'Android Chrome': 'Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.6778.135 Mobile Safari/537.36',
+  'Android Samsung': 'Mozilla/5.0 (Linux; Android 13; SM-S918B) AppleWebKit/537.36 (KHTML, like Gecko) SamsungBrowser/23.0 Chrome/115.0.0.0 Mobile Safari/537.36',
+  'iPhone Safari': 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.6 Mobile/15E148 Safari/604.1',
+  'Windows Chrome': 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36',
+  'macOS Safari': 'Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.6 Safari/605.1.15'
+}
+
+/**
+ * An email of about `target` bytes (within 5 %) from the corpus's templates: whole bodies,
+ * round-robin, as bench/rewrite.mjs builds its emails, so link density and markup are those
+ * of real mail.
+ */
+export function corpusEmail (target) {
+  const files = readdirSync(CORPUS).filter(f => f.endsWith('.html')).sort()
+  if (files.length === 0) throw new Error(`no .html files in ${CORPUS}`)
+  const docs = files.map(f => readFileSync(join(CORPUS, f), 'utf8'))
+  const bodies = docs.map(d => {
+    const open = d.search(/<body[^>]*>/i)
+    const close = d.search(/<\/body>/i)
+    return open === -1 || close === -1 ? d : d.slice(d.indexOf('>', open) + 1, close)
+  })
+  const head = '<!doctype html><html><body>'
+  const tail = '</body></html>\n'
+  let html = head
+  let size = head.length + tail.length
+  for (let i = 0, misses = 0; misses < bodies.length; i++) {
+    const b = bodies[i % bodies.length]
+    const len = Buffer.byteLength(b)
+    if (size + len > target * 1.05) { misses++; continue }
+    html += b
+    size += len
+    misses = 0
+  }
+  return html + tail
+}
