@@ -9,17 +9,18 @@ const load = (path) => import(new URL(path, DIST))
 
 /** Fails with a clear message when dist/ has not been built. */
 export function requireDist () {
-  if (!existsSync(new URL('engine.js', DIST))) throw new Error('dist/ is missing: build first (npx tsc -p .)')
+  if (!existsSync(new URL('engine/index.js', DIST))) throw new Error('dist/ is missing: build first (npx tsc -p .)')
 }
 
 /** The engine and what a bench server needs to start it. */
 export async function engineModules () {
   const [config, engine, log, observation, bootstrap] = await Promise.all([
-    load('config.js'), load('engine.js'), load('log.js'), load('redirect/observation.js'), load('control/bootstrap.js')
+    load('config.js'), load('engine/index.js'), load('log.js'), load('records.js'), load('control/projects.js')
   ])
   return {
     loadConfig: config.loadConfig,
     startEngine: engine.startEngine,
+    startRedirectEngine: engine.startRedirectEngine,
     createLogger: log.createLogger,
     silentLogger: log.silentLogger,
     CountingSink: observation.CountingSink,
@@ -41,7 +42,7 @@ export async function chromeMajorAt () {
 /** Link rewriting and the worker pool (bench/rewrite.mjs). */
 export async function rewriteModules () {
   const [html, links, pool, keys, codec, hosts] = await Promise.all([
-    load('rewrite/html.js'), load('rewrite/links.js'), load('pool/pool.js'), load('token/keys.js'), load('token/codec.js'), load('redirect/hosts.js')
+    load('rewrite/html.js'), load('rewrite/links.js'), load('pool/pool.js'), load('token/keys.js'), load('token/codec.js'), load('token/tracked-url.js')
   ])
   return {
     rewriteHtml: html.rewriteHtml,

@@ -128,14 +128,14 @@ async function startNodeHttp () {
 }
 
 async function startClicktrail () {
-  const { loadConfig, startEngine, silentLogger, CountingSink } = await engineModules()
+  const { loadConfig, startRedirectEngine, silentLogger, CountingSink } = await engineModules()
   // Defaults for everything else (ring 65 536, hand-off every 10 ms; LRU 100 000 and negative
   // cache 10 000 unless the parent lowers them below its token count); the environment is
   // not read, so a stray PORT or LRU_MAX cannot skew a run.
   const flags = overrides(baseFlags('clicktrail'), { BENCH_LRU_MAX: 'lru-max', BENCH_NEGATIVE_CACHE_MAX: 'negative-cache-max' })
   const config = loadConfig(flags, {})
   const sink = new CountingSink()
-  const engine = await startEngine(config, silentLogger, { sink })
+  const engine = await startRedirectEngine(config, silentLogger, sink)
   const server = engine.server
   stats = () => ({
     ...server.stats,
@@ -150,7 +150,7 @@ async function startClicktrail () {
 }
 
 async function startClicktrailIngest () {
-  const { loadConfig, startEngine, createLogger, CountingSink, bootstrap } = await engineModules()
+  const { loadConfig, startEngine, startRedirectEngine, createLogger, CountingSink, bootstrap } = await engineModules()
   const ingest = (process.env.BENCH_INGEST ?? 'on') !== 'off'
   const sid = process.env.BENCH_SID
   // Engine defaults for everything else (batching included); the environment is not read.
@@ -160,7 +160,7 @@ async function startClicktrailIngest () {
   const config = loadConfig(flags, {})
   const log = createLogger(process.env.BENCH_LOG_LEVEL || 'warn')
   const sink = ingest ? undefined : new CountingSink()
-  const engine = await startEngine(config, log, sink === undefined ? {} : { sink })
+  const engine = sink === undefined ? await startEngine(config, log) : await startRedirectEngine(config, log, sink)
   if (ingest && engine.plane.projectBySid(sid) === undefined) await bootstrap(engine.plane, { sid })
   const server = engine.server
   const { pipeline, spool } = engine

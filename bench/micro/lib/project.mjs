@@ -38,7 +38,7 @@ export async function redirectServer () {
 }
 /** uWebSockets.js, loaded and checked the project's way (native binding or an error). */
 export async function uws () {
-  return (await load('redirect/uws.js')).loadUws()
+  return (await load('http/uws.js')).loadUws()
 }
 /** UWS_MAX_FIELDS: the header fields uWS v20.30 parses at most. */
 export async function frontLimits () {
@@ -47,7 +47,7 @@ export async function frontLimits () {
 
 // ---- tokens
 export async function tokens () {
-  const [keys, codec, hosts] = await Promise.all([load('token/keys.js'), load('token/codec.js'), load('redirect/hosts.js')])
+  const [keys, codec, hosts] = await Promise.all([load('token/keys.js'), load('token/codec.js'), load('token/tracked-url.js')])
   return { KeyRing: keys.KeyRing, parseSecrets: keys.parseSecrets, mintToken: codec.mintToken, verifyToken: codec.verifyToken, trackedUrl: hosts.trackedUrl }
 }
 
@@ -69,7 +69,7 @@ export async function userAgents () {
 
 // ---- ingest and storage
 export async function spool () {
-  return { crc32c: (await load('ingest/spool.js')).crc32c }
+  return { crc32c: (await load('store/spool.js')).crc32c }
 }
 export async function observations () {
   const m = await load('store/observations.js')
