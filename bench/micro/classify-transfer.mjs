@@ -49,9 +49,9 @@ const [moved, cloned, inPlace] = result.variants.map(v => v.ns.median)
 emit({
   topic: 'classify-transfer',
   loadBefore,
-  claims: [{ where: 'src/promote/classify-task.ts:80', words: 'measured, a structured clone of a 1,000-observation task cost the main thread more than classifying it in place' }],
+  claims: [{ where: 'src/classify/batch.ts:39', words: 'measured, a structured clone of a 1,000-observation task cost the main thread more than classifying it in place' }],
   sections: [{ title: `Main-thread cost of one ${SIZE}-observation classify task (packed: ${(packedBytes / 1024).toFixed(0)} KB)`, table: raceTable(result, { per: 'task' }) }],
-  verdicts: [{ where: 'src/promote/classify-task.ts:80', holds: cloned > inPlace, measured: `structured clone ${fmtNs(cloned)}, classifying in place ${fmtNs(inPlace)}, pack + transfer ${fmtNs(moved)} per task` }],
+  verdicts: [{ where: 'src/classify/batch.ts:39', holds: cloned > inPlace, measured: `structured clone ${fmtNs(cloned)}, classifying in place ${fmtNs(inPlace)}, pack + transfer ${fmtNs(moved)} per task` }],
   notes: ['The clone is timed as postMessage returns; the worker then decodes on its own thread. The packed form also costs the worker an unpack, which the main thread does not see.'],
   data: { race: result, packedBytes, observations: SIZE }
 })

@@ -296,18 +296,21 @@ export interface GroupOptions {
 /**
  * Classifies observations of one or more messages as final verdicts: each observation's
  * context is every observation of its message in `observations` (the caller passes one
- * promotion window's worth). Verdicts come back in input order.
+ * promotion window's worth). Verdicts come back in input order, for the observations at
+ * `judge` (default: all; the others are context only). The one batch path: the worker
+ * pool's task (batch.ts) runs this too.
  */
-export function classifyGroup (observations: readonly ClassifyInput[], options: GroupOptions = {}): BotVerdict[] {
+export function classifyGroup (observations: readonly ClassifyInput[], options: GroupOptions = {}, judge?: readonly number[]): BotVerdict[] {
   const byMessage = new Map<string, ClassifyInput[]>()
   for (const o of observations) {
     const list = byMessage.get(o.messageId)
     if (list === undefined) byMessage.set(o.messageId, [o])
     else list.push(o)
   }
-  return observations.map(o => classify(o, {
+  const one = (o: ClassifyInput): BotVerdict => classify(o, {
     siblings: byMessage.get(o.messageId),
     linkCount: options.linkCount?.(o.messageId),
     addressRecipients: options.addressRecipients?.(o.ip)
-  }))
+  })
+  return judge === undefined ? observations.map(one) : judge.map(i => one(observations[i]))
 }

@@ -5,3 +5,5 @@ export {
 } from './classify.js'
 export { clientFields, parseAgent, type AgentInfo, type ClientFields, type ClientType, type DeviceType } from './ua.js'
 export { lookupNetwork, RangeTable } from './ranges.js'
+export { runClassifyTask, packClassifyTask, runPackedClassifyTask, unpackClassified, type ClassifyTask, type Classified, type PackedClassifyTask } from './batch.js'
+export { isLinkPreviewAgent } from './ua.js'

@@ -79,6 +79,11 @@ const FIREFOX_MAJOR = /Firefox\/(\d+)/
 const SAFARI_VERSION = /Version\/\d+(?:\.\d+)?/
 const PRODUCT = /^[A-Za-z][\w.-]{0,31}/
 
+/** A link-preview fetcher (by agent alone: the cheap check, no ua-parser). Promotion does not count these toward an address's recipients (iMessage previews come from the recipient's own address). */
+export function isLinkPreviewAgent (ua: string): boolean {
+  return matchFamily(ua)?.role === 'link_preview'
+}
+
 /** The family whose pattern the agent contains, or whose exact agent it is. */
 export function matchFamily (ua: string): AgentFamily | undefined {
   const exact = FAMILY_EXACT.get(ua.trim().toLowerCase())

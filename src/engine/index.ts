@@ -23,7 +23,6 @@ import { BatchedWriter } from '../store/batched.js'
 import { ClickHousePromotionStore } from '../store/promotion.js'
 import { IngestPipeline, type RowWriter } from '../ingest/pipeline.js'
 import { Promoter } from '../promote/promoter.js'
-import { toClassifyTask } from '../promote/classify-task.js'
 import type { ClassifyBatch } from '../promote/types.js'
 import { MessageDirectory } from '../messages/directory.js'
 import { MessageIds } from '../messages/ids.js'
@@ -204,7 +203,7 @@ async function assemble (config: Config, log: Logger, options: EngineOptions, lo
     log,
     nodeId,
     messages,
-    classify: options.classify ?? (async items => await pool.classify(toClassifyTask(items))),
+    classify: options.classify ?? (async task => await pool.classify(task)),
     windowMs: config.promotionWindowMs,
     intentPath: join(config.dataDir, 'promotion-intent.json'),
     retryMinMs: config.retryMinMs,

@@ -1,6 +1,6 @@
 import type { LinkRecord } from '../rewrite/html.js'
 import type { PartSkipReason } from '../rewrite/mime.js'
-import type { PackedClassifyTask } from '../promote/classify-task.js'
+import type { PackedClassifyTask } from '../classify/batch.js'
 
 /**
  * The messages that cross the thread boundary: plain structured-clone data only (no

@@ -10,7 +10,7 @@ import { JsonPieces, linkView } from '../rewrite/answer.js'
 import { ClicktrailError, type ErrorCode } from '../errors.js'
 import type { JobResult, MimeOutput, MimeTask, PoolTask, RewriteOutput, RewriteSendOutput, RewriteSendTask, RewriteTask, TaskFailure, TrackingConfig, WorkerData } from './tasks.js'
 import { Piscina } from 'piscina'
-import { runPackedClassifyTask } from '../promote/classify-task.js'
+import { runPackedClassifyTask } from '../classify/batch.js'
 
 const allowTestTasks = (workerData as WorkerData | undefined)?.allowTestTasks === true
 

@@ -10,6 +10,8 @@ import type { PromotionStore } from '../store/promotion.js'
 import { messageKey, type MessageDirectory } from '../messages/directory.js'
 import type { ClassifyBatch } from './types.js'
 import { counter, gauge, type Metric } from '../metrics.js'
+import { isLinkPreviewAgent } from '../classify/index.js'
+import { toClassifyTask } from './classify-task.js'
 
 export interface PromoterOptions {
   /** Storage, through its port (unit tests give a fake). */
@@ -52,6 +54,8 @@ interface Intent { token: string, watermark: number, rows: ClickRow[] }
 // with their message, as long as they are in ClickHouse: the cut-off waits for ingest.
 const CONTEXT_KEEP_FACTOR = 2
 const MAX_BATCH = 5000
+/** Addresses whose reach is tracked at once at most (oldest dropped first): bounded memory under a flood of addresses. */
+const MAX_ADDRESSES = 200_000
 
 /**
  * Promotion: observations become clicks with a final verdict.
@@ -90,6 +94,8 @@ export class Promoter implements InsertedSink {
   #pending: Observation[] = []
   readonly #known = new Set<string>()
   readonly #byMessage = new Map<string, Observation[]>()
+  /** Address → the messages (keys) it clicked within the kept context, with observation counts. */
+  readonly #byAddress = new Map<string, Map<string, number>>()
   readonly #firstDone: LRUCache<string, true>
   #watermark = 0
   #timer: NodeJS.Timeout | undefined
@@ -172,6 +178,26 @@ export class Promoter implements InsertedSink {
       this.#byMessage.set(k, list)
     }
     list.push(o)
+    // Which messages (recipients) each address reached within the kept context, for the
+    // address_many_recipients signal; link previews come from the recipient's own address
+    // (iMessage) and are not counted.
+    if (isLinkPreviewAgent(o.userAgent)) return
+    let reached = this.#byAddress.get(o.ip)
+    if (reached === undefined) {
+      if (this.#byAddress.size >= MAX_ADDRESSES) this.#byAddress.delete(this.#byAddress.keys().next().value as string)
+      reached = new Map()
+      this.#byAddress.set(o.ip, reached)
+    }
+    reached.set(k, (reached.get(k) ?? 0) + 1)
+  }
+
+  #uncount (o: Observation, k: string): void {
+    const reached = this.#byAddress.get(o.ip)
+    const n = reached?.get(k)
+    if (reached === undefined || n === undefined) return
+    if (n > 1) reached.set(k, n - 1)
+    else reached.delete(k)
+    if (reached.size === 0) this.#byAddress.delete(o.ip)
   }
 
   /** Reads back what a crash left unpromoted (and a window of context before it). */
@@ -221,7 +247,8 @@ export class Promoter implements InsertedSink {
       return { obs: o, context: this.#byMessage.get(k) ?? [o], linkCount: messages.get(k)?.linkCount }
     })
     // The pool classifies while the first-click state is read from ClickHouse.
-    const [classified] = await Promise.all([this.#o.classify(items), this.#loadFirstClicks(due)])
+    const task = toClassifyTask(items, ip => this.#byAddress.get(ip)?.size ?? 0)
+    const [classified] = await Promise.all([this.#o.classify(task), this.#loadFirstClicks(due)])
     const rows: ClickRow[] = []
     // first_click is remembered only once the batch is decided (its intent written): a batch
     // that fails before that is promoted again, and must find the same first clicks.
@@ -331,7 +358,11 @@ export class Promoter implements InsertedSink {
     for (const [k, list] of this.#byMessage) {
       const kept = list.filter(o => o.ts > horizon)
       if (kept.length === list.length) continue
-      for (const o of list) if (o.ts <= horizon) this.#known.delete(o.id as string)
+      for (const o of list) {
+        if (o.ts > horizon) continue
+        this.#known.delete(o.id)
+        this.#uncount(o, k)
+      }
       if (kept.length === 0) this.#byMessage.delete(k)
       else this.#byMessage.set(k, kept)
     }

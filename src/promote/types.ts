@@ -1,4 +1,5 @@
-import type { BotVerdict, ClientFields, Observation } from '../records.js'
+import type { ClientFields, Observation } from '../records.js'
+import type { Classified, ClassifyTask } from '../classify/batch.js'
 
 /** device_type, client_type, client_name (SPEC §6), as the UA parser defines them. */
 export type ClientInfo = ClientFields
@@ -12,7 +13,7 @@ export interface ClassifyItem {
   linkCount?: number
 }
 
-export interface Classified { verdict: BotVerdict, client: ClientInfo }
+export type { Classified }
 
-/** Runs classification of a batch (in the worker pool in production). */
-export type ClassifyBatch = (items: ClassifyItem[]) => Promise<Classified[]>
+/** Runs a classification task (in the worker pool in production; runClassifyTask in-process). */
+export type ClassifyBatch = (task: ClassifyTask) => Promise<Classified[]>

@@ -59,8 +59,8 @@ export async function controlPlane () {
 
 // ---- classification
 export async function classifyTask () {
-  const m = await load('promote/classify-task.js')
-  return { toClassifyTask: m.toClassifyTask, runClassifyTask: m.runClassifyTask, packClassifyTask: m.packClassifyTask }
+  const [m, b] = await Promise.all([load('promote/classify-task.js'), load('classify/batch.js')])
+  return { toClassifyTask: m.toClassifyTask, runClassifyTask: b.runClassifyTask, packClassifyTask: b.packClassifyTask }
 }
 export async function userAgents () {
   const m = await load('classify/ua.js')

@@ -1,0 +1,37 @@
+import t from 'tap'
+import { randomUUID } from 'node:crypto'
+import { startTestEngine } from '../helpers/engine.js'
+import { request } from '../helpers/http.js'
+import { until } from '../helpers/wait.js'
+import { mintToken } from '../../src/token/codec.js'
+
+// address_many_recipients end to end (issue 11): the real server, ingest, embedded
+// ClickHouse, promotion and the worker pool's classification, the one batch path.
+
+const CHROME = {
+  'sec-ch-ua': '"Chromium";v="142", "Google Chrome";v="142", "Not_A Brand";v="99"', 'sec-ch-ua-mobile': '?0', 'sec-ch-ua-platform': '"Windows"', 'upgrade-insecure-requests': '1',
+  'user-agent': 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/142.0.0.0 Safari/537.36',
+  accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,image/apng,*/*;q=0.8,application/signed-exchange;v=b3;q=0.7',
+  'sec-fetch-site': 'cross-site', 'sec-fetch-mode': 'navigate', 'sec-fetch-user': '?1', 'sec-fetch-dest': 'document', 'accept-encoding': 'gzip, deflate, br, zstd', 'accept-language': 'en-US,en;q=0.9'
+}
+
+t.test('seven recipients clicked from one address within 5 s: address_many_recipients fires', async t => {
+  const e = await startTestEngine(t, { 'trusted-proxy': ['127.0.0.1'], 'promotion-window-ms': '2000', 'batch-max-ms': '50' })
+  const sentAt = Math.floor(Date.now() / 1000) - 3600
+  const click = async (ip: string, link = 0): Promise<number> => {
+    const token = mintToken(e.keys, { sid: 'acme', messageId: randomUUID(), linkIndex: link, sentAt, url: `https://example.com/${ip}/${randomUUID()}` })
+    return (await request(e.port, { path: `/c/${token}`, host: 'pacme.t.localhost:8080', headers: { ...CHROME, 'x-forwarded-for': ip } })).status
+  }
+  for (let i = 0; i < 7; i++) {
+    t.equal(await click('198.51.100.77'), 302)
+    await new Promise(resolve => setTimeout(resolve, 600))
+  }
+  t.equal(await click('203.0.113.9'), 302, 'and one recipient on an address of its own')
+  await until('eight clicks', () => e.promoter.stats.promoted >= 8)
+  const rows = await (await e.store.reader.query({ query: 'SELECT ip, reason_codes FROM clicks ORDER BY ts', format: 'JSONEachRow' })).json<{ ip: string, reason_codes: string[] }>()
+  const shared = rows.filter(r => r.ip === '198.51.100.77')
+  t.equal(shared.length, 7)
+  const fired = shared.filter(r => r.reason_codes.includes('address_many_recipients')).length
+  t.ok(fired >= 3, `address_many_recipients on ${fired} of the 7 clicks from one address (it fires once the address has reached 5 recipients)`)
+  t.notOk(rows.find(r => r.ip === '203.0.113.9')?.reason_codes.includes('address_many_recipients'), 'not for a recipient on its own address')
+})
