@@ -140,7 +140,7 @@ async function adminRequest (config: Config, path: string, init: { method: strin
   const host = config.adminHost.includes(':') ? `[${config.adminHost}]` : config.adminHost
   try {
     return await fetch(`http://${host}:${config.adminPort}${path}`, {
-      method: init.method, headers: { authorization: `Bearer ${loadOrCreateAdminToken(config.dataDir)}`, 'content-type': 'text/plain' }, body: init.body
+      method: init.method, headers: { authorization: `Bearer ${loadOrCreateAdminToken(config.dataDir, config.adminToken)}`, 'content-type': 'text/plain' }, body: init.body
     })
   } catch (err) {
     throw new ClicktrailError('CT_ERR_ADMIN_UNREACHABLE', `no clicktrail admin listener at ${host}:${config.adminPort} (is \`clicktrail serve\` running?): ${(err as Error).message}`)
@@ -221,7 +221,7 @@ function tokenInspect (args: string[]): void {
 }
 
 const MIGRATE_FLAGS = ['data-dir', 'clickhouse-url', 'clickhouse-user', 'clickhouse-password', 'clickhouse-database', 'log-level'] as const
-const SQL_FLAGS = ['data-dir', 'admin-host', 'admin-port'] as const
+const SQL_FLAGS = ['data-dir', 'admin-host', 'admin-port', 'admin-token'] as const
 
 const INIT_FLAGS = ['data-dir', 'clickhouse-url', 'clickhouse-user', 'clickhouse-password', 'clickhouse-database', 'tracking-base-url', 'api-host', 'api-port'] as const
 
@@ -292,7 +292,7 @@ async function sqlCommand (args: string[]): Promise<void> {
 
 Runs one SELECT over clicktrail's analytics tables (click_observations, clicks, clicks_by_message,
 clicks_by_link, clicks_by_tag_day, clicks_by_day, messages, message_links) through the running
-server's admin listener, authenticated with <data-dir>/admin-token (or ADMIN_TOKEN). No table
+server's admin listener, authenticated with <data-dir>/admin-token (or CLICKTRAIL_ADMIN_TOKEN). No table
 functions, SETTINGS, FORMAT or INTO OUTFILE; bounded in time, rows, bytes and memory.
 --param sid=acme fills a {sid:String} placeholder (the ready-made queries in sql/queries use them).
 
@@ -381,7 +381,7 @@ main(process.argv.slice(2)).catch((err: unknown) => {
 })
 
 function wantsStack (argv: string[]): boolean {
-  let level = process.env.LOG_LEVEL ?? ''
+  let level = process.env.CLICKTRAIL_LOG_LEVEL ?? process.env.LOG_LEVEL ?? ''
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--log-level' && i + 1 < argv.length) level = argv[i + 1]
     else if (argv[i].startsWith('--log-level=')) level = argv[i].slice('--log-level='.length)

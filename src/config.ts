@@ -61,6 +61,8 @@ export interface Config {
   webhookTestPerMinute: number
   webhookTestBurst: number
   webhookFailingRate: number
+  /** '' = the token in <data-dir>/admin-token. */
+  adminToken: string
 }
 
 type Kind = 'int' | 'string' | 'list' | 'url' | 'domain' | 'bool' | 'durations'
@@ -68,7 +70,10 @@ type Kind = 'int' | 'string' | 'list' | 'url' | 'domain' | 'bool' | 'durations'
 export interface OptionSpec {
   key: keyof Config
   flag: string
+  /** `CLICKTRAIL_…`: every variable has the prefix. */
   env: string
+  /** Earlier names of the variable, still read (after `env`). */
+  aliases: readonly string[]
   kind: Kind
   default: string
   doc: string
@@ -76,7 +81,9 @@ export interface OptionSpec {
   max?: number
 }
 
-export const OPTIONS: readonly OptionSpec[] = [
+// Written with each variable's name as it was first given; OPTIONS below puts every one under
+// the CLICKTRAIL_ prefix and keeps the old name as an alias.
+const SPECS: ReadonlyArray<Omit<OptionSpec, 'aliases'>> = [
   { key: 'port', flag: 'port', env: 'PORT', kind: 'int', default: '8080', min: 0, max: 65535, doc: 'redirect server port (0 = any free port)' },
   { key: 'host', flag: 'host', env: 'HOST', kind: 'string', default: '127.0.0.1', doc: 'address the redirect server binds' },
   { key: 'dataDir', flag: 'data-dir', env: 'DATA_DIR', kind: 'string', default: './data', doc: 'generated secrets, the spool and the embedded ClickHouse live here' },
@@ -127,8 +134,13 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'rewriteMaxOutputBytes', flag: 'rewrite-max-output-bytes', env: 'REWRITE_MAX_OUTPUT_BYTES', kind: 'int', default: String(DEFAULT_REWRITE_LIMITS.maxOutputBytes), min: 1024 * 1024, max: 1024 * 1024 * 1024, doc: 'bytes of a POST /v1/rewrite answer at most (every recipient\'s html); past it 413 CT_ERR_REWRITE_OUTPUT_TOO_LARGE' },
   { key: 'webhookTestPerMinute', flag: 'webhook-test-per-minute', env: 'WEBHOOK_TEST_PER_MINUTE', kind: 'int', default: '10', min: 1, max: 60_000, doc: 'test events (POST /v1/webhooks/{id}/test) one webhook may ask for per minute; past it 429 CT_ERR_RATE_LIMITED with Retry-After' },
   { key: 'webhookTestBurst', flag: 'webhook-test-burst', env: 'WEBHOOK_TEST_BURST', kind: 'int', default: '5', min: 1, max: 10_000, doc: 'test events one webhook may ask for at once before --webhook-test-per-minute applies' },
-  { key: 'webhookFailingRate', flag: 'webhook-failing-rate', env: 'WEBHOOK_FAILING_RATE', kind: 'int', default: '10', min: 1, max: 1000, doc: 'attempts per second at most for a webhook whose last 10 attempts failed, until one succeeds (its due deliveries wait)' }
+  { key: 'webhookFailingRate', flag: 'webhook-failing-rate', env: 'WEBHOOK_FAILING_RATE', kind: 'int', default: '10', min: 1, max: 1000, doc: 'attempts per second at most for a webhook whose last 10 attempts failed, until one succeeds (its due deliveries wait)' },
+  { key: 'adminToken', flag: 'admin-token', env: 'ADMIN_TOKEN', kind: 'string', default: '', doc: 'bearer token of the admin listener (analyst SQL, blocks); empty = <data-dir>/admin-token, created 0600 (prefer the variable)' }
 ]
+
+export const OPTIONS: readonly OptionSpec[] = SPECS.map(o => o.env.startsWith('CLICKTRAIL_')
+  ? { ...o, aliases: [] }
+  : { ...o, env: `CLICKTRAIL_${o.env}`, aliases: [o.env] })
 
 const LOG_LEVELS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
 const HOSTNAME = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/
@@ -136,6 +148,12 @@ const SID = /^[a-z0-9]{1,32}$/
 
 /** Raw values as they came from flags (string or repeated strings). */
 export type FlagValues = Partial<Record<string, string | string[] | boolean | undefined>>
+
+function fromEnv (env: NodeJS.ProcessEnv, spec: OptionSpec): string | undefined {
+  if (env[spec.env] !== undefined) return env[spec.env]
+  for (const a of spec.aliases) if (env[a] !== undefined) return env[a]
+  return undefined
+}
 
 /** Builds the Config from flags, then environment, then defaults; throws ConfigError. */
 export function loadConfig (flags: FlagValues = {}, env: NodeJS.ProcessEnv = process.env): Config {
@@ -147,16 +165,16 @@ export function loadConfig (flags: FlagValues = {}, env: NodeJS.ProcessEnv = pro
       texts = [String(fromFlag)]
     } else if (fromFlag !== undefined) {
       texts = Array.isArray(fromFlag) ? fromFlag : [fromFlag]
-    } else if (env[spec.env] !== undefined) {
-      texts = [env[spec.env] as string]
+    } else if (fromEnv(env, spec) !== undefined) {
+      texts = [fromEnv(env, spec) as string]
     } else {
       texts = [spec.default]
     }
     out[spec.key] = parseOption(spec, texts)
   }
   const config = out as unknown as Config
-  if (!/^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(config.clickhouseDatabase)) throw new ClicktrailError('CT_ERR_CONFIG', '--clickhouse-database (CLICKHOUSE_DATABASE) must be an identifier [A-Za-z_][A-Za-z0-9_]*')
-  if (config.clickhouseUrl !== '' && !/^https?:\/\/[^/]/.test(config.clickhouseUrl)) throw new ClicktrailError('CT_ERR_CONFIG', '--clickhouse-url (CLICKHOUSE_URL) must be an http(s) URL')
+  if (!/^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(config.clickhouseDatabase)) throw new ClicktrailError('CT_ERR_CONFIG', '--clickhouse-database (CLICKTRAIL_CLICKHOUSE_DATABASE) must be an identifier [A-Za-z_][A-Za-z0-9_]*')
+  if (config.clickhouseUrl !== '' && !/^https?:\/\/[^/]/.test(config.clickhouseUrl)) throw new ClicktrailError('CT_ERR_CONFIG', '--clickhouse-url (CLICKTRAIL_CLICKHOUSE_URL) must be an http(s) URL')
   if (config.retryMinMs > config.retryMaxMs) throw new ClicktrailError('CT_ERR_CONFIG', '--retry-min-ms must not exceed --retry-max-ms')
   if (config.dnsServer !== '' && !isDnsServer(config.dnsServer)) throw new ClicktrailError('CT_ERR_CONFIG', `--dns-server (DNS_SERVER) must be IP, IP:PORT or [IPv6]:PORT, got "${config.dnsServer}"`)
   config.ringSize = 2 ** Math.ceil(Math.log2(config.ringSize))
@@ -250,6 +268,6 @@ function checkAddressOrCidr (name: string, item: string): void {
 
 /** The README's configuration table, generated from OPTIONS so the two cannot drift. */
 export function configTableMarkdown (): string {
-  const rows = OPTIONS.map(o => `| \`--${o.flag}\` | \`${o.env}\` | ${o.default === '' ? '—' : `\`${o.default}\``} | ${o.doc} |`)
+  const rows = OPTIONS.map(o => `| \`--${o.flag}\` | \`${o.env}\`${o.aliases.map(a => ` (\`${a}\`)`).join('')} | ${o.default === '' ? '—' : `\`${o.default}\``} | ${o.doc} |`)
   return ['| flag | variable | default | what |', '|---|---|---|---|', ...rows].join('\n')
 }

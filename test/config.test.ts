@@ -16,7 +16,7 @@ t.test('defaults, then environment, then flags', async t => {
 
 t.test('invalid values name the option', async t => {
   const bad: Array<[Record<string, string | string[]>, RegExp]> = [
-    [{ port: '70000' }, /--port \(PORT\)/],
+    [{ port: '70000' }, /--port \(CLICKTRAIL_PORT\)/],
     [{ port: '-1' }, /--port/],
     [{ 'token-ttl-days': 'soon' }, /--token-ttl-days/],
     [{ 'tracking-base-url': 'ftp://x' }, /--tracking-base-url/],
@@ -50,4 +50,14 @@ t.test('the README configuration table is the generated one', async t => {
   const m = /<!-- config:start[^\n]*-->\n([\s\S]*?)\n<!-- config:end -->/.exec(readme)
   t.ok(m, 'README has the config markers')
   t.equal(m?.[1], configTableMarkdown(), 'run `npm run docs:config` after changing options')
+})
+
+t.test('every variable has the CLICKTRAIL_ prefix; the earlier names still work as aliases', async t => {
+  for (const o of OPTIONS) t.match(o.env, /^CLICKTRAIL_[A-Z0-9_]+$/, o.flag)
+  t.equal(loadConfig({}, { CLICKTRAIL_PORT: '9001' }).port, 9001)
+  t.equal(loadConfig({}, { PORT: '9002' }).port, 9002, 'the old name is an alias')
+  t.equal(loadConfig({}, { CLICKTRAIL_PORT: '9003', PORT: '9004' }).port, 9003, 'the prefixed name wins')
+  t.equal(loadConfig({ port: '9005' }, { CLICKTRAIL_PORT: '9003' }).port, 9005, 'a flag beats both')
+  t.equal(loadConfig({}, { ADMIN_TOKEN: 'x'.repeat(20) }).adminToken, 'x'.repeat(20), 'ADMIN_TOKEN is an option now (CLICKTRAIL_ADMIN_TOKEN)')
+  t.equal(loadConfig({}, { CLICKTRAIL_SECRETS: 'a' }).secrets, 'a', 'names that had the prefix keep it, with no alias')
 })

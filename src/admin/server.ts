@@ -18,9 +18,9 @@ import { isStoreFailure } from '../store/client.js'
 
 export const ADMIN_TOKEN_FILE = 'admin-token'
 
-/** The admin token: ADMIN_TOKEN if set, else `<data-dir>/admin-token`, created 0600 on first use. */
-export function loadOrCreateAdminToken (dataDir: string, env: NodeJS.ProcessEnv = process.env): string {
-  if (env.ADMIN_TOKEN !== undefined && env.ADMIN_TOKEN !== '') return env.ADMIN_TOKEN
+/** The admin token: `configured` (--admin-token, CLICKTRAIL_ADMIN_TOKEN) if set, else `<data-dir>/admin-token`, created 0600 on first use. */
+export function loadOrCreateAdminToken (dataDir: string, configured = ''): string {
+  if (configured !== '') return configured
   mkdirSync(dataDir, { recursive: true })
   const path = join(dataDir, ADMIN_TOKEN_FILE)
   try {

@@ -230,7 +230,7 @@ async function assemble (config: Config, log: Logger, options: EngineOptions, lo
   // The listeners.
   let registry: MetricsRegistry | undefined
   // /metrics is served here, not on the public redirect port.
-  const admin = new AdminServer(store, loadOrCreateAdminToken(config.dataDir), { log, metrics: () => registry, plane })
+  const admin = new AdminServer(store, loadOrCreateAdminToken(config.dataDir, config.adminToken), { log, metrics: () => registry, plane })
   const api = new ApiServer({
     plane,
     log,
