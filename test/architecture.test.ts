@@ -19,8 +19,9 @@ const graph = new Map<string, string[]>()
 for (const file of files(SRC)) {
   const text = readFileSync(file, 'utf8')
   const deps: string[] = []
-  for (const m of text.matchAll(/(?:^|\n)\s*(?:import|export)\s[^'"]*?from\s+['"](\.{1,2}\/[^'"]+)['"]|import\(\s*['"](\.{1,2}\/[^'"]+)['"]\s*\)/g)) {
-    const spec = m[1] ?? m[2]
+  // `import … from '…'`, `export … from '…'`, a bare `import '…'`, and `import('…')`.
+  for (const m of text.matchAll(/(?:^|\n)\s*(?:import|export)\s[^'"]*?from\s+['"](\.{1,2}\/[^'"]+)['"]|(?:^|\n)\s*import\s+['"](\.{1,2}\/[^'"]+)['"]|import\(\s*['"](\.{1,2}\/[^'"]+)['"]\s*\)/g)) {
+    const spec = m[1] ?? m[2] ?? m[3]
     deps.push(relative(SRC, resolve(dirname(file), spec)).replace(/\.js$/, '.ts'))
   }
   graph.set(relative(SRC, file), deps)
