@@ -19,6 +19,7 @@ run: build
 	node dist/cli.js serve
 
 test: build
+	npx eslint src test bench scripts
 	npx tap
 
 bench: build

@@ -41,10 +41,24 @@ function observation (r, i) {
   const h = name => r.headers[name] ?? ''
   const now = Date.now()
   return {
-    ts: now, sentAt: Math.floor(now / 1000 - r.delay), ip: r.ip, messageId: `${r.message}-${i % 500}`, linkIndex: r.link, method: r.method,
-    userAgent: i % 50 === 0 ? `${h('user-agent')} v${i}` : h('user-agent'), accept: h('accept'), acceptLanguage: h('accept-language'),
-    secFetchSite: h('sec-fetch-site'), secFetchMode: h('sec-fetch-mode'), secFetchDest: h('sec-fetch-dest'), secFetchUser: h('sec-fetch-user'),
-    secChUa: h('sec-ch-ua'), secPurpose: h('sec-purpose'), purpose: h('purpose'), xMoz: h('x-moz'), id: randomUUID()
+    ts: now,
+    sentAt: Math.floor(now / 1000 - r.delay),
+    ip: r.ip,
+    messageId: `${r.message}-${i % 500}`,
+    linkIndex: r.link,
+    method: r.method,
+    userAgent: i % 50 === 0 ? `${h('user-agent')} v${i}` : h('user-agent'),
+    accept: h('accept'),
+    acceptLanguage: h('accept-language'),
+    secFetchSite: h('sec-fetch-site'),
+    secFetchMode: h('sec-fetch-mode'),
+    secFetchDest: h('sec-fetch-dest'),
+    secFetchUser: h('sec-fetch-user'),
+    secChUa: h('sec-ch-ua'),
+    secPurpose: h('sec-purpose'),
+    purpose: h('purpose'),
+    xMoz: h('x-moz'),
+    id: randomUUID()
   }
 }
 

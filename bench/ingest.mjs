@@ -199,7 +199,6 @@ function verify (name, load, d, ingest) {
   if (ingest && d.ingest_shed !== 0) fail(`${name}: ingest shed ${d.ingest_shed} observations (spool full or failing)`)
 }
 
-
 /**
  * Runs the load for `seconds` against `server` while sampling it every second: rates,
  * spool depth, event-loop delay. Returns the window's summary and its series.
@@ -300,7 +299,6 @@ async function measure (server, cycle, seconds, { ingest, series = true }) {
   }
   return out
 }
-
 
 /** Polls until the ring and the pipeline queue are empty; returns ms waited and the last sample. */
 async function drain (server, timeoutS) {

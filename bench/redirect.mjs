@@ -260,17 +260,19 @@ async function halfPeakPhase (servers, results, hot) {
     pacedRounds.hot.push(await paced(hotServer, pacedSeconds))
     if (bareServer !== undefined) pacedRounds.bare.push(await paced(bareServer, pacedSeconds))
   }
-  const summarize = (rs) => rs.length === 0 ? undefined : {
-    method: rs[0].method,
-    targetRate: rate,
-    secondsPerRound: pacedSeconds,
-    achievedRate: median(rs.map(x => x.achievedRate)),
-    unfinished: rs.reduce((a, x) => a + x.unfinished, 0),
-    otherCpuUtil: median(rs.map(x => x.otherCpuUtil)),
-    cpuUsPerReq: median(rs.map(x => x.cpuUsPerReq)),
-    latency: { p50_us: median(rs.map(x => x.latency.p50_us)), p99_us: median(rs.map(x => x.latency.p99_us)), p999_us: median(rs.map(x => x.latency.p999_us)), max_us: Math.max(...rs.map(x => x.latency.max_us)) },
-    rounds: rs
-  }
+  const summarize = (rs) => rs.length === 0
+    ? undefined
+    : {
+        method: rs[0].method,
+        targetRate: rate,
+        secondsPerRound: pacedSeconds,
+        achievedRate: median(rs.map(x => x.achievedRate)),
+        unfinished: rs.reduce((a, x) => a + x.unfinished, 0),
+        otherCpuUtil: median(rs.map(x => x.otherCpuUtil)),
+        cpuUsPerReq: median(rs.map(x => x.cpuUsPerReq)),
+        latency: { p50_us: median(rs.map(x => x.latency.p50_us)), p99_us: median(rs.map(x => x.latency.p99_us)), p999_us: median(rs.map(x => x.latency.p999_us)), max_us: Math.max(...rs.map(x => x.latency.max_us)) },
+        rounds: rs
+      }
   const acBefore = await hotServer.sample()
   const ac = await runAutocannon({ port: hotServer.port, cycle: { paths: [pathOf(hot)], offset: 0 }, seconds: S.duration, connections: S.connections, headers: HEADERS, overallRate: rate })
   const acAfter = await hotServer.sample()

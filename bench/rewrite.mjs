@@ -159,7 +159,6 @@ function mintFor (messageId) {
 
 // ---------------------------------------------------------------- runs
 
-
 function summarize (mode, threads, email, latencies, wallMs, cpuMs) {
   const sorted = Float64Array.from(latencies).sort()
   const n = latencies.length

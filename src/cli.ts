@@ -54,7 +54,6 @@ function serveHelp (): string {
   return `usage: clicktrail serve [options]\n\nRuns the redirect server; SIGTERM or SIGINT stops it gracefully.\n\n${lines.join('\n')}`
 }
 
-
 const KEY_HELP = helpFor(KEY_FLAGS)
 
 const TOKEN_CREATE_HELP = `usage: clicktrail token create --project SID --url URL [--message-id UUID] [--link-index N] [--sent-at ISO8601]

@@ -44,14 +44,6 @@ t.test('every option has a flag, a variable and a doc, all distinct', async t =>
   t.equal(configTableMarkdown().split('\n').length, OPTIONS.length + 2)
 })
 
-t.test('the README configuration table is the generated one', async t => {
-  const { readFileSync } = await import('node:fs')
-  const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8')
-  const m = /<!-- config:start[^\n]*-->\n([\s\S]*?)\n<!-- config:end -->/.exec(readme)
-  t.ok(m, 'README has the config markers')
-  t.equal(m?.[1], configTableMarkdown(), 'run `npm run docs:config` after changing options')
-})
-
 t.test('every variable has the CLICKTRAIL_ prefix; the earlier names still work as aliases', async t => {
   for (const o of OPTIONS) t.match(o.env, /^CLICKTRAIL_[A-Z0-9_]+$/, o.flag)
   t.equal(loadConfig({}, { CLICKTRAIL_PORT: '9001' }).port, 9001)

@@ -107,12 +107,15 @@ try {
       { where: 'src/store/observations.ts:40', words: 'an insert that fans out over every core starves the redirect thread (measured: event-loop stalls of 27–80 ms right after each insert started, at max_threads auto)' },
       { where: 'DESIGN.md:88', words: 'A 50 000-row insert through it stalled the event loop by about 1 ms (measured)' }
     ],
-    sections: [{ title: `Embedded ClickHouse (chdb), ${cpus().length} cores; from the insert's start to 200 ms after: the longest gap between turns of the busy main thread (${ROWS} rows), the same with an idle thread (50 000 rows); rows.join of the ${ROWS} rows alone takes ${fmtNs(spread(joinNs).median)} on the main thread`, table: mdTable(['insert', 'inserts', 'wall, median', 'longest stall, median of inserts', 'longest stall, worst', 'p99 stall, median', 'main thread waiting for a CPU, median'], [
-      row(`${variants.current.label}, ${ROWS} rows, busy main thread **(current)**`, variants.current.samples),
-      row(`${variants.auto.label}, ${ROWS} rows, busy main thread`, variants.auto.samples),
-      row(variants.none.label, variants.none.samples),
-      row('insertObservationRows, 50 000 rows, idle main thread', bigSamples)
-    ]) }],
+    sections: [{
+      title: `Embedded ClickHouse (chdb), ${cpus().length} cores; from the insert's start to 200 ms after: the longest gap between turns of the busy main thread (${ROWS} rows), the same with an idle thread (50 000 rows); rows.join of the ${ROWS} rows alone takes ${fmtNs(spread(joinNs).median)} on the main thread`,
+      table: mdTable(['insert', 'inserts', 'wall, median', 'longest stall, median of inserts', 'longest stall, worst', 'p99 stall, median', 'main thread waiting for a CPU, median'], [
+        row(`${variants.current.label}, ${ROWS} rows, busy main thread **(current)**`, variants.current.samples),
+        row(`${variants.auto.label}, ${ROWS} rows, busy main thread`, variants.auto.samples),
+        row(variants.none.label, variants.none.samples),
+        row('insertObservationRows, 50 000 rows, idle main thread', bigSamples)
+      ])
+    }],
     verdicts: [
       { where: 'src/store/observations.ts:40', holds: auto.median >= 20e6 && cur.median < auto.median / 2 && none.median < auto.median / 2 ? true : auto.median > cur.median * 1.5 ? null : false, measured: `longest stall of a busy main thread per insert at max_threads auto ${fmtNs(auto.median)} (worst ${fmtNs(auto.max)}), at max_threads 1 ${fmtNs(cur.median)} (worst ${fmtNs(cur.max)}), with no insert at all ${fmtNs(none.median)}; claim 27–80 ms at auto and none at 1. ${curWait < cur.median / 2 ? `The stall comes with little CPU wait (${fmtNs(curWait)}): it is work on the main thread (rows.join alone ${fmtNs(spread(joinNs).median)}, then the hand-over to chdb), the same at either setting` : `The main thread also waited ${fmtNs(curWait)} for a CPU: the machine was busy, starvation and main-thread work (rows.join alone ${fmtNs(spread(joinNs).median)}) mix`}` },
       { where: 'DESIGN.md:88', holds: bigM.median <= 3e6 ? true : bigM.median <= 10e6 ? null : false, measured: `a 50 000-row insert holds an idle main thread up to ${fmtNs(bigM.median)} (median of ${bigSamples.length}), wall ${fmtNs(spread(bigSamples.map(x => x.wallNs)).median)}; claim about 1 ms` }

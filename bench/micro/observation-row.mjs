@@ -14,12 +14,39 @@ const obs = Array.from({ length: 64 }, (_, i) => sampleObservation(i))
 // The same values as toRow, keyed by column name (what JSONEachRow would need).
 function toObjectRow (o, nodeId) {
   return JSON.stringify({
-    ts: o.ts, obs_id: o.id, node_id: nodeId, sid: o.sid, message_id: o.messageId, link_index: o.linkIndex, sent_at: o.sentAt, url: o.url, kid: o.kid,
-    retention_days: o.retentionDays, method: o.method, host: o.host, ip: o.ip, peer_ip: o.peerIp, user_agent: o.userAgent, accept: o.accept,
-    accept_language: o.acceptLanguage, accept_encoding: o.acceptEncoding, sec_fetch_site: o.secFetchSite, sec_fetch_mode: o.secFetchMode,
-    sec_fetch_dest: o.secFetchDest, sec_fetch_user: o.secFetchUser, sec_ch_ua: o.secChUa, sec_ch_ua_mobile: o.secChUaMobile,
-    sec_ch_ua_platform: o.secChUaPlatform, sec_purpose: o.secPurpose, purpose: o.purpose, x_moz: o.xMoz, referer: o.referer, via: o.via,
-    dnt: o.dnt, upgrade_insecure_requests: o.upgradeInsecureRequests, blocked: o.blocked === true
+    ts: o.ts,
+    obs_id: o.id,
+    node_id: nodeId,
+    sid: o.sid,
+    message_id: o.messageId,
+    link_index: o.linkIndex,
+    sent_at: o.sentAt,
+    url: o.url,
+    kid: o.kid,
+    retention_days: o.retentionDays,
+    method: o.method,
+    host: o.host,
+    ip: o.ip,
+    peer_ip: o.peerIp,
+    user_agent: o.userAgent,
+    accept: o.accept,
+    accept_language: o.acceptLanguage,
+    accept_encoding: o.acceptEncoding,
+    sec_fetch_site: o.secFetchSite,
+    sec_fetch_mode: o.secFetchMode,
+    sec_fetch_dest: o.secFetchDest,
+    sec_fetch_user: o.secFetchUser,
+    sec_ch_ua: o.secChUa,
+    sec_ch_ua_mobile: o.secChUaMobile,
+    sec_ch_ua_platform: o.secChUaPlatform,
+    sec_purpose: o.secPurpose,
+    purpose: o.purpose,
+    x_moz: o.xMoz,
+    referer: o.referer,
+    via: o.via,
+    dnt: o.dnt,
+    upgrade_insecure_requests: o.upgradeInsecureRequests,
+    blocked: o.blocked === true
   })
 }
 const sample = JSON.parse(toObjectRow(obs[0], NODE))

@@ -29,7 +29,7 @@ function head (port) {
     c.on('data', d => { data += d; if (data.includes('\r\n\r\n')) done(`answered ${data.slice(9, 12)}${/content-length: *(\d+)/i.exec(data) ? `, Content-Length ${/content-length: *(\d+)/i.exec(data)[1]}` : ''}`) })
     c.on('close', () => done(data ? `answered ${data.slice(9, 12)}` : 'closed, no answer'))
     c.on('error', () => done('connection error'))
-    c.write(`HEAD /x HTTP/1.1\r\nHost: micro.localhost\r\n\r\n`)
+    c.write('HEAD /x HTTP/1.1\r\nHost: micro.localhost\r\n\r\n')
   })
 }
 

@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID, timingSafeEqual, createHash } from 'node:crypto'
 import { mkdirSync, openSync, readFileSync, writeSync, closeSync } from 'node:fs'
 import { join } from 'node:path'
-import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from 'uWebSockets.js'
+import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket as ListenSocket } from 'uWebSockets.js'
 import { closeApp, loadUws, readBody } from '../http/uws.js'
 import { listenFronted, type HttpFront } from '../http/front.js'
 import { ClicktrailError } from '../errors.js'
@@ -73,7 +73,7 @@ export class AdminServer {
   readonly #log: Logger
   readonly sql: AnalystSql
   readonly stats = { unauthorized: 0 }
-  #listen: us_listen_socket | undefined
+  #listen: ListenSocket | undefined
   #front: HttpFront | undefined
   port = 0
 

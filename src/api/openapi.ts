@@ -32,8 +32,8 @@ export function buildOpenApi (routes: RouteDef[], version: string): Record<strin
     const ok = r.raw !== undefined
       ? { description: 'the rewritten message', content: { [r.raw.contentType]: { schema: { type: 'string', format: 'binary' } } } }
       : r.response.schema === undefined
-      ? { description: 'done' }
-      : { description: 'success', content: { 'application/json': { schema: typeof r.response.schema === 'string' ? { $ref: `#/components/schemas/${r.response.schema}` } : r.response.schema } } }
+        ? { description: 'done' }
+        : { description: 'success', content: { 'application/json': { schema: typeof r.response.schema === 'string' ? { $ref: `#/components/schemas/${r.response.schema}` } : r.response.schema } } }
     responses[String(r.response.status)] = ok
     for (const status of [...r.errors, ...(r.auth === false ? [] : [401]), 503]) {
       responses[String(status)] = { description: ERROR_TEXT[status] ?? 'error', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } }

@@ -81,7 +81,10 @@ async function record (s: RewriteServices, ids: MessageIds, plane: ControlPlane,
   const enabled = m.tracking.enabled
   const linkCount = m.links.reduce((n, l) => l.tracked ? n + 1 : n, 0)
   const perLink = m.links.map(l => ({
-    link_index: l.index, url: l.url, anchor_text: l.anchor_text, tracked: enabled && l.tracked,
+    link_index: l.index,
+    url: l.url,
+    anchor_text: l.anchor_text,
+    tracked: enabled && l.tracked,
     skip_reason: l.tracked ? (enabled ? '' : 'tracking_disabled') : (l.reason ?? '')
   }))
   const linkMap: MessageInfo['links'] = new Map(m.links.map(l => [l.index, { url: l.url, anchorText: l.anchor_text }]))
@@ -91,9 +94,20 @@ async function record (s: RewriteServices, ids: MessageIds, plane: ControlPlane,
     const id = m.messageIds[i]
     const recipient = m.recipients[i]
     messages.push({
-      message_id: id, sid: project.sid, project_id: project.project_id, route_id: route.route_id, recipient, sender: m.sender,
-      subject: m.subject, tag: m.tag, metadata: m.metadata, sent_at: m.sentAt, tracking: enabled, tracking_reason: m.tracking.reason,
-      link_count: linkCount, retention_days: project.retention_days
+      message_id: id,
+      sid: project.sid,
+      project_id: project.project_id,
+      route_id: route.route_id,
+      recipient,
+      sender: m.sender,
+      subject: m.subject,
+      tag: m.tag,
+      metadata: m.metadata,
+      sent_at: m.sentAt,
+      tracking: enabled,
+      tracking_reason: m.tracking.reason,
+      link_count: linkCount,
+      retention_days: project.retention_days
     })
     for (const l of perLink) {
       rows.push({ message_id: id, sid: project.sid, link_index: l.link_index, url: l.url, anchor_text: l.anchor_text, tracked: l.tracked, skip_reason: l.skip_reason, sent_at: m.sentAt, retention_days: project.retention_days })
@@ -116,8 +130,15 @@ export function rewriteRoutes (s: RewriteServices): RouteDef[] {
   const ids = s.messageIds ?? new MessageIds(s.messages.client)
   return [
     {
-      method: 'post', path: '/v1/rewrite', operationId: 'rewrite', summary: 'Rewrite the links of an email for each recipient (API sends)', tag: 'rewriting',
-      request: 'RewriteRequest', response: { status: 200, schema: 'RewriteResult' }, errors: [400, 404, 409, 413, 422], maxBody: MAX_REWRITE_BODY,
+      method: 'post',
+      path: '/v1/rewrite',
+      operationId: 'rewrite',
+      summary: 'Rewrite the links of an email for each recipient (API sends)',
+      tag: 'rewriting',
+      request: 'RewriteRequest',
+      response: { status: 200, schema: 'RewriteResult' },
+      errors: [400, 404, 409, 413, 422],
+      maxBody: MAX_REWRITE_BODY,
       async handler (ctx) {
         const b = ctx.body as { route_id: string, from: string, to: string[], subject?: string, html: string, text?: string, tag?: string, metadata?: Record<string, string>, settings?: { track_clicks?: boolean }, message_id?: string, sent_at?: string }
         const route = ownRoute(ctx, b.route_id)
@@ -161,9 +182,15 @@ export function rewriteRoutes (s: RewriteServices): RouteDef[] {
       }
     },
     {
-      method: 'post', path: '/v1/rewrite/mime', operationId: 'rewriteMime', summary: 'Rewrite a raw RFC 5322 message (SMTP sends): ?route_id=…; honours and removes X-LM-Override-Track-Clicks', tag: 'rewriting',
+      method: 'post',
+      path: '/v1/rewrite/mime',
+      operationId: 'rewriteMime',
+      summary: 'Rewrite a raw RFC 5322 message (SMTP sends): ?route_id=…; honours and removes X-LM-Override-Track-Clicks',
+      tag: 'rewriting',
       raw: { contentType: 'message/rfc822', description: 'the raw message, as an SMTP relay hands it over' },
-      response: { status: 200 }, errors: [400, 404, 413, 415, 422], maxBody: MAX_REWRITE_BODY,
+      response: { status: 200 },
+      errors: [400, 404, 413, 415, 422],
+      maxBody: MAX_REWRITE_BODY,
       async handler (ctx) {
         const routeId = new URLSearchParams(ctx.query).get('route_id') ?? undefined
         if (routeId === undefined) throw invalid('query parameter route_id is required', { field: 'route_id' })

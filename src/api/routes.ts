@@ -1,6 +1,6 @@
-import { randomBytes, randomUUID } from 'node:crypto'
+import { randomUUID } from 'node:crypto'
 import type { ControlPlane } from '../control/plane.js'
-import { DEFAULT_RETENTION_DAYS, DEFAULT_TOKEN_TTL_DAYS, type DomainClaim, type Project, type Route, type RouteType, type Webhook } from '../control/model.js'
+import type { DomainClaim, Project, Route, Webhook } from '../control/model.js'
 import { domainClaimIsLive } from '../control/plane.js'
 import type { DomainService } from '../control/domains.js'
 import { hostnameOf } from '../token/tracked-url.js'
@@ -20,7 +20,7 @@ export interface Ctx {
   query: string
   /** The body as received, for routes that take no JSON (`raw: true`). */
   rawBody?: Buffer
-  body: any // eslint-disable-line @typescript-eslint/no-explicit-any -- validated against `request` first
+  body: any
   plane: ControlPlane
   /** host[:port] of the tracking base URL, for `tracking_host`. */
   trackingHost: string
@@ -98,8 +98,16 @@ async function claimDomain (plane: ControlPlane, svc: DomainService, p: Project,
   if (owner !== undefined && owner.project_id !== p.project_id) throw domainTaken(hostname)
   const t = now()
   const claim = await plane.claim('domain_claims', {
-    hostname, project_id: p.project_id, team_id: p.team_id, status: 'pending_verification', verification_token: failed?.verification_token ?? svc.newToken(),
-    verified_by: '', created_at: t, checked_at: 0, verified_at: 0, status_changed_at: t
+    hostname,
+    project_id: p.project_id,
+    team_id: p.team_id,
+    status: 'pending_verification',
+    verification_token: failed?.verification_token ?? svc.newToken(),
+    verified_by: '',
+    created_at: t,
+    checked_at: 0,
+    verified_at: 0,
+    status_changed_at: t
   }, domainClaimIsLive)
   if (!claim.won) {
     // Withdraw: a new claim disappears, a failed one that tried again is failed again.
@@ -114,25 +122,47 @@ const VERIFY_WRITE_INTERVAL_MS = 10_000
 
 export const ROUTES: RouteDef[] = [
   {
-    method: 'post', path: '/v1/projects', operationId: 'createProject', summary: 'Create a project', tag: 'projects',
-    request: 'ProjectCreate', response: { status: 201, schema: 'Project' }, errors: [400, 409, 413],
+    method: 'post',
+    path: '/v1/projects',
+    operationId: 'createProject',
+    summary: 'Create a project',
+    tag: 'projects',
+    request: 'ProjectCreate',
+    response: { status: 201, schema: 'Project' },
+    errors: [400, 409, 413],
     async handler (ctx) {
       return { status: 201, body: projectView(await createProject(ctx.plane, ctx.teamId, ctx.body), ctx.trackingHost) }
     }
   },
   {
-    method: 'get', path: '/v1/projects', operationId: 'listProjects', summary: 'List the team\'s projects', tag: 'projects',
-    response: { status: 200, schema: listOf('Project') }, errors: [],
+    method: 'get',
+    path: '/v1/projects',
+    operationId: 'listProjects',
+    summary: 'List the team\'s projects',
+    tag: 'projects',
+    response: { status: 200, schema: listOf('Project') },
+    errors: [],
     handler: ctx => ({ status: 200, body: { data: ctx.plane.projects(ctx.teamId).map(p => projectView(p, ctx.trackingHost)) } })
   },
   {
-    method: 'get', path: '/v1/projects/:project_id', operationId: 'getProject', summary: 'Get a project', tag: 'projects',
-    response: { status: 200, schema: 'Project' }, errors: [404],
+    method: 'get',
+    path: '/v1/projects/:project_id',
+    operationId: 'getProject',
+    summary: 'Get a project',
+    tag: 'projects',
+    response: { status: 200, schema: 'Project' },
+    errors: [404],
     handler: ctx => ({ status: 200, body: projectView(ownProject(ctx), ctx.trackingHost) })
   },
   {
-    method: 'patch', path: '/v1/projects/:project_id', operationId: 'updateProject', summary: 'Update a project\'s name, token TTL or retention', tag: 'projects',
-    request: 'ProjectUpdate', response: { status: 200, schema: 'Project' }, errors: [400, 404, 413],
+    method: 'patch',
+    path: '/v1/projects/:project_id',
+    operationId: 'updateProject',
+    summary: 'Update a project\'s name, token TTL or retention',
+    tag: 'projects',
+    request: 'ProjectUpdate',
+    response: { status: 200, schema: 'Project' },
+    errors: [400, 404, 413],
     async handler (ctx) {
       const p: Project = { ...ownProject(ctx), ...ctx.body, updated_at: now() }
       await ctx.plane.write('projects', p)
@@ -140,25 +170,47 @@ export const ROUTES: RouteDef[] = [
     }
   },
   {
-    method: 'post', path: '/v1/projects/:project_id/routes', operationId: 'createRoute', summary: 'Create a route (inbound routes cannot track clicks)', tag: 'routes',
-    request: 'RouteCreate', response: { status: 201, schema: 'Route' }, errors: [400, 404, 413, 422],
+    method: 'post',
+    path: '/v1/projects/:project_id/routes',
+    operationId: 'createRoute',
+    summary: 'Create a route (inbound routes cannot track clicks)',
+    tag: 'routes',
+    request: 'RouteCreate',
+    response: { status: 201, schema: 'Route' },
+    errors: [400, 404, 413, 422],
     async handler (ctx) {
       return { status: 201, body: routeView(await createRoute(ctx.plane, ownProject(ctx), ctx.body)) }
     }
   },
   {
-    method: 'get', path: '/v1/projects/:project_id/routes', operationId: 'listRoutes', summary: 'List a project\'s routes', tag: 'routes',
-    response: { status: 200, schema: listOf('Route') }, errors: [404],
+    method: 'get',
+    path: '/v1/projects/:project_id/routes',
+    operationId: 'listRoutes',
+    summary: 'List a project\'s routes',
+    tag: 'routes',
+    response: { status: 200, schema: listOf('Route') },
+    errors: [404],
     handler: ctx => ({ status: 200, body: { data: ctx.plane.routes(ownProject(ctx).project_id).map(routeView) } })
   },
   {
-    method: 'get', path: '/v1/routes/:route_id', operationId: 'getRoute', summary: 'Get a route', tag: 'routes',
-    response: { status: 200, schema: 'Route' }, errors: [404],
+    method: 'get',
+    path: '/v1/routes/:route_id',
+    operationId: 'getRoute',
+    summary: 'Get a route',
+    tag: 'routes',
+    response: { status: 200, schema: 'Route' },
+    errors: [404],
     handler: ctx => ({ status: 200, body: routeView(ownRoute(ctx)) })
   },
   {
-    method: 'patch', path: '/v1/routes/:route_id', operationId: 'updateRoute', summary: 'Update a route, e.g. {"track_clicks": true}', tag: 'routes',
-    request: 'RouteUpdate', response: { status: 200, schema: 'Route' }, errors: [400, 404, 413, 422],
+    method: 'patch',
+    path: '/v1/routes/:route_id',
+    operationId: 'updateRoute',
+    summary: 'Update a route, e.g. {"track_clicks": true}',
+    tag: 'routes',
+    request: 'RouteUpdate',
+    response: { status: 200, schema: 'Route' },
+    errors: [400, 404, 413, 422],
     async handler (ctx) {
       const current = ownRoute(ctx)
       if (current.type === 'inbound' && ctx.body.track_clicks === true) throw inboundTracking()
@@ -168,40 +220,75 @@ export const ROUTES: RouteDef[] = [
     }
   },
   {
-    method: 'del', path: '/v1/routes/:route_id', operationId: 'deleteRoute', summary: 'Delete a route', tag: 'routes',
-    response: { status: 204 }, errors: [404],
+    method: 'del',
+    path: '/v1/routes/:route_id',
+    operationId: 'deleteRoute',
+    summary: 'Delete a route',
+    tag: 'routes',
+    response: { status: 204 },
+    errors: [404],
     async handler (ctx) {
       await ctx.plane.write('routes', { ...ownRoute(ctx), updated_at: now() }, true)
       return { status: 204 }
     }
   },
   {
-    method: 'post', path: '/v1/projects/:project_id/webhooks', operationId: 'createWebhook', summary: 'Create a webhook; the answer carries its signing secret, shown only this once', tag: 'webhooks',
-    request: 'WebhookCreate', response: { status: 201, schema: 'Webhook' }, errors: [400, 404, 413],
+    method: 'post',
+    path: '/v1/projects/:project_id/webhooks',
+    operationId: 'createWebhook',
+    summary: 'Create a webhook; the answer carries its signing secret, shown only this once',
+    tag: 'webhooks',
+    request: 'WebhookCreate',
+    response: { status: 201, schema: 'Webhook' },
+    errors: [400, 404, 413],
     async handler (ctx) {
       const p = ownProject(ctx)
       const t = now()
       const w: Webhook = {
-        webhook_id: randomUUID(), project_id: p.project_id, team_id: p.team_id, url: await checkWebhookUrl(ctx.body.url, ctx.allowPrivateWebhooks), secret: newWebhookSecret(),
-        events: ctx.body.events ?? ['message.clicked'], include_machine_events: ctx.body.include_machine_events ?? false, enabled: ctx.body.enabled ?? true, created_at: t, updated_at: t
+        webhook_id: randomUUID(),
+        project_id: p.project_id,
+        team_id: p.team_id,
+        url: await checkWebhookUrl(ctx.body.url, ctx.allowPrivateWebhooks),
+        secret: newWebhookSecret(),
+        events: ctx.body.events ?? ['message.clicked'],
+        include_machine_events: ctx.body.include_machine_events ?? false,
+        enabled: ctx.body.enabled ?? true,
+        created_at: t,
+        updated_at: t
       }
       await ctx.plane.write('webhooks', w)
       return { status: 201, body: webhookView(w, true) }
     }
   },
   {
-    method: 'get', path: '/v1/projects/:project_id/webhooks', operationId: 'listWebhooks', summary: 'List a project\'s webhooks', tag: 'webhooks',
-    response: { status: 200, schema: listOf('Webhook') }, errors: [404],
+    method: 'get',
+    path: '/v1/projects/:project_id/webhooks',
+    operationId: 'listWebhooks',
+    summary: 'List a project\'s webhooks',
+    tag: 'webhooks',
+    response: { status: 200, schema: listOf('Webhook') },
+    errors: [404],
     handler: ctx => ({ status: 200, body: { data: ctx.plane.webhooks(ownProject(ctx).project_id).map(w => webhookView(w)) } })
   },
   {
-    method: 'get', path: '/v1/webhooks/:webhook_id', operationId: 'getWebhook', summary: 'Get a webhook (without its secret)', tag: 'webhooks',
-    response: { status: 200, schema: 'Webhook' }, errors: [404],
+    method: 'get',
+    path: '/v1/webhooks/:webhook_id',
+    operationId: 'getWebhook',
+    summary: 'Get a webhook (without its secret)',
+    tag: 'webhooks',
+    response: { status: 200, schema: 'Webhook' },
+    errors: [404],
     handler: ctx => ({ status: 200, body: webhookView(ownWebhook(ctx)) })
   },
   {
-    method: 'patch', path: '/v1/webhooks/:webhook_id', operationId: 'updateWebhook', summary: 'Update a webhook', tag: 'webhooks',
-    request: 'WebhookUpdate', response: { status: 200, schema: 'Webhook' }, errors: [400, 404, 413],
+    method: 'patch',
+    path: '/v1/webhooks/:webhook_id',
+    operationId: 'updateWebhook',
+    summary: 'Update a webhook',
+    tag: 'webhooks',
+    request: 'WebhookUpdate',
+    response: { status: 200, schema: 'Webhook' },
+    errors: [400, 404, 413],
     async handler (ctx) {
       const w: Webhook = { ...ownWebhook(ctx), ...ctx.body, updated_at: now() }
       if (ctx.body.url !== undefined) w.url = await checkWebhookUrl(ctx.body.url, ctx.allowPrivateWebhooks)
@@ -210,16 +297,27 @@ export const ROUTES: RouteDef[] = [
     }
   },
   {
-    method: 'del', path: '/v1/webhooks/:webhook_id', operationId: 'deleteWebhook', summary: 'Delete a webhook', tag: 'webhooks',
-    response: { status: 204 }, errors: [404],
+    method: 'del',
+    path: '/v1/webhooks/:webhook_id',
+    operationId: 'deleteWebhook',
+    summary: 'Delete a webhook',
+    tag: 'webhooks',
+    response: { status: 204 },
+    errors: [404],
     async handler (ctx) {
       await ctx.plane.write('webhooks', { ...ownWebhook(ctx), updated_at: now() }, true)
       return { status: 204 }
     }
   },
   {
-    method: 'post', path: '/v1/projects/:project_id/domains', operationId: 'addDomain', summary: 'Claim a custom tracking domain; it routes clicks once DNS shows it is yours (see verifyDomain)', tag: 'domains',
-    request: 'DomainCreate', response: { status: 201, schema: 'Domain' }, errors: [400, 404, 409, 413, 422],
+    method: 'post',
+    path: '/v1/projects/:project_id/domains',
+    operationId: 'addDomain',
+    summary: 'Claim a custom tracking domain; it routes clicks once DNS shows it is yours (see verifyDomain)',
+    tag: 'domains',
+    request: 'DomainCreate',
+    response: { status: 201, schema: 'Domain' },
+    errors: [400, 404, 409, 413, 422],
     async handler (ctx) {
       const p = ownProject(ctx)
       const svc = domainService(ctx)
@@ -237,8 +335,13 @@ export const ROUTES: RouteDef[] = [
     }
   },
   {
-    method: 'get', path: '/v1/projects/:project_id/domains', operationId: 'listDomains', summary: 'List a project\'s tracking domains and their verification state', tag: 'domains',
-    response: { status: 200, schema: listOf('Domain') }, errors: [404],
+    method: 'get',
+    path: '/v1/projects/:project_id/domains',
+    operationId: 'listDomains',
+    summary: 'List a project\'s tracking domains and their verification state',
+    tag: 'domains',
+    response: { status: 200, schema: listOf('Domain') },
+    errors: [404],
     handler: ctx => {
       const p = ownProject(ctx)
       const svc = domainService(ctx)
@@ -246,8 +349,13 @@ export const ROUTES: RouteDef[] = [
     }
   },
   {
-    method: 'get', path: '/v1/projects/:project_id/domains/:hostname', operationId: 'getDomain', summary: 'Get a tracking domain: its state and the DNS records to publish', tag: 'domains',
-    response: { status: 200, schema: 'Domain' }, errors: [404],
+    method: 'get',
+    path: '/v1/projects/:project_id/domains/:hostname',
+    operationId: 'getDomain',
+    summary: 'Get a tracking domain: its state and the DNS records to publish',
+    tag: 'domains',
+    response: { status: 200, schema: 'Domain' },
+    errors: [404],
     handler: ctx => {
       const p = ownProject(ctx)
       const d = ownDomain(ctx, p)
@@ -255,8 +363,13 @@ export const ROUTES: RouteDef[] = [
     }
   },
   {
-    method: 'post', path: '/v1/projects/:project_id/domains/:hostname/verify', operationId: 'verifyDomain', summary: 'Check the domain\'s DNS records now; answers its state and the records to publish', tag: 'domains',
-    response: { status: 200, schema: 'Domain' }, errors: [404, 409],
+    method: 'post',
+    path: '/v1/projects/:project_id/domains/:hostname/verify',
+    operationId: 'verifyDomain',
+    summary: 'Check the domain\'s DNS records now; answers its state and the records to publish',
+    tag: 'domains',
+    response: { status: 200, schema: 'Domain' },
+    errors: [404, 409],
     async handler (ctx) {
       const p = ownProject(ctx)
       const svc = domainService(ctx)
@@ -279,8 +392,13 @@ export const ROUTES: RouteDef[] = [
     }
   },
   {
-    method: 'del', path: '/v1/projects/:project_id/domains/:hostname', operationId: 'removeDomain', summary: 'Remove a tracking domain', tag: 'domains',
-    response: { status: 204 }, errors: [404],
+    method: 'del',
+    path: '/v1/projects/:project_id/domains/:hostname',
+    operationId: 'removeDomain',
+    summary: 'Remove a tracking domain',
+    tag: 'domains',
+    response: { status: 204 },
+    errors: [404],
     async handler (ctx) {
       const p = ownProject(ctx)
       const hostname = ownDomain(ctx, p).hostname

@@ -1,5 +1,5 @@
 import { Ajv, type ValidateFunction } from 'ajv'
-import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from 'uWebSockets.js'
+import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket as ListenSocket } from 'uWebSockets.js'
 import { closeApp, loadUws, readBody } from '../http/uws.js'
 import { listenFronted, type HttpFront } from '../http/front.js'
 import type { Logger } from '../log.js'
@@ -100,7 +100,7 @@ export class ApiServer {
   readonly #refused = new Map<string, number>()
   #internalErrors = 0
   #storeUnavailable = 0
-  #listen: us_listen_socket | undefined
+  #listen: ListenSocket | undefined
   #front: HttpFront | undefined
   port = 0
 

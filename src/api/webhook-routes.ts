@@ -12,8 +12,13 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 export function webhookDeliveryRoutes (dispatcher: WebhookDispatcher, store: Store): RouteDef[] {
   return [
     {
-      method: 'get', path: '/v1/webhooks/:webhook_id/deliveries', operationId: 'listDeliveries', summary: 'The latest delivery attempts of a webhook (newest first, 100 at most)', tag: 'webhooks',
-      response: { status: 200, schema: listOf('Delivery') }, errors: [404],
+      method: 'get',
+      path: '/v1/webhooks/:webhook_id/deliveries',
+      operationId: 'listDeliveries',
+      summary: 'The latest delivery attempts of a webhook (newest first, 100 at most)',
+      tag: 'webhooks',
+      response: { status: 200, schema: listOf('Delivery') },
+      errors: [404],
       async handler (ctx) {
         const w = ownWebhook(ctx)
         await dispatcher.flush().catch(() => {})
@@ -21,8 +26,13 @@ export function webhookDeliveryRoutes (dispatcher: WebhookDispatcher, store: Sto
       }
     },
     {
-      method: 'post', path: '/v1/webhooks/:webhook_id/events/:event_id/redeliver', operationId: 'redeliverEvent', summary: 'Send an event to this webhook again (same id, new attempts)', tag: 'webhooks',
-      response: { status: 202, schema: 'Queued' }, errors: [404],
+      method: 'post',
+      path: '/v1/webhooks/:webhook_id/events/:event_id/redeliver',
+      operationId: 'redeliverEvent',
+      summary: 'Send an event to this webhook again (same id, new attempts)',
+      tag: 'webhooks',
+      response: { status: 202, schema: 'Queued' },
+      errors: [404],
       async handler (ctx) {
         const w = ownWebhook(ctx)
         const eventId = ctx.params.event_id
@@ -35,8 +45,13 @@ export function webhookDeliveryRoutes (dispatcher: WebhookDispatcher, store: Sto
       }
     },
     {
-      method: 'post', path: '/v1/webhooks/:webhook_id/test', operationId: 'sendTestEvent', summary: 'Send a test message.clicked event to this webhook', tag: 'webhooks',
-      response: { status: 202, schema: 'Queued' }, errors: [404, 409, 429],
+      method: 'post',
+      path: '/v1/webhooks/:webhook_id/test',
+      operationId: 'sendTestEvent',
+      summary: 'Send a test message.clicked event to this webhook',
+      tag: 'webhooks',
+      response: { status: 202, schema: 'Queued' },
+      errors: [404, 409, 429],
       handler (ctx) {
         const w = ownWebhook(ctx)
         if (!w.enabled) throw new ClicktrailError('CT_ERR_WEBHOOK_DISABLED')

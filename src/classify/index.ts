@@ -4,6 +4,6 @@ export {
   type BotVerdict, type Classification, type ClassifyContext, type ClassifyInput, type ClassifyItem, type GroupOptions
 } from './classify.js'
 export { clientFields, parseAgent, type AgentInfo, type ClientFields, type ClientType, type DeviceType } from './ua.js'
-export { lookupNetwork, RangeTable } from './ranges.js'
+export { isSharedAddress, lookupNetwork, RangeTable } from './ranges.js'
 export { runClassifyTask, packClassifyTask, runPackedClassifyTask, unpackClassified, type ClassifyTask, type Classified, type PackedClassifyTask } from './batch.js'
 export { isLinkPreviewAgent } from './ua.js'

@@ -299,3 +299,19 @@ export const NETWORK_TABLE = new RangeTable<NetworkFamily>(NETWORKS.map(n => ({ 
 export function lookupNetwork (ip: string): NetworkFamily | undefined {
   return NETWORK_TABLE.lookup(ip)
 }
+
+/*
+ * Addresses many people share by design, where "one address clicked for many recipients" says
+ * nothing about a machine: loopback and private networks (a proxy in front that is not listed
+ * in --trusted-proxy makes every click come from it), link-local, carrier-grade NAT (RFC 6598:
+ * a mobile carrier's subscribers behind one address), unique-local IPv6, and privacy relays.
+ */
+const SHARED_TABLE = new RangeTable<true>([{
+  value: true,
+  ranges: '0.0.0.0/8 10.0.0.0/8 100.64.0.0/10 127.0.0.0/8 169.254.0.0/16 172.16.0.0/12 192.168.0.0/16 ::/127 fc00::/7 fe80::/10'
+}])
+
+/** True for an address that stands for many clients (private, loopback, CGNAT, relay egress). */
+export function isSharedAddress (ip: string): boolean {
+  return SHARED_TABLE.lookup(ip) === true || NETWORK_TABLE.lookup(ip)?.role === 'relay'
+}

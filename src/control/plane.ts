@@ -1,4 +1,4 @@
-import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto'
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import type { ClickHouseClient } from '@clickhouse/client'
 import type { Logger } from '../log.js'
 import { KEYS, NUMBER_COLUMNS, TIME_COLUMNS, keyOf, type ApiToken, type DomainClaim, type Project, type Route, type SidClaim, type TableName, type Tables, type Webhook, type Team } from './model.js'
@@ -311,6 +311,7 @@ export class ControlPlane {
     const d = this.#maps.domain_claims.get(`${hostname} ${projectId}`)
     return d !== undefined && this.#projects.has(projectId) ? d : undefined
   }
+
   /** Hostnames that `projectId` owns and has verified: the only custom domains that route its clicks. */
   verifiedDomains (projectId: string): string[] {
     const out: string[] = []
@@ -319,6 +320,7 @@ export class ControlPlane {
     }
     return out
   }
+
   projects (teamId?: string): Project[] { return [...this.#projects.values()].filter(p => teamId === undefined || p.team_id === teamId).sort(byCreated) }
   routes (projectId: string): Route[] { return [...this.#maps.routes.values()].filter(r => r.project_id === projectId).sort(byCreated) }
   webhooks (projectId: string): readonly Webhook[] { return this.#webhooksByProject.get(projectId) ?? [] }
@@ -327,6 +329,7 @@ export class ControlPlane {
     if (projectId !== undefined) return this.#domainsByProject.get(projectId) ?? []
     return [...this.#domainsByProject.values()].flat().sort(byCreated)
   }
+
   get teamCount (): number { return this.#maps.teams.size }
 
   /**

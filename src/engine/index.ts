@@ -228,7 +228,7 @@ async function assemble (config: Config, log: Logger, options: EngineOptions, lo
   })
 
   // The listeners.
-  let registry: MetricsRegistry | undefined
+  let registry: MetricsRegistry | undefined // eslint-disable-line prefer-const -- set once the components run; the admin listener reads it later
   // /metrics is served here, not on the public redirect port.
   const admin = new AdminServer(store, loadOrCreateAdminToken(config.dataDir, config.adminToken), { log, metrics: () => registry, plane })
   const api = new ApiServer({

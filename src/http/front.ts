@@ -2,7 +2,7 @@ import { connect, createServer, isIPv4, isIPv6, type Server, type Socket } from 
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { TemplatedApp, us_listen_socket } from 'uWebSockets.js'
+import type { TemplatedApp, us_listen_socket as ListenSocket } from 'uWebSockets.js'
 import { ClicktrailError } from '../errors.js'
 import type { Logger } from '../log.js'
 import { limited } from '../log-limit.js'
@@ -54,7 +54,7 @@ export class FrontStats {
 /** A listener whose app is served through the front; `close()` stops both sides. */
 export interface Fronted {
   /** uWS's own listen socket (on a private Unix socket), for `closeApp`. */
-  socket: us_listen_socket
+  socket: ListenSocket
   port: number
   front: HttpFront
 }
@@ -140,8 +140,8 @@ export class HttpFront {
   }
 
   /** Binds the app on the private socket and the front on host:port. */
-  async listen (app: TemplatedApp): Promise<us_listen_socket> {
-    const socket = await new Promise<us_listen_socket | false>(resolve => { app.listen_unix(resolve, this.path) })
+  async listen (app: TemplatedApp): Promise<ListenSocket> {
+    const socket = await new Promise<ListenSocket | false>(resolve => { app.listen_unix(resolve, this.path) })
     if (socket === false) throw new ClicktrailError('CT_ERR_LISTEN', `${this.#o.what} cannot listen on its private socket ${this.path}`)
     await new Promise<void>((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException): void => {

@@ -35,7 +35,7 @@ export function loadUws (): UwsModule {
   }
   if (typeof uws.SSLApp !== 'function' || typeof uws.getParts !== 'function') {
     const why = warnings.join(' ').replace(/\s+/g, ' ').trim()
-    throw new ClicktrailError('CT_ERR_UWS_NATIVE', 
+    throw new ClicktrailError('CT_ERR_UWS_NATIVE',
       `the native uWebSockets.js binding did not load for ${process.platform}-${process.arch} (Node ABI ${process.versions.modules})` +
       (why === '' ? '' : `: ${why}`) + '; reinstall with `npm ci` on a supported platform')
   }

@@ -126,11 +126,11 @@ export interface TaskFailure {
 export type JobResult<T> = { ok: true, value: T } | { ok: false, error: TaskFailure }
 
 export interface PoolResults {
-  'rewrite': Array<JobResult<RewriteOutput>>
+  rewrite: Array<JobResult<RewriteOutput>>
   'rewrite-send': JobResult<RewriteSendOutput>
   'rewrite-mime': JobResult<MimeOutput>
   'test-crash': never
-  'classify': JobResult<Uint8Array>
+  classify: JobResult<Uint8Array>
 }
 
 export interface WorkerData {

@@ -40,11 +40,24 @@ export function toClassifyTask (items: ClassifyItem[], addressRecipients: (ip: s
 
 function pick (o: Observation): ClassifyInput {
   return {
-    ts: o.ts, sentAt: o.sentAt, ip: o.ip, userAgent: o.userAgent, accept: o.accept, acceptLanguage: o.acceptLanguage,
-    secFetchSite: o.secFetchSite, secFetchMode: o.secFetchMode, secFetchDest: o.secFetchDest, secFetchUser: o.secFetchUser,
+    ts: o.ts,
+    sentAt: o.sentAt,
+    ip: o.ip,
+    userAgent: o.userAgent,
+    accept: o.accept,
+    acceptLanguage: o.acceptLanguage,
+    secFetchSite: o.secFetchSite,
+    secFetchMode: o.secFetchMode,
+    secFetchDest: o.secFetchDest,
+    secFetchUser: o.secFetchUser,
     // The message as (project, message id): the classifier compares it as an opaque key, so
     // another project's observations under the same message id are never its siblings.
-    secChUa: o.secChUa, secPurpose: o.secPurpose, purpose: o.purpose, xMoz: o.xMoz, messageId: messageKey(o.sid, o.messageId), linkIndex: o.linkIndex,
+    secChUa: o.secChUa,
+    secPurpose: o.secPurpose,
+    purpose: o.purpose,
+    xMoz: o.xMoz,
+    messageId: messageKey(o.sid, o.messageId),
+    linkIndex: o.linkIndex,
     method: o.method
   }
 }

@@ -10,7 +10,7 @@ import type { PromotionStore } from '../store/promotion.js'
 import { messageKey, type MessageDirectory } from '../messages/directory.js'
 import type { ClassifyBatch } from './types.js'
 import { counter, gauge, type Metric } from '../metrics.js'
-import { isLinkPreviewAgent } from '../classify/index.js'
+import { isLinkPreviewAgent, isSharedAddress } from '../classify/index.js'
 import { toClassifyTask } from './classify-task.js'
 
 export interface PromoterOptions {
@@ -180,8 +180,9 @@ export class Promoter implements InsertedSink {
     list.push(o)
     // Which messages (recipients) each address reached within the kept context, for the
     // address_many_recipients signal; link previews come from the recipient's own address
-    // (iMessage) and are not counted.
-    if (isLinkPreviewAgent(o.userAgent)) return
+    // (iMessage) and are not counted, nor are addresses many people share by design (private,
+    // loopback, carrier-grade NAT, relay egress).
+    if (isLinkPreviewAgent(o.userAgent) || isSharedAddress(o.ip)) return
     let reached = this.#byAddress.get(o.ip)
     if (reached === undefined) {
       if (this.#byAddress.size >= MAX_ADDRESSES) this.#byAddress.delete(this.#byAddress.keys().next().value as string)

@@ -8,7 +8,7 @@ import { listenFronted, type HttpFront } from '../http/front.js'
 import { ObservationRing } from './ring.js'
 import type { HostResolver } from './hosts.js'
 import { newObservation, OBSERVATION_FIELDS, type Observation, type ObservationSink } from '../records.js'
-import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from 'uWebSockets.js'
+import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket as ListenSocket } from 'uWebSockets.js'
 import type { Logger } from '../log.js'
 import { limited } from '../log-limit.js'
 import { guard } from '../http/guard.js'
@@ -126,7 +126,7 @@ export class RedirectServer {
   readonly #lru: LRUCache<string, CachedToken>
   readonly #negative: LRUCache<string, true>
   readonly #trusted: BlockList | undefined
-  #listen: us_listen_socket | undefined
+  #listen: ListenSocket | undefined
   #front: HttpFront | undefined
   #timer: NodeJS.Timeout | undefined
   #port = 0
@@ -157,7 +157,7 @@ export class RedirectServer {
 
   /** Binds and starts the hand-off timer; resolves with the bound port. */
   async start (): Promise<number> {
-    let bound: { socket: us_listen_socket, port: number }
+    let bound: { socket: ListenSocket, port: number }
     if (this.#o.front === false) {
       bound = await listenOn(this.#app, this.#o.host, this.#o.port, 'redirect server')
     } else {
@@ -320,7 +320,8 @@ const capture: { o: Observation, xff: string } = { o: newObservation(), xff: '' 
  * stores stay named (as fast as the hand-written switch). Several X-Forwarded-For headers are
  * one list, in order (RFC 7230 §3.2.2): a proxy may add its own header instead of appending.
  */
-// eslint-disable-next-line @typescript-eslint/no-implied-eval -- generated once at load from the field table
+
+// eslint-disable-next-line no-new-func -- generated once at load from the field table (records.ts), never from input
 const captureHeader = new Function('capture', `return function captureHeader (key, value) {
   const o = capture.o
   switch (key) {

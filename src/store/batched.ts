@@ -6,6 +6,9 @@ import { Backoff } from '../backoff.js'
 import { errorText, insertIsolating, type Quarantine } from './quarantine.js'
 import { labelled, type Metric } from '../metrics.js'
 
+/** A flush never throws (its failures are counted and retried): nothing to handle. */
+const noop = (): void => {}
+
 export interface BatchedWriterOptions {
   /** Where rows ClickHouse refuses go (the rest of their batch is stored). */
   quarantine: Quarantine
@@ -56,7 +59,7 @@ export class BatchedWriter {
   constructor (readonly client: ClickHouseClient, readonly table: string, readonly log: Logger, options: BatchedWriterOptions) {
     this.#o = { flushMs: 1000, maxRows: 10_000, maxBuffered: 1_000_000, retryMinMs: 200, retryMaxMs: 30_000, ...options }
     this.#backoff = new Backoff(this.#o.retryMinMs, this.#o.retryMaxMs)
-    this.#timer = setInterval(() => { void this.flush() }, this.#o.flushMs)
+    this.#timer = setInterval(() => { this.flush().catch(noop) }, this.#o.flushMs)
     this.#timer.unref()
   }
 
@@ -69,7 +72,7 @@ export class BatchedWriter {
       return
     }
     for (const r of rows) this.#rows.push(r)
-    if (this.#rows.length >= this.#o.maxRows) void this.flush()
+    if (this.#rows.length >= this.#o.maxRows) this.flush().catch(noop)
   }
 
   /** Inserts what is buffered (one insert at a time, not during a back-off); resolves when that attempt ends. */
@@ -90,7 +93,7 @@ export class BatchedWriter {
         if (this.#backoff.failures > 0) this.log.info({ table: this.table, afterFailures: this.#backoff.failures }, 'batched inserts recovered')
         this.#backoff.reset()
         // A backlog of full batches (a large send) goes in back to back, not one per tick.
-        if (this.#rows.length >= this.#o.maxRows) setImmediate(() => { void this.flush() })
+        if (this.#rows.length >= this.#o.maxRows) setImmediate(() => { this.flush().catch(noop) })
       } catch (err) {
         this.failures++
         const wait = this.#backoff.fail()

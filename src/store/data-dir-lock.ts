@@ -44,23 +44,21 @@ export function lockDataDir (dataDir: string, command = 'serve'): DataDirLock {
   mkdirSync(dataDir, { recursive: true })
   const path = resolve(join(dataDir, LOCK_FILE))
   const me: Holder = { pid: process.pid, start: startTimeOf(process.pid), host: hostname(), command }
-  {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        symlinkSync(formatHolder(me), path)
-        break
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new ClicktrailError('CT_ERR_DATA_DIR_LOCKED', `cannot create ${path}: ${(err as Error).message}`)
-      }
-      const holder = readHolder(path)
-      if (holder !== undefined && isAlive(holder, path)) {
-        throw new ClicktrailError('CT_ERR_DATA_DIR_LOCKED', `${dataDir} is in use by ${holder.command === '' ? 'clicktrail' : `clicktrail ${holder.command}`} (pid ${holder.pid}${holder.host === me.host ? '' : ` on ${holder.host}`}); ` +
-          `one process per data directory: stop it, or use another --data-dir (remove ${path} only if that process is gone)`)
-      }
-      // Stale (or unreadable: a lock is always written whole, so a torn one is from a crash).
-      if (attempt >= 3) throw new ClicktrailError('CT_ERR_DATA_DIR_LOCKED', `${path} keeps coming back; another process is taking the data directory at the same time`)
-      breakStale(path, holder)
+  for (let attempt = 0; ; attempt++) {
+    try {
+      symlinkSync(formatHolder(me), path)
+      break
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new ClicktrailError('CT_ERR_DATA_DIR_LOCKED', `cannot create ${path}: ${(err as Error).message}`)
     }
+    const holder = readHolder(path)
+    if (holder !== undefined && isAlive(holder, path)) {
+      throw new ClicktrailError('CT_ERR_DATA_DIR_LOCKED', `${dataDir} is in use by ${holder.command === '' ? 'clicktrail' : `clicktrail ${holder.command}`} (pid ${holder.pid}${holder.host === me.host ? '' : ` on ${holder.host}`}); ` +
+        `one process per data directory: stop it, or use another --data-dir (remove ${path} only if that process is gone)`)
+    }
+    // Stale (or unreadable: a lock is always written whole, so a torn one is from a crash).
+    if (attempt >= 3) throw new ClicktrailError('CT_ERR_DATA_DIR_LOCKED', `${path} keeps coming back; another process is taking the data directory at the same time`)
+    breakStale(path, holder)
   }
   held.add(path)
   const onExit = (): void => { release() }

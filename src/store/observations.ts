@@ -30,12 +30,14 @@ const ROW_EXPRESSIONS = [
  * One JSONCompactEachRow line: the text the spool keeps, so an observation is serialised once
  * on its way to ClickHouse (integer milliseconds are read as DateTime64(3) ticks).
  */
-// eslint-disable-next-line @typescript-eslint/no-implied-eval -- generated once at load from the field table
+
+// eslint-disable-next-line no-new-func -- generated once at load from the field table (records.ts), never from input
 export const toRow = new Function('o', 'nodeId', `return JSON.stringify([${ROW_EXPRESSIONS.join(', ')}])`) as (o: Observation, nodeId: string) => string
 
 // Reads a parsed row array `a` into a new observation; the node id is skipped. A row spooled
 // by a version before the last field (blocked) was added has one value less: it stays false.
-// eslint-disable-next-line @typescript-eslint/no-implied-eval -- generated once at load from the field table
+
+// eslint-disable-next-line no-new-func -- generated once at load from the field table (records.ts), never from input
 const readRow = new Function('a', 'o', OBSERVATION_COLUMNS.map((c, i) => {
   if (c === 'node_id') return ''
   const f = FIELDS[i < NODE_AFTER ? i : i - 1]
@@ -71,7 +73,7 @@ export async function insertObservationRows (client: ClickHouseClient, rows: str
     clickhouse_settings: { insert_deduplication_token: token, async_insert: 0, max_threads: 1, max_insert_threads: '1', input_format_parallel_parsing: 0 }
   })
   // Drain the (empty) response so the connection is released.
-  for await (const _ of r.stream) { /* nothing */ }
+  for await (const chunk of r.stream) void chunk // eslint-disable-line no-void -- nothing to read; draining releases the connection
 }
 
 // Columns read back as the row codec expects them: times as numbers, UUIDs as text.

@@ -5,6 +5,9 @@ import { limited } from '../log-limit.js'
 import { Backoff } from '../backoff.js'
 import { counter, gauge, labelled, type Metric } from '../metrics.js'
 
+/** A flush never throws (its failures are counted and retried): nothing to handle. */
+const noop = (): void => {}
+
 /*
  * A row the database refuses must not block anything else (issue 10, rule 2). Every
  * writer inserts through `insertIsolating`: when ClickHouse refuses a batch because of
@@ -142,7 +145,7 @@ export class Quarantine {
     this.#log = log
     this.#nodeId = options.nodeId ?? ''
     this.#maxBuffered = options.maxBuffered ?? 10_000
-    this.#timer = setInterval(() => { void this.flush() }, options.flushMs ?? 500)
+    this.#timer = setInterval(() => { this.flush().catch(noop) }, options.flushMs ?? 500)
     this.#timer.unref()
   }
 

@@ -13,7 +13,6 @@ export const SECRET_FILE = 'secrets'
  */
 export const DATA_DIR_STATE = ['node-id', 'spool', 'outbox', 'ingest-intent.json', 'promotion-intent.json'] as const
 
-
 export interface LoadedSecrets {
   secrets: MasterSecret[]
   /** `CLICKTRAIL_SECRETS` or the file's path. */

@@ -18,6 +18,7 @@ export const DEFAULT_MAX_URL_BYTES = 4096
 // C0 controls, DEL, C1 controls, and every Unicode whitespace (space, NBSP, line and
 // paragraph separators, ideographic space, ...). A URL that holds one is either broken or
 // an attempt at header injection (CR/LF) or at hiding its real target.
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
 const FORBIDDEN_CHARS = /[\u0000-\u0020\u007f-\u009f\u00a0\u1680\u2000-\u200f\u2028\u2029\u202f\u205f\u3000\ufeff]/
 const SCHEME = /^https?:\/\//i
 const ASCII_VISIBLE = /^[\u0021-\u007e]*$/

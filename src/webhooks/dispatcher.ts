@@ -340,9 +340,20 @@ export class WebhookDispatcher implements ClickSink {
       event: 'message.clicked',
       timestamp: new Date(now).toISOString(),
       data: {
-        message_id: '00000000-0000-4000-8000-000000000000', subject: 'clicktrail test event', metadata: { test: 'true' }, tag: 'test', recipient: 'test@example.com',
-        clicked_at: offsetTime(now), destination_url: 'https://example.com/', link_index: 0, anchor_text: 'Test', first_click: true,
-        device_type: 'desktop', client_type: 'browser', client_name: 'Chrome', user_agent: 'clicktrail-test',
+        message_id: '00000000-0000-4000-8000-000000000000',
+        subject: 'clicktrail test event',
+        metadata: { test: 'true' },
+        tag: 'test',
+        recipient: 'test@example.com',
+        clicked_at: offsetTime(now),
+        destination_url: 'https://example.com/',
+        link_index: 0,
+        anchor_text: 'Test',
+        first_click: true,
+        device_type: 'desktop',
+        client_type: 'browser',
+        client_name: 'Chrome',
+        user_agent: 'clicktrail-test',
         bot: { detected: false, probability: 0, classification: 'genuine', proxy_type: null, reason_codes: [], machine: false, counts_for_metrics: true }
       }
     }

@@ -14,7 +14,6 @@ import { until } from '../helpers/wait.js'
 
 const CLI = resolve(import.meta.dirname, '..', '..', 'dist', 'cli.js')
 
-
 async function follow (e: TestEngine, url: string, method = 'GET'): Promise<{ status: number, body: string, location?: string }> {
   const u = new URL(url)
   const r = await request(e.port, { method, path: u.pathname, host: u.host, headers: { 'user-agent': 'Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0', referer: 'https://mail.example/inbox?secret=1' } })

@@ -60,7 +60,7 @@ t.test('unique keys and custom domains', async t => {
   const A = e.team!
   const B = await bootstrap(e.plane!, { team: 'Team B', sid: 'bee' })
   const svc = e.plane!.domainService!
-  const rewrite = async (who: Bootstrapped, html: string, routeId = who.routes[0].route_id): Promise<any> => { // eslint-disable-line @typescript-eslint/no-explicit-any
+  const rewrite = async (who: Bootstrapped, html: string, routeId = who.routes[0].route_id): Promise<any> => {
     // Sent an hour ago: a click seconds after sending is a scanner's, not a person's.
     const sentAt = new Date(Date.now() - 3600_000).toISOString()
     const r = await api(port, 'POST', '/v1/rewrite', who.token, { route_id: routeId, from: 'news@sender.example', to: ['alice@example.com'], subject: 'Race', html, sent_at: sentAt })
@@ -122,7 +122,7 @@ t.test('unique keys and custom domains', async t => {
     t.equal(cnamed.status, 201)
     t.equal(cnamed.body.dns_records[0].content, 'pacme.t.localhost', 'the CNAME target is the project\'s tracking host, without the port')
     dns.set('links.acme-shop.example', { CNAME: 'pacme.t.localhost.' })
-    const got = async (host: string, who = A): Promise<any> => (await api(port, 'GET', `/v1/projects/${who.project.project_id}/domains/${host}`, who.token)).body // eslint-disable-line @typescript-eslint/no-explicit-any
+    const got = async (host: string, who = A): Promise<any> => (await api(port, 'GET', `/v1/projects/${who.project.project_id}/domains/${host}`, who.token)).body
     t.ok(await until(async () => (await got('links.acme-shop.example')).status === 'verified'), 'verified without a verify call')
     t.equal((await got('links.acme-shop.example')).verified_by, 'cname')
     t.equal((await request(e.port, { path: `/c/${token(e, 'acme')}`, host: 'links.acme-shop.example' })).status, 302)

@@ -164,9 +164,9 @@ t.test('rewriting through the Team API', async t => {
   })
 
   /** Rows of `query` once there are `n` of them (the batched writers flush about every second). */
-  const rowsOf = async (query: string, params: Record<string, unknown>, n: number): Promise<Array<Record<string, any>>> => { // eslint-disable-line @typescript-eslint/no-explicit-any
+  const rowsOf = async (query: string, params: Record<string, unknown>, n: number): Promise<Array<Record<string, any>>> => {
     const deadline = Date.now() + 20_000
-    let rows: Array<Record<string, any>> = [] // eslint-disable-line @typescript-eslint/no-explicit-any
+    let rows: Array<Record<string, any>> = []
     while (Date.now() < deadline) {
       rows = await (await e.store!.reader.query({ query, query_params: params, format: 'JSONEachRow' })).json()
       if (rows.length >= n) break

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { lookupNetwork, NETWORK_TABLE, parseIPv4, parseIPv6, RangeTable } from '../../src/classify/ranges.js'
+import { isSharedAddress, lookupNetwork, NETWORK_TABLE, parseIPv4, parseIPv6, RangeTable } from '../../src/classify/ranges.js'
 
 const words = (s: string): number[] | null => {
   const out = new Uint32Array(4)
@@ -97,4 +97,13 @@ t.test('signals.ts networks: Microsoft EOP, vendors, relay', async t => {
   t.equal(id('2a02:26f7:b0df::1'), 'icloud_private_relay')
   t.equal(id('203.0.113.7'), undefined, 'documentation range: nobody')
   t.equal(id('2001:db8::7'), undefined)
+})
+
+t.test('shared addresses: private, loopback, CGNAT, link-local, ULA and relay egress; public ones are not', async t => {
+  for (const ip of ['127.0.0.1', '10.1.2.3', '172.16.0.9', '172.31.255.255', '192.168.1.1', '100.64.0.1', '100.127.255.254', '169.254.169.254', '::1', '::ffff:10.0.0.1', 'fd12:3456::1', 'fe80::1', '172.224.7.1']) {
+    t.ok(isSharedAddress(ip), ip)
+  }
+  for (const ip of ['8.8.8.8', '100.128.0.1', '172.32.0.1', '198.51.100.77', '2001:db8::1', '40.92.0.1', '', 'nonsense']) {
+    t.notOk(isSharedAddress(ip), ip)
+  }
 })

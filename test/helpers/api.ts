@@ -1,6 +1,6 @@
 import { request as httpRequest } from 'node:http'
 
-export interface ApiReply { status: number, body: any, raw: string, headers: Record<string, string | string[] | undefined> } // eslint-disable-line @typescript-eslint/no-explicit-any
+export interface ApiReply { status: number, body: any, raw: string, headers: Record<string, string | string[] | undefined> }
 
 /** A real HTTP request to the Team API on 127.0.0.1:port. `body` objects are sent as JSON, strings as they are. */
 export function api (port: number, method: string, path: string, token?: string, body?: unknown): Promise<ApiReply> {

@@ -69,6 +69,7 @@ t.test('kill -9 under load loses only the observations of the last hand-off inte
     req.on('error', () => { resolve() })
     req.end()
   })
+  // eslint-disable-next-line no-unmodified-loop-condition -- `stop` is set by the timer below while the loops await
   const loops = Array.from({ length: 16 }, async () => { while (!stop) await one() })
   await new Promise(resolve => setTimeout(resolve, 2500))
   first.child.kill('SIGKILL')

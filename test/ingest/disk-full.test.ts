@@ -16,7 +16,6 @@ const HOST = 'pacme.t.localhost:8080'
 // insert (and its intent file) when the disk fills.
 const FAST = { 'batch-max-ms': '1000', 'retry-min-ms': '20', 'retry-max-ms': '200', 'handoff-interval-ms': '5' }
 
-
 /** Writes zeros until the file system says ENOSPC. */
 function fill (path: string): void {
   const fd = openSync(path, 'w')

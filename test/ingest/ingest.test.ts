@@ -30,7 +30,6 @@ async function rows (e: TestEngine, where = '1'): Promise<{ total: number, disti
   return { total: Number(r.total), distinct: Number(r.distinct) }
 }
 
-
 /**
  * A row writer that, while `down`, sends the insert to a real @clickhouse/client pointed
  * at a closed loopback port (a real ECONNREFUSED), and otherwise to the real engine.

@@ -18,7 +18,6 @@ import { until } from '../helpers/wait.js'
 const FAST = { 'batch-max-ms': '50', 'retry-min-ms': '20', 'retry-max-ms': '100' }
 const HOST = 'pacme.t.localhost:8080'
 
-
 async function count (e: TestEngine, query: string): Promise<number> {
   const [r] = await (await e.store!.reader.query({ query, format: 'JSONEachRow' })).json<{ n: string }>()
   return Number(r.n)
@@ -27,10 +26,38 @@ async function count (e: TestEngine, query: string): Promise<number> {
 function observation (i: number): Observation {
   const now = Date.now()
   return {
-    ts: now, id: randomUUID(), sid: 'acme', messageId: randomUUID(), linkIndex: 0, sentAt: Math.floor(now / 1000) - 600, url: `https://example.com/replay/${i}`,
-    kid: 1, expired: false, retentionDays: 400, method: 'GET', host: HOST, ip: '192.0.2.1', peerIp: '192.0.2.1', userAgent: 'replay-test', accept: '', acceptLanguage: '',
-    acceptEncoding: '', secFetchSite: '', secFetchMode: '', secFetchDest: '', secFetchUser: '', secChUa: '', secChUaMobile: '', secChUaPlatform: '', secPurpose: '',
-    purpose: '', xMoz: '', referer: '', via: '', dnt: '', upgradeInsecureRequests: ''
+    ts: now,
+    id: randomUUID(),
+    sid: 'acme',
+    messageId: randomUUID(),
+    linkIndex: 0,
+    sentAt: Math.floor(now / 1000) - 600,
+    url: `https://example.com/replay/${i}`,
+    kid: 1,
+    expired: false,
+    retentionDays: 400,
+    method: 'GET',
+    host: HOST,
+    ip: '192.0.2.1',
+    peerIp: '192.0.2.1',
+    userAgent: 'replay-test',
+    accept: '',
+    acceptLanguage: '',
+    acceptEncoding: '',
+    secFetchSite: '',
+    secFetchMode: '',
+    secFetchDest: '',
+    secFetchUser: '',
+    secChUa: '',
+    secChUaMobile: '',
+    secChUaPlatform: '',
+    secPurpose: '',
+    purpose: '',
+    xMoz: '',
+    referer: '',
+    via: '',
+    dnt: '',
+    upgradeInsecureRequests: ''
   }
 }
 

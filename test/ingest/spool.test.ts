@@ -416,14 +416,36 @@ t.test('appending a 1000-record batch of 30-field observations is quick', async 
   const dir = t.testdir()
   const { spool } = await open(dir, { maxBytes: 1 << 30 })
   const batch = Array.from({ length: 1000 }, (_, i) => ({
-    ts: 1718000000000 + i, sid: `s${i}`, messageId: `<m${i}@mail.example.com>`, linkIndex: i % 7, sentAt: 1718000000,
-    url: `https://example.com/p?x=${i}`, kid: 3, expired: false, method: 'GET', host: 't.example.com',
-    ip: `203.0.113.${i % 250}`, peerIp: '10.0.0.1',
+    ts: 1718000000000 + i,
+    sid: `s${i}`,
+    messageId: `<m${i}@mail.example.com>`,
+    linkIndex: i % 7,
+    sentAt: 1718000000,
+    url: `https://example.com/p?x=${i}`,
+    kid: 3,
+    expired: false,
+    method: 'GET',
+    host: 't.example.com',
+    ip: `203.0.113.${i % 250}`,
+    peerIp: '10.0.0.1',
     userAgent: 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36',
-    accept: 'text/html', acceptLanguage: 'en-US,en;q=0.9', acceptEncoding: 'gzip, br', secFetchSite: 'none',
-    secFetchMode: 'navigate', secFetchDest: 'document', secFetchUser: '?1', secChUa: '"Chromium";v="124"',
-    secChUaMobile: '?0', secChUaPlatform: '"Windows"', secPurpose: '', purpose: '', xMoz: '', referer: '', via: '',
-    dnt: '', upgradeInsecureRequests: '1'
+    accept: 'text/html',
+    acceptLanguage: 'en-US,en;q=0.9',
+    acceptEncoding: 'gzip, br',
+    secFetchSite: 'none',
+    secFetchMode: 'navigate',
+    secFetchDest: 'document',
+    secFetchUser: '?1',
+    secChUa: '"Chromium";v="124"',
+    secChUaMobile: '?0',
+    secChUaPlatform: '"Windows"',
+    secPurpose: '',
+    purpose: '',
+    xMoz: '',
+    referer: '',
+    via: '',
+    dnt: '',
+    upgradeInsecureRequests: '1'
   }))
   const s = spool as unknown as Spool<typeof batch[number]>
   for (let i = 0; i < 20; i++) s.append(batch) // warm up the JIT

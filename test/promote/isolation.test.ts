@@ -14,12 +14,19 @@ import { until } from '../helpers/wait.js'
 const FLAGS = { 'trusted-proxy': ['127.0.0.1'], 'promotion-window-ms': '600', 'batch-max-ms': '50', 'retry-min-ms': '50', 'retry-max-ms': '500' }
 // A real Chrome navigation from a mail web client (test/fixtures/classify/corpus.json, chrome-win-gmail).
 const CHROME = {
-  'sec-ch-ua': '"Chromium";v="142", "Google Chrome";v="142", "Not_A Brand";v="99"', 'sec-ch-ua-mobile': '?0', 'sec-ch-ua-platform': '"Windows"', 'upgrade-insecure-requests': '1',
+  'sec-ch-ua': '"Chromium";v="142", "Google Chrome";v="142", "Not_A Brand";v="99"',
+  'sec-ch-ua-mobile': '?0',
+  'sec-ch-ua-platform': '"Windows"',
+  'upgrade-insecure-requests': '1',
   'user-agent': 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/142.0.0.0 Safari/537.36',
   accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,image/apng,*/*;q=0.8,application/signed-exchange;v=b3;q=0.7',
-  'sec-fetch-site': 'cross-site', 'sec-fetch-mode': 'navigate', 'sec-fetch-user': '?1', 'sec-fetch-dest': 'document', 'accept-encoding': 'gzip, deflate, br, zstd', 'accept-language': 'en-US,en;q=0.9'
+  'sec-fetch-site': 'cross-site',
+  'sec-fetch-mode': 'navigate',
+  'sec-fetch-user': '?1',
+  'sec-fetch-dest': 'document',
+  'accept-encoding': 'gzip, deflate, br, zstd',
+  'accept-language': 'en-US,en;q=0.9'
 }
-
 
 function info (recipient: string, subject: string, links = 3): MessageInfo {
   return { recipient, subject, tag: 't', metadata: { who: recipient }, linkCount: links, links: new Map(Array.from({ length: links }, (_, i) => [i, { url: `https://example.com/${i}`, anchorText: `${subject} link ${i}` }])) }
@@ -68,9 +75,27 @@ t.test('a promotion intent ClickHouse refuses does not stop start-up', async t =
   const first = await startTestEngine(t, FLAGS, {}, dir)
   await first.stop()
   const row = (subject: string): Record<string, unknown> => ({
-    obs_id: randomUUID(), ts: Date.now(), sid: 'acme', message_id: randomUUID(), link_index: 0, sent_at: Math.floor(Date.now() / 1000), recipient: 'r@a.example', subject, tag: '', metadata: {},
-    destination_url: 'https://example.com/', anchor_text: '', first_click: true, device_type: 'desktop', client_type: 'browser', client_name: 'Chrome', user_agent: 'x', ip: '192.0.2.1', method: 'GET',
-    bot: { detected: false, probability: 0, classification: 'genuine', proxy_type: null, reason_codes: [], machine: false, counts_for_metrics: true }, retention_days: 400
+    obs_id: randomUUID(),
+    ts: Date.now(),
+    sid: 'acme',
+    message_id: randomUUID(),
+    link_index: 0,
+    sent_at: Math.floor(Date.now() / 1000),
+    recipient: 'r@a.example',
+    subject,
+    tag: '',
+    metadata: {},
+    destination_url: 'https://example.com/',
+    anchor_text: '',
+    first_click: true,
+    device_type: 'desktop',
+    client_type: 'browser',
+    client_name: 'Chrome',
+    user_agent: 'x',
+    ip: '192.0.2.1',
+    method: 'GET',
+    bot: { detected: false, probability: 0, classification: 'genuine', proxy_type: null, reason_codes: [], machine: false, counts_for_metrics: true },
+    retention_days: 400
   })
   writeFileSync(join(dir, 'promotion-intent.json'), JSON.stringify({ token: 'ct-clicks-test', watermark: Date.now() - 1000, rows: [row('fine'), row('hi \ud800')] }))
   const e = await startTestEngine(t, FLAGS, {}, dir)

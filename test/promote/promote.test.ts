@@ -14,7 +14,6 @@ import { until } from '../helpers/wait.js'
 const HOST = 'pacme.t.localhost:8080'
 const sleep = (ms: number): Promise<void> => new Promise(resolve => setTimeout(resolve, ms))
 
-
 async function recordMessage (e: TestEngine, messageId: string, links: number, recipient: string): Promise<void> {
   const sentAt = Math.floor(Date.now() / 1000)
   await e.store!.writer.insert({

@@ -97,6 +97,7 @@ t.test('unsubscribe said only by the anchor text', async t => {
 t.test('template placeholders, without flagging percent-encoding, IPv6 or PHP arrays', async t => {
   const placeholders = [
     '{{action_url}}', '{{{raw_url}}}', '{{ site.url }}/x', 'https://x.com/{{id}}', '{% url %}',
+    // eslint-disable-next-line no-template-curly-in-string -- a literal template placeholder
     '${link}', '<%asm_group_unsubscribe_raw_url%>', '<%= link %>', '*|ARCHIVE|*',
     'https://www.csis.org/subscribe/manage/*|LIST:UID|*/*|UNIQUEID|*', '%%{manage_account_url}%%',
     '%%view_email_url%%', '%%=RedirectTo(@url)=%%', '%URL%', 'https://x.com/?r=%recipient.id%',

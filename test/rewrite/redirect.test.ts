@@ -1,6 +1,6 @@
 import t from 'tap'
 import { randomUUID } from 'node:crypto'
-import { startRedirectTestEngine, startTestEngine } from '../helpers/engine.js'
+import { startRedirectTestEngine } from '../helpers/engine.js'
 import { request } from '../helpers/http.js'
 import { MemorySink } from '../../src/records.js'
 import { mintToken } from '../../src/token/codec.js'

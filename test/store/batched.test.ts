@@ -12,11 +12,22 @@ import { until } from '../helpers/wait.js'
 // handed to the writer directly, as a row from any other source could be; the refusal
 // itself is ClickHouse's.
 
-
 function message (sid: string, subject: string): Record<string, unknown> {
   return {
-    message_id: randomUUID(), sid, project_id: randomUUID(), route_id: randomUUID(), recipient: 'r@example.com', sender: 's@example.com', subject, tag: '', metadata: {},
-    sent_at: Math.floor(Date.now() / 1000), tracking: true, tracking_reason: 'route_setting', link_count: 1, retention_days: 400
+    message_id: randomUUID(),
+    sid,
+    project_id: randomUUID(),
+    route_id: randomUUID(),
+    recipient: 'r@example.com',
+    sender: 's@example.com',
+    subject,
+    tag: '',
+    metadata: {},
+    sent_at: Math.floor(Date.now() / 1000),
+    tracking: true,
+    tracking_reason: 'route_setting',
+    link_count: 1,
+    retention_days: 400
   }
 }
 

@@ -15,7 +15,6 @@ function holder (path: string): { pid: number, start: string, command: string, h
   return { pid: Number(pid), start, command, host: host.join(':') }
 }
 
-
 // Other holders are real processes (a child that is alive, one that has exited); only the
 // cases no process can produce for real on demand (a lock written on another host, a pid
 // that came round again after a reboot) are lock files written by hand.

@@ -154,7 +154,7 @@ t.test('bad token input is refused with a code, never a throw', async t => {
     'standard base64 alphabet': Buffer.from(good, 'base64url').toString('base64'),
     'trailing newline': good + '\n',
     'non-canonical last char': good.slice(0, -1) + String.fromCharCode(good.charCodeAt(good.length - 1) ^ 1),
-    'unicode': good.slice(0, 10) + 'é' + good.slice(11)
+    unicode: good.slice(0, 10) + 'é' + good.slice(11)
   }
   for (const [name, token] of Object.entries(cases)) {
     if (token === good) continue

@@ -29,9 +29,20 @@ const SPEC_EXAMPLE = {
   event: 'message.clicked',
   timestamp: '2025-08-08T20:18:30.000Z',
   data: {
-    message_id: 'f47ac10b-58cc-4372-a567-0e02b2c3d479', subject: 'Your weekly recommendations', metadata: { 'X-Campaign-ID': 'weekly-recs' }, tag: 'recommendations',
-    recipient: 'user@example.com', clicked_at: '2025-08-08T20:18:30+00:00', destination_url: 'https://example.com/product/123', link_index: 0, anchor_text: 'View Product',
-    first_click: true, device_type: 'mobile', client_type: 'browser', client_name: 'Safari', user_agent: 'Mozilla/5.0 (iPhone; CPU iPhone OS 16_0 like Mac OS X)...',
+    message_id: 'f47ac10b-58cc-4372-a567-0e02b2c3d479',
+    subject: 'Your weekly recommendations',
+    metadata: { 'X-Campaign-ID': 'weekly-recs' },
+    tag: 'recommendations',
+    recipient: 'user@example.com',
+    clicked_at: '2025-08-08T20:18:30+00:00',
+    destination_url: 'https://example.com/product/123',
+    link_index: 0,
+    anchor_text: 'View Product',
+    first_click: true,
+    device_type: 'mobile',
+    client_type: 'browser',
+    client_name: 'Safari',
+    user_agent: 'Mozilla/5.0 (iPhone; CPU iPhone OS 16_0 like Mac OS X)...',
     bot: { detected: false, probability: 0, classification: 'genuine', proxy_type: null, reason_codes: [], machine: false, counts_for_metrics: true }
   }
 }

@@ -70,7 +70,7 @@ export async function race (variants, { rounds = ROUNDS, batchMs = BATCH_MS, max
 /** A markdown table of a race: median, p25–p75, and each variant against the current one. */
 export function raceTable (result, { per = 'call', vs } = {}) {
   const cur = result.variants.find(v => v.current) ?? result.variants[0]
-  return mdTable([`variant`, `median per ${per}`, 'p25–p75', `vs ${vs ?? (cur.current ? 'current' : 'the first')}`, 'calls per batch'], result.variants.map(v => [
+  return mdTable(['variant', `median per ${per}`, 'p25–p75', `vs ${vs ?? (cur.current ? 'current' : 'the first')}`, 'calls per batch'], result.variants.map(v => [
     `${v.name}${v.current ? ' **(current)**' : ''}`,
     fmtNs(v.ns.median),
     `${fmtNs(v.ns.p25)} – ${fmtNs(v.ns.p75)}`,

@@ -24,7 +24,7 @@ const CAPTURED = READ_FIELDS.filter(n => n !== 'host' && n !== 'x-forwarded-for'
 let handled = 0
 const o = { userAgent: '', accept: '', acceptLanguage: '', acceptEncoding: '', secFetchSite: '', secFetchMode: '', secFetchDest: '', secFetchUser: '', secChUa: '', secChUaMobile: '', secChUaPlatform: '', secPurpose: '', purpose: '', xMoz: '', referer: '', via: '', dnt: '', upgradeInsecureRequests: '' }
 const KEYS = Object.keys(o)
-let capturing = o
+const capturing = o
 let forwardedFor = ''
 /** Copy of src/redirect/server.ts captureHeader (keep in step). */
 function captureHeader (key, value) {
