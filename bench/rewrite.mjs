@@ -8,17 +8,14 @@
 // comments and markup are those of real mail. Every email is rewritten for a new message id
 // (new tokens), as one recipient of a send would be.
 import { randomBytes, randomUUID } from 'node:crypto'
-import { readdirSync, readFileSync } from 'node:fs'
 import { availableParallelism, cpus, loadavg } from 'node:os'
-import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { envInt } from './lib/settings.mjs'
 import { rewriteModules } from './lib/project.mjs'
 import { machineFacts, machineLine } from './lib/machine.mjs'
 import { percentile } from './lib/stats.mjs'
 import { log, mdTable, writeResults } from './lib/report.mjs'
-
-const CORPUS = process.env.CLICKTRAIL_CORPUS || '/work/shared/corpus/emails'
+import { emailBuilder } from './lib/emails.mjs'
 
 const S = {
   threads: envInt('BENCH_THREADS', 2, 1, 64),
@@ -111,33 +108,7 @@ function designTargets (results) {
 // ---------------------------------------------------------------- emails
 
 function buildEmails () {
-  const files = readdirSync(CORPUS).filter(f => f.endsWith('.html')).sort()
-  if (files.length === 0) throw new Error(`no .html files in ${CORPUS}`)
-  const docs = files.map(f => readFileSync(join(CORPUS, f), 'utf8'))
-  const bodies = docs.map(d => {
-    const open = d.search(/<body[^>]*>/i)
-    const close = d.search(/<\/body>/i)
-    if (open === -1 || close === -1) return d
-    return d.slice(d.indexOf('>', open) + 1, close)
-  })
-  const first = docs[0]
-  const headEnd = first.search(/<body[^>]*>/i)
-  const head = headEnd === -1 ? '<!doctype html><html><body>' : first.slice(0, first.indexOf('>', headEnd) + 1)
-  const tail = '</body></html>\n'
-  // Whole bodies, round-robin, as long as the email stays within 5 % of the target size.
-  const build = target => {
-    let html = head
-    let size = Buffer.byteLength(head) + Buffer.byteLength(tail)
-    for (let i = 0, misses = 0; misses < bodies.length; i++) {
-      const b = bodies[i % bodies.length]
-      const len = Buffer.byteLength(b)
-      if (size + len > target * 1.05) { misses++; continue }
-      html += b
-      size += len
-      misses = 0
-    }
-    return html + tail
-  }
+  const build = emailBuilder()
   return [['10 KB', build(10_000)], ['100 KB', build(100_000)], ['1 MB', build(1_000_000)]]
     .map(([label, html]) => ({ label, html, bytes: Buffer.byteLength(html) }))
 }

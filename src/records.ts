@@ -122,6 +122,20 @@ const INITIAL = { string: "''", number: '0', boolean: 'false' } as const
 // eslint-disable-next-line no-new-func -- generated once at load from the field table (records.ts), never from input
 export const newObservation = new Function(`return () => ({ ${OBSERVATION_FIELDS.map(f => `${f.key}: ${INITIAL[f.type]}`).join(', ')}, expired: false })`)() as () => Observation
 
+const HEADER_FIELDS = OBSERVATION_FIELDS.filter(f => f.header !== undefined) as ReadonlyArray<ObservationField & { header: string }>
+
+/**
+ * A new observation whose header fields come from `headers` (lower-case names, as the field
+ * table's), the rest at their initial values: for observations made from recorded requests
+ * (the labeled corpus in tests and benchmarks). The redirect server does the same on its hot
+ * path with a switch generated from the same table.
+ */
+export function observationFromHeaders (headers: Readonly<Record<string, string | undefined>>): Observation {
+  const o = newObservation() as unknown as Record<string, unknown>
+  for (const f of HEADER_FIELDS) o[f.key] = headers[f.header] ?? ''
+  return o as unknown as Observation
+}
+
 /** Where the redirect server hands observations, in batches, off the request path. */
 export interface ObservationSink {
   /** Takes ownership of `batch`. Must not throw; must not block for long. */

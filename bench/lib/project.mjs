@@ -56,6 +56,6 @@ export async function rewriteModules () {
 
 /** Classification tasks and the pool (bench/classify.mjs). */
 export async function classifyModules () {
-  const [task, batch, pool] = await Promise.all([load('promote/classify-task.js'), load('classify/batch.js'), load('pool/pool.js')])
-  return { runClassifyTask: batch.runClassifyTask, toClassifyTask: task.toClassifyTask, createRewritePool: pool.createRewritePool }
+  const [task, batch, pool, records] = await Promise.all([load('promote/classify-task.js'), load('classify/batch.js'), load('pool/pool.js'), load('records.js')])
+  return { runClassifyTask: batch.runClassifyTask, toClassifyTask: task.toClassifyTask, createRewritePool: pool.createRewritePool, observationFromHeaders: records.observationFromHeaders }
 }

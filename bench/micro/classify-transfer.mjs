@@ -9,45 +9,17 @@
 //   - runClassifyTask in place (no thread at all).
 // The messages go to a real worker thread that drops them; the main thread's time is what
 // postMessage takes (serialisation happens inside the call).
-import { readFileSync } from 'node:fs'
-import { randomUUID } from 'node:crypto'
 import { Worker } from 'node:worker_threads'
 import { classifyTask } from './lib/project.mjs'
+import { classifyBatch } from '../lib/classify-batches.mjs'
 import { emit, fmtNs, loadNow, race, raceTable } from './lib/race.mjs'
 
 const loadBefore = loadNow()
-const { toClassifyTask, runClassifyTask, packClassifyTask } = await classifyTask()
-const corpus = JSON.parse(readFileSync(new URL('../../test/fixtures/classify/corpus.json', import.meta.url), 'utf8'))
+const modules = await classifyTask()
+const { runClassifyTask, packClassifyTask } = modules
 const SIZE = 1000
 
-function observation (r, i) {
-  const h = name => r.headers[name] ?? ''
-  const now = Date.now()
-  return {
-    ts: now,
-    sentAt: Math.floor(now / 1000 - r.delay),
-    ip: r.ip,
-    messageId: `${r.message}-${i % 500}`,
-    linkIndex: r.link,
-    method: r.method,
-    userAgent: h('user-agent'),
-    accept: h('accept'),
-    acceptLanguage: h('accept-language'),
-    secFetchSite: h('sec-fetch-site'),
-    secFetchMode: h('sec-fetch-mode'),
-    secFetchDest: h('sec-fetch-dest'),
-    secFetchUser: h('sec-fetch-user'),
-    secChUa: h('sec-ch-ua'),
-    secPurpose: h('sec-purpose'),
-    purpose: h('purpose'),
-    xMoz: h('x-moz'),
-    id: randomUUID()
-  }
-}
-const obs = Array.from({ length: SIZE }, (_, i) => observation(corpus.requests[i % corpus.requests.length], i))
-const byMsg = new Map()
-for (const o of obs) { const l = byMsg.get(o.messageId) ?? []; l.push(o); byMsg.set(o.messageId, l) }
-const task = toClassifyTask(obs.map(o => ({ obs: o, context: byMsg.get(o.messageId) })))
+const task = classifyBatch(modules, SIZE)
 
 const worker = new Worker('require("node:worker_threads").parentPort.on("message", () => {})', { eval: true })
 await new Promise(resolve => worker.once('online', resolve))

@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs'
 import type { BotVerdict, Classification, ClassifyInput } from '../../src/classify/classify.js'
+import { observationFromHeaders } from '../../src/records.js'
 
 export interface CorpusRequest {
   id: string
@@ -39,25 +40,14 @@ export function loadCorpus (): Corpus {
  * `sentAt` (unix seconds) + delay; header fields are '' when absent, as uWS reports them.
  */
 export function toInput (r: CorpusRequest, sentAt: number): ClassifyInput {
-  const h = (name: string): string => r.headers[name] ?? ''
   return {
+    ...observationFromHeaders(r.headers),
     ts: Math.round((sentAt + r.delay) * 1000),
     sentAt,
     method: r.method,
     ip: r.ip,
     messageId: r.message,
-    linkIndex: r.link,
-    userAgent: h('user-agent'),
-    accept: h('accept'),
-    acceptLanguage: h('accept-language'),
-    secFetchSite: h('sec-fetch-site'),
-    secFetchMode: h('sec-fetch-mode'),
-    secFetchDest: h('sec-fetch-dest'),
-    secFetchUser: h('sec-fetch-user'),
-    secChUa: h('sec-ch-ua'),
-    secPurpose: h('sec-purpose'),
-    purpose: h('purpose'),
-    xMoz: h('x-moz')
+    linkIndex: r.link
   }
 }
 

@@ -1,27 +1,12 @@
 import t from 'tap'
 import { randomUUID } from 'node:crypto'
 import { startTestEngine } from '../helpers/engine.js'
-import { request } from '../helpers/http.js'
+import { CHROME_NAVIGATION as CHROME, request } from '../helpers/http.js'
 import { until } from '../helpers/wait.js'
 import { mintToken } from '../../src/token/codec.js'
 
 // address_many_recipients end to end (issue 11): the real server, ingest, embedded
 // ClickHouse, promotion and the worker pool's classification, the one batch path.
-
-const CHROME = {
-  'sec-ch-ua': '"Chromium";v="142", "Google Chrome";v="142", "Not_A Brand";v="99"',
-  'sec-ch-ua-mobile': '?0',
-  'sec-ch-ua-platform': '"Windows"',
-  'upgrade-insecure-requests': '1',
-  'user-agent': 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/142.0.0.0 Safari/537.36',
-  accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,image/apng,*/*;q=0.8,application/signed-exchange;v=b3;q=0.7',
-  'sec-fetch-site': 'cross-site',
-  'sec-fetch-mode': 'navigate',
-  'sec-fetch-user': '?1',
-  'sec-fetch-dest': 'document',
-  'accept-encoding': 'gzip, deflate, br, zstd',
-  'accept-language': 'en-US,en;q=0.9'
-}
 
 t.test('seven recipients clicked from one address within 5 s: address_many_recipients fires', async t => {
   const e = await startTestEngine(t, { 'trusted-proxy': ['127.0.0.1'], 'promotion-window-ms': '2000', 'batch-max-ms': '50' })

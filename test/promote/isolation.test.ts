@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { startTestEngine, tempDir, type TestEngine } from '../helpers/engine.js'
-import { request } from '../helpers/http.js'
+import { CHROME_NAVIGATION as CHROME, request } from '../helpers/http.js'
 import { mintToken } from '../../src/token/codec.js'
 import { bootstrap } from '../../src/control/projects.js'
 import type { MessageInfo } from '../../src/messages/directory.js'
@@ -12,21 +12,6 @@ import { until } from '../helpers/wait.js'
 // Promotion through the real server, ingest, embedded ClickHouse and worker pool.
 
 const FLAGS = { 'trusted-proxy': ['127.0.0.1'], 'promotion-window-ms': '600', 'batch-max-ms': '50', 'retry-min-ms': '50', 'retry-max-ms': '500' }
-// A real Chrome navigation from a mail web client (test/fixtures/classify/corpus.json, chrome-win-gmail).
-const CHROME = {
-  'sec-ch-ua': '"Chromium";v="142", "Google Chrome";v="142", "Not_A Brand";v="99"',
-  'sec-ch-ua-mobile': '?0',
-  'sec-ch-ua-platform': '"Windows"',
-  'upgrade-insecure-requests': '1',
-  'user-agent': 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/142.0.0.0 Safari/537.36',
-  accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,image/apng,*/*;q=0.8,application/signed-exchange;v=b3;q=0.7',
-  'sec-fetch-site': 'cross-site',
-  'sec-fetch-mode': 'navigate',
-  'sec-fetch-user': '?1',
-  'sec-fetch-dest': 'document',
-  'accept-encoding': 'gzip, deflate, br, zstd',
-  'accept-language': 'en-US,en;q=0.9'
-}
 
 function info (recipient: string, subject: string, links = 3): MessageInfo {
   return { recipient, subject, tag: 't', metadata: { who: recipient }, linkCount: links, links: new Map(Array.from({ length: links }, (_, i) => [i, { url: `https://example.com/${i}`, anchorText: `${subject} link ${i}` }])) }

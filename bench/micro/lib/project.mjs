@@ -59,8 +59,8 @@ export async function controlPlane () {
 
 // ---- classification
 export async function classifyTask () {
-  const [m, b] = await Promise.all([load('promote/classify-task.js'), load('classify/batch.js')])
-  return { toClassifyTask: m.toClassifyTask, runClassifyTask: b.runClassifyTask, packClassifyTask: b.packClassifyTask }
+  const [m, b, r] = await Promise.all([load('promote/classify-task.js'), load('classify/batch.js'), load('records.js')])
+  return { toClassifyTask: m.toClassifyTask, runClassifyTask: b.runClassifyTask, packClassifyTask: b.packClassifyTask, observationFromHeaders: r.observationFromHeaders }
 }
 export async function userAgents () {
   const m = await load('classify/ua.js')

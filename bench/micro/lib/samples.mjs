@@ -1,11 +1,10 @@
 // Realistic inputs of the micro benchmarks: observations as the redirect server captures
 // them, user agents, email HTML from the corpus.
 import { randomUUID } from 'node:crypto'
-import { readdirSync, readFileSync } from 'node:fs'
-import { join } from 'node:path'
 import { chromeHeaders, REDIRECT_REQUEST } from '../../lib/browser.mjs'
+import { emailBuilder } from '../../lib/emails.mjs'
 
-export const CORPUS = process.env.CLICKTRAIL_CORPUS || '/work/shared/corpus/emails'
+export { CORPUS } from '../../lib/emails.mjs'
 
 /** An observation with every field the redirect server fills (a desktop Chrome's navigation headers). */
 export function sampleObservation (i = 0) {
@@ -55,31 +54,7 @@ export const AGENTS = {
   'macOS Safari': 'Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.6 Safari/605.1.15'
 }
 
-/**
- * An email of about `target` bytes (within 5 %) from the corpus's templates: whole bodies,
- * round-robin, as bench/rewrite.mjs builds its emails, so link density and markup are those
- * of real mail.
- */
+/** An email of about `target` bytes (within 5 %) from the corpus, as bench/rewrite.mjs builds its emails. */
 export function corpusEmail (target) {
-  const files = readdirSync(CORPUS).filter(f => f.endsWith('.html')).sort()
-  if (files.length === 0) throw new Error(`no .html files in ${CORPUS}`)
-  const docs = files.map(f => readFileSync(join(CORPUS, f), 'utf8'))
-  const bodies = docs.map(d => {
-    const open = d.search(/<body[^>]*>/i)
-    const close = d.search(/<\/body>/i)
-    return open === -1 || close === -1 ? d : d.slice(d.indexOf('>', open) + 1, close)
-  })
-  const head = '<!doctype html><html><body>'
-  const tail = '</body></html>\n'
-  let html = head
-  let size = head.length + tail.length
-  for (let i = 0, misses = 0; misses < bodies.length; i++) {
-    const b = bodies[i % bodies.length]
-    const len = Buffer.byteLength(b)
-    if (size + len > target * 1.05) { misses++; continue }
-    html += b
-    size += len
-    misses = 0
-  }
-  return html + tail
+  return emailBuilder()(target)
 }
