@@ -19,6 +19,8 @@ run: build
 	node dist/cli.js serve
 
 test: build
+	@# the tests are type-checked too (tap only strips their types)
+	npx tsc -p test/tsconfig.json
 	npx eslint src test bench scripts
 	npx tap
 

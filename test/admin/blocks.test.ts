@@ -22,14 +22,14 @@ async function follow (e: TestEngine, url: string, method = 'GET'): Promise<{ st
 
 t.test('blocking a destination or a project stops links already sent, on every node; clicks are kept and marked', async t => {
   const e = await startTestEngine(t, { 'promotion-window-ms': '300', 'batch-max-ms': '50' })
-  const admin = e.admin!.port
+  const admin = e.admin.port
   const token = readFileSync(join(e.dataDir, 'admin-token'), 'utf8').trim()
   const phish = e.track('acme', 'https://login.evil.example/account?next=%2Fhome', 0)
   const fine = e.track('acme', 'https://shop.example/spring', 1)
   t.equal((await follow(e, phish)).status, 302, 'before: the link redirects')
 
   // A second node's snapshot, on the same ClickHouse, refreshing as often as the engine's.
-  const other = new ControlPlane(e.store!.writer, silentLogger, 100)
+  const other = new ControlPlane(e.store.writer, silentLogger, 100)
   await other.start()
   t.teardown(async () => { await other.stop() })
 
@@ -56,13 +56,13 @@ t.test('blocking a destination or a project stops links already sent, on every n
 
   // The clicks on the blocked link are kept, marked, and never promoted or sent.
   await until('stored', async () => {
-    const [r] = await (await e.store!.reader.query({ query: 'SELECT countIf(blocked) AS b, countIf(NOT blocked) AS n FROM click_observations', format: 'JSONEachRow' })).json<{ b: string, n: string }>()
+    const [r] = await (await e.store.reader.query({ query: 'SELECT countIf(blocked) AS b, countIf(NOT blocked) AS n FROM click_observations', format: 'JSONEachRow' })).json<{ b: string, n: string }>()
     return Number(r.b) === 2 && Number(r.n) === 2
   })
-  await until('promoted', () => e.promoter!.stats.promoted >= 2)
-  const clicks = await (await e.store!.reader.query({ query: 'SELECT destination_url FROM clicks ORDER BY ts', format: 'JSONEachRow' })).json<{ destination_url: string }>()
+  await until('promoted', () => e.promoter.stats.promoted >= 2)
+  const clicks = await (await e.store.reader.query({ query: 'SELECT destination_url FROM clicks ORDER BY ts', format: 'JSONEachRow' })).json<{ destination_url: string }>()
   t.same(clicks.map(c => c.destination_url), ['https://login.evil.example/account?next=%2Fhome', 'https://shop.example/spring'], 'only the clicks from before the block and the fine link are clicks')
-  t.equal(e.promoter!.stats.blocked, 2, 'the two blocked ones were not promoted')
+  t.equal(e.promoter.stats.blocked, 2, 'the two blocked ones were not promoted')
   t.match(await e.metrics.metrics(), /clicktrail_blocked_total 2/)
 
   // A whole project; and removing blocks.

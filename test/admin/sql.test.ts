@@ -15,7 +15,7 @@ interface Answer { status: number, text: string, code?: string, message?: string
 function client (e: TestEngine): { token: string, sql: (body: string, query?: string, auth?: string) => Promise<Answer> } {
   const token = readFileSync(join(e.dataDir, 'admin-token'), 'utf8').trim()
   const sql = async (body: string, query = 'format=TabSeparated', auth = `Bearer ${token}`): Promise<Answer> => {
-    const res = await fetch(`http://127.0.0.1:${e.admin!.port}/sql?${query}`, { method: 'POST', headers: { authorization: auth }, body })
+    const res = await fetch(`http://127.0.0.1:${e.admin.port}/sql?${query}`, { method: 'POST', headers: { authorization: auth }, body })
     const text = await res.text()
     let code: string | undefined
     let message: string | undefined
@@ -49,22 +49,22 @@ t.test('admin listener', async t => {
   // secrets: '' → the master secret is generated into <data-dir>/secrets, the file the attack read.
   const e = await startTestEngine(t, { secrets: '' })
   const { token, sql } = client(e)
-  const db = e.store!.database
+  const db = e.store.database
   const masterSecret = readFileSync(join(e.dataDir, 'secrets'), 'utf8').trim().split(':')[1]
   t.ok(masterSecret.length > 20, 'the data dir holds a master secret')
-  const webhook = await api(e.api!.port, 'POST', `/v1/projects/${e.team!.project.project_id}/webhooks`, e.team!.token, { url: 'http://127.0.0.1:9/hook' })
+  const webhook = await api(e.api.port, 'POST', `/v1/projects/${e.team!.project.project_id}/webhooks`, e.team!.token, { url: 'http://127.0.0.1:9/hook' })
   t.equal(webhook.status, 201)
   const webhookSecret = webhook.body.secret as string
   t.match(webhookSecret, /^whsec_/)
   const secrets = [masterSecret, webhookSecret, token, e.team!.token.split('_')[2]]
   const messageId = randomUUID()
-  await e.store!.writer.command({
+  await e.store.writer.command({
     query: `INSERT INTO click_observations (ts, obs_id, sid, message_id, link_index, url) VALUES
       (now64(3), generateUUIDv4(), 'acme', '${messageId}', 0, 'https://example.com/a'),
       (now64(3), generateUUIDv4(), 'acme', '${messageId}', 1, 'https://example.com/b'),
       (now64(3), generateUUIDv4(), 'other', '${randomUUID()}', 0, 'https://example.com/c')`
   })
-  await e.store!.writer.command({ query: `INSERT INTO messages (message_id, sid, subject, recipient, sent_at) VALUES ('${messageId}', 'acme', 'Hello', 'r@example.com', now())` })
+  await e.store.writer.command({ query: `INSERT INTO messages (message_id, sid, subject, recipient, sent_at) VALUES ('${messageId}', 'acme', 'Hello', 'r@example.com', now())` })
 
   await t.test('plain SELECTs over the analytics tables work: joins, CTEs, subqueries, ARRAY JOIN, parameters', async t => {
     const cases: Array<[string, string, string?]> = [
@@ -149,7 +149,7 @@ t.test('admin listener', async t => {
       for (const s of secrets) t.notOk(r.text.includes(s), `${query}: no secret in the answer`)
     }
     t.notOk(existsSync(outfile), 'INTO OUTFILE wrote nothing')
-    const tables = await (await e.store!.reader.query({ query: 'SELECT count() AS n FROM system.tables WHERE database = currentDatabase()', format: 'JSONEachRow' })).json<{ n: string }>()
+    const tables = await (await e.store.reader.query({ query: 'SELECT count() AS n FROM system.tables WHERE database = currentDatabase()', format: 'JSONEachRow' })).json<{ n: string }>()
     t.ok(Number(tables[0].n) > 10, 'and nothing was dropped')
     t.equal((await sql('SELECT count() FROM click_observations')).text, '3\n')
   })
@@ -171,9 +171,9 @@ t.test('admin listener', async t => {
   await t.test('a failed analyst query leaks into no other answer', async t => {
     // 100 000 rows, so the sorted output comes in two blocks and the query fails in the
     // second, after the first was written: the partial output chdb kept in the session.
-    await e.store!.writer.command({ query: "INSERT INTO click_observations (ts, obs_id, sid, url) SELECT now64(3), generateUUIDv4(), 'leak', concat('leak-', leftPad(toString(number), 6, '0')) FROM numbers(100000)" })
+    await e.store.writer.command({ query: "INSERT INTO click_observations (ts, obs_id, sid, url) SELECT now64(3), generateUUIDv4(), 'leak', concat('leak-', leftPad(toString(number), 6, '0')) FROM numbers(100000)" })
     const deliveriesPath = `/v1/webhooks/${webhook.body.webhook_id as string}/deliveries`
-    const before = await api(e.api!.port, 'GET', deliveriesPath, e.team!.token)
+    const before = await api(e.api.port, 'GET', deliveriesPath, e.team!.token)
     t.equal(before.status, 200)
     // Without the session reset, some of these answers carried the failed query's rows.
     for (let i = 0; i < 3; i++) {
@@ -182,7 +182,7 @@ t.test('admin listener', async t => {
       t.match(failed.message, /throwIf/)
       const next = await sql("SELECT 'next'")
       t.same({ status: next.status, text: next.text }, { status: 200, text: 'next\n' }, 'the next analyst answer is its own, whole')
-      const after = await api(e.api!.port, 'GET', deliveriesPath, e.team!.token)
+      const after = await api(e.api.port, 'GET', deliveriesPath, e.team!.token)
       t.same({ status: after.status, raw: after.raw }, { status: before.status, raw: before.raw }, 'the Team API answers what it answered before')
     }
     const queued = await Promise.all([
@@ -200,13 +200,13 @@ t.test('admin listener', async t => {
     t.ok(busy.length >= 1, `${busy.length} of 10 shed`)
     t.ok(busy.every(a => a.code === 'CT_ERR_SQL_BUSY'))
     t.ok(answers.filter(a => a.status === 200).every(a => a.text === '64000000\n'), 'the others answered')
-    const m = await request(e.admin!.port, { path: '/metrics' })
+    const m = await request(e.admin.port, { path: '/metrics' })
     t.match(m.body, new RegExp(`^clicktrail_admin_sql_busy_total ${busy.length}$`, 'm'))
   })
 
   await t.test('GET /projects/{sid}/exists for the CLI', async t => {
     const get = async (path: string, auth = `Bearer ${token}`): Promise<{ status: number, body: unknown }> => {
-      const r = await request(e.admin!.port, { path, headers: { authorization: auth } })
+      const r = await request(e.admin.port, { path, headers: { authorization: auth } })
       return { status: r.status, body: JSON.parse(r.body) }
     }
     t.same(await get('/projects/acme/exists'), { status: 200, body: { sid: 'acme', exists: true } })
@@ -217,7 +217,7 @@ t.test('admin listener', async t => {
   })
 
   await t.test('/metrics: on the admin listener (no token), 404 on the public redirect port', async t => {
-    const m = await request(e.admin!.port, { path: '/metrics' })
+    const m = await request(e.admin.port, { path: '/metrics' })
     t.equal(m.status, 200)
     t.match(m.headers['content-type'], /^text\/plain/)
     t.match(m.body, /^clicktrail_requests_total \d+$/m)
@@ -231,7 +231,7 @@ t.test('admin listener', async t => {
   })
 
   await t.test('HEAD gets the headers and no body, so keep-alive stays in step', async t => {
-    const c = await rawConnection(e.admin!.port)
+    const c = await rawConnection(e.admin.port)
     t.teardown(c.close)
     const heads: Array<[string, number]> = [['/metrics', 200], ['/nope', 404], ['/projects/acme/exists', 200], ['/projects/%ZZ/exists', 400], ['/sql', 405]]
     for (const [path, status] of heads) {
@@ -245,7 +245,7 @@ t.test('admin listener', async t => {
 
   await t.test('malformed requests get a 4xx with a stable code; the listener keeps answering', async t => {
     const get = async (method: string, path: string, headers: Record<string, string> = {}): Promise<{ status: number, code?: string, allow?: string }> => {
-      const r = await request(e.admin!.port, { method, path, headers })
+      const r = await request(e.admin.port, { method, path, headers })
       let code: string | undefined
       try { code = (JSON.parse(r.body) as { error: { code: string } }).error.code } catch { /* none */ }
       return { status: r.status, code, allow: r.headers.allow as string | undefined }
@@ -268,7 +268,7 @@ t.test('admin listener', async t => {
     t.equal((await sql('SELECT {a:String}', 'param_a=%00')).code, 'CT_ERR_SQL_REFUSED', 'control character in a parameter')
     t.equal((await sql('\u0000\u00ff\ud800 garbage')).code, 'CT_ERR_SQL_FAILED', 'binary junk is a syntax error')
     t.equal((await sql('SELECT {missing:String}')).code, 'CT_ERR_SQL_FAILED', 'a placeholder without a value')
-    const conn = await rawConnection(e.admin!.port)
+    const conn = await rawConnection(e.admin.port)
     const junk = await conn.ask('GARBAGE\r\n\r\n\x00\x01\x02')
     conn.close()
     t.notMatch(junk, /^HTTP\/1\.1 [23]/, `a request line that is not HTTP gets no 2xx (${JSON.stringify(junk.slice(0, 40))})`)
@@ -277,11 +277,11 @@ t.test('admin listener', async t => {
 
   await t.test('a handler that throws is answered 500 CT_ERR_INTERNAL, and the process lives on', async t => {
     // A fault that cannot be caused for real: the store's client throwing synchronously.
-    const reader = e.store!.reader
+    const reader = e.store.reader
     const query = reader.query
     reader.query = () => { throw new Error('injected fault') }
     try {
-      const r = await request(e.admin!.port, { path: '/projects/acme/exists', headers: { authorization: `Bearer ${token}` } })
+      const r = await request(e.admin.port, { path: '/projects/acme/exists', headers: { authorization: `Bearer ${token}` } })
       t.equal(r.status, 500)
       t.match(JSON.parse(r.body), { error: { code: 'CT_ERR_INTERNAL' } })
       t.notMatch(r.body, /injected/, 'the error itself is logged, not answered')

@@ -19,9 +19,9 @@ t.test('Team API end to end', async t => {
   const dnsServer = await dns.start()
   t.teardown(async () => { await dns.stop() })
   const e = await startTestEngine(t, { 'dns-server': dnsServer }, {}, undefined, 'acme')
-  const port = e.api!.port
+  const port = e.api.port
   const A = e.team!
-  const B = await bootstrap(e.plane!, { team: 'Other team', sid: 'other' })
+  const B = await bootstrap(e.plane, { team: 'Other team', sid: 'other' })
   const tokA = A.token
   const tokB = B.token
   const pA = A.project.project_id
@@ -80,7 +80,7 @@ t.test('Team API end to end', async t => {
     t.notOk('secret' in list.body.data[0])
     const upd = await api(port, 'PATCH', `/v1/webhooks/${w.body.webhook_id}`, tokA, { include_machine_events: true, enabled: false })
     t.match(upd.body, { include_machine_events: true, enabled: false, url: 'https://hooks.example.com/clicks' })
-    t.equal(e.plane!.webhook(w.body.webhook_id)?.secret, w.body.secret, 'the secret is kept for signing')
+    t.equal(e.plane.webhook(w.body.webhook_id)?.secret, w.body.secret, 'the secret is kept for signing')
     t.equal((await api(port, 'POST', `/v1/projects/${pA}/webhooks`, tokA, { url: 'ftp://x.example.com/' })).status, 400)
     t.equal((await api(port, 'POST', `/v1/projects/${pA}/webhooks`, tokA, { url: 'https://h.example.com/', events: ['message.opened'] })).status, 400)
     t.equal((await api(port, 'DELETE', `/v1/webhooks/${w.body.webhook_id}`, tokA)).status, 204)
@@ -173,7 +173,7 @@ t.test('Team API end to end', async t => {
       t.same(r.body.error.code, missingOnes.error.code)
     }
     t.same((await api(port, 'GET', '/v1/projects', tokB)).body.data.map((p: { sid: string }) => p.sid), ['other'], 'lists only its own')
-    t.equal(e.plane!.route(A.routes[0].route_id)?.track_clicks, true, 'nothing of team A changed')
+    t.equal(e.plane.route(A.routes[0].route_id)?.track_clicks, true, 'nothing of team A changed')
     t.equal((await api(port, 'GET', '/v1/nothing-here', tokA)).status, 404)
   })
 
@@ -208,7 +208,7 @@ t.test('Team API end to end', async t => {
         t.ok(String(r.status) in op.responses, `${method.toUpperCase()} ${path}: ${r.status} is documented`)
       }
     }
-    const served = e.api!.routes.map(r => `${r.method === 'del' ? 'delete' : r.method} ${openApiPath(r.path)}`)
+    const served = e.api.routes.map(r => `${r.method === 'del' ? 'delete' : r.method} ${openApiPath(r.path)}`)
     t.same([...documented].sort(), served.sort(), 'every served route is documented and vice versa')
     for (const name of ['ProjectCreate', 'RouteUpdate', 'WebhookCreate', 'DomainCreate', 'Error']) t.ok(doc.body.components.schemas[name], `schema ${name}`)
   })

@@ -56,10 +56,10 @@ t.test('unique keys and custom domains', async t => {
     'promotion-window-ms': '300',
     'batch-max-ms': '50'
   })
-  const port = e.api!.port
+  const port = e.api.port
   const A = e.team!
-  const B = await bootstrap(e.plane!, { team: 'Team B', sid: 'bee' })
-  const svc = e.plane!.domainService!
+  const B = await bootstrap(e.plane, { team: 'Team B', sid: 'bee' })
+  const svc = e.plane.domainService!
   const rewrite = async (who: Bootstrapped, html: string, routeId = who.routes[0].route_id): Promise<any> => {
     // Sent an hour ago: a click seconds after sending is a scanner's, not a person's.
     const sentAt = new Date(Date.now() - 3600_000).toISOString()
@@ -75,11 +75,11 @@ t.test('unique keys and custom domains', async t => {
       t.equal(r.status, 422, `${hostname} → 422`)
       t.equal(r.body.error.code, 'CT_ERR_DOMAIN_RESERVED')
     }
-    t.equal(e.plane!.domains(B.project.project_id).length, 0, 'nothing was stored')
+    t.equal(e.plane.domains(B.project.project_id).length, 0, 'nothing was stored')
     t.equal(svc.stats.reservedRefused, 5, 'counted')
     t.equal((await request(e.port, { path: `/c/${token(e, 'acme')}`, host: 'track.a.example' })).status, 302, 'A\'s tokens still redirect from the operator\'s --domain')
     t.equal((await request(e.port, { path: `/c/${token(e, 'bee')}`, host: 'track.a.example' })).status, 404, 'B\'s do not')
-    const metrics = await request(e.admin!.port, { path: '/metrics' })
+    const metrics = await request(e.admin.port, { path: '/metrics' })
     t.match(metrics.body, /clicktrail_domain_reserved_refused_total 5/)
   })
 
@@ -146,7 +146,7 @@ t.test('unique keys and custom domains', async t => {
     const retry = await api(port, 'POST', `/v1/projects/${A.project.project_id}/domains/slow.acme-shop.example/verify`, A.token)
     t.equal(retry.status, 409, 'A checking its failed claim again is claiming again: B holds it now')
     t.equal((await got('slow.acme-shop.example')).status, 'failed_verification', 'A\'s claim is still there, failed')
-    t.equal(e.plane!.domain('slow.acme-shop.example')?.project_id, B.project.project_id)
+    t.equal(e.plane.domain('slow.acme-shop.example')?.project_id, B.project.project_id)
   })
 
   await t.test('ten concurrent creates of one sid from two teams: one 201, nine 409, and the click reaches only the winner\'s webhook', async t => {
@@ -158,7 +158,7 @@ t.test('unique keys and custom domains', async t => {
     const won = answers.filter(a => a.r.status === 201)
     t.equal(won.length, 1, 'exactly one 201')
     t.equal(answers.filter(a => a.r.status === 409 && a.r.body.error.code === 'CT_ERR_SID_TAKEN').length, 9, 'nine 409 CT_ERR_SID_TAKEN')
-    t.equal(e.plane!.projects().filter(p => p.sid === 'racesid1').length, 1, 'one project holds the sid')
+    t.equal(e.plane.projects().filter(p => p.sid === 'racesid1').length, 1, 'one project holds the sid')
     // Every team wires whatever it got: in the bug every create got a project, and the click
     // went to whichever was written last.
     const winner = won[0].who
@@ -188,7 +188,7 @@ t.test('unique keys and custom domains', async t => {
     const won = answers.filter(a => a.r.status === 201)
     t.equal(won.length, 1, 'exactly one 201')
     t.equal(answers.filter(a => a.r.status === 409 && a.r.body.error.code === 'CT_ERR_DOMAIN_TAKEN').length, 9, 'nine 409 CT_ERR_DOMAIN_TAKEN')
-    t.equal(e.plane!.domain('race.shop.example')?.project_id, won[0].w.project.project_id, 'the snapshot agrees')
+    t.equal(e.plane.domain('race.shop.example')?.project_id, won[0].w.project.project_id, 'the snapshot agrees')
     const loser = won[0].w === A ? B : A
     t.equal((await api(port, 'GET', `/v1/projects/${loser.project.project_id}/domains/race.shop.example`, loser.token)).status, 404, 'the loser kept no claim')
   })
@@ -203,7 +203,7 @@ t.test('unique keys and custom domains', async t => {
     for (let round = 0; round < 5; round++) {
       const sid = `xnode${round}`
       const results = await Promise.allSettled([
-        createProject(e.plane!, A.team.team_id, { name: 'n1', sid }),
+        createProject(e.plane, A.team.team_id, { name: 'n1', sid }),
         createProject(other, B.team.team_id, { name: 'n2', sid })
       ])
       const ok = results.filter(r => r.status === 'fulfilled')
@@ -212,9 +212,9 @@ t.test('unique keys and custom domains', async t => {
       t.equal((refused?.reason as { code?: string })?.code, 'CT_ERR_SID_TAKEN', `${sid}: the other was refused`)
       // Each node's snapshot picks the rows up within its refresh interval (100 ms here).
       const winnerId = (ok[0] as PromiseFulfilledResult<{ project_id: string }>).value.project_id
-      t.ok(await until(() => e.plane!.projectBySid(sid)?.project_id === winnerId), `${sid}: node 1 routes to the winner`)
+      t.ok(await until(() => e.plane.projectBySid(sid)?.project_id === winnerId), `${sid}: node 1 routes to the winner`)
       t.ok(await until(() => other.projectBySid(sid)?.project_id === winnerId), `${sid}: node 2 too`)
-      t.equal(e.plane!.projects().filter(p => p.sid === sid).length, 1, `${sid}: one project with it on node 1`)
+      t.equal(e.plane.projects().filter(p => p.sid === sid).length, 1, `${sid}: one project with it on node 1`)
     }
     // Two claims of one hostname, one per node, both left standing (no withdrawal): the rule
     // alone must pick the same winner everywhere.
@@ -222,15 +222,15 @@ t.test('unique keys and custom domains', async t => {
       const hostname = `xnode${round}.shop.example`
       const row = (p: Bootstrapped['project']) => ({ hostname, project_id: p.project_id, team_id: p.team_id, status: 'pending_verification' as const, verification_token: 'x', verified_by: '', created_at: Date.now(), checked_at: 0, verified_at: 0, status_changed_at: Date.now() })
       const [one, two] = await Promise.all([
-        e.plane!.exclusive(`domain:${hostname}`, async () => await e.plane!.claim('domain_claims', row(A.project))),
+        e.plane.exclusive(`domain:${hostname}`, async () => await e.plane.claim('domain_claims', row(A.project))),
         other.exclusive(`domain:${hostname}`, async () => await other.claim('domain_claims', row(B.project)))
       ])
       t.equal(Number(one.won) + Number(two.won), 1, `${hostname}: exactly one claimant believes it won`)
       const expected = one.won ? A.project.project_id : B.project.project_id
-      t.ok(await until(() => e.plane!.domain(hostname)?.project_id === expected), `${hostname}: node 1 agrees with the winner`)
+      t.ok(await until(() => e.plane.domain(hostname)?.project_id === expected), `${hostname}: node 1 agrees with the winner`)
       t.ok(await until(() => other.domain(hostname)?.project_id === expected), `${hostname}: node 2 too`)
       await sleep(300)
-      t.equal(e.plane!.domain(hostname)?.project_id, expected, `${hostname}: and stays so on node 1`)
+      t.equal(e.plane.domain(hostname)?.project_id, expected, `${hostname}: and stays so on node 1`)
       t.equal(other.domain(hostname)?.project_id, expected, `${hostname}: and on node 2`)
       t.not(one.row.claim_seq, 0, 'claim_seq stamped by ClickHouse')
     }

@@ -58,7 +58,7 @@ const METHOD: Record<RouteDef['method'], string> = { get: 'GET', post: 'POST', p
 
 t.test('hostile input on the Team API', async t => {
   const e = await startTestEngine(t)
-  const port = e.api!.port
+  const port = e.api.port
   const { token, project } = e.team!
   const healthy = async (what: string): Promise<void> => {
     const r = await api(port, 'GET', `/v1/projects/${project.project_id}`, token)
@@ -71,7 +71,7 @@ t.test('hostile input on the Team API', async t => {
     t.equal(first.status, 400)
     t.equal(first.body.error.code, 'CT_ERR_BAD_PATH')
     let positions = 0
-    for (const route of e.api!.routes) {
+    for (const route of e.api.routes) {
       const names = [...route.path.matchAll(/:([a-z_]+)/g)].map(m => m[1])
       for (let k = 0; k < names.length; k++) {
         for (const bad of ['%ZZ', '%E2%82', '%ED%A0%80', '%C0%AF', '%']) {
@@ -90,7 +90,7 @@ t.test('hostile input on the Team API', async t => {
     // Decodable but odd: an ordinary not-found.
     t.equal((await api(port, 'GET', '/v1/projects/%00', token)).body.error.code, 'CT_ERR_NOT_FOUND')
     t.equal((await api(port, 'GET', `/v1/projects/${'%41'.repeat(2000)}`, token)).body.error.code, 'CT_ERR_NOT_FOUND')
-    t.ok((e.api!.stats.refused.CT_ERR_BAD_PATH ?? 0) > 0, 'counted')
+    t.ok((e.api.stats.refused.CT_ERR_BAD_PATH ?? 0) > 0, 'counted')
     t.ok((limited(silentLogger).seen.get('api.refused.CT_ERR_BAD_PATH') ?? 0) > 0, 'logged, rate-limited by code')
     await healthy('bad paths')
   })
@@ -168,7 +168,7 @@ t.test('hostile input on the Team API', async t => {
 
   await t.test('HEAD on every GET path sends headers only: the next response on the connection parses', async t => {
     const paths = ['/v1/openapi.json', '/v1/projects', `/v1/projects/${project.project_id}`, `/v1/projects/${project.project_id}/routes`, `/v1/projects/${UUID}`, '/v1/nothing-here', '/v1/projects/%ZZ', `/v1/routes/${e.team!.routes[0].route_id}`]
-    for (const route of e.api!.routes) if (route.method === 'get') paths.push(route.path.replace(/:[a-z_]+/g, UUID))
+    for (const route of e.api.routes) if (route.method === 'get') paths.push(route.path.replace(/:[a-z_]+/g, UUID))
     for (const path of paths) {
       for (const auth of [`Authorization: Bearer ${token}\r\n`, '']) {
         const req = (method: string): string => `${method} ${path} HTTP/1.1\r\nHost: api\r\n${auth}\r\n`
@@ -254,7 +254,7 @@ async function handlerFaults (t: Test, e: TestEngine, token: string): Promise<vo
   // be caused through the product's own routes, which is the point of the fix.
   const route = (path: string, handler: RouteDef['handler']): RouteDef => ({ method: 'get', path, operationId: path, summary: path, tag: 'test', response: { status: 200 }, errors: [], handler })
   const server = new ApiServer({
-    plane: e.plane!,
+    plane: e.plane,
     log,
     trackingBaseUrl: 'http://t.localhost:8080',
     version: 'test',
@@ -263,7 +263,7 @@ async function handlerFaults (t: Test, e: TestEngine, token: string): Promise<vo
       route('/test/rejects', async () => { await Promise.resolve(); throw new Error('storage is unavailable') }),
       route('/test/bigint', () => ({ status: 200, body: { n: 10n } })),
       route('/test/circular', () => { const o: Record<string, unknown> = {}; o.self = o; return { status: 200, body: o } }),
-      route('/test/clickhouse', async () => { await e.store!.reader.query({ query: 'SELECT * FROM no_such_table_here', format: 'JSONEachRow' }); return { status: 200 } }),
+      route('/test/clickhouse', async () => { await e.store.reader.query({ query: 'SELECT * FROM no_such_table_here', format: 'JSONEachRow' }); return { status: 200 } }),
       route('/test/slow', async () => { await gotAborted; await new Promise(resolve => setTimeout(resolve, 50)); return { status: 200, body: { late: true } } }),
       route('/test/big', () => ({ status: 200, raw: big, contentType: 'application/octet-stream' })),
       route('/test/empty', () => ({ status: 200 }))

@@ -27,7 +27,7 @@ function postRaw (port: number, path: string, token: string, body: Buffer): Prom
 
 t.test('rewriting through the Team API', async t => {
   const e = await startTestEngine(t)
-  const port = e.api!.port
+  const port = e.api.port
   const { token, routes, project } = e.team!
   const tx = routes[0].route_id
 
@@ -85,7 +85,7 @@ t.test('rewriting through the Team API', async t => {
     const deadline = Date.now() + 10_000
     let rows: Array<Record<string, unknown>> = []
     while (Date.now() < deadline) {
-      rows = await (await e.store!.reader.query({ query: `SELECT toString(message_id) AS id, recipient, subject, tag, metadata, link_count FROM messages WHERE message_id IN ('${ids.join("','")}') ORDER BY recipient`, format: 'JSONEachRow' })).json()
+      rows = await (await e.store.reader.query({ query: `SELECT toString(message_id) AS id, recipient, subject, tag, metadata, link_count FROM messages WHERE message_id IN ('${ids.join("','")}') ORDER BY recipient`, format: 'JSONEachRow' })).json()
       if (rows.length === 2) break
       await new Promise(resolve => setTimeout(resolve, 100))
     }
@@ -93,7 +93,7 @@ t.test('rewriting through the Team API', async t => {
     // The links have their own batched writer: they may land a moment after the messages.
     let links: unknown[] = []
     while (Date.now() < deadline + 10_000) {
-      links = await (await e.store!.reader.query({ query: `SELECT link_index, url, anchor_text, tracked FROM message_links WHERE message_id = '${ids[0]}' ORDER BY link_index`, format: 'JSONEachRow' })).json()
+      links = await (await e.store.reader.query({ query: `SELECT link_index, url, anchor_text, tracked FROM message_links WHERE message_id = '${ids[0]}' ORDER BY link_index`, format: 'JSONEachRow' })).json()
       if (links.length === 2) break
       await new Promise(resolve => setTimeout(resolve, 100))
     }
@@ -107,7 +107,7 @@ t.test('rewriting through the Team API', async t => {
     const noTo = await api(port, 'POST', '/v1/rewrite', token, { route_id: tx, from: 'a@x.example', to: [], html: '' })
     t.equal(noTo.status, 400)
     t.equal((await api(port, 'POST', '/v1/rewrite', token, { route_id: '00000000-0000-4000-8000-000000000000', from: 'a', to: ['b'], html: '' })).status, 404)
-    const other = await bootstrap(e.plane!, { sid: 'foreign' })
+    const other = await bootstrap(e.plane, { sid: 'foreign' })
     t.equal((await api(port, 'POST', '/v1/rewrite', other.token, { route_id: tx, from: 'a', to: ['b'], html: '' })).status, 404, 'another team\'s route is not found')
     const big = await api(port, 'POST', '/v1/rewrite', token, { route_id: tx, from: 'a', to: ['b'], html: 'x'.repeat(11 * 1024 * 1024) })
     t.equal(big.status, 413)
@@ -168,7 +168,7 @@ t.test('rewriting through the Team API', async t => {
     const deadline = Date.now() + 20_000
     let rows: Array<Record<string, any>> = []
     while (Date.now() < deadline) {
-      rows = await (await e.store!.reader.query({ query, query_params: params, format: 'JSONEachRow' })).json()
+      rows = await (await e.store.reader.query({ query, query_params: params, format: 'JSONEachRow' })).json()
       if (rows.length >= n) break
       await new Promise(resolve => setTimeout(resolve, 100))
     }
@@ -285,7 +285,7 @@ t.test('rewriting through the Team API', async t => {
   })
 
   await t.test('a message id belongs to the project that used it first: another project gets 409, the same one may retry', async t => {
-    const other = await bootstrap(e.plane!, { sid: 'thief' })
+    const other = await bootstrap(e.plane, { sid: 'thief' })
     const otherRoute = other.routes[0].route_id
     const html = '<a href="https://example.com/mine">mine</a>'
     const id = randomUUID()
@@ -299,7 +299,7 @@ t.test('rewriting through the Team API', async t => {
     t.equal(retry.status, 200, 'a retried send of the same project')
     // An id recorded before this process started (or by another node): found in `messages`.
     const old = randomUUID()
-    await e.store!.writer.insert({ table: 'messages', values: [{ message_id: old, sid: project.sid, project_id: project.project_id, route_id: tx, recipient: 'x', sender: 'y', subject: 'earlier', tag: '', metadata: {}, sent_at: Math.floor(Date.now() / 1000), tracking: true, tracking_reason: 'route_setting', link_count: 1 }], format: 'JSONEachRow' })
+    await e.store.writer.insert({ table: 'messages', values: [{ message_id: old, sid: project.sid, project_id: project.project_id, route_id: tx, recipient: 'x', sender: 'y', subject: 'earlier', tag: '', metadata: {}, sent_at: Math.floor(Date.now() / 1000), tracking: true, tracking_reason: 'route_setting', link_count: 1 }], format: 'JSONEachRow' })
     const late = await api(port, 'POST', '/v1/rewrite', other.token, { route_id: otherRoute, from: 'b@thief.example', to: ['v@example.com'], html, message_id: old })
     t.equal(late.status, 409, 'an id only ClickHouse knows')
     t.equal((await api(port, 'POST', '/v1/rewrite', token, { route_id: tx, from: 'a@acme.example', to: ['a@example.com'], html, message_id: old })).status, 200, 'and its owner may still use it')

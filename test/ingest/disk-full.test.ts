@@ -45,7 +45,7 @@ async function clicks (e: TestEngine, n: number, tag: string): Promise<number> {
 }
 
 async function stored (e: TestEngine, tag: string): Promise<number> {
-  const [r] = await (await e.store!.reader.query({ query: 'SELECT count() AS n FROM click_observations WHERE url LIKE {p:String}', query_params: { p: `https://example.com/${tag}/%` }, format: 'JSONEachRow' })).json<{ n: string }>()
+  const [r] = await (await e.store.reader.query({ query: 'SELECT count() AS n FROM click_observations WHERE url LIKE {p:String}', query_params: { p: `https://example.com/${tag}/%` }, format: 'JSONEachRow' })).json<{ n: string }>()
   return Number(r.n)
 }
 
@@ -56,7 +56,7 @@ t.test('disk full on the data dir: redirects go on, what cannot be spooled is sh
   try {
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'tmpfs', data], { stdio: 'ignore' })
   } catch {
-    t.skip('cannot mount a tmpfs here (needs root): disk-full test skipped')
+    t.skip('cannot mount a tmpfs here (needs root): disk-full test skipped', () => {})
     return
   }
   t.teardown(() => { try { execFileSync('umount', ['-l', data], { stdio: 'ignore' }) } catch {} })
@@ -71,11 +71,11 @@ t.test('disk full on the data dir: redirects go on, what cannot be spooled is sh
   // Spooled, waiting for their insert, when the disk fills: the intent file cannot be written.
   t.equal(await clicks(e, 100, 'pending'), 100)
   fill(filler)
-  await until('the intent write to fail', () => e.pipeline!.stats.intentFailures > 0)
-  t.ok(e.pipeline!.stats.intentFailures > 0, 'the intent write failed (ENOSPC), and the process is still up')
+  await until('the intent write to fail', () => e.pipeline.stats.intentFailures > 0)
+  t.ok(e.pipeline.stats.intentFailures > 0, 'the intent write failed (ENOSPC), and the process is still up')
   t.equal(await clicks(e, 600, 'full'), 600, 'every redirect succeeded while the disk was full')
-  await until('sheds counted', () => e.pipeline!.stats.shed > 0)
-  const shed = e.pipeline!.stats.shed
+  await until('sheds counted', () => e.pipeline.stats.shed > 0)
+  const shed = e.pipeline.stats.shed
   t.ok(shed > 0, `${shed} observations shed and counted`)
   t.match(await e.metrics.metrics(), new RegExp(`clicktrail_ingest_shed_total ${shed}`), 'visible in /metrics')
 

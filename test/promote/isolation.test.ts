@@ -25,14 +25,14 @@ async function click (e: TestEngine, sid: string, messageId: string, link: numbe
 
 interface Row { sid: string, message_id: string, recipient: string, subject: string, anchor_text: string, first_click: boolean, classification: string, reason_codes: string[] }
 async function clicks (e: TestEngine): Promise<Row[]> {
-  return await (await e.store!.reader.query({ query: 'SELECT sid, toString(message_id) AS message_id, recipient, subject, anchor_text, first_click, classification, reason_codes FROM clicks ORDER BY ts', format: 'JSONEachRow' })).json<Row>()
+  return await (await e.store.reader.query({ query: 'SELECT sid, toString(message_id) AS message_id, recipient, subject, anchor_text, first_click, classification, reason_codes FROM clicks ORDER BY ts', format: 'JSONEachRow' })).json<Row>()
 }
 
 t.test('a click row ClickHouse refuses is quarantined; every other click, of every team, is promoted', async t => {
   const e = await startTestEngine(t, FLAGS)
-  await bootstrap(e.plane!, { sid: 'bravo' })
+  await bootstrap(e.plane, { sid: 'bravo' })
   const bad = randomUUID()
-  e.messages!.remember('acme', bad, info('r@a.example', 'hi \ud800'))
+  e.messages.remember('acme', bad, info('r@a.example', 'hi \ud800'))
   const started = Date.now()
   t.equal(await click(e, 'acme', bad, 0, CHROME), 302)
   t.equal(await click(e, 'acme', randomUUID(), 0, CHROME), 302)
@@ -44,10 +44,10 @@ t.test('a click row ClickHouse refuses is quarantined; every other click, of eve
   t.same(rows.map(r => r.sid).sort(), ['acme', 'bravo'])
   // Measured, not asserted (a shared machine's load decides it): the closing note quotes it.
   t.comment(`other teams' clicks promoted ${took} ms after the click (window 600 ms)`)
-  t.equal(e.promoter!.stats.quarantined, 1)
-  t.equal(e.promoter!.stats.failures, 0, 'no retry loop: the refused row did not fail the batch')
-  await e.quarantine!.flush()
-  const [q] = await (await e.store!.reader.query({ query: "SELECT count() AS n FROM quarantine WHERE source = 'clicks' AND sid = 'acme'", format: 'JSONEachRow' })).json<{ n: string }>()
+  t.equal(e.promoter.stats.quarantined, 1)
+  t.equal(e.promoter.stats.failures, 0, 'no retry loop: the refused row did not fail the batch')
+  await e.quarantine.flush()
+  const [q] = await (await e.store.reader.query({ query: "SELECT count() AS n FROM quarantine WHERE source = 'clicks' AND sid = 'acme'", format: 'JSONEachRow' })).json<{ n: string }>()
   t.equal(Number(q.n), 1, 'the refused click is in the quarantine')
   t.match(await e.metrics.metrics(), /clicktrail_promotion_quarantined_total 1/)
   // Promotion goes on.
@@ -87,15 +87,15 @@ t.test('a promotion intent ClickHouse refuses does not stop start-up', async t =
   t.pass('started')
   const rows = await clicks(e)
   t.same(rows.map(r => r.subject), ['fine'], 'the good click of the interrupted batch is stored')
-  t.equal(e.promoter!.stats.quarantined, 1, 'the refused one is quarantined')
+  t.equal(e.promoter.stats.quarantined, 1, 'the refused one is quarantined')
 })
 
 t.test('a message is (project, message id): another team reusing a message id never touches this one', async t => {
   const e = await startTestEngine(t, { ...FLAGS, 'promotion-window-ms': '2500' })
-  await bootstrap(e.plane!, { sid: 'bravo' })
+  await bootstrap(e.plane, { sid: 'bravo' })
   const shared = randomUUID()
-  e.messages!.remember('acme', shared, info('alice@a.example', 'A subject'))
-  e.messages!.remember('bravo', shared, info('mallory@b.example', 'B subject'))
+  e.messages.remember('acme', shared, info('alice@a.example', 'A subject'))
+  e.messages.remember('bravo', shared, info('mallory@b.example', 'B subject'))
   // Team B bursts through every link of "its" message (a scanner pattern), and so does its first click...
   for (const link of [0, 1, 2]) t.equal(await click(e, 'bravo', shared, link, { 'user-agent': 'curl/8.5.0' }, '203.0.113.50'), 302)
   // ... while A's recipient clicks one link of A's message, from a browser.

@@ -16,13 +16,13 @@ const sleep = (ms: number): Promise<void> => new Promise(resolve => setTimeout(r
 
 async function recordMessage (e: TestEngine, messageId: string, links: number, recipient: string): Promise<void> {
   const sentAt = Math.floor(Date.now() / 1000)
-  await e.store!.writer.insert({
+  await e.store.writer.insert({
     table: 'messages',
     values: [{ message_id: messageId, sid: 'acme', project_id: e.team!.project.project_id, route_id: e.team!.routes[0].route_id, recipient, sender: 'news@acme.example', subject: 'Weekly', tag: 'weekly', metadata: { 'X-Campaign-ID': 'wk' }, sent_at: sentAt, tracking: true, tracking_reason: 'route', link_count: links }],
     format: 'JSONEachRow',
     clickhouse_settings: { insert_deduplication_token: randomUUID() }
   })
-  await e.store!.writer.insert({
+  await e.store.writer.insert({
     table: 'message_links',
     values: Array.from({ length: links }, (_, i) => ({ message_id: messageId, sid: 'acme', link_index: i, url: `https://example.com/l/${i}`, anchor_text: `Link ${i}`, tracked: true, skip_reason: '', sent_at: sentAt })),
     format: 'JSONEachRow',
@@ -33,7 +33,7 @@ async function recordMessage (e: TestEngine, messageId: string, links: number, r
 interface ClickOut { destination_url: string, first_click: boolean, classification: string, machine: boolean, detected: boolean, probability: number, proxy_type: string | null, reason_codes: string[], counts_for_metrics: boolean, recipient: string, anchor_text: string, device_type: string, client_type: string, client_name: string }
 
 async function clicks (e: TestEngine, where = '1'): Promise<ClickOut[]> {
-  const rows = await (await e.store!.reader.query({
+  const rows = await (await e.store.reader.query({
     query: `SELECT destination_url, first_click, classification, machine, bot_detected AS detected, bot_probability AS probability, proxy_type, reason_codes, counts_for_metrics, recipient, anchor_text, device_type, client_type, client_name FROM clicks WHERE ${where} ORDER BY ts`,
     format: 'JSONEachRow'
   })).json<ClickOut>()
@@ -64,7 +64,7 @@ t.test('the labeled corpus, end to end: precision and recall for machine, confus
   })
   const statuses = await Promise.all(sends)
   t.ok(statuses.every(s => s === 302), 'every request redirected, whatever clicked')
-  await until('promotion', () => e.promoter!.stats.promoted >= corpus.requests.length)
+  await until('promotion', () => e.promoter.stats.promoted >= corpus.requests.length)
   const rows = await clicks(e)
   t.equal(rows.length, corpus.requests.length, 'one click per request')
   const byId = new Map(rows.map(r => [r.destination_url.slice('https://example.com/r/'.length), r]))
@@ -107,7 +107,7 @@ t.test('first_click: a scanner burst does not use it up; it holds across a resta
     'x-forwarded-for': '198.51.100.23'
   }
   t.equal((await request(e.port, { path: `/c/${tok(2)}`, host: HOST, headers: human })).status, 302)
-  await until('promotion', () => e.promoter!.stats.promoted >= 5)
+  await until('promotion', () => e.promoter.stats.promoted >= 5)
   const rows = await clicks(e, `message_id = '${message}'`)
   t.equal(rows.length, 5, JSON.stringify(rows.map(r => [r.classification, r.probability, r.reason_codes, r.first_click])))
   const machines = rows.filter(r => r.machine)
@@ -120,14 +120,14 @@ t.test('first_click: a scanner burst does not use it up; it holds across a resta
 
   const again = await startTestEngine(t, flags, {}, dir)
   t.equal((await request(again.port, { path: `/c/${tok(1)}`, host: HOST, headers: human })).status, 302)
-  await until('promotion after restart', () => again.promoter!.stats.promoted >= 1)
+  await until('promotion after restart', () => again.promoter.stats.promoted >= 1)
   const after = await clicks(again, `message_id = '${message}' AND link_index = 1 AND NOT machine`)
   t.equal(after.length, 1)
   t.equal(after[0].first_click, false, 'a second human click after a restart is not first (looked up in ClickHouse)')
   const other = randomUUID()
   const first = mintToken(again.keys, { sid: 'acme', messageId: other, linkIndex: 0, sentAt, url: 'https://example.com/o' })
   await request(again.port, { path: `/c/${first}`, host: HOST, headers: human })
-  await until('promotion of another message', () => again.promoter!.stats.promoted >= 2)
+  await until('promotion of another message', () => again.promoter.stats.promoted >= 2)
   t.equal((await clicks(again, `message_id = '${other}'`))[0]?.first_click, true, 'another message has its own first click')
 })
 
@@ -142,8 +142,8 @@ t.test('metrics views answer the common questions', async t => {
     await sleep(400)
   }
   await request(e.port, { method: 'HEAD', path: `/c/${mintToken(e.keys, { sid: 'acme', messageId: message, linkIndex: 0, sentAt, url: 'https://example.com/l/0' })}`, host: HOST, headers: { 'user-agent': 'curl/8.0' } })
-  await until('promotion', () => e.promoter!.stats.promoted >= 4, 20_000).catch(err => { t.comment(JSON.stringify({ ...e.promoter!.stats, pending: e.promoter!.pending, ingest: e.pipeline!.stats })); throw err })
-  const q = async (sql: string): Promise<Record<string, unknown>[]> => await (await e.store!.reader.query({ query: sql, format: 'JSONEachRow' })).json()
+  await until('promotion', () => e.promoter.stats.promoted >= 4, 20_000).catch(err => { t.comment(JSON.stringify({ ...e.promoter.stats, pending: e.promoter.pending, ingest: e.pipeline.stats })); throw err })
+  const q = async (sql: string): Promise<Record<string, unknown>[]> => await (await e.store.reader.query({ query: sql, format: 'JSONEachRow' })).json()
   const [m] = await q(`SELECT sum(clicks) AS clicks, sum(human_clicks) AS humans, sum(machine_clicks) AS machines FROM clicks_by_message WHERE message_id = '${message}'`)
   t.same(m, { clicks: '4', humans: '3', machines: '1' })
   const links = await q(`SELECT link_index, sum(human_clicks) AS humans FROM clicks_by_link WHERE message_id = '${message}' GROUP BY link_index ORDER BY link_index`)

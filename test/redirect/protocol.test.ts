@@ -215,7 +215,7 @@ t.test('with --redirect-front=false uWS serves the port itself (and strands HTTP
 
 t.test('Team API and admin ports: HTTP/1.0 GET, HEAD and POST get an answer', async t => {
   const e = await startTestEngine(t, {}, {}, undefined, 'acme')
-  const port = e.api!.port
+  const port = e.api.port
   const token = e.team!.token
   const get = await curl(['--http1.0', '-i', '-H', `Authorization: Bearer ${token}`, `http://127.0.0.1:${port}/v1/projects`])
   t.equal(get.code, 0)
@@ -232,7 +232,7 @@ t.test('Team API and admin ports: HTTP/1.0 GET, HEAD and POST get an answer', as
   const many = await raw(port, `GET /v1/projects HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\n${manyFields(80)}Connection: close\r\n\r\n`)
   t.equal(many.status, 200, '82 fields: answered, the token kept')
 
-  const admin = e.admin!.port
+  const admin = e.admin.port
   const sql = await raw(admin, 'POST /sql HTTP/1.0\r\nContent-Length: 8\r\n\r\nSELECT 1')
   t.equal(sql.status, 401, 'admin listener: HTTP/1.0 POST with a body is answered (no token: 401)')
   t.ok(sql.closedByServer && sql.ms < PROMPT_MS)

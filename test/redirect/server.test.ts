@@ -209,7 +209,7 @@ t.test('/healthz on the redirect port, /metrics on the admin listener', async t 
   t.equal(h.status, 200)
   t.match(JSON.parse(h.body), { status: 'ok', uws_native: true })
   await request(e.port, { path: pathOf(e.track('acme', 'https://example.com/')), host: HOST })
-  const m = await request(e.admin!.port, { path: '/metrics' })
+  const m = await request(e.admin.port, { path: '/metrics' })
   t.equal(m.status, 200)
   t.match(m.body, /^clicktrail_redirects_total 1$/m)
   t.match(m.body, /^clicktrail_observed_total 1$/m)

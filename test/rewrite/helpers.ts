@@ -20,7 +20,7 @@ export function corpus (): Array<{ name: string, html: string }> {
 }
 
 /** A real minting function, as the worker builds it. */
-export function realMint (messageId = randomUUID()): MintFn {
+export function realMint (messageId: string = randomUUID()): MintFn {
   return (linkIndex, url) => trackedUrl(BASE_URL, SID, mintToken(ring, { sid: SID, messageId, linkIndex, sentAt: SENT_AT, url }))
 }
 

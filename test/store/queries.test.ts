@@ -20,7 +20,7 @@ t.test('sql/queries run through the admin listener against the migrated schema',
     const params = { sid: 'acme', message_id: randomUUID(), key: 'X-Campaign-ID' }
     const query = new URLSearchParams({ format: 'JSONEachRow' })
     for (const [k, v] of Object.entries(params)) if (text.includes(`{${k}:`)) query.append(`param_${k}`, v)
-    const res = await fetch(`http://127.0.0.1:${e.admin!.port}/sql?${query.toString()}`, { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: text })
+    const res = await fetch(`http://127.0.0.1:${e.admin.port}/sql?${query.toString()}`, { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: text })
     const body = await res.text()
     t.equal(res.status, 200, `${f} runs: ${body.slice(0, 300)}`)
     t.ok(body.split('\n').filter(Boolean).every(line => typeof JSON.parse(line) === 'object'), `${f} answers JSON rows`)
@@ -33,7 +33,7 @@ t.test('sql/queries run through the admin listener against the migrated schema',
 t.test('a failed call on a store session leaks into no later answer on it', async t => {
   const e = await startTestEngine(t)
   for (const name of ['writer', 'reader', 'analyst'] as const) {
-    const c = e.store![name]
+    const c = e.store[name]
     await t.rejects(c.query({ query: "SELECT 'LEAKED'; SELECT throwIf(1)", format: 'TabSeparated' }), `${name}: the second statement fails`)
     const [failing, queued] = await Promise.allSettled([
       c.query({ query: "SELECT 'LEAKED'; SELECT throwIf(1)", format: 'TabSeparated' }),
@@ -42,8 +42,8 @@ t.test('a failed call on a store session leaks into no later answer on it', asyn
     t.equal(failing.status, 'rejected')
     t.equal(queued.status === 'fulfilled' ? await queued.value.text() : queued.reason, 'queued\n', `${name}: a call queued behind the failure gets its own answer`)
     t.equal(await (await c.query({ query: "SELECT 'next'", format: 'TabSeparated' })).text(), 'next\n', `${name}: and so does the next one`)
-    t.equal(await (await c.query({ query: 'SELECT currentDatabase()', format: 'TabSeparated' })).text(), `${e.store!.database}\n`, `${name}: the new session is on the database`)
+    t.equal(await (await c.query({ query: 'SELECT currentDatabase()', format: 'TabSeparated' })).text(), `${e.store.database}\n`, `${name}: the new session is on the database`)
   }
-  const settings = await (await e.store!.analyst.query({ query: "SELECT getSetting('readonly'), getSetting('max_result_rows')", format: 'TabSeparated' })).text()
+  const settings = await (await e.store.analyst.query({ query: "SELECT getSetting('readonly'), getSetting('max_result_rows')", format: 'TabSeparated' })).text()
   t.equal(settings, '1\t100000\n', 'the analyst session got its limits back')
 })

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto'
 import { existsSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { Writable } from 'node:stream'
-import { pino } from 'pino'
+import { pino, type Logger } from 'pino'
 import { startTestEngine, tempDir, SECRET_1, SECRET_2 } from '../helpers/engine.js'
 import { loadConfig } from '../../src/config.js'
 import { startEngine } from '../../src/engine/index.js'
@@ -18,7 +18,7 @@ function configFor (dir: string, secrets: string): ReturnType<typeof loadConfig>
   return loadConfig({ port: '0', 'admin-port': '0', 'api-port': '0', 'data-dir': dir, secrets }, {})
 }
 
-function capture (): { log: ReturnType<typeof pino>, lines: () => Array<Record<string, unknown>> } {
+function capture (): { log: Logger, lines: () => Array<Record<string, unknown>> } {
   const out: string[] = []
   const stream = new Writable({ write (chunk: Buffer, _enc, done) { out.push(chunk.toString()); done() } })
   return { log: pino({ level: 'info' }, stream), lines: () => out.join('').split('\n').filter(l => l !== '').map(l => JSON.parse(l) as Record<string, unknown>) }
@@ -27,10 +27,10 @@ function capture (): { log: ReturnType<typeof pino>, lines: () => Array<Record<s
 t.test('each key id is recorded once with its fingerprint; another secret under a recorded id refuses to start', async t => {
   const dir = tempDir(t)
   const first = await startTestEngine(t, {}, {}, dir)
-  const ledger = await readKeyLedger(first.store!.writer)
+  const ledger = await readKeyLedger(first.store.writer)
   t.same(ledger.map(r => [r.kid, r.fingerprint]), [[1, keyFingerprint(parseSecrets(SECRET_1)[0].secret)]], 'kid 1 recorded')
   t.match(ledger[0].firstSeen, /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d/)
-  const raw = await (await first.store!.writer.query({ query: 'SELECT * FROM key_fingerprints', format: 'JSONEachRow' })).text()
+  const raw = await (await first.store.writer.query({ query: 'SELECT * FROM key_fingerprints', format: 'JSONEachRow' })).text()
   t.notOk(raw.includes(parseSecrets(SECRET_1)[0].secret.toString('base64')) || raw.includes(parseSecrets(SECRET_1)[0].secret.toString('hex')), 'the secret itself is not stored')
   const tracked = first.track('acme', 'https://example.com/kept')
   await first.stop()
@@ -44,7 +44,7 @@ t.test('each key id is recorded once with its fingerprint; another secret under 
   const { log, lines } = capture()
   const rotated = await startEngine(configFor(dir, `${SECRET_1},${SECRET_2}`), log)
   t.teardown(async () => { await rotated.stop() })
-  t.same((await readKeyLedger(rotated.store!.writer)).map(r => r.kid), [1, 2])
+  t.same((await readKeyLedger(rotated.store.writer)).map(r => r.kid), [1, 2])
   t.match(lines().find(l => l.msg === 'key fingerprints recorded in ClickHouse'), { kids: [2] })
   const u = new URL(tracked)
   t.equal((await request(rotated.port, { path: u.pathname, host: u.host })).status, 302, 'a link signed before the restart still redirects')

@@ -86,12 +86,12 @@ t.test('through the real API, with --webhook-allow-private off: every embedded f
     'http://[2001::1]/', 'http://[fec0::1]/', 'http://[2001:db8::1]/', 'http://[3fff::1]/', 'http://[100::1]/', 'http://[fd00:ec2::254]/'
   ]
   for (const url of urls) {
-    const r = await api(e.api!.port, 'POST', `/v1/projects/${e.team!.project.project_id}/webhooks`, e.team!.token, { url })
+    const r = await api(e.api.port, 'POST', `/v1/projects/${e.team!.project.project_id}/webhooks`, e.team!.token, { url })
     t.equal(r.status, 400, `${url} refused`)
     t.equal(r.body?.error?.code, 'CT_ERR_VALIDATION')
     t.match(r.body?.error?.message, /resolves to/)
   }
   // the guard is not a blanket IPv6 refusal: a global address literal is taken
-  const ok = await api(e.api!.port, 'POST', `/v1/projects/${e.team!.project.project_id}/webhooks`, e.team!.token, { url: 'http://[2606:4700:4700::1111]/hook', enabled: false })
+  const ok = await api(e.api.port, 'POST', `/v1/projects/${e.team!.project.project_id}/webhooks`, e.team!.token, { url: 'http://[2606:4700:4700::1111]/hook', enabled: false })
   t.equal(ok.status, 201, 'a public IPv6 literal is accepted')
 })

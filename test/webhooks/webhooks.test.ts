@@ -55,7 +55,7 @@ function shape (v: unknown): unknown {
 }
 
 async function hook (e: TestEngine, url: string, extra: Record<string, unknown> = {}): Promise<{ webhook_id: string, secret: string }> {
-  const r = await api(e.api!.port, 'POST', `/v1/projects/${e.team!.project.project_id}/webhooks`, e.team!.token, { url, ...extra })
+  const r = await api(e.api.port, 'POST', `/v1/projects/${e.team!.project.project_id}/webhooks`, e.team!.token, { url, ...extra })
   if (r.status !== 201) throw new Error(r.raw)
   return r.body
 }
@@ -75,7 +75,7 @@ t.test('a human click → one signed delivery, exactly the spec payload', async 
   await rx.up()
   t.teardown(() => rx.down())
   const w = await hook(e, rx.url)
-  await e.store!.writer.insert({ table: 'messages', values: [{ message_id: '11111111-2222-4333-8444-555555555555', sid: 'acme', project_id: e.team!.project.project_id, route_id: e.team!.routes[0].route_id, recipient: 'user@example.com', sender: 's@acme.example', subject: 'Your weekly recommendations', tag: 'recommendations', metadata: { 'X-Campaign-ID': 'weekly-recs' }, sent_at: Math.floor(Date.now() / 1000) - 3600, tracking: true, tracking_reason: 'route_setting', link_count: 1 }], format: 'JSONEachRow', clickhouse_settings: { insert_deduplication_token: randomUUID() } })
+  await e.store.writer.insert({ table: 'messages', values: [{ message_id: '11111111-2222-4333-8444-555555555555', sid: 'acme', project_id: e.team!.project.project_id, route_id: e.team!.routes[0].route_id, recipient: 'user@example.com', sender: 's@acme.example', subject: 'Your weekly recommendations', tag: 'recommendations', metadata: { 'X-Campaign-ID': 'weekly-recs' }, sent_at: Math.floor(Date.now() / 1000) - 3600, tracking: true, tracking_reason: 'route_setting', link_count: 1 }], format: 'JSONEachRow', clickhouse_settings: { insert_deduplication_token: randomUUID() } })
   const token = mintToken(e.keys, { sid: 'acme', messageId: '11111111-2222-4333-8444-555555555555', linkIndex: 0, sentAt: Math.floor(Date.now() / 1000) - 3600, url: 'https://example.com/product/123' })
   t.equal((await request(e.port, { path: `/c/${token}`, host: HOST, headers: BROWSER })).status, 302)
   const [got] = await rx.waitFor(1)
@@ -91,16 +91,16 @@ t.test('a human click → one signed delivery, exactly the spec payload', async 
   t.match(verified.data.clicked_at, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00$/)
   t.throws(() => new StandardWebhook(w.secret).verify(got.body.replace('Safari', 'Chrome'), got.headers as Record<string, string>), 'a tampered body does not verify')
   // delivery history through the Team API
-  const list = await api(e.api!.port, 'GET', `/v1/webhooks/${w.webhook_id}/deliveries`, e.team!.token)
+  const list = await api(e.api.port, 'GET', `/v1/webhooks/${w.webhook_id}/deliveries`, e.team!.token)
   t.equal(list.status, 200)
   t.match(list.body.data[0], { event_id: verified.id, attempt: 1, status: 200, ok: true })
   // redelivery on request: same id
-  const again = await api(e.api!.port, 'POST', `/v1/webhooks/${w.webhook_id}/events/${verified.id}/redeliver`, e.team!.token)
+  const again = await api(e.api.port, 'POST', `/v1/webhooks/${w.webhook_id}/events/${verified.id}/redeliver`, e.team!.token)
   t.equal(again.status, 202)
   const [, second] = await rx.waitFor(2)
   t.equal(second?.headers['webhook-id'], verified.id, 'redelivered with the same id')
   // a test event on request
-  const test = await api(e.api!.port, 'POST', `/v1/webhooks/${w.webhook_id}/test`, e.team!.token)
+  const test = await api(e.api.port, 'POST', `/v1/webhooks/${w.webhook_id}/test`, e.team!.token)
   t.equal(test.status, 202)
   const [, , third] = await rx.waitFor(3)
   t.equal(third?.headers['webhook-id'], test.body.event_id)
@@ -139,8 +139,8 @@ t.test('receiver down, then up: delivered after recovery with the same id; a res
   await hook(e, rx.url)
   const click = await send(e, BROWSER)
   const deadline = Date.now() + 20_000
-  while (e.dispatcher!.stats.failedAttempts < 2 && Date.now() < deadline) await sleep(50)
-  t.ok(e.dispatcher!.stats.failedAttempts >= 2, 'attempts failed while the receiver was down')
+  while (e.dispatcher.stats.failedAttempts < 2 && Date.now() < deadline) await sleep(50)
+  t.ok(e.dispatcher.stats.failedAttempts >= 2, 'attempts failed while the receiver was down')
   await rx.up()
   const [got] = await rx.waitFor(1)
   t.equal((JSON.parse(got.body) as typeof SPEC_EXAMPLE).data.destination_url, click.url, 'delivered after recovery')
@@ -149,11 +149,11 @@ t.test('receiver down, then up: delivered after recovery with the same id; a res
   // Now pending deliveries across a restart: receiver down, click, stop, start, receiver up.
   await rx.down()
   const later = await send(e, BROWSER)
-  while (e.dispatcher!.stats.failedAttempts < 3 && Date.now() < deadline + 20_000) await sleep(50)
+  while (e.dispatcher.stats.failedAttempts < 3 && Date.now() < deadline + 20_000) await sleep(50)
   await e.stop()
   const before = rx.received.length
   const back = await startTestEngine(t, FAST, {}, dir)
-  t.ok(back.dispatcher!.pending >= 1, 'the pending delivery survived the restart')
+  t.ok(back.dispatcher.pending >= 1, 'the pending delivery survived the restart')
   await rx.up()
   const all = await rx.waitFor(before + 1)
   const bodies = all.slice(before).map(x => JSON.parse(x.body) as typeof SPEC_EXAMPLE)
@@ -171,9 +171,9 @@ t.test('a 410 disables the webhook', async t => {
   await send(e, BROWSER)
   await rx.waitFor(1)
   const deadline = Date.now() + 5000
-  while (e.plane!.webhook(w.webhook_id)?.enabled !== false && Date.now() < deadline) await sleep(50)
-  t.equal(e.plane!.webhook(w.webhook_id)?.enabled, false)
-  t.equal((await api(e.api!.port, 'GET', `/v1/webhooks/${w.webhook_id}`, e.team!.token)).body.enabled, false)
+  while (e.plane.webhook(w.webhook_id)?.enabled !== false && Date.now() < deadline) await sleep(50)
+  t.equal(e.plane.webhook(w.webhook_id)?.enabled, false)
+  t.equal((await api(e.api.port, 'GET', `/v1/webhooks/${w.webhook_id}`, e.team!.token)).body.enabled, false)
   await send(e, BROWSER)
   await sleep(1500)
   t.equal(rx.received.length, 1, 'nothing more is sent to a disabled webhook')
@@ -182,7 +182,7 @@ t.test('a 410 disables the webhook', async t => {
 t.test('without the operator flag, private and metadata addresses are refused, at creation and at delivery', async t => {
   const e = await startTestEngine(t, { ...FAST, 'webhook-allow-private': 'false' })
   for (const url of ['http://127.0.0.1:9/hook', 'http://169.254.169.254/latest/meta-data', 'http://[::1]/x', 'http://10.1.2.3/', 'http://localhost:9/']) {
-    const r = await api(e.api!.port, 'POST', `/v1/projects/${e.team!.project.project_id}/webhooks`, e.team!.token, { url })
+    const r = await api(e.api.port, 'POST', `/v1/projects/${e.team!.project.project_id}/webhooks`, e.team!.token, { url })
     t.equal(r.status, 400, `${url} refused`)
     t.equal(r.body.error.code, 'CT_ERR_VALIDATION')
   }
@@ -192,10 +192,10 @@ t.test('without the operator flag, private and metadata addresses are refused, a
   await rx.up()
   t.teardown(() => rx.down())
   const now = Date.now()
-  await e.plane!.write('webhooks', { webhook_id: randomUUID(), project_id: e.team!.project.project_id, team_id: e.team!.team.team_id, url: `http://localhost:${rx.port}/hook`, secret: 'whsec_' + Buffer.alloc(32, 1).toString('base64'), events: ['message.clicked'], include_machine_events: false, enabled: true, created_at: now, updated_at: now })
+  await e.plane.write('webhooks', { webhook_id: randomUUID(), project_id: e.team!.project.project_id, team_id: e.team!.team.team_id, url: `http://localhost:${rx.port}/hook`, secret: 'whsec_' + Buffer.alloc(32, 1).toString('base64'), events: ['message.clicked'], include_machine_events: false, enabled: true, created_at: now, updated_at: now })
   await send(e, BROWSER)
   const deadline = Date.now() + 30_000
-  while (e.dispatcher!.stats.failedAttempts < 1 && Date.now() < deadline) await sleep(50)
-  t.ok(e.dispatcher!.stats.failedAttempts >= 1, 'the attempt failed')
+  while (e.dispatcher.stats.failedAttempts < 1 && Date.now() < deadline) await sleep(50)
+  t.ok(e.dispatcher.stats.failedAttempts >= 1, 'the attempt failed')
   t.equal(rx.received.length, 0, 'nothing reached the loopback receiver')
 })
