@@ -307,8 +307,9 @@ export class ApiServer {
       if (body === undefined) body = '' // Content-Length: 0; without it a keep-alive client reads until close
       res.writeHeader('Content-Type', contentType)
       if (x.head) {
-        // Written by hand: endWithoutBody(reportedContentLength) spins forever in the uWS
-        // build that loads here (v20.30, measured: the process hangs on the first HEAD).
+        // Written by hand: endWithoutBody(reportedContentLength) aborts the process in the uWS
+        // build that loads here (v20.30, measured: SIGABRT on the first HEAD, corked or not;
+        // bench/micro/uws-head-length.mjs).
         res.writeHeader('Content-Length', String(typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength)).endWithoutBody()
         return
       }

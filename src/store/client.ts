@@ -53,7 +53,7 @@ export const ANALYST_LIMITS = {
 } as const
 // Embedded: readonly=1 comes last and locks the session: no SET or SETTINGS clause can lift
 // the limits afterwards, and the file, url and remote table functions are refused
-// (measured), whatever the SQL checker lets through. INTO OUTFILE, USE and the file()
+// (measured, bench/micro/chdb-readonly.mjs), whatever the SQL checker lets through. INTO OUTFILE, USE and the file()
 // function do work under readonly=1: those only the checker keeps out.
 const ANALYST_SESSION: Record<string, string | number> = { ...COMMON_SETTINGS, ...stringify(ANALYST_LIMITS), readonly: 1 }
 // Remote: the settings travel with each request. readonly=2 (not 1) because the same

@@ -6,8 +6,8 @@ import { OBSERVATION_FIELDS, newObservation, type Observation } from '../records
  * click_observations rows, derived from the one field table (records.ts OBSERVATION_FIELDS):
  * a row is the fields in table order with this node's id after obs_id. The codec functions are
  * generated once from the table, so they are as fast as hand-written positional code (measured:
- * a positional array stringifies about twice as fast as an object with the same fields,
- * bench/micro/row-codec.mjs) and no field list is written twice.
+ * a positional array stringifies about 1.5× as fast as an object with the same fields,
+ * bench/micro/observation-row.mjs) and no field list is written twice.
  */
 
 const NODE_AFTER = OBSERVATION_FIELDS.findIndex(f => f.key === 'id') + 1
@@ -67,9 +67,11 @@ export async function insertObservationRows (client: ClickHouseClient, rows: str
   const r = await client.exec({
     query: INSERT_SQL,
     values: Readable.from([rows.join('\n')]),
-    // One thread for parsing and writing: with the embedded engine on a small machine, an
-    // insert that fans out over every core starves the redirect thread (measured: event-loop
-    // stalls of 27–80 ms right after each insert started, at max_threads auto).
+    // One thread for parsing and writing, so an insert leaves the other core to the redirect
+    // thread. It does not remove the insert's own stall of the event loop (measured,
+    // bench/micro/insert-threads.mjs: 20,000 rows hold a busy main thread 40–65 ms at
+    // max_threads 1 and at auto alike; rows.join alone is 28–42 ms of it, then chdb's
+    // hand-over): that is main-thread work, which batch sizes bound.
     clickhouse_settings: { insert_deduplication_token: token, async_insert: 0, max_threads: 1, max_insert_threads: '1', input_format_parallel_parsing: 0 }
   })
   // Drain the (empty) response so the connection is released.
