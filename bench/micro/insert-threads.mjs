@@ -42,7 +42,7 @@ async function insertAuto (client, rows, token) {
     values: Readable.from([rows.join('\n')]),
     clickhouse_settings: { insert_deduplication_token: token, async_insert: 0 }
   })
-  for await (const _ of r.stream) { /* drain */ } // eslint-disable-line no-unused-vars
+  for await (const _ of r.stream) { /* drain */ } // eslint-disable-line no-unused-vars -- draining is the point
 }
 
 /**

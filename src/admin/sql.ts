@@ -144,7 +144,7 @@ function checkParams (params: Record<string, string>): Record<string, string> {
   for (const [name, value] of entries) {
     if (!/^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(name)) throw new ClicktrailError('CT_ERR_SQL_REFUSED', `query parameter name "${name.slice(0, 64)}" is not [A-Za-z_][A-Za-z0-9_]*`)
     if (Buffer.byteLength(value) > MAX_PARAM_BYTES) throw new ClicktrailError('CT_ERR_SQL_REFUSED', `query parameter ${name} is longer than ${MAX_PARAM_BYTES} bytes`)
-    // eslint-disable-next-line no-control-regex
+    // eslint-disable-next-line no-control-regex -- refusing control characters is the point
     if (/[\u0000-\u001f\u007f]/.test(value)) throw new ClicktrailError('CT_ERR_SQL_REFUSED', `query parameter ${name} contains a control character`)
   }
   return params

@@ -170,7 +170,7 @@ export class HttpFront {
   #accept (client: Socket): void {
     this.stats.connections++
     this.#clients.add(client)
-    // eslint-disable-next-line no-new
+    // eslint-disable-next-line no-new -- the connection lives through the socket's listeners
     new FrontConnection(this, client, this.#o, this.#keep)
     client.once('close', () => { this.#clients.delete(client) })
   }

@@ -56,7 +56,11 @@ t.test('admin listener', async t => {
   t.equal(webhook.status, 201)
   const webhookSecret = webhook.body.secret as string
   t.match(webhookSecret, /^whsec_/)
-  const secrets = [masterSecret, webhookSecret, token, e.team!.token.split('_')[2]]
+  // The API token's secret part: all after ct_<id>_ (it may itself contain '_', so not a split:
+  // a split once gave a two-letter fragment that a refusal message happened to contain).
+  const apiSecret = e.team!.token.slice('ct_12345678_'.length)
+  t.ok(apiSecret.length >= 20, 'the API token has a secret part')
+  const secrets = [masterSecret, webhookSecret, token, apiSecret]
   const messageId = randomUUID()
   await e.store.writer.command({
     query: `INSERT INTO click_observations (ts, obs_id, sid, message_id, link_index, url) VALUES
