@@ -1,4 +1,5 @@
 import { isIP } from 'node:net'
+import { availableParallelism } from 'node:os'
 import { ClicktrailError } from './errors.js'
 import { DEFAULT_REWRITE_LIMITS } from './rewrite/limits.js'
 
@@ -26,6 +27,8 @@ export interface Config {
   trustedProxies: string[]
   /** Serve the redirect port through the HTTP front (HTTP/1.0, over 48 fields). */
   redirectFront: boolean
+  /** Redirect worker threads on the redirect port; 0 = the redirect server runs on the main thread. */
+  redirectThreads: number
   logLevel: string
   clickhouseUrl: string
   clickhouseUser: string
@@ -79,6 +82,8 @@ export interface OptionSpec {
   doc: string
   min?: number
   max?: number
+  /** For an int: the value `auto` stands for (the default may be `auto`). */
+  auto?: () => number
 }
 
 // Written with each variable's name as it was first given; OPTIONS below puts every one under
@@ -95,8 +100,9 @@ const SPECS: ReadonlyArray<Omit<OptionSpec, 'aliases'>> = [
   { key: 'lruMax', flag: 'lru-max', env: 'LRU_MAX', kind: 'int', default: '100000', min: 1, max: 100_000_000, doc: 'verified tokens kept decoded in memory' },
   { key: 'negativeCacheMax', flag: 'negative-cache-max', env: 'NEGATIVE_CACHE_MAX', kind: 'int', default: '10000', min: 1, max: 10_000_000, doc: 'rejected tokens remembered so repeats cost a lookup' },
   { key: 'negativeCacheTtlMs', flag: 'negative-cache-ttl-ms', env: 'NEGATIVE_CACHE_TTL_MS', kind: 'int', default: '60000', min: 1, max: 86_400_000, doc: 'how long a rejected token is remembered' },
-  { key: 'ringSize', flag: 'ring-size', env: 'RING_SIZE', kind: 'int', default: '65536', min: 2, max: 16_777_216, doc: 'observations buffered between redirect and ingest (rounded up to a power of two)' },
+  { key: 'ringSize', flag: 'ring-size', env: 'RING_SIZE', kind: 'int', default: '65536', min: 2, max: 16_777_216, doc: 'observations buffered between redirect and ingest, per redirect thread (rounded up to a power of two)' },
   { key: 'handoffIntervalMs', flag: 'handoff-interval-ms', env: 'HANDOFF_INTERVAL_MS', kind: 'int', default: '10', min: 1, max: 10_000, doc: 'how often buffered observations are handed to ingest' },
+  { key: 'redirectThreads', flag: 'redirect-threads', env: 'REDIRECT_THREADS', kind: 'int', default: 'auto', min: 0, max: 64, auto: () => availableParallelism(), doc: 'worker threads serving the redirect port, each with its own uWS app on the same port (Linux spreads new connections over them); auto = one per core; 0 = serve redirects on the main thread, beside the pipeline' },
   { key: 'redirectFront', flag: 'redirect-front', env: 'REDIRECT_FRONT', kind: 'bool', default: 'true', doc: 'serve the redirect port through the HTTP front, so HTTP/1.0 clients and requests with over 48 header fields get their answer (costs ~3x the CPU per redirect, measured by bench/micro/http-front.mjs); false = uWS on the port itself, only behind a proxy that answers HTTP/1.0 clients and speaks HTTP/1.1 to us' },
   { key: 'trustedProxies', flag: 'trusted-proxy', env: 'TRUSTED_PROXIES', kind: 'list', default: '', doc: 'addresses or CIDRs of your proxies: the rightmost X-Forwarded-For address that is not one of them is the client (flag repeatable)' },
   { key: 'clickhouseUrl', flag: 'clickhouse-url', env: 'CLICKHOUSE_URL', kind: 'string', default: '', doc: 'ClickHouse server or cluster URL; empty = the embedded engine (chdb) in <data-dir>/clickhouse' },
@@ -186,6 +192,7 @@ function parseOption (spec: OptionSpec, texts: string[]): unknown {
   switch (spec.kind) {
     case 'int': {
       const text = texts[texts.length - 1].trim()
+      if (text === 'auto' && spec.auto !== undefined) return spec.auto()
       if (!/^\d+$/.test(text)) throw new ClicktrailError('CT_ERR_CONFIG', `${name} must be a whole number, got "${text}"`)
       const n = Number(text)
       if ((spec.min !== undefined && n < spec.min) || (spec.max !== undefined && n > spec.max)) {

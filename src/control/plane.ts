@@ -4,6 +4,7 @@ import type { Logger } from '../log.js'
 import { KEYS, NUMBER_COLUMNS, TIME_COLUMNS, keyOf, type ApiToken, type DomainClaim, type Project, type Route, type SidClaim, type TableName, type Tables, type Webhook, type Team } from './model.js'
 import type { DomainService } from './domains.js'
 import { BlockMatcher, type Block } from './blocks.js'
+import type { RouteSnapshot } from './hosts.js'
 import { counter, gauge, type Metric } from '../metrics.js'
 import { controlFingerprint, insertControlRow, readClaimRows, readControlTable } from '../store/control.js'
 
@@ -207,6 +208,21 @@ export class ControlPlane {
   }
 
   #blockMatcher = new BlockMatcher([])
+  /** What the redirect threads need of this snapshot, as plain data (control/hosts.ts). */
+  routeSnapshot (): RouteSnapshot {
+    const verified: Array<[string, string]> = []
+    for (const [hostname, d] of this.#domainOwner) {
+      const sid = d.status === 'verified' ? this.#projects.get(d.project_id)?.sid : undefined
+      if (sid !== undefined) verified.push([hostname, sid])
+    }
+    return {
+      generation: this.generation,
+      projects: [...this.#bySid.values()].map(p => ({ sid: p.sid, token_ttl_days: p.token_ttl_days, retention_days: p.retention_days })),
+      verified,
+      blocks: [...this.#maps.blocks.values()]
+    }
+  }
+
   /** The operator's blocks, as a matcher for the redirect path (rebuilt when the snapshot changes). */
   get blockMatcher (): BlockMatcher { return this.#blockMatcher }
   blocks (): Block[] { return [...this.#maps.blocks.values()].sort(byCreated) }

@@ -5,7 +5,7 @@ import type { Config } from '../config.js'
 import type { Logger } from '../log.js'
 import { MetricsRegistry, type Metric, type MetricSource } from '../metrics.js'
 import type { ObservationSink } from '../records.js'
-import { KeyRing } from '../token/keys.js'
+import { KeyRing, type MasterSecret } from '../token/keys.js'
 import { loadOrGenerateSecrets, readSecrets, type LoadedSecrets } from '../token/secret-file.js'
 import { mintTrackedUrl } from '../token/tracked-url.js'
 import { loadUws, probePort } from '../http/uws.js'
@@ -33,6 +33,7 @@ import { WebhookDispatcher } from '../webhooks/dispatcher.js'
 import { createRewritePool, type RewritePool } from '../pool/pool.js'
 import { AdminServer, loadOrCreateAdminToken } from '../admin/server.js'
 import { ApiServer } from '../api/server.js'
+import { RedirectThreads } from './redirect-threads.js'
 import { webhookDeliveryRoutes } from '../api/webhook-routes.js'
 import { rewriteRoutes } from '../api/rewrite-routes.js'
 
@@ -57,11 +58,18 @@ export interface Component {
   metrics?: () => Metric[]
 }
 
+/**
+ * The redirect port: one RedirectServer on the main thread (--redirect-threads 0), or
+ * redirect threads (engine/redirect-threads.ts). Both count the same, and `handoff` moves
+ * what is buffered to the sink (for threads, once their batches have arrived).
+ */
+export type RedirectService = RedirectServer | RedirectThreads
+
 /** What every engine has: the redirect front and a way to stop. */
 export interface RedirectEngine {
   readonly config: Config
   readonly keys: KeyRing
-  readonly server: RedirectServer
+  readonly server: RedirectService
   readonly metrics: MetricsRegistry
   /** The bound redirect port. */
   readonly port: number
@@ -136,7 +144,7 @@ export async function startRedirectEngine (config: Config, log: Logger, sink: Ob
     await probePort(config.host, config.port, 'redirect server')
     const secrets = readSecrets(config.secrets, config.dataDir) ?? loadOrGenerateSecrets(config.secrets, config.dataDir, [])
     const keys = new KeyRing(secrets.secrets)
-    const server = redirectServer(config, log, keys, new StaticHostResolver(config.trackingBaseUrl, config.domains, config.tokenTtlDays * 86400), sink)
+    const server = redirectService(config, log, keys, secrets.secrets, sink)
     const parts: Component[] = [{ name: 'redirect server', start: async () => await server.start(), stop: async () => { await server.stop() }, metrics: () => server.metrics() }]
     return { ...await run(parts, log, lock), config, keys, server, port: server.port, track: tracker(config, keys) }
   })
@@ -254,7 +262,7 @@ async function assemble (config: Config, log: Logger, options: EngineOptions, lo
       })
     ]
   })
-  const server = redirectServer(config, log, keys, new ControlPlaneHostResolver(plane, config.trackingBaseUrl, config.domains), pipeline, blockCheck(plane))
+  const server = redirectService(config, log, keys, secrets, pipeline, plane)
 
   // One start list (stopped in reverse). Pending webhook deliveries before promotion (an
   // interrupted batch may queue webhooks), promotion before ingest (its replay feeds
@@ -354,14 +362,11 @@ async function run (parts: Component[], log: Logger, lock: DataDirLock, onStoppe
   }
 }
 
-function redirectServer (config: Config, log: Logger, keys: KeyRing, hosts: HostResolver, sink: ObservationSink, blocks?: BlockCheck): RedirectServer {
-  return new RedirectServer({
+/** The redirect port as configured: threads, or a server on this thread; without a plane, hosts resolve statically. */
+function redirectService (config: Config, log: Logger, keys: KeyRing, secrets: readonly MasterSecret[], sink: ObservationSink, plane?: ControlPlane): RedirectService {
+  const options = {
     host: config.host,
     port: config.port,
-    keys,
-    hosts,
-    sink,
-    log,
     maxUrlBytes: config.maxUrlBytes,
     lruMax: config.lruMax,
     negativeCacheMax: config.negativeCacheMax,
@@ -369,9 +374,15 @@ function redirectServer (config: Config, log: Logger, keys: KeyRing, hosts: Host
     ringSize: config.ringSize,
     handoffIntervalMs: config.handoffIntervalMs,
     trustedProxies: config.trustedProxies,
-    front: config.redirectFront,
-    blocks
-  })
+    front: config.redirectFront
+  }
+  if (config.redirectThreads > 0) {
+    return new RedirectThreads({ threads: config.redirectThreads, server: options, secrets, trackingBaseUrl: config.trackingBaseUrl, staticDomains: config.domains, plane, staticTtlSeconds: config.tokenTtlDays * 86400, sink, log })
+  }
+  const hosts: HostResolver = plane === undefined
+    ? new StaticHostResolver(config.trackingBaseUrl, config.domains, config.tokenTtlDays * 86400)
+    : new ControlPlaneHostResolver(plane, config.trackingBaseUrl, config.domains)
+  return new RedirectServer({ ...options, keys, hosts, sink, log, blocks: plane === undefined ? undefined : blockCheck(plane) })
 }
 
 function tracker (config: Config, keys: KeyRing): (sid: string, url: string, linkIndex?: number) => string {

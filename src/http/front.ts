@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { TemplatedApp, us_listen_socket as ListenSocket } from 'uWebSockets.js'
 import { ClicktrailError } from '../errors.js'
+import { listenUnix } from './uws.js'
 import type { Logger } from '../log.js'
 import { limited } from '../log-limit.js'
 
@@ -123,6 +124,8 @@ export class HttpFront {
   readonly #dir: string
   readonly path: string
   port = 0
+  #upstreams: readonly string[] = []
+  #next = 0
 
   constructor (options: FrontOptions) {
     this.#o = {
@@ -142,8 +145,18 @@ export class HttpFront {
 
   /** Binds the app on the private socket and the front on host:port. */
   async listen (app: TemplatedApp): Promise<ListenSocket> {
-    const socket = await new Promise<ListenSocket | false>(resolve => { app.listen_unix(resolve, this.path) })
-    if (socket === false) throw new ClicktrailError('CT_ERR_LISTEN', `${this.#o.what} cannot listen on its private socket ${this.path}`)
+    const socket = await listenUnix(app, this.path, this.#o.what)
+    await this.listenFor([this.path])
+    return socket
+  }
+
+  /**
+   * Binds the front on host:port for apps already listening on `paths` (Unix sockets: the
+   * redirect threads' apps); each client connection goes to the next one in turn.
+   */
+  async listenFor (paths: readonly string[]): Promise<void> {
+    if (paths.length === 0) throw new ClicktrailError('CT_ERR_LISTEN', `${this.#o.what}: no app to front`)
+    this.#upstreams = paths
     await new Promise<void>((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException): void => {
         reject(new ClicktrailError('CT_ERR_LISTEN', `${this.#o.what} cannot listen on ${this.#o.host}:${this.#o.port} (${err.code ?? err.message})`))
@@ -156,7 +169,14 @@ export class HttpFront {
     })
     const address = this.#server.address()
     this.port = typeof address === 'object' && address !== null ? address.port : this.#o.port
-    return socket
+  }
+
+  /** The app socket the next client connection goes to. */
+  nextUpstream (): string {
+    const paths = this.#upstreams
+    const p = paths[this.#next]
+    this.#next = (this.#next + 1) % paths.length
+    return p
   }
 
   /** Stops accepting, drops open connections and removes the private socket. */
@@ -463,7 +483,7 @@ class FrontConnection {
   }
 
   #connectUp (): Socket {
-    const up = connect({ path: this.#front.path, allowHalfOpen: true })
+    const up = connect({ path: this.#front.nextUpstream(), allowHalfOpen: true })
     this.#up = up
     const client = this.#client
     up.setNoDelay(true)

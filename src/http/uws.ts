@@ -54,6 +54,29 @@ export interface ListenOptions {
   probe?: boolean
 }
 
+/**
+ * A port free on `host` now, for sockets that must share one port: uWS binds port 0 with
+ * SO_REUSEPORT, yet a second bind to the port the kernel picked is refused, so threads that
+ * share a port are given a fixed one.
+ */
+export async function freePort (host: string): Promise<number> {
+  const probe = createServer()
+  return await new Promise<number>((resolve, reject) => {
+    probe.once('error', reject)
+    probe.listen({ host, port: 0, exclusive: true }, () => {
+      const port = (probe.address() as { port: number }).port
+      probe.close(() => { resolve(port) })
+    })
+  })
+}
+
+/** Binds `app` on a Unix socket (behind an HTTP front). */
+export async function listenUnix (app: Uws.TemplatedApp, path: string, what: string): Promise<Uws.us_listen_socket> {
+  const socket = await new Promise<Uws.us_listen_socket | false>(resolve => { app.listen_unix(resolve, path) })
+  if (socket === false) throw new ClicktrailError('CT_ERR_LISTEN', `${what} cannot listen on its private socket ${path}`)
+  return socket
+}
+
 /** Binds `app` on host:port; resolves with its socket and the bound port (port 0 = any free one). */
 export async function listenOn (app: Uws.TemplatedApp, host: string, port: number, what: string, options: ListenOptions = {}): Promise<{ socket: Uws.us_listen_socket, port: number }> {
   const uws = loadUws()

@@ -60,13 +60,19 @@ export interface RewritePool {
  * ts-node hook), whose `--import` flag worker threads inherit with process.execArgv.
  */
 export function workerFilename (): string {
-  const self = import.meta.url
-  if (!self.endsWith('.ts')) return fileURLToPath(new URL('./worker.js', self))
-  // Running from TypeScript sources (tests): the built worker, when there is one, starts in
-  // milliseconds where the .ts entry takes seconds per thread to compile. `make test`
-  // builds dist/ first, so the two are the same code.
-  const built = fileURLToPath(new URL('../../dist/pool/worker.js', self))
-  return existsSync(built) ? built : fileURLToPath(new URL('./worker.ts', self))
+  return workerEntry(import.meta.url, 'pool', 'worker')
+}
+
+/**
+ * A worker thread's entry `<folder>/<name>` next to the module at `selfUrl`. Running from
+ * TypeScript sources (tests), the built worker, when there is one, starts in milliseconds
+ * where the .ts entry takes seconds per thread to compile; `make test` builds dist/ first,
+ * so the two are the same code.
+ */
+export function workerEntry (selfUrl: string, folder: string, name: string): string {
+  if (!selfUrl.endsWith('.ts')) return fileURLToPath(new URL(`../${folder}/${name}.js`, selfUrl))
+  const built = fileURLToPath(new URL(`../../dist/${folder}/${name}.js`, selfUrl))
+  return existsSync(built) ? built : fileURLToPath(new URL(`../${folder}/${name}.ts`, selfUrl))
 }
 
 /** A piscina pool that runs link rewriting (and, later, classification) off the main thread. */

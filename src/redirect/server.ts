@@ -3,8 +3,8 @@ import { BlockList, isIP, isIPv4 } from 'node:net'
 import { LRUCache } from 'lru-cache'
 import { verifyToken, type VerifiedToken } from '../token/codec.js'
 import type { KeyRing } from '../token/keys.js'
-import { closeApp, listenOn, loadUws } from '../http/uws.js'
-import { listenFronted, type HttpFront } from '../http/front.js'
+import { closeApp, listenOn, listenUnix, loadUws } from '../http/uws.js'
+import { listenFronted, type FrontStats, type HttpFront } from '../http/front.js'
 import { ObservationRing } from './ring.js'
 import type { HostResolver } from './hosts.js'
 import { newObservation, OBSERVATION_FIELDS, type Observation, type ObservationSink } from '../records.js'
@@ -33,8 +33,17 @@ export interface RedirectServerOptions {
    * with more than 48 header fields get their answer; off = uWS on the port itself.
    */
   front?: boolean
+  /**
+   * Listen on this Unix socket only, with no front of its own: a redirect thread whose
+   * connections come through the main thread's HTTP front (PROXY headers carry the clients).
+   */
+  unixPath?: string
+  /** Probe host:port first (default true); false for a redirect thread sharing a port the engine probed. */
+  probe?: boolean
   /** Extra routes (metrics, admin) registered before the catch-all 404. */
   extraRoutes?: (app: TemplatedApp) => void
+  /** What /healthz says beyond this server's own ring (a redirect thread: the sum over all threads). */
+  health?: () => Record<string, unknown>
   /** The operator's kill switch; none = nothing is ever blocked. */
   blocks?: BlockCheck
 }
@@ -86,6 +95,34 @@ const STATUS_404 = '404 Not Found'
 const HTML_TYPE = 'text/html; charset=utf-8'
 const JSON_TYPE = 'application/json'
 
+/** What the ring shows of itself in /metrics (a thread's ring, or the sum of the threads'). */
+export interface RingCounts { readonly pushed: number, readonly dropped: number, readonly size: number }
+
+/** The redirect port's metrics, from one server's counters or the sum of the threads'. */
+export function redirectMetrics (s: RedirectStats, ring: RingCounts, lruSize: number, f: FrontStats | undefined): Metric[] {
+  return [
+    counter('clicktrail_requests_total', 'HTTP requests on the redirect port', s.requests),
+    counter('clicktrail_redirects_total', '302 answers (expired tokens included)', s.redirects),
+    counter('clicktrail_redirects_expired_total', '302 answers for tokens past their TTL', s.expired),
+    counter('clicktrail_not_found_total', '404 answers for tokens that did not verify', s.notFound),
+    counter('clicktrail_unknown_host_total', '404 answers for a Host that is not a tracking host', s.unknownHost),
+    counter('clicktrail_wrong_project_total', '404 answers for a valid token on another project\'s host', s.wrongProject),
+    counter('clicktrail_token_cache_hits_total', 'verified-token LRU hits', s.lruHits),
+    counter('clicktrail_token_cache_misses_total', 'verified-token LRU misses', s.lruMisses),
+    counter('clicktrail_negative_cache_hits_total', 'rejected-token cache hits', s.negativeHits),
+    counter('clicktrail_blocked_total', 'clicks on links the operator blocked (answered with the warning page, kept, never promoted)', s.blocked),
+    counter('clicktrail_observed_total', 'observations captured into the ring', ring.pushed),
+    counter('clicktrail_ring_dropped_total', 'observations shed because the ring was full', ring.dropped),
+    gauge('clicktrail_ring_size', 'observations waiting in the ring', ring.size),
+    gauge('clicktrail_token_cache_size', 'entries in the verified-token LRU', lruSize),
+    // The HTTP front exists once the server listens (and not at all with --redirect-front=false).
+    counter('clicktrail_front_http10_total', 'HTTP/1.0 requests on the redirect port, answered through the HTTP front', f?.http10 ?? 0),
+    counter('clicktrail_front_fields_trimmed_total', 'redirect requests with more header fields than uWS parses, passed on with unread fields dropped', f?.fieldsTrimmed ?? 0),
+    counter('clicktrail_front_fields_dropped_total', 'header fields dropped from such requests', f?.fieldsDropped ?? 0),
+    counter('clicktrail_front_refused_total', 'redirect-port requests the HTTP front answered itself (400, 431)', f?.refused ?? 0)
+  ]
+}
+
 /**
  * The redirect server: `GET|HEAD /c/{token}` on a tracking host → 302 to the token's
  * destination, after capturing an observation into a bounded ring that a timer hands to
@@ -94,29 +131,7 @@ const JSON_TYPE = 'application/json'
 export class RedirectServer {
   /** The redirect port's counters (and its HTTP front's, when it has one). */
   metrics (): Metric[] {
-    const s = this.stats
-    const f = this.front?.stats
-    return [
-      counter('clicktrail_requests_total', 'HTTP requests on the redirect port', s.requests),
-      counter('clicktrail_redirects_total', '302 answers (expired tokens included)', s.redirects),
-      counter('clicktrail_redirects_expired_total', '302 answers for tokens past their TTL', s.expired),
-      counter('clicktrail_not_found_total', '404 answers for tokens that did not verify', s.notFound),
-      counter('clicktrail_unknown_host_total', '404 answers for a Host that is not a tracking host', s.unknownHost),
-      counter('clicktrail_wrong_project_total', '404 answers for a valid token on another project\'s host', s.wrongProject),
-      counter('clicktrail_token_cache_hits_total', 'verified-token LRU hits', s.lruHits),
-      counter('clicktrail_token_cache_misses_total', 'verified-token LRU misses', s.lruMisses),
-      counter('clicktrail_negative_cache_hits_total', 'rejected-token cache hits', s.negativeHits),
-      counter('clicktrail_blocked_total', 'clicks on links the operator blocked (answered with the warning page, kept, never promoted)', s.blocked),
-      counter('clicktrail_observed_total', 'observations captured into the ring', this.ring.pushed),
-      counter('clicktrail_ring_dropped_total', 'observations shed because the ring was full', this.ring.dropped),
-      gauge('clicktrail_ring_size', 'observations waiting in the ring', this.ring.size),
-      gauge('clicktrail_token_cache_size', 'entries in the verified-token LRU', this.lruSize),
-      // The HTTP front exists once the server listens (and not at all with --redirect-front=false).
-      counter('clicktrail_front_http10_total', 'HTTP/1.0 requests on the redirect port, answered through the HTTP front', f?.http10 ?? 0),
-      counter('clicktrail_front_fields_trimmed_total', 'redirect requests with more header fields than uWS parses, passed on with unread fields dropped', f?.fieldsTrimmed ?? 0),
-      counter('clicktrail_front_fields_dropped_total', 'header fields dropped from such requests', f?.fieldsDropped ?? 0),
-      counter('clicktrail_front_refused_total', 'redirect-port requests the HTTP front answered itself (400, 431)', f?.refused ?? 0)
-    ]
+    return redirectMetrics(this.stats, this.ring, this.lruSize, this.front?.stats)
   }
 
   readonly stats = new RedirectStats()
@@ -158,8 +173,10 @@ export class RedirectServer {
   /** Binds and starts the hand-off timer; resolves with the bound port. */
   async start (): Promise<number> {
     let bound: { socket: ListenSocket, port: number }
-    if (this.#o.front === false) {
-      bound = await listenOn(this.#app, this.#o.host, this.#o.port, 'redirect server')
+    if (this.#o.unixPath !== undefined) {
+      bound = { socket: await listenUnix(this.#app, this.#o.unixPath, 'redirect thread'), port: this.#o.port }
+    } else if (this.#o.front === false) {
+      bound = await listenOn(this.#app, this.#o.host, this.#o.port, 'redirect server', { probe: this.#o.probe })
     } else {
       const fronted = await listenFronted(this.#app, { host: this.#o.host, port: this.#o.port, what: 'redirect server', log: this.#o.log, keepFields: READ_FIELDS })
       this.#front = fronted.front
@@ -303,7 +320,8 @@ export class RedirectServer {
       status: 'ok',
       uptime_s: Math.round((Date.now() - this.startedAt) / 1000),
       uws_native: true,
-      ring: { size: this.ring.size, capacity: this.ring.capacity, dropped: this.ring.dropped }
+      ring: { size: this.ring.size, capacity: this.ring.capacity, dropped: this.ring.dropped },
+      ...this.#o.health?.()
     })
     res.writeStatus('200 OK').writeHeader('Content-Type', JSON_TYPE).writeHeader('Cache-Control', 'no-store').end(body)
   }

@@ -123,12 +123,15 @@ t.test('Team API end to end', async t => {
 
   await t.test('project settings reach the redirect path without a restart', async t => {
     const old = mintToken(e.keys, { sid: 'acme', messageId: randomUUID(), linkIndex: 0, sentAt: Math.floor(Date.now() / 1000) - 5 * 86400, url: 'https://example.com/ttl' })
+    await e.server.handoff() // threads: their counters are fresh once they answered
     const before = e.server.stats.expired
     await request(e.port, { path: `/c/${old}`, host: 'pacme.t.localhost' })
+    await e.server.handoff()
     t.equal(e.server.stats.expired, before, '5 days old, TTL 30: not expired')
     t.equal((await api(port, 'PATCH', `/v1/projects/${pA}`, tokA, { token_ttl_days: 2 })).status, 200)
     const r = await request(e.port, { path: `/c/${old}`, host: 'pacme.t.localhost' })
     t.equal(r.status, 302, 'still redirects')
+    await e.server.handoff()
     t.equal(e.server.stats.expired, before + 1, 'TTL 2 days: now expired')
     t.equal((await request(e.port, { path: `/c/${old}`, host: 'punknown.t.localhost' })).status, 404, 'unknown project → 404')
   })

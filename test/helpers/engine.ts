@@ -50,7 +50,9 @@ export async function startTestEngine (t: Test, flags: FlagValues = {}, options:
 /** The redirect front alone, handing observations to `sink` (no storage): tests of the redirect path. */
 export async function startRedirectTestEngine (t: Test, flags: FlagValues, sink: ObservationSink): Promise<TestRedirectEngine> {
   const dir = tempDir(t)
-  const engine = await startRedirectEngine(testConfig(dir, flags), silentLogger, sink)
+  // The redirect server on this thread unless a test asks for threads: these tests read its
+  // ring, caches and counters as they change (test/redirect/threads.test.ts covers threads).
+  const engine = await startRedirectEngine(testConfig(dir, { 'redirect-threads': '0', ...flags }), silentLogger, sink)
   t.teardown(async () => { await engine.stop() })
   return Object.assign(engine, { dataDir: dir })
 }

@@ -89,14 +89,14 @@ t.test('redirect port', async t => {
   })
 
   t.test('a raw HTTP/1.0 GET gets its 302 and the connection is closed after it', async t => {
-    e.server.handoff()
+    await e.server.handoff()
     const before = sink.observations.length
     const r = await raw(e.port, `GET ${path} HTTP/1.0\r\nHost: ${host}\r\nUser-Agent: Lynx/2.9.0\r\n\r\n`)
     t.equal(r.status, 302)
     t.equal(header(r.text, 'Location'), DEST)
     t.ok(r.closedByServer, 'the server ends the exchange (HTTP/1.0 without keep-alive)')
     t.ok(r.ms < PROMPT_MS, `answered and closed in ${r.ms} ms`)
-    e.server.handoff()
+    await e.server.handoff()
     const o = sink.observations[before]
     t.match(o, { method: 'GET', userAgent: 'Lynx/2.9.0', ip: '127.0.0.1', host }, 'observed, with the client address from the PROXY header')
     t.ok((e.server.front?.stats.http10 ?? 0) >= 1, 'counted')
@@ -124,13 +124,13 @@ t.test('redirect port', async t => {
 
   for (const n of [48, 60, 100]) {
     t.test(`${n} header fields (HTTP/1.1) get the 302`, async t => {
-      e.server.handoff()
+      await e.server.handoff()
       const before = sink.observations.length
       const r = await raw(e.port, `GET ${path} HTTP/1.1\r\nHost: ${host}\r\nUser-Agent: many/1\r\n${manyFields(n - 3)}Connection: close\r\n\r\n`)
       t.equal(r.status, 302)
       t.equal(header(r.text, 'Location'), DEST)
       t.ok(r.ms < PROMPT_MS, `answered in ${r.ms} ms`)
-      e.server.handoff()
+      await e.server.handoff()
       t.equal(sink.observations[before]?.userAgent, 'many/1', 'the fields the server reads are kept')
     })
   }

@@ -2,6 +2,7 @@ import t from 'tap'
 import { randomBytes, randomUUID } from 'node:crypto'
 import { startRedirectTestEngine, startTestEngine } from '../helpers/engine.js'
 import { request } from '../helpers/http.js'
+import { until } from '../helpers/wait.js'
 import { mintToken } from '../../src/token/codec.js'
 import { KeyRing } from '../../src/token/keys.js'
 import { MemorySink } from '../../src/records.js'
@@ -25,7 +26,7 @@ t.test('an authentic token on its project host → 302 to the destination, obser
   t.equal(r.headers.location, url)
   t.equal(r.headers['cache-control'], 'no-store')
   t.equal(r.body, '', 'empty body')
-  e.server.handoff()
+  await e.server.handoff()
   t.equal(sink.observations.length, 1)
   const o = sink.observations[0]
   t.match(o, { sid: 'acme', linkIndex: 4, url, method: 'GET', expired: false, userAgent: 'Mozilla/5.0 test', acceptLanguage: 'en-GB', secFetchMode: 'navigate', ip: '127.0.0.1', host: HOST })
@@ -40,7 +41,7 @@ t.test('HEAD gets the same 302 and is observed as HEAD', async t => {
   const r = await request(e.port, { method: 'HEAD', path: `/c/${token}`, host: HOST })
   t.equal(r.status, 302)
   t.equal(r.headers.location, 'https://example.com/h')
-  e.server.handoff()
+  await e.server.handoff()
   t.equal(sink.observations[0]?.method, 'HEAD')
   const bad = await request(e.port, { method: 'HEAD', path: '/c/garbage', host: HOST })
   t.equal(bad.status, 404)
@@ -57,7 +58,7 @@ t.test('expired but authentic → still 302, observation flagged expired', async
   t.equal(r.headers.location, 'https://example.com/old')
   const fresh = mintToken(e.keys, { sid: 'acme', messageId: randomUUID(), linkIndex: 1, sentAt: now() - 29 * 86400, url: 'https://example.com/recent' })
   t.equal((await request(e.port, { path: `/c/${fresh}`, host: HOST })).status, 302)
-  e.server.handoff()
+  await e.server.handoff()
   t.same(sink.observations.map(o => o.expired), [true, false])
   t.equal(e.server.stats.expired, 1)
 })
@@ -95,7 +96,7 @@ t.test('anything else → 404 with a fixed page that echoes nothing', async t =>
   }
   t.match(firstBody, /<html/)
   t.ok(Buffer.byteLength(firstBody ?? '') < 512, 'small page')
-  e.server.handoff()
+  await e.server.handoff()
   t.equal(sink.observations.length, 0, 'nothing refused is observed')
   const ok = await request(e.port, { path: `/c/${good}`, host: 'TRACK.Example.COM' })
   t.equal(ok.status, 302, 'custom domain (case-insensitive) → 302')
@@ -116,7 +117,8 @@ t.test('a CR/LF destination cannot be minted, so it can never reach a header', a
 })
 
 t.test('the token LRU serves repeats and the negative cache remembers garbage, both bounded', async t => {
-  const e = await startTestEngine(t, { 'lru-max': '3', 'negative-cache-max': '2' })
+  // One server's caches: on the main thread (each redirect thread has its own).
+  const e = await startTestEngine(t, { 'lru-max': '3', 'negative-cache-max': '2', 'redirect-threads': '0' })
   const paths = [0, 1, 2, 3, 4].map(i => pathOf(e.track('acme', `https://example.com/${i}`)))
   for (const p of paths) t.equal((await request(e.port, { path: p, host: HOST })).status, 302)
   t.equal(e.server.lruSize, 3, 'LRU holds at most lru-max entries')
@@ -139,14 +141,14 @@ t.test('X-Forwarded-For is believed only from a trusted proxy', async t => {
   const p = pathOf(trusting.track('acme', 'https://example.com/'))
   await request(trusting.port, { path: p, host: HOST, headers: { 'x-forwarded-for': '203.0.113.9' } })
   await request(trusting.port, { path: p, host: HOST, headers: { 'x-forwarded-for': 'not-an-ip' } })
-  trusting.server.handoff()
+  await trusting.server.handoff()
   t.same(sink.observations.map(o => o.ip), ['203.0.113.9', '127.0.0.1'], 'the hop from a trusted peer; junk ignored')
   t.same(sink.observations.map(o => o.peerIp), ['127.0.0.1', '127.0.0.1'])
 
   const sink2 = new MemorySink()
   const strict = await startRedirectTestEngine(t, { 'trusted-proxy': ['10.0.0.0/8'] }, sink2)
   await request(strict.port, { path: pathOf(strict.track('acme', 'https://example.com/')), host: HOST, headers: { 'x-forwarded-for': '203.0.113.9' } })
-  strict.server.handoff()
+  await strict.server.handoff()
   t.equal(sink2.observations[0]?.ip, '127.0.0.1', 'an untrusted peer cannot claim another address')
 })
 
@@ -173,7 +175,7 @@ t.test('X-Forwarded-For appended by the proxy: the rightmost untrusted address i
     ['three header lines', ['X-Forwarded-For: 6.6.6.6', 'x-forwarded-for: 198.51.100.1', 'X-Forwarded-For: 10.0.0.7'], '198.51.100.1']
   ]
   for (const [name, lines] of sent) t.match(await rawGet(e.port, p, lines), /^HTTP\/1\.1 302 /, `${name}: 302`)
-  e.server.handoff()
+  await e.server.handoff()
   t.same(sink.observations.map(o => o.ip), sent.map(s => s[2]), 'the client address of each')
   t.ok(sink.observations.every(o => o.peerIp === '127.0.0.1'), 'the peer is kept as it is')
 })
@@ -185,7 +187,7 @@ t.test('a full ring never fails a redirect; it counts what it dropped', async t 
   for (let i = 0; i < 10; i++) t.equal((await request(e.port, { path: p, host: HOST })).status, 302)
   t.equal(e.server.ring.dropped, 6)
   t.equal(e.server.ring.size, 4)
-  e.server.handoff()
+  await e.server.handoff()
   t.equal(sink.observations.length, 4)
 })
 
@@ -209,7 +211,9 @@ t.test('/healthz on the redirect port, /metrics on the admin listener', async t 
   t.equal(h.status, 200)
   t.match(JSON.parse(h.body), { status: 'ok', uws_native: true })
   await request(e.port, { path: pathOf(e.track('acme', 'https://example.com/')), host: HOST })
-  const m = await request(e.admin.port, { path: '/metrics' })
+  // Redirect threads post their counters every 100 ms: /metrics sums what they posted.
+  let m = await request(e.admin.port, { path: '/metrics' })
+  await until('the click counted', async () => /^clicktrail_redirects_total 1$/m.test((m = await request(e.admin.port, { path: '/metrics' })).body), 5000)
   t.equal(m.status, 200)
   t.match(m.body, /^clicktrail_redirects_total 1$/m)
   t.match(m.body, /^clicktrail_observed_total 1$/m)

@@ -43,7 +43,7 @@ t.test('every rewritten link redirects through the real server to exactly the de
       const reply = await request(e.port, { path: u.pathname, host: u.host, headers: { 'user-agent': 'Mozilla/5.0 test' } })
       t.equal(reply.status, 302, link.url)
       t.equal(reply.headers.location, checkDestination(link.url), `Location is what the browser would have opened for ${link.url}`)
-      e.server.handoff()
+      await e.server.handoff()
       const o = sink.observations.at(-1)
       t.match(o, { sid: 'acme', messageId, linkIndex: link.index, url: link.url }, 'the click is recorded with the author\'s exact URL and the link index')
       checked++
