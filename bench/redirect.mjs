@@ -162,7 +162,8 @@ function verify (def, load, d) {
       if (d.redirects !== d.requests) fail(`${where}: ${d.requests} requests but ${d.redirects} redirects (${JSON.stringify(d)})`)
       if (d.ringDropped !== 0) fail(`${where}: the observation ring dropped ${d.ringDropped}`)
       if (def.name === 'clicktrail-miss' && d.lruHits > slack) fail(`${where}: ${d.lruHits} LRU hits — tokens repeated within the LRU window`)
-      if (def.name === 'clicktrail-hot' && d.lruMisses > 0) fail(`${where}: ${d.lruMisses} LRU misses on the hot token`)
+      // Each redirect thread has its own LRU: one miss per thread (at most 64) on its first sight of the token.
+      if (def.name === 'clicktrail-hot' && d.lruMisses > 64) fail(`${where}: ${d.lruMisses} LRU misses on the hot token`)
     }
   } else {
     if (load.non2xx3xx !== load.requests) fail(`${where}: only ${load.non2xx3xx} of ${load.requests} responses were errors (${JSON.stringify(load.statuses)})`)

@@ -9,6 +9,7 @@
 //                           while secrets are given, but the option must point somewhere)
 //   BENCH_LRU_MAX / BENCH_NEGATIVE_CACHE_MAX   clicktrail --lru-max / --negative-cache-max
 //   BENCH_REDIRECT_FRONT    clicktrail --redirect-front (default: the engine's, true)
+//   BENCH_REDIRECT_THREADS  clicktrail --redirect-threads (default: the engine's, one per core)
 //
 // IPC protocol: the child sends {type:'ready', port}; the parent sends {type:'sample', id}
 // and gets {type:'sample', id, cpu, stats, rss}; {type:'stop'} ends the child. The child
@@ -54,6 +55,7 @@ const HOST = '127.0.0.1' // loopback only, never any other address
 const LOCATION = process.env.BENCH_LOCATION ?? 'https://example.com/'
 
 let stats = () => ({})
+let refresh = async () => {}
 let stop = async () => {}
 const handlers = {} // extra IPC requests of a kind: type → async (message) => result
 
@@ -70,6 +72,7 @@ function baseFlags (what, more = []) {
   }
   const flags = { host: HOST, port: '0', 'data-dir': dataDir, secrets, 'log-level': 'silent' }
   if (process.env.BENCH_REDIRECT_FRONT) flags['redirect-front'] = process.env.BENCH_REDIRECT_FRONT
+  if (process.env.BENCH_REDIRECT_THREADS) flags['redirect-threads'] = process.env.BENCH_REDIRECT_THREADS
   return flags
 }
 
@@ -137,6 +140,7 @@ async function startClicktrail () {
   const sink = new CountingSink()
   const engine = await startRedirectEngine(config, silentLogger, sink)
   const server = engine.server
+  refresh = async () => { await server.handoff() }
   stats = () => ({
     ...server.stats,
     lruSize: server.lruSize,
@@ -163,6 +167,7 @@ async function startClicktrailIngest () {
   const engine = sink === undefined ? await startEngine(config, log) : await startRedirectEngine(config, log, sink)
   if (ingest && engine.plane.projectBySid(sid) === undefined) await bootstrap(engine.plane, { sid })
   const server = engine.server
+  refresh = async () => { await server.handoff() }
   const { pipeline, spool } = engine
   const eld = loopDelay(10)
   stats = () => {
@@ -220,6 +225,7 @@ async function startClicktrailE2e () {
   const engine = await startEngine(config, log)
   const boot = await bootstrap(engine.plane, { sid, team: 'bench e2e', project: 'bench e2e' })
   const { server, pipeline, promoter, dispatcher } = engine
+  refresh = async () => { await server.handoff() }
   const eld = loopDelay(10)
   stats = () => {
     const out = {
@@ -270,7 +276,8 @@ async function main () {
   const port = await start()
   process.on('message', (m) => {
     if (m?.type === 'sample') {
-      send({ type: 'sample', id: m.id, cpu: process.cpuUsage(), stats: { ...stats() }, rss: process.memoryUsage.rss() })
+      // Redirect threads post their counters every 100 ms; a hand-off brings them up to date.
+      refresh().then(() => { send({ type: 'sample', id: m.id, cpu: process.cpuUsage(), stats: { ...stats() }, rss: process.memoryUsage.rss() }) })
     } else if (m?.type === 'stop') {
       stop().finally(() => process.exit(0))
     } else if (typeof m?.type === 'string' && Object.hasOwn(handlers, m.type)) {
