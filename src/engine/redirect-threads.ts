@@ -6,23 +6,24 @@ import { ClicktrailError } from '../errors.js'
 import type { Logger } from '../log.js'
 import { counter, gauge, type Metric } from '../metrics.js'
 import type { ObservationSink } from '../records.js'
-import { HttpFront } from '../http/front.js'
+import { FrontStats } from '../http/front.js'
 import { freePort } from '../http/uws.js'
-import { READ_FIELDS, RedirectStats, redirectMetrics, type RingCounts } from '../redirect/server.js'
+import { RedirectStats, redirectMetrics, type RingCounts } from '../redirect/server.js'
 import type { ControlPlane } from '../control/plane.js'
 import type { MasterSecret } from '../token/keys.js'
 import { workerEntry } from '../pool/pool.js'
-import { unpackObservations, type FromThread, type RedirectWorkerData, type ThreadServerOptions, type ToThread } from './redirect-wire.js'
+import { unpackObservations, type FromFront, type FromThread, type FrontWorkerData, type RedirectWorkerData, type ThreadServerOptions, type ToThread } from './redirect-wire.js'
 
 /*
  * The redirect port served by worker threads, each with its own uWS app (engine/redirect-
  * worker.ts). Without the HTTP front they all listen on the public port (uWS binds with
  * SO_REUSEPORT; Linux spreads new connections over the threads, a keep-alive connection
  * stays on its thread); the engine probed the port first, so only its own threads share it.
- * With the front, the front stays on the main thread (Node 20 cannot share one listening
- * socket between threads safely: there is no dup, and a second close of the shared fd may
- * close whatever took its number) and hands each client connection to the next thread's app
- * on a private Unix socket.
+ * With the front, the front runs on a thread of its own (engine/front-worker.ts), which alone
+ * holds the public socket (Node 20 cannot share one listening socket between threads safely:
+ * there is no dup, and a second close of the shared fd may close whatever took its number),
+ * and hands each client connection to the next thread's app on a private Unix socket. Off the
+ * main thread, so a ClickHouse insert there never holds a 302 back.
  *
  * The main thread keeps what must be single (ClickHouse, spool, promotion, webhooks, the
  * Team API and admin). Observations come back in packed, transferred batches and go into
@@ -68,7 +69,8 @@ export class RedirectThreads {
   readonly #retired = { stats: new RedirectStats(), pushed: 0, dropped: 0 }
   readonly #replies = new Map<number, () => void>()
   #nextId = 0
-  #front: HttpFront | undefined
+  #front: Worker | undefined
+  #frontStats: FrontStats | undefined
   #dir: string | undefined
   #port = 0
   #generation = -1
@@ -86,7 +88,8 @@ export class RedirectThreads {
   }
 
   get port (): number { return this.#port }
-  get front (): HttpFront | undefined { return this.#front }
+  /** The HTTP front's counters (it runs on a thread of its own), when it is on. */
+  get front (): { readonly stats: FrontStats } | undefined { return this.#frontStats === undefined ? undefined : { stats: this.#frontStats } }
   get threads (): number { return this.#threads.length }
   get lruSize (): number { return this.#threads.reduce((n, t) => n + t.lruSize, 0) }
   get negativeSize (): number { return this.#threads.reduce((n, t) => n + t.negativeSize, 0) }
@@ -108,7 +111,7 @@ export class RedirectThreads {
 
   metrics (): Metric[] {
     return [
-      ...redirectMetrics(this.stats, this.ring, this.lruSize, this.#front?.stats),
+      ...redirectMetrics(this.stats, this.ring, this.lruSize, this.#frontStats),
       gauge('clicktrail_redirect_threads', 'worker threads serving the redirect port', this.#threads.length),
       counter('clicktrail_redirect_thread_crashes_total', 'redirect threads that died and were started again (what their rings held is lost)', this.crashes)
     ]
@@ -122,9 +125,7 @@ export class RedirectThreads {
     try {
       if (fronted) {
         await Promise.all(Array.from({ length: o.threads }, async (_, i) => { await this.#spawn(i, o.server.port) }))
-        this.#front = new HttpFront({ host: o.server.host, port: o.server.port, what: 'redirect server', log: o.log, keepFields: READ_FIELDS })
-        await this.#front.listenFor(this.#threads.map(t => this.#unixPath(t.index)))
-        this.#port = this.#front.port
+        this.#port = await this.#spawnFront(o.server.port)
       } else {
         // One port for all (port 0 = a free one, chosen here: see freePort).
         this.#port = o.server.port === 0 ? await freePort(o.server.host) : o.server.port
@@ -145,7 +146,11 @@ export class RedirectThreads {
 
   /** Asks every thread to hand off its ring now; resolves once their batches have arrived. */
   async handoff (): Promise<void> {
-    await Promise.all(this.#threads.map(async t => { await this.#ask(t, { type: 'handoff', id: ++this.#nextId }) }))
+    const front = this.#front
+    await Promise.all([
+      ...this.#threads.map(async t => { await this.#ask(t.worker, { type: 'handoff', id: ++this.#nextId }) }),
+      ...(front === undefined ? [] : [this.#ask(front, { type: 'handoff', id: ++this.#nextId })])
+    ])
   }
 
   /** Stops the front and the threads (each hands off its ring first), then closes the sink. */
@@ -153,20 +158,69 @@ export class RedirectThreads {
     if (this.#closed) return
     this.#closed = true
     if (this.#timer !== undefined) clearInterval(this.#timer)
-    this.#front?.close()
+    // The front first: no new connection reaches a thread that is stopping.
+    if (this.#front !== undefined) await this.#stopWorker(this.#front, 'front')
     await Promise.all(this.#threads.map(async t => {
       t.stopping = true
-      const exited = new Promise<void>(resolve => { t.worker.once('exit', () => { resolve() }) })
-      const asked = this.#ask(t, { type: 'stop', id: ++this.#nextId })
-      const timeout = new Promise<'timeout'>(resolve => setTimeout(() => { resolve('timeout') }, STOP_TIMEOUT_MS).unref())
-      if (await Promise.race([asked.then(() => 'ok' as const), timeout]) === 'timeout') {
-        this.#o.log.error({ thread: t.index }, 'redirect thread did not stop in time: terminated')
-        await t.worker.terminate()
-      }
-      if (await Promise.race([exited.then(() => 'ok' as const), new Promise<'timeout'>(resolve => setTimeout(() => { resolve('timeout') }, 2000).unref())]) === 'timeout') await t.worker.terminate()
+      await this.#stopWorker(t.worker, t.index)
     }))
     if (this.#dir !== undefined) rmSync(this.#dir, { recursive: true, force: true })
     await this.#o.sink.close()
+  }
+
+  /** Asks a thread to stop (it closes its sockets, then hands off); terminates it if it does not. */
+  async #stopWorker (worker: Worker, thread: number | string): Promise<void> {
+    const exited = new Promise<void>(resolve => { worker.once('exit', () => { resolve() }) })
+    const asked = this.#ask(worker, { type: 'stop', id: ++this.#nextId })
+    const timeout = new Promise<'timeout'>(resolve => setTimeout(() => { resolve('timeout') }, STOP_TIMEOUT_MS).unref())
+    if (await Promise.race([asked.then(() => 'ok' as const), timeout]) === 'timeout') {
+      this.#o.log.error({ thread }, 'redirect thread did not stop in time: terminated')
+      await worker.terminate()
+    }
+    if (await Promise.race([exited.then(() => 'ok' as const), new Promise<'timeout'>(resolve => setTimeout(() => { resolve('timeout') }, 2000).unref())]) === 'timeout') await worker.terminate()
+  }
+
+  /** The HTTP front on its own thread, handing connections to the threads' Unix sockets. */
+  async #spawnFront (port: number): Promise<number> {
+    const data: FrontWorkerData = { host: this.#o.server.host, port, paths: this.#threads.map(t => this.#unixPath(t.index)), logLevel: this.#o.log.level, statsIntervalMs: this.#o.statsIntervalMs ?? 100 }
+    const worker = new Worker(workerEntry(import.meta.url, 'engine', 'front-worker'), { workerData: data })
+    const bound = await new Promise<number>((resolve, reject) => {
+      const early = (err: unknown): void => { reject(err instanceof Error ? err : new ClicktrailError('CT_ERR_LISTEN', 'the redirect port\'s HTTP front exited while starting')) }
+      worker.once('error', early)
+      worker.once('exit', early)
+      worker.on('message', (m: FromFront) => {
+        if (m.type === 'ready') {
+          worker.off('error', early)
+          worker.off('exit', early)
+          resolve(m.port)
+        } else if (m.type === 'failed') {
+          reject(new ClicktrailError(m.code as never, m.message))
+        } else {
+          this.#frontStats = m.stats
+          this.#reply(m.reply)
+        }
+      })
+    })
+    this.#front = worker
+    this.#frontStats ??= new FrontStats()
+    worker.on('error', err => { this.#o.log.error({ err, thread: 'front' }, 'redirect front thread failed') })
+    worker.once('exit', code => {
+      if (this.#closed) return
+      this.crashes++
+      this.#o.log.error({ thread: 'front', code }, 'the redirect port\'s HTTP front exited: starting it again')
+      setTimeout(() => {
+        if (this.#closed) return
+        this.#spawnFront(this.#port).catch((err: unknown) => { this.#o.log.error({ err }, 'the HTTP front could not be started again') })
+      }, RESTART_DELAY_MS).unref()
+    })
+    return bound
+  }
+
+  #reply (id: number | undefined): void {
+    if (id === undefined) return
+    const done = this.#replies.get(id)
+    this.#replies.delete(id)
+    done?.()
   }
 
   #unixPath (index: number): string { return join(this.#dir as string, `redirect-${index}.sock`) }
@@ -220,11 +274,7 @@ export class RedirectThreads {
       t.lruSize = m.lruSize
       t.negativeSize = m.negativeSize
       this.#sum()
-      if (m.reply !== undefined) {
-        const done = this.#replies.get(m.reply)
-        this.#replies.delete(m.reply)
-        done?.()
-      }
+      this.#reply(m.reply)
     }
   }
 
@@ -238,11 +288,11 @@ export class RedirectThreads {
     }
   }
 
-  async #ask (t: Thread, m: ToThread & { id: number }): Promise<void> {
+  async #ask (worker: Worker, m: ToThread & { id: number }): Promise<void> {
     await new Promise<void>(resolve => {
       this.#replies.set(m.id, resolve)
       try {
-        t.worker.postMessage(m)
+        worker.postMessage(m)
       } catch {
         this.#replies.delete(m.id)
         resolve()

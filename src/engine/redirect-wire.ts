@@ -2,6 +2,7 @@ import { Packr } from 'msgpackr'
 import type { Observation } from '../records.js'
 import type { RedirectServerOptions, RedirectStats, RingCounts } from '../redirect/server.js'
 import type { RouteSnapshot } from '../control/hosts.js'
+import type { FrontStats } from '../http/front.js'
 
 /* What crosses between the main thread and a redirect thread (engine/redirect-threads.ts). */
 
@@ -20,6 +21,20 @@ export interface RedirectWorkerData {
   logLevel: string
   statsIntervalMs: number
 }
+
+export interface FrontWorkerData {
+  host: string
+  port: number
+  /** The redirect threads' Unix sockets. */
+  paths: string[]
+  logLevel: string
+  statsIntervalMs: number
+}
+
+export type FromFront =
+  | { type: 'ready', port: number }
+  | { type: 'failed', code: string, message: string }
+  | { type: 'front-stats', stats: FrontStats, reply?: number, final?: boolean }
 
 export type ToThread =
   | { type: 'routes', snapshot: RouteSnapshot }
