@@ -32,14 +32,27 @@ function findHeader (buf, from, to, upper, lower) {
 
 /**
  * @param {{ port: number, path: string, headers: Record<string,string>, rate: number,
- *           seconds: number, connections: number, host?: string }} o
+ *           seconds: number, connections: number, host?: string, napWhenBusy?: boolean,
+ *           nextPath?: () => string, onLatency?: (us: number) => void }} o
+ *   napWhenBusy: see below; nextPath: each request's path (bench/pipeline.mjs: a new token every time) instead of
+ *   the fixed `path`; onLatency: called with every response's latency (µs), for a caller
+ *   that keeps its own per-second histogram
  */
 export async function pacedRun (o) {
   const host = o.host ?? '127.0.0.1'
   const nap = o.napMs ?? 0.1 // 0 = spin
+  // napWhenBusy: nap too while requests wait but every connection has one in flight (nothing
+  // can be sent before a response comes), rather than spin: against a server that falls
+  // behind (bench/pipeline.mjs's steps past the sustained rate) a spinning client would take
+  // the core the server needs on a 2-core machine.
+  const napWhenBusy = o.napWhenBusy ?? false
   const lines = [`GET ${o.path} HTTP/1.1`]
   for (const [k, v] of Object.entries(o.headers)) lines.push(`${k}: ${v}`)
   const request = Buffer.from(lines.join('\r\n') + '\r\n\r\n', 'latin1')
+  // With nextPath, each request is written as one latin1 string: "GET " + path + the rest.
+  const tail = ' HTTP/1.1\r\n' + lines.slice(1).join('\r\n') + '\r\n\r\n'
+  const nextPath = o.nextPath
+  const onLatency = o.onLatency
   const hist = new LatencyHistogram()
   const statuses = {}
   const total = Math.floor(o.rate * o.seconds)
@@ -74,12 +87,15 @@ export async function pacedRun (o) {
     bHead = (bHead + 1) % backlog.length
     bLen--
     inFlight++
-    c.sock.write(request)
+    if (nextPath === undefined) c.sock.write(request)
+    else c.sock.write('GET ' + nextPath() + tail, 'latin1')
   }
 
   function onResponse (c, status) {
     const now = performance.now()
-    hist.record((now - c.due) * 1000)
+    const us = (now - c.due) * 1000
+    hist.record(us)
+    if (onLatency !== undefined) onLatency(us)
     statuses[status] = (statuses[status] ?? 0) + 1
     inFlight--
     completed++
@@ -161,7 +177,7 @@ export async function pacedRun (o) {
       if (failure !== undefined || now > deadline || (scheduled >= total && inFlight === 0 && bLen === 0)) resolve()
       else {
         // Nap a moment (no CPU) unless work is waiting, then let the loop poll sockets.
-        if (nap > 0 && bLen === 0) Atomics.wait(napCell, 0, 0, nap)
+        if (nap > 0 && (bLen === 0 || (napWhenBusy && idle.length === 0))) Atomics.wait(napCell, 0, 0, nap)
         setImmediate(pump)
       }
     }
