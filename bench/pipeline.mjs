@@ -24,7 +24,7 @@ import { ServerChild, fail, killAll, runMain, tempDir, watchdog } from './lib/ch
 import { chooseTool, runAutocannon, runWrk, toolVersions } from './lib/load.mjs'
 import { pacedRun } from './lib/paced.mjs'
 import { apiRequest, probe } from './lib/http.mjs'
-import { adminSql, closeAdmin, scrapeMetrics } from './lib/admin.mjs'
+import { adminSql, scrapeMetrics } from './lib/admin.mjs'
 import { chromeHeaders } from './lib/browser.mjs'
 import { newSecrets, tokenKit } from './lib/tokens.mjs'
 import { machineCpuUs, processCpuUs, processMemory } from './lib/proc.mjs'
@@ -161,7 +161,6 @@ async function main () {
     printReport(json.markdown + `\n\nplot: ${svg.file} and ${svg.latest}`, written)
     if (accounting.lost !== 0 || accounting.duplicates !== 0) fail(`loss ${accounting.lost}, duplicates ${accounting.duplicates} after the drain (must be 0 / 0)`)
   } finally {
-    closeAdmin()
     if (!stopped) await engine.stop(5000).catch(() => {})
     await Promise.allSettled([bare.stop(2000), receiver.stop(2000)])
     killAll()
@@ -264,7 +263,7 @@ function readLines (file) {
 /** bare uWS paced at `rate` with the same client (new token paths, which it ignores). */
 async function pacedBare (bare, rate, seconds, headers, clicks) {
   const cpu0 = processCpuUs(bare.pid)
-  const r = await pacedRun({ port: bare.port, path: '/', headers, rate, seconds, connections: S.connections, napWhenBusy: true, nextPath: () => clicks.nextPath() })
+  const r = await pacedRun({ port: bare.port, path: '/', headers, rate, seconds, connections: S.connections, napWhenBusy: true, reconnect: true, nextPath: () => clicks.nextPath() })
   const bad = Object.keys(r.statuses).filter(c => c !== '302')
   if (bad.length > 0) fail(`bare uWS paced: statuses ${JSON.stringify(r.statuses)}`)
   return { ...r, cpuUsPerReq: (processCpuUs(bare.pid) - cpu0) / r.completed }
@@ -381,6 +380,7 @@ class Run {
       seconds,
       connections: S.connections,
       napWhenBusy: true,
+      reconnect: true,
       nextPath: () => { this.sent++; return clicks.nextPath() },
       onLatency: (us) => { this.lat.push(us) }
     })

@@ -5,11 +5,18 @@
 import http from 'node:http'
 import { HOST } from './settings.mjs'
 
-const agent = new http.Agent({ keepAlive: true, maxSockets: 2 })
-
+// A new connection per request (a few a second): a kept-alive one that the listener closes
+// as idle races the next request ("socket hang up"). One retry for a reset all the same.
 function request (port, method, path, headers, body, timeoutMs) {
+  return once(port, method, path, headers, body, timeoutMs).catch((err) => {
+    if (err?.code !== 'ECONNRESET' && err?.code !== 'EPIPE') throw err
+    return once(port, method, path, headers, body, timeoutMs)
+  })
+}
+
+function once (port, method, path, headers, body, timeoutMs) {
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: HOST, port, method, path, headers, agent, timeout: timeoutMs }, (res) => {
+    const req = http.request({ host: HOST, port, method, path, headers, agent: false, timeout: timeoutMs }, (res) => {
       const chunks = []
       res.on('data', c => chunks.push(c))
       res.on('end', () => resolve({ status: res.statusCode, text: Buffer.concat(chunks).toString('utf8') }))
@@ -52,9 +59,4 @@ export async function adminSql (port, token, sql, timeoutMs = 60_000) {
   const r = await request(port, 'POST', '/sql?format=JSONEachRow', { authorization: `Bearer ${token}`, 'content-type': 'text/plain' }, sql, timeoutMs)
   if (r.status !== 200) throw new Error(`POST /sql answered ${r.status}: ${r.text.slice(0, 300)}`)
   return r.text.split('\n').filter(l => l !== '').map(l => JSON.parse(l))
-}
-
-/** Closes the keep-alive connections to the admin listener. */
-export function closeAdmin () {
-  agent.destroy()
 }

@@ -32,9 +32,9 @@ function findHeader (buf, from, to, upper, lower) {
 
 /**
  * @param {{ port: number, path: string, headers: Record<string,string>, rate: number,
- *           seconds: number, connections: number, host?: string, napWhenBusy?: boolean,
+ *           seconds: number, connections: number, host?: string, napWhenBusy?: boolean, reconnect?: boolean,
  *           nextPath?: () => string, onLatency?: (us: number) => void }} o
- *   napWhenBusy: see below; nextPath: each request's path (bench/pipeline.mjs: a new token every time) instead of
+ *   napWhenBusy, reconnect: see below; nextPath: each request's path (bench/pipeline.mjs: a new token every time) instead of
  *   the fixed `path`; onLatency: called with every response's latency (µs), for a caller
  *   that keeps its own per-second histogram
  */
@@ -46,6 +46,12 @@ export async function pacedRun (o) {
   // behind (bench/pipeline.mjs's steps past the sustained rate) a spinning client would take
   // the core the server needs on a 2-core machine.
   const napWhenBusy = o.napWhenBusy ?? false
+  // reconnect: a connection the server closes while it has no request in flight (an idle
+  // timeout: uWS closes keep-alive connections idle for 10 s, and with LIFO reuse most of
+  // them idle through a long low-rate run) is replaced, as a browser would; closed with a
+  // request in flight is a failure either way.
+  const reconnect = o.reconnect ?? false
+  let reconnects = 0
   const lines = [`GET ${o.path} HTTP/1.1`]
   for (const [k, v] of Object.entries(o.headers)) lines.push(`${k}: ${v}`)
   const request = Buffer.from(lines.join('\r\n') + '\r\n\r\n', 'latin1')
@@ -69,6 +75,7 @@ export async function pacedRun (o) {
   let bHead = 0
   let bLen = 0
   let t0 = 0
+  let done = false
 
   function pushBacklog (t) {
     if (bLen === backlog.length) {
@@ -87,6 +94,7 @@ export async function pacedRun (o) {
     bHead = (bHead + 1) % backlog.length
     bLen--
     inFlight++
+    c.busy = true
     if (nextPath === undefined) c.sock.write(request)
     else c.sock.write('GET ' + nextPath() + tail, 'latin1')
   }
@@ -99,6 +107,7 @@ export async function pacedRun (o) {
     statuses[status] = (statuses[status] ?? 0) + 1
     inFlight--
     completed++
+    c.busy = false
     if (bLen > 0) sendOn(c)
     else idle.push(c)
   }
@@ -132,7 +141,7 @@ export async function pacedRun (o) {
 
   function connect () {
     return new Promise((resolve, reject) => {
-      const c = { sock: undefined, due: 0, closing: false, keep: Buffer.alloc(0) }
+      const c = { sock: undefined, due: 0, closing: false, busy: false, keep: Buffer.alloc(0) }
       const readBuf = Buffer.allocUnsafe(65536)
       const sock = net.connect({
         host,
@@ -158,7 +167,17 @@ export async function pacedRun (o) {
       sock.once('connect', () => { resolve(c) })
       sock.once('error', reject)
       sock.on('error', (err) => { failure ??= err })
-      sock.on('close', () => { if (!c.closing) failure ??= new Error('server closed a connection') })
+      sock.on('close', () => {
+        if (c.closing) return
+        if (!reconnect || c.busy) { failure ??= new Error('server closed a connection'); return }
+        // Idle: drop it and open a replacement (it joins the idle list once connected).
+        c.closing = true
+        const at = idle.indexOf(c)
+        if (at !== -1) idle.splice(at, 1)
+        conns.splice(conns.indexOf(c), 1)
+        reconnects++
+        connect().then(n => { if (done) { n.closing = true; n.sock.destroy() } else idle.push(n) }, (err) => { failure ??= err })
+      })
       conns.push(c)
     })
   }
@@ -185,6 +204,7 @@ export async function pacedRun (o) {
   })
   const wallMs = performance.now() - t0
   const cpu = process.cpuUsage(cpu0)
+  done = true
   for (const c of conns) { c.closing = true; c.sock.destroy() }
   if (failure !== undefined) throw failure
   return {
@@ -197,6 +217,7 @@ export async function pacedRun (o) {
     seconds: wallMs / 1000,
     connections: o.connections,
     backlogMax,
+    reconnects,
     statuses,
     clientCpuUtil: (cpu.user + cpu.system) / 1000 / wallMs,
     latency: hist.summary()
