@@ -582,8 +582,8 @@ function report ({ started, loadAtStart, info, webhook, major, HEADERS, bareLoad
   md.push('')
   md.push('### Open-loop steps')
   md.push('')
-  md.push(mdTable(['offered /s', '302s /s', 'delivered /s over load + drain', 'backlog beyond the window, max (growth /s)', 'drain s', 'CPU µs per click', 'engine cores (load)', 'redirect p50 / p99 / max ms', 'verdict'],
-    [...steps, half].map(s => [f(s.rate), f(s.paced.achievedRate), f(s.e2eRate), s.overdueMax === undefined ? '' : `${f(s.overdueMax)} (${f(s.overdueGrowthPerS, 0)})`, f(s.drainSeconds, 1), f(s.cpuUsPerClick, 1), f(s.engineCoresDuringLoad, 2),
+  md.push(mdTable(['offered /s', '302s /s', 'clicks delivered / observed', 'backlog beyond the window, max (growth /s)', 'drain s', 'CPU µs per click', 'engine cores (load)', 'redirect p50 / p99 / max ms', 'verdict'],
+    [...steps, half].map(s => [f(s.rate), f(s.paced.achievedRate), `${f(s.delivered)} / ${f(s.clicks)}`, s.overdueMax === undefined ? '' : `${f(s.overdueMax)} (${f(s.overdueGrowthPerS, 0)})`, f(s.drainSeconds, 1), f(s.cpuUsPerClick, 1), f(s.engineCoresDuringLoad, 2),
       `${ms(s.latency.p50_us)} / ${ms(s.latency.p99_us)} / ${ms(s.latency.max_us, 1)}`, s === half ? 'half rate' : (s.verdict.pass ? 'sustained' : `not: ${s.verdict.why}`)]), 'rrrrrrrrl'))
   md.push('')
   md.push('### Loss and duplicates')
@@ -600,6 +600,8 @@ function report ({ started, loadAtStart, info, webhook, major, HEADERS, bareLoad
   ]))
   const wrkCut = A.byPhase[0]?.missing ?? 0
   const notes = []
+  if (sus !== undefined && steps.every(s => s.verdict.pass)) notes.push(`Every rate tried was sustained: ${f(sus.rate)} clicks/s is a lower bound (raise BENCH_MAX_STEPS or BENCH_RATE_START).`)
+  if (S.stepSeconds <= WINDOW_S + 2) notes.push(`The steps (${S.stepSeconds} s) are not longer than the promotion window (${f(WINDOW_S)} s): the backlog's growth within a step is not judged, only its bound and the drain; use BENCH_STEP_SECONDS=60 for the verdict that counts.`)
   if (peak.load.extra && peak.load.extra.lines < peak.load.requests) notes.push(`The closed loop ran out of tokens (${f(peak.load.extra.lines)} for ${f(peak.load.requests)} requests): raise BENCH_PEAK_TOKENS; the rest repeated the last token (LRU hits, not new clicks).`)
   if (wrkCut > 0 && wrkCut <= S.connections) notes.push(`${wrkCut} click(s) of the closed loop's range never reached the engine: wrk had read their tokens for requests still unsent or in flight when it stopped (at most one per connection). They are not counted as lost: loss is observed minus delivered.`)
   const other = series.map(r => r.otherCores)
