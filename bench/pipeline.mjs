@@ -161,6 +161,8 @@ async function main () {
     printReport(json.markdown + `\n\nplot: ${svg.file} and ${svg.latest}`, written)
     if (accounting.lost !== 0 || accounting.duplicates !== 0) fail(`loss ${accounting.lost}, duplicates ${accounting.duplicates} after the drain (must be 0 / 0)`)
   } finally {
+    // A run that fails because the engine died says how it died (its stderr is this one's).
+    if (!stopped && engine.exitedWith !== undefined) log(`the engine process exited during the run: ${JSON.stringify(engine.exitedWith)}`)
     if (!stopped) await engine.stop(5000).catch(() => {})
     await Promise.allSettled([bare.stop(2000), receiver.stop(2000)])
     killAll()
