@@ -15,6 +15,7 @@ import { HOST } from './settings.mjs'
 
 const require = createRequire(import.meta.url)
 const LUA = fileURLToPath(new URL('./paths.lua', import.meta.url))
+const STREAM_LUA = fileURLToPath(new URL('./stream.lua', import.meta.url))
 
 export const hasWrk = spawnSync('sh', ['-c', 'command -v wrk'], { encoding: 'utf8' }).status === 0
 
@@ -42,15 +43,16 @@ export function pathCycle (dir, name, paths) {
 }
 
 /**
- * autocannon, in this process. Each request's path is the cycle's next.
- * @param {{ port: number, cycle: {paths: string[], offset: number}, seconds: number, connections: number, headers: Record<string,string>, overallRate?: number }} o
+ * autocannon, in this process. Each request's path is the cycle's next, or nextPath()'s.
+ * @param {{ port: number, cycle?: {paths: string[], offset: number}, nextPath?: () => string, seconds: number, connections: number, headers: Record<string,string>, overallRate?: number }} o
  */
-export async function runAutocannon ({ port, cycle, seconds, connections, headers, overallRate }) {
+export async function runAutocannon ({ port, cycle = { paths: [], offset: 0 }, nextPath, seconds, connections, headers, overallRate }) {
   const autocannon = require('autocannon')
   const hist = new LatencyHistogram()
   const { paths } = cycle
   const n = paths.length
   let i = cycle.offset
+  const pathFor = nextPath ?? (() => paths[i % n])
   const lower = {}
   for (const [k, v] of Object.entries(headers)) lower[k.toLowerCase()] = v
   const cpu0 = process.cpuUsage()
@@ -62,7 +64,7 @@ export async function runAutocannon ({ port, cycle, seconds, connections, header
     timeout: 10,
     headers: lower,
     overallRate,
-    requests: [{ method: 'GET', setupRequest: (req) => { req.path = paths[i % n]; i++; return req } }]
+    requests: [{ method: 'GET', setupRequest: (req) => { req.path = pathFor(); i++; return req } }]
   })
   instance.on('response', (client, statusCode, bytes, responseTime) => { hist.record(responseTime * 1000) })
   const watchdog = setTimeout(() => { instance.stop() }, (seconds + 30) * 1000)
@@ -95,12 +97,17 @@ export async function runAutocannon ({ port, cycle, seconds, connections, header
 
 /**
  * wrk in its own process group (killed as a group on error); `times` gives its CPU time.
- * @param {{ port: number, cycle: {file: string, offset: number}, seconds: number, connections: number, headers: Record<string,string>, threads?: number }} o
+ * `stream` ({file, wrap}) uses lib/stream.lua instead of a cycle: each request's path is the
+ * file's next line, read as wrk goes (a file of millions of tokens is never held in
+ * memory); at the end of the file it starts over when `wrap`, else it stops sending new
+ * paths and repeats the last one — `extra.lines` and `extra.wraps` say how far it got.
+ * @param {{ port: number, cycle?: {file: string, offset: number}, stream?: {file: string, wrap: boolean}, seconds: number, connections: number, headers: Record<string,string>, threads?: number }} o
  */
-export async function runWrk ({ port, cycle, seconds, connections, headers, threads = 1 }) {
-  const args = ['-t', String(threads), '-c', String(connections), '-d', `${seconds}s`, '--timeout', '10s', '-s', LUA]
+export async function runWrk ({ port, cycle, stream, seconds, connections, headers, threads = 1 }) {
+  const args = ['-t', String(threads), '-c', String(connections), '-d', `${seconds}s`, '--timeout', '10s', '-s', stream ? STREAM_LUA : LUA]
   for (const [k, v] of Object.entries(headers)) args.push('-H', `${k}: ${v}`)
-  args.push(`http://${HOST}:${port}`, '--', cycle.file, String(cycle.offset), String(threads))
+  if (stream) args.push(`http://${HOST}:${port}`, '--', stream.file, stream.wrap ? 'wrap' : 'stop')
+  else args.push(`http://${HOST}:${port}`, '--', cycle.file, String(cycle.offset), String(threads))
   const cp = track(spawn('bash', ['-c', 'wrk "$@"; rc=$?; echo TIMES; times; exit $rc', 'bash', ...args], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] }), { group: true })
   let out = ''
   let err = ''
@@ -121,7 +128,7 @@ export async function runWrk ({ port, cycle, seconds, connections, headers, thre
     const secs = timesLines[1].trim().split(/\s+/).map(t => { const m = /(\d+)m([\d.]+)s/.exec(t); return Number(m[1]) * 60 + Number(m[2]) })
     loadgenCpuUtil = (secs[0] + secs[1]) * 1000 / wallMs
   }
-  cycle.offset += w.requests + connections
+  if (cycle) cycle.offset += w.requests + connections
   const secondsRun = w.duration_us / 1e6
   return {
     requests: w.requests,
@@ -139,7 +146,8 @@ export async function runWrk ({ port, cycle, seconds, connections, headers, thre
     socketErrors: { connect: w.connect, read: w.read, write: w.write },
     timeouts: w.timeout,
     loadgenCpuUtil,
-    loadgenInProcess: false
+    loadgenInProcess: false,
+    extra: stream ? { lines: w.lines, wraps: w.wraps } : undefined
   }
 }
 

@@ -32,14 +32,33 @@ function findHeader (buf, from, to, upper, lower) {
 
 /**
  * @param {{ port: number, path: string, headers: Record<string,string>, rate: number,
- *           seconds: number, connections: number, host?: string }} o
+ *           seconds: number, connections: number, host?: string, napWhenBusy?: boolean, reconnect?: boolean,
+ *           nextPath?: () => string, onLatency?: (us: number) => void }} o
+ *   napWhenBusy, reconnect: see below; nextPath: each request's path (bench/pipeline.mjs: a new token every time) instead of
+ *   the fixed `path`; onLatency: called with every response's latency (µs), for a caller
+ *   that keeps its own per-second histogram
  */
 export async function pacedRun (o) {
   const host = o.host ?? '127.0.0.1'
   const nap = o.napMs ?? 0.1 // 0 = spin
+  // napWhenBusy: nap too while requests wait but every connection has one in flight (nothing
+  // can be sent before a response comes), rather than spin: against a server that falls
+  // behind (bench/pipeline.mjs's steps past the sustained rate) a spinning client would take
+  // the core the server needs on a 2-core machine.
+  const napWhenBusy = o.napWhenBusy ?? false
+  // reconnect: a connection the server closes while it has no request in flight (an idle
+  // timeout: uWS closes keep-alive connections idle for 10 s, and with LIFO reuse most of
+  // them idle through a long low-rate run) is replaced, as a browser would; closed with a
+  // request in flight is a failure either way.
+  const reconnect = o.reconnect ?? false
+  let reconnects = 0
   const lines = [`GET ${o.path} HTTP/1.1`]
   for (const [k, v] of Object.entries(o.headers)) lines.push(`${k}: ${v}`)
   const request = Buffer.from(lines.join('\r\n') + '\r\n\r\n', 'latin1')
+  // With nextPath, each request is written as one latin1 string: "GET " + path + the rest.
+  const tail = ' HTTP/1.1\r\n' + lines.slice(1).join('\r\n') + '\r\n\r\n'
+  const nextPath = o.nextPath
+  const onLatency = o.onLatency
   const hist = new LatencyHistogram()
   const statuses = {}
   const total = Math.floor(o.rate * o.seconds)
@@ -56,6 +75,7 @@ export async function pacedRun (o) {
   let bHead = 0
   let bLen = 0
   let t0 = 0
+  let done = false
 
   function pushBacklog (t) {
     if (bLen === backlog.length) {
@@ -74,15 +94,20 @@ export async function pacedRun (o) {
     bHead = (bHead + 1) % backlog.length
     bLen--
     inFlight++
-    c.sock.write(request)
+    c.busy = true
+    if (nextPath === undefined) c.sock.write(request)
+    else c.sock.write('GET ' + nextPath() + tail, 'latin1')
   }
 
   function onResponse (c, status) {
     const now = performance.now()
-    hist.record((now - c.due) * 1000)
+    const us = (now - c.due) * 1000
+    hist.record(us)
+    if (onLatency !== undefined) onLatency(us)
     statuses[status] = (statuses[status] ?? 0) + 1
     inFlight--
     completed++
+    c.busy = false
     if (bLen > 0) sendOn(c)
     else idle.push(c)
   }
@@ -116,7 +141,7 @@ export async function pacedRun (o) {
 
   function connect () {
     return new Promise((resolve, reject) => {
-      const c = { sock: undefined, due: 0, closing: false, keep: Buffer.alloc(0) }
+      const c = { sock: undefined, due: 0, closing: false, busy: false, keep: Buffer.alloc(0) }
       const readBuf = Buffer.allocUnsafe(65536)
       const sock = net.connect({
         host,
@@ -142,7 +167,17 @@ export async function pacedRun (o) {
       sock.once('connect', () => { resolve(c) })
       sock.once('error', reject)
       sock.on('error', (err) => { failure ??= err })
-      sock.on('close', () => { if (!c.closing) failure ??= new Error('server closed a connection') })
+      sock.on('close', () => {
+        if (c.closing) return
+        if (!reconnect || c.busy) { failure ??= new Error('server closed a connection'); return }
+        // Idle: drop it and open a replacement (it joins the idle list once connected).
+        c.closing = true
+        const at = idle.indexOf(c)
+        if (at !== -1) idle.splice(at, 1)
+        conns.splice(conns.indexOf(c), 1)
+        reconnects++
+        connect().then(n => { if (done) { n.closing = true; n.sock.destroy() } else idle.push(n) }, (err) => { failure ??= err })
+      })
       conns.push(c)
     })
   }
@@ -161,7 +196,7 @@ export async function pacedRun (o) {
       if (failure !== undefined || now > deadline || (scheduled >= total && inFlight === 0 && bLen === 0)) resolve()
       else {
         // Nap a moment (no CPU) unless work is waiting, then let the loop poll sockets.
-        if (nap > 0 && bLen === 0) Atomics.wait(napCell, 0, 0, nap)
+        if (nap > 0 && (bLen === 0 || (napWhenBusy && idle.length === 0))) Atomics.wait(napCell, 0, 0, nap)
         setImmediate(pump)
       }
     }
@@ -169,6 +204,7 @@ export async function pacedRun (o) {
   })
   const wallMs = performance.now() - t0
   const cpu = process.cpuUsage(cpu0)
+  done = true
   for (const c of conns) { c.closing = true; c.sock.destroy() }
   if (failure !== undefined) throw failure
   return {
@@ -181,6 +217,7 @@ export async function pacedRun (o) {
     seconds: wallMs / 1000,
     connections: o.connections,
     backlogMax,
+    reconnects,
     statuses,
     clientCpuUtil: (cpu.user + cpu.system) / 1000 / wallMs,
     latency: hist.summary()

@@ -49,3 +49,15 @@ export function threadRunqueueWaitUs (tid = process.pid) {
     return NaN
   }
 }
+
+/** Resident memory (VmRSS) and thread count of process `pid`, from /proc/<pid>/status; NaN when unreadable. */
+export function processMemory (pid) {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'latin1')
+    const rss = /^VmRSS:\s+(\d+) kB/m.exec(status)
+    const threads = /^Threads:\s+(\d+)/m.exec(status)
+    return { rssBytes: rss ? Number(rss[1]) * 1024 : NaN, threads: threads ? Number(threads[1]) : NaN }
+  } catch {
+    return { rssBytes: NaN, threads: NaN }
+  }
+}

@@ -19,6 +19,7 @@ export async function engineModules () {
   ])
   return {
     loadConfig: config.loadConfig,
+    configOptions: config.OPTIONS,
     startEngine: engine.startEngine,
     startRedirectEngine: engine.startRedirectEngine,
     createLogger: log.createLogger,

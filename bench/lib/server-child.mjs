@@ -39,13 +39,18 @@
 //   BENCH_WEBHOOK_CONCURRENCY / BENCH_WEBHOOK_RETRY_SCHEDULE / BENCH_WEBHOOK_TIMEOUT_MS
 //   BENCH_BATCH_MAX_ROWS / BENCH_BATCH_MAX_MS / BENCH_POOL_THREADS   optional overrides
 //   BENCH_LOG_LEVEL          engine log level, to stderr (default warn)
-// It answers {type:'info'} with the Team API port, the bootstrapped team token and project
+//   BENCH_ADMIN_TOKEN        --admin-token (bench/pipeline.mjs reads the admin listener)
+//   BENCH_ENGINE_FLAGS       extra engine flags, `--name=value` or `--name value` separated by
+//                            white space (no quoting), checked against the engine's own option
+//                            table, so a flag this build does not know stops the child
+// It answers {type:'info'} with the Team API and admin ports, the bootstrapped team token and project
 // id and the effective settings; {type:'query', sql} as 'clicktrail-ingest'; {type:'flush'}
 // by writing the dispatcher's buffered delivery records to ClickHouse; its samples
 // add the pipeline, promoter and dispatcher counters and queue lengths and the event-loop
 // delay since the previous sample.
 import { createRequire } from 'node:module'
 import { createServer } from 'node:http'
+import { parseArgs } from 'node:util'
 import { engineModules } from './project.mjs'
 import { threadCpuUs, threadRunqueueWaitUs } from './proc.mjs'
 import { loopDelay } from './sampler.mjs'
@@ -80,6 +85,21 @@ function baseFlags (what, more = []) {
 function overrides (flags, table) {
   for (const [env, flag] of Object.entries(table)) if (process.env[env]) flags[flag] = process.env[env]
   return flags
+}
+
+/**
+ * BENCH_ENGINE_FLAGS as engine flags, parsed as the CLI parses `serve` (strict: an unknown
+ * flag is an error, since loadConfig itself ignores names it has no option for).
+ */
+function extraFlags (options) {
+  const raw = (process.env.BENCH_ENGINE_FLAGS ?? '').trim()
+  if (raw === '') return {}
+  const spec = Object.fromEntries(options.map(o => [o.flag, o.kind === 'bool' ? { type: 'boolean' } : { type: 'string', multiple: o.flag === 'domain' || o.flag === 'trusted-proxy' }]))
+  try {
+    return parseArgs({ args: raw.split(/\s+/), options: spec, strict: true, allowPositionals: false }).values
+  } catch (err) {
+    throw new Error(`BENCH_ENGINE_FLAGS "${raw}": ${String(err?.message ?? err).split('\n')[0]}`)
+  }
 }
 
 /** Read-only SQL on the engine's reader client. */
@@ -201,7 +221,8 @@ async function startClicktrailIngest () {
 }
 
 async function startClicktrailE2e () {
-  const { loadConfig, startEngine, createLogger, bootstrap } = await engineModules()
+  const { loadConfig, startEngine, createLogger, bootstrap, configOptions } = await engineModules()
+  const extra = extraFlags(configOptions)
   const sid = process.env.BENCH_SID
   // Engine defaults for everything not named here; the environment is not read.
   const flags = overrides({
@@ -218,9 +239,10 @@ async function startClicktrailE2e () {
     BENCH_WEBHOOK_TIMEOUT_MS: 'webhook-timeout-ms',
     BENCH_BATCH_MAX_ROWS: 'batch-max-rows',
     BENCH_BATCH_MAX_MS: 'batch-max-ms',
-    BENCH_POOL_THREADS: 'pool-threads'
+    BENCH_POOL_THREADS: 'pool-threads',
+    BENCH_ADMIN_TOKEN: 'admin-token'
   })
-  const config = loadConfig(flags, {})
+  const config = loadConfig({ ...flags, ...extra }, {})
   const log = createLogger(process.env.BENCH_LOG_LEVEL || 'warn')
   const engine = await startEngine(config, log)
   const boot = await bootstrap(engine.plane, { sid, team: 'bench e2e', project: 'bench e2e' })
@@ -245,6 +267,8 @@ async function startClicktrailE2e () {
   }
   handlers.info = async () => ({
     apiPort: engine.api.port,
+    adminPort: engine.admin.port,
+    extraFlags: extra,
     token: boot.token,
     projectId: boot.project.project_id,
     sid: boot.project.sid,
@@ -259,6 +283,7 @@ async function startClicktrailE2e () {
       handoffIntervalMs: config.handoffIntervalMs,
       poolThreads: config.poolThreads,
       configRefreshMs: config.configRefreshMs,
+      redirectThreads: config.redirectThreads, // undefined on a build without --redirect-threads
       storage: engine.store.kind
     }
   })
