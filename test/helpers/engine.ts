@@ -40,7 +40,9 @@ function testConfig (dir: string, flags: FlagValues): ReturnType<typeof loadConf
  */
 export async function startTestEngine (t: Test, flags: FlagValues = {}, options: EngineOptions = {}, dataDir?: string, sid = 'acme'): Promise<TestEngine> {
   const dir = dataDir ?? tempDir(t)
-  const engine = await startEngine(testConfig(dir, flags), silentLogger, options)
+  // One redirect thread: the product's threaded path at the least cost per engine started
+  // (test/redirect/threads.test.ts runs two; tests that read one server's caches ask for 0).
+  const engine = await startEngine(testConfig(dir, { 'redirect-threads': '1', ...flags }), silentLogger, options)
   t.teardown(async () => { await engine.stop() })
   let team: Bootstrapped | undefined
   if (engine.plane.projectBySid(sid) === undefined) team = await bootstrap(engine.plane, { sid })
