@@ -70,6 +70,9 @@ t.test('disk full on the data dir: redirects go on, what cannot be spooled is sh
 
   // Spooled, waiting for their insert, when the disk fills: the intent file cannot be written.
   t.equal(await clicks(e, 100, 'pending'), 100)
+  // In the spool before the disk fills (a redirect thread hands them over a moment later).
+  await e.server.handoff()
+  await until('the pending clicks spooled', () => e.pipeline.stats.spooled >= 200)
   fill(filler)
   await until('the intent write to fail', () => e.pipeline.stats.intentFailures > 0)
   t.ok(e.pipeline.stats.intentFailures > 0, 'the intent write failed (ENOSPC), and the process is still up')
