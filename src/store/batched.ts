@@ -5,6 +5,7 @@ import { limited } from '../log-limit.js'
 import { Backoff } from '../backoff.js'
 import { errorText, insertIsolating, type Quarantine } from './quarantine.js'
 import { labelled, type Metric } from '../metrics.js'
+import { insertRows } from './row-insert.js'
 
 /** A flush never throws (its failures are counted and retried): nothing to handle. */
 const noop = (): void => {}
@@ -85,7 +86,7 @@ export class BatchedWriter {
     this.#inFlight = (async () => {
       try {
         const r = await insertIsolating(batch.rows, batch.token, async (rows, token) => {
-          await this.client.insert({ table: this.table, values: rows, format: 'JSONEachRow', clickhouse_settings: { insert_deduplication_token: token } })
+          await insertRows(this.client, { table: this.table, format: 'JSONEachRow', rows: rows.map(r => JSON.stringify(r)), settings: { insert_deduplication_token: token } })
         }, (row, _i, err) => { this.#o.quarantine.add(this.table, row, err, typeof row.sid === 'string' ? row.sid : '') })
         this.quarantined += r.refused.length
         this.inserted += batch.rows.length - r.refused.length

@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream'
+import { parseError } from '@clickhouse/client'
 import type {
   ClickHouseSettings, Connection, ConnBaseQueryParams, ConnCommandResult, ConnExecParams, ConnExecResult,
   ConnInsertParams, ConnInsertResult, ConnPingParams, ConnPingResult, ConnQueryResult
@@ -6,6 +7,18 @@ import type {
 
 /** A statement run on every new session before it is used (USE, session settings). */
 export interface SessionInit { query: string, clickhouse_settings?: ClickHouseSettings }
+
+/** An insert whose rows are handed to chdb as bytes (see ResettingChdbConnection.rawInsert). */
+export interface RawInsertParams {
+  table: string
+  columns?: readonly string[]
+  format: 'JSONEachRow' | 'JSONCompactEachRow'
+  values: Buffer
+  /** Become the statement's SETTINGS clause (not session SETs). */
+  settings?: Record<string, string | number>
+}
+
+interface ChdbExtension { rawInsert: (p: RawInsertParams) => Promise<unknown> }
 
 /**
  * One chdb session that a failed statement cannot poison.
@@ -83,6 +96,28 @@ export class ResettingChdbConnection implements Connection<Readable> {
   async exec (params: ConnExecParams<Readable>): Promise<ConnExecResult<Readable>> { return await this.#serial(async c => await c.exec(params)) }
   async command (params: ConnBaseQueryParams): Promise<ConnCommandResult> { return await this.#serial(async c => await c.command(params)) }
   async insert (params: ConnInsertParams<Readable>): Promise<ConnInsertResult> { return await this.#serial(async c => await c.insert(params)) }
+
+  /**
+   * chdb's raw insert (chdb/connection's `.chdb.rawInsert`): the payload goes to the engine
+   * as bytes, zero-copy, behind an `INSERT INTO t (…) SETTINGS … FORMAT f` prefix, where the
+   * Connection contract's insert and exec concatenate it into one SQL string (a copy of the
+   * whole batch on the main thread, and another when chdb converts the string); the settings
+   * hold for this statement only. Its errors come back as ClickHouseErrors (code and type,
+   * as the other calls' do), so that the quarantine tells refused rows from a failing store.
+   */
+  async rawInsert (params: RawInsertParams): Promise<void> {
+    await this.#serial(async c => {
+      const ext = (c as unknown as { chdb?: ChdbExtension }).chdb
+      if (typeof ext?.rawInsert !== 'function') throw new Error('rawInsert needs a chdb connection')
+      try {
+        await ext.rawInsert(params)
+      } catch (err) {
+        const mapped = parseError(err instanceof Error ? err.message : String(err))
+        if (mapped !== err) (mapped as Error & { cause?: unknown }).cause = err
+        throw mapped
+      }
+    })
+  }
 
   async ping (params: ConnPingParams): Promise<ConnPingResult> {
     try {

@@ -4,6 +4,7 @@ import { mkdirSync } from 'node:fs'
 import type { Config } from '../config.js'
 import { ClicktrailError } from '../errors.js'
 import { ResettingChdbConnection, type SessionInit } from './chdb-session.js'
+import { registerRawInsert } from './row-insert.js'
 
 /**
  * The ClickHouse clients of one process. Every query and insert goes through
@@ -72,10 +73,12 @@ export async function openStore (config: Config): Promise<Store> {
     // Loaded lazily and only here, on the main thread: chdb crashes the process when a
     // worker thread that loaded it exits (DESIGN.md), and remote set-ups never need it.
     const { createChdbConnection } = await import('chdb/connection')
-    const session = (init: SessionInit[], defaults: Record<string, string | number> | undefined): ClickHouseClient => createClient({
-      connection: new ResettingChdbConnection(() => createChdbConnection({ path }) as never, init) as never,
-      clickhouse_settings: defaults
-    })
+    const session = (init: SessionInit[], defaults: Record<string, string | number> | undefined): ClickHouseClient => {
+      const connection = new ResettingChdbConnection(() => createChdbConnection({ path }) as never, init)
+      const client = createClient({ connection: connection as never, clickhouse_settings: defaults })
+      registerRawInsert(client, async p => { await connection.rawInsert(p) })
+      return client
+    }
     const use = { query: `USE ${database}` }
     const writer = session([{ query: `CREATE DATABASE IF NOT EXISTS ${database}` }, use], COMMON_SETTINGS)
     // Sessions open lazily: open the writer's now, so a data path held by another process

@@ -1,6 +1,6 @@
-import { Readable } from 'node:stream'
 import type { ClickHouseClient } from '@clickhouse/client'
 import { OBSERVATION_FIELDS, newObservation, type Observation } from '../records.js'
+import { insertRows } from './row-insert.js'
 
 /*
  * click_observations rows, derived from the one field table (records.ts OBSERVATION_FIELDS):
@@ -17,8 +17,6 @@ const FIELDS = OBSERVATION_FIELDS
 export const OBSERVATION_COLUMNS: readonly string[] = [
   ...FIELDS.slice(0, NODE_AFTER).map(f => f.column), 'node_id', ...FIELDS.slice(NODE_AFTER).map(f => f.column)
 ]
-
-const INSERT_SQL = `INSERT INTO click_observations (${OBSERVATION_COLUMNS.join(', ')}) FORMAT JSONCompactEachRow`
 
 // The expressions of a row, in column order (booleans written as true/false whatever they held).
 const ROW_EXPRESSIONS = [
@@ -64,18 +62,18 @@ export function fromRow (row: string): Observation {
  * non-replicated deduplication window), which makes retries and replays idempotent.
  */
 export async function insertObservationRows (client: ClickHouseClient, rows: string[], token: string): Promise<void> {
-  const r = await client.exec({
-    query: INSERT_SQL,
-    values: Readable.from([rows.join('\n')]),
+  await insertRows(client, {
+    table: 'click_observations',
+    columns: OBSERVATION_COLUMNS,
+    format: 'JSONCompactEachRow',
+    rows,
     // One thread for parsing and writing, so an insert leaves the other core to the redirect
-    // thread. It does not remove the insert's own stall of the event loop (measured,
-    // bench/micro/insert-threads.mjs: 20,000 rows hold a busy main thread 40–65 ms at
-    // max_threads 1 and at auto alike; rows.join alone is 28–42 ms of it, then chdb's
-    // hand-over): that is main-thread work, which batch sizes bound.
-    clickhouse_settings: { insert_deduplication_token: token, async_insert: 0, max_threads: 1, max_insert_threads: '1', input_format_parallel_parsing: 0 }
+    // thread. It did not remove the insert's own stall of the event loop (measured,
+    // bench/micro/insert-threads.mjs: 20,000 rows held a busy main thread 40–65 ms at
+    // max_threads 1 and at auto alike, most of it rows.join and chdb's copy of the SQL
+    // text): the rows now reach chdb as one Buffer (store/row-insert.ts).
+    settings: { insert_deduplication_token: token, async_insert: 0, max_threads: 1, max_insert_threads: 1, input_format_parallel_parsing: 0 }
   })
-  // Drain the (empty) response so the connection is released.
-  for await (const chunk of r.stream) void chunk // eslint-disable-line no-void -- nothing to read; draining releases the connection
 }
 
 // Columns read back as the row codec expects them: times as numbers, UUIDs as text.

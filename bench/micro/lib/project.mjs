@@ -60,7 +60,7 @@ export async function controlPlane () {
 // ---- classification
 export async function classifyTask () {
   const [m, b, r] = await Promise.all([load('promote/classify-task.js'), load('classify/batch.js'), load('records.js')])
-  return { toClassifyTask: m.toClassifyTask, runClassifyTask: b.runClassifyTask, packClassifyTask: b.packClassifyTask, observationFromHeaders: r.observationFromHeaders }
+  return { toClassifyTask: m.toClassifyTask, runClassifyTask: b.runClassifyTask, packClassifyTask: b.packClassifyTask, unpackClassifyTask: b.unpackClassifyTask, observationFromHeaders: r.observationFromHeaders }
 }
 export async function userAgents () {
   const m = await load('classify/ua.js')
@@ -88,4 +88,15 @@ export async function store () {
 export async function rewrite () {
   const [html, links] = await Promise.all([load('rewrite/html.js'), load('rewrite/links.js')])
   return { rewriteHtml: html.rewriteHtml, scanHtml: html.scanHtml, trackingHostPredicate: links.trackingHostPredicate }
+}
+
+/** The click path's storage statements (bench/micro/store-costs.mjs). */
+export async function clickPathStore () {
+  const [promotion, quarantine, directory, batched, log] = await Promise.all([load('store/promotion.js'), load('store/quarantine.js'), load('messages/directory.js'), load('store/batched.js'), load('log.js')])
+  return { ClickHousePromotionStore: promotion.ClickHousePromotionStore, Quarantine: quarantine.Quarantine, MessageDirectory: directory.MessageDirectory, BatchedWriter: batched.BatchedWriter, silentLogger: log.silentLogger }
+}
+/** Rows as text on their way to ClickHouse (bench/micro/row-insert.mjs). */
+export async function rowInsert () {
+  const [rows, promotion] = await Promise.all([load('store/row-insert.js'), load('store/promotion.js')])
+  return { rowsBuffer: rows.rowsBuffer, insertRows: rows.insertRows, clickLine: promotion.clickLine, CLICK_COLUMNS: promotion.CLICK_COLUMNS }
 }
