@@ -9,6 +9,7 @@ import { mkdirSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
+import { availableParallelism } from 'node:os'
 import { envBool, envChoice, envInt, envList } from './lib/settings.mjs'
 import { ServerChild, fail, killAll, runMain, tempDir, watchdog } from './lib/children.mjs'
 import { chooseTool, loadRunner, pathCycle, runAutocannon, toolVersions } from './lib/load.mjs'
@@ -37,7 +38,10 @@ const S = {
 }
 // The cycled tokens must outnumber the caches, or the "every token new" case would hit the
 // LRU: the engine's defaults (100 000 and 10 000) unless BENCH_TOKENS is small.
-S.lruMax = Math.min(100_000, Math.floor(S.tokens / 2))
+// Each redirect thread has its own LRU: together they must stay below the token count, or a
+// miss run turns into hits (BENCH_REDIRECT_THREADS; the engine's default is one per core).
+const REDIRECT_THREADS = process.env.BENCH_REDIRECT_THREADS ? Math.max(1, Number(process.env.BENCH_REDIRECT_THREADS)) : availableParallelism()
+S.lruMax = Math.min(100_000, Math.floor(S.tokens / 2 / REDIRECT_THREADS))
 S.negativeCacheMax = Math.min(10_000, Math.floor(S.tokens / 2))
 if (S.tool === 'wrk' && S.connections < S.wrkThreads) throw new Error('BENCH_CONNECTIONS must be ≥ BENCH_WRK_THREADS')
 const ONLY = envList('BENCH_SERVERS', undefined)
