@@ -7,10 +7,11 @@ import { startTestEngine } from '../helpers/engine.js'
 import { api } from '../helpers/api.js'
 import { request } from '../helpers/http.js'
 import { bootstrap } from '../../src/control/projects.js'
+import { CORPUS_DIR } from '../rewrite/helpers.js'
 
 // POST /v1/rewrite and /v1/rewrite/mime through the real Team API, the real worker pool,
 // the real redirect server and the real embedded ClickHouse.
-const CORPUS = join(import.meta.dirname, '..', '..', '..', 'shared', 'corpus', 'emails')
+const CORPUS = CORPUS_DIR
 const emails = readdirSync(CORPUS).filter(f => f.endsWith('.html')).sort()
 
 function postRaw (port: number, path: string, token: string, body: Buffer): Promise<{ status: number, headers: Record<string, string | string[] | undefined>, body: Buffer }> {

@@ -1,12 +1,20 @@
 import { randomBytes, randomUUID } from 'node:crypto'
-import { readdirSync, readFileSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { KeyRing } from '../../src/token/keys.js'
 import { mintToken, verifyToken, type VerifiedToken } from '../../src/token/codec.js'
 import { trackedUrl } from '../../src/token/tracked-url.js'
 import { trackingHostPredicate } from '../../src/rewrite/links.js'
 import type { MintFn } from '../../src/rewrite/html.js'
 
-export const CORPUS_DIR = '/work/shared/corpus/emails'
+/**
+ * The real-world emails (never copied into the repository): CLICKTRAIL_CORPUS, else
+ * ../shared/corpus/emails beside the checkout, else /work/shared/corpus/emails.
+ */
+export const CORPUS_DIR = process.env.CLICKTRAIL_CORPUS ?? [
+  join(import.meta.dirname, '..', '..', '..', 'shared', 'corpus', 'emails'),
+  '/work/shared/corpus/emails'
+].find(d => existsSync(d)) ?? '/work/shared/corpus/emails'
 export const BASE_URL = 'https://t.example.net'
 export const SID = 'acme42'
 export const SECRETS = [{ kid: 3, secret: randomBytes(32) }]
