@@ -124,8 +124,13 @@ export class RedirectThreads {
     if (fronted) this.#dir = mkdtempSync(join(tmpdir(), 'clicktrail-redirect-'))
     try {
       if (fronted) {
-        await Promise.all(Array.from({ length: o.threads }, async (_, i) => { await this.#spawn(i, o.server.port) }))
-        this.#port = await this.#spawnFront(o.server.port)
+        // The threads and the front start together (each loads its modules: a few hundred ms);
+        // the front connects to a thread's socket only when a client arrives, after start().
+        const [port] = await Promise.all([
+          this.#spawnFront(o.server.port),
+          ...Array.from({ length: o.threads }, async (_, i) => { await this.#spawn(i, o.server.port) })
+        ])
+        this.#port = port
       } else {
         // One port for all (port 0 = a free one, chosen here: see freePort).
         this.#port = o.server.port === 0 ? await freePort(o.server.host) : o.server.port
@@ -182,7 +187,7 @@ export class RedirectThreads {
 
   /** The HTTP front on its own thread, handing connections to the threads' Unix sockets. */
   async #spawnFront (port: number): Promise<number> {
-    const data: FrontWorkerData = { host: this.#o.server.host, port, paths: this.#threads.map(t => this.#unixPath(t.index)), logLevel: this.#o.log.level, statsIntervalMs: this.#o.statsIntervalMs ?? 100 }
+    const data: FrontWorkerData = { host: this.#o.server.host, port, paths: Array.from({ length: this.#o.threads }, (_, i) => this.#unixPath(i)), logLevel: this.#o.log.level, statsIntervalMs: this.#o.statsIntervalMs ?? 100 }
     const worker = new Worker(workerEntry(import.meta.url, 'engine', 'front-worker'), { workerData: data })
     const bound = await new Promise<number>((resolve, reject) => {
       const early = (err: unknown): void => { reject(err instanceof Error ? err : new ClicktrailError('CT_ERR_LISTEN', 'the redirect port\'s HTTP front exited while starting')) }
