@@ -189,22 +189,10 @@ export class RedirectThreads {
   async #spawnFront (port: number): Promise<number> {
     const data: FrontWorkerData = { host: this.#o.server.host, port, paths: Array.from({ length: this.#o.threads }, (_, i) => this.#unixPath(i)), logLevel: this.#o.log.level, statsIntervalMs: this.#o.statsIntervalMs ?? 100 }
     const worker = new Worker(workerEntry(import.meta.url, 'engine', 'front-worker'), { workerData: data })
-    const bound = await new Promise<number>((resolve, reject) => {
-      const early = (err: unknown): void => { reject(err instanceof Error ? err : new ClicktrailError('CT_ERR_LISTEN', 'the redirect port\'s HTTP front exited while starting')) }
-      worker.once('error', early)
-      worker.once('exit', early)
-      worker.on('message', (m: FromFront) => {
-        if (m.type === 'ready') {
-          worker.off('error', early)
-          worker.off('exit', early)
-          resolve(m.port)
-        } else if (m.type === 'failed') {
-          reject(new ClicktrailError(m.code as never, m.message))
-        } else {
-          this.#frontStats = m.stats
-          this.#reply(m.reply)
-        }
-      })
+    const bound = await listening<FromFront>(worker, 'the redirect port\'s HTTP front', m => {
+      if (m.type !== 'front-stats') return
+      this.#frontStats = m.stats
+      this.#reply(m.reply)
     })
     this.#front = worker
     this.#frontStats ??= new FrontStats()
@@ -247,22 +235,7 @@ export class RedirectThreads {
     }
     const worker = new Worker(workerEntry(import.meta.url, 'engine', 'redirect-worker'), { workerData: data })
     const t: Thread = { index, worker, stats: new RedirectStats(), ring: { pushed: 0, dropped: 0, size: 0 }, lruSize: 0, negativeSize: 0, stopping: false }
-    const bound = await new Promise<number>((resolve, reject) => {
-      const early = (err: unknown): void => { reject(err instanceof Error ? err : new ClicktrailError('CT_ERR_LISTEN', `redirect thread ${index} exited while starting`)) }
-      worker.once('error', early)
-      worker.once('exit', early)
-      worker.on('message', (m: FromThread) => {
-        if (m.type === 'ready') {
-          worker.off('error', early)
-          worker.off('exit', early)
-          resolve(m.port)
-        } else if (m.type === 'failed') {
-          reject(new ClicktrailError(m.code as never, m.message))
-        } else {
-          this.#onMessage(t, m)
-        }
-      })
-    })
+    const bound = await listening<FromThread>(worker, `redirect thread ${index}`, m => { this.#onMessage(t, m) })
     this.#threads[index] = t
     worker.on('error', err => { o.log.error({ err, thread: index }, 'redirect thread failed') })
     worker.once('exit', code => { this.#onExit(t, code) })
@@ -335,4 +308,28 @@ export class RedirectThreads {
       this.#spawn(t.index, this.#port).catch((err: unknown) => { this.#o.log.error({ err, thread: t.index }, 'redirect thread could not be started again') })
     }, RESTART_DELAY_MS).unref()
   }
+}
+
+/**
+ * Resolves with the port a starting worker reports `ready` with; rejects if it reports
+ * `failed` or dies first. Every other message, then and later, goes to `onMessage`.
+ */
+async function listening<M extends { type: string }> (worker: Worker, what: string, onMessage: (m: M) => void): Promise<number> {
+  return await new Promise<number>((resolve, reject) => {
+    const early = (err: unknown): void => { reject(err instanceof Error ? err : new ClicktrailError('CT_ERR_LISTEN', `${what} exited while starting`)) }
+    worker.once('error', early)
+    worker.once('exit', early)
+    worker.on('message', (m: M | { type: 'ready', port: number } | { type: 'failed', code: string, message: string }) => {
+      if (m.type === 'ready') {
+        worker.off('error', early)
+        worker.off('exit', early)
+        resolve((m as { port: number }).port)
+      } else if (m.type === 'failed') {
+        const f = m as { code: string, message: string }
+        reject(new ClicktrailError(f.code as never, f.message))
+      } else {
+        onMessage(m as M)
+      }
+    })
+  })
 }
