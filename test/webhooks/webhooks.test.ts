@@ -136,7 +136,10 @@ t.test('receiver down, then up: delivered after recovery with the same id; a res
   await rx.up()
   await rx.down() // the port is known, nothing listens
   t.teardown(() => rx.down())
-  const e = await startTestEngine(t, { ...FAST, 'webhook-retry-schedule': '300ms,300ms,300ms,300ms,300ms,300ms,300ms,300ms,300ms,300ms,300ms,300ms,300ms,300ms,300ms,300ms,300ms,300ms,300ms,300ms' }, {}, dir)
+  // Quick first retries, then a long tail: the later job must still be pending when a slow
+  // stop on a loaded machine finally ends the process (20 × 300 ms ran out there in CI).
+  const schedule = ['300ms', '300ms', '300ms', ...Array<string>(40).fill('2s')].join(',')
+  const e = await startTestEngine(t, { ...FAST, 'webhook-retry-schedule': schedule }, {}, dir)
   await hook(e, rx.url)
   const click = await send(e, BROWSER)
   const deadline = Date.now() + 20_000
