@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { randomUUID } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import { OPTIONS, loadConfig, type Config, type FlagValues } from './config.js'
 import { ClicktrailError, isErrorCode } from './errors.js'
 import { createLogger } from './log.js'
@@ -285,20 +286,29 @@ async function migrateCommand (args: string[]): Promise<void> {
 }
 
 async function sqlCommand (args: string[]): Promise<void> {
-  const { values, positionals } = parse(args, { ...pick(SQL_FLAGS), format: { type: 'string' }, param: { type: 'string', multiple: true } }, true, 'sql')
+  // A query text that starts with a `--` comment (every file of sql/queries does) is not an
+  // option: anything with white space in it that starts with a dash goes after the `--`.
+  const texts = args.filter(a => a.startsWith('-') && /\s/.test(a))
+  const { values, positionals } = parse([...args.filter(a => !texts.includes(a)), '--', ...texts], { ...pick(SQL_FLAGS), format: { type: 'string' }, file: { type: 'string' }, param: { type: 'string', multiple: true } }, true, 'sql')
   if (values.help === true) {
-    console.log(`usage: clicktrail sql [--format PrettyCompact|TabSeparatedWithNames|CSVWithNames|JSONEachRow|…] [--param NAME=VALUE]… "SELECT …"
+    console.log(`usage: clicktrail sql [--format PrettyCompact|TabSeparatedWithNames|CSVWithNames|JSONEachRow|…] [--param NAME=VALUE]… ("SELECT …" | --file FILE.sql)
 
 Runs one SELECT over clicktrail's analytics tables (click_observations, clicks, clicks_by_message,
 clicks_by_link, clicks_by_tag_day, clicks_by_day, messages, message_links) through the running
 server's admin listener, authenticated with <data-dir>/admin-token (or CLICKTRAIL_ADMIN_TOKEN). No table
 functions, SETTINGS, FORMAT or INTO OUTFILE; bounded in time, rows, bytes and memory.
+--file reads the query from a file: clicktrail sql --file sql/queries/human_vs_machine.sql --param sid=acme
 --param sid=acme fills a {sid:String} placeholder (the ready-made queries in sql/queries use them).
 
 ${helpFor(SQL_FLAGS)}`)
     return
   }
-  if (positionals.length !== 1) throw new ClicktrailError('CT_ERR_USAGE', 'sql takes exactly one query, quoted (see `clicktrail sql --help`)')
+  const file = typeof values.file === 'string' ? values.file : undefined
+  if (positionals.length !== (file === undefined ? 1 : 0)) throw new ClicktrailError('CT_ERR_USAGE', 'sql takes exactly one query: quoted, or --file FILE (see `clicktrail sql --help`)')
+  let text = positionals[0]
+  if (file !== undefined) {
+    try { text = readFileSync(file, 'utf8') } catch (err) { throw new ClicktrailError('CT_ERR_USAGE', `cannot read --file ${file}: ${(err as Error).message}`) }
+  }
   const config = loadConfig(values)
   const format = typeof values.format === 'string' ? values.format : 'PrettyCompact'
   const query = new URLSearchParams({ format })
@@ -307,7 +317,7 @@ ${helpFor(SQL_FLAGS)}`)
     if (eq <= 0) throw new ClicktrailError('CT_ERR_USAGE', `--param takes NAME=VALUE, got "${p}"`)
     query.append(`param_${p.slice(0, eq)}`, p.slice(eq + 1))
   }
-  const res = await adminRequest(config, `/sql?${query.toString()}`, { method: 'POST', body: positionals[0] })
+  const res = await adminRequest(config, `/sql?${query.toString()}`, { method: 'POST', body: text })
   process.stdout.write(await adminAnswer(res, 'CT_ERR_SQL_FAILED'))
 }
 

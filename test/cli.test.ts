@@ -2,7 +2,7 @@ import t from 'tap'
 import type { Test } from 'tap'
 import { spawn, spawnSync } from 'node:child_process'
 import { createServer } from 'node:net'
-import { existsSync, lstatSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { request } from './helpers/http.js'
@@ -122,6 +122,21 @@ t.test('serve prints a working example URL, and SIGTERM stops it with exit 0', a
   t.equal(refused.status, 1)
   t.match(refused.stderr, /^clicktrail: CT_ERR_SQL_REFUSED: table webhooks/)
   t.equal(run(['sql', ...admin, '--param', 'novalue', 'SELECT 1']).status, 2, '--param without = is a usage error')
+  // Every ready-made query runs as shipped, from its file, with its placeholders filled.
+  const queries = join(import.meta.dirname, '..', 'sql', 'queries')
+  const files = readdirSync(queries).filter(f => f.endsWith('.sql'))
+  t.ok(files.length >= 8, 'the ready-made queries are there')
+  const params = ['--param', 'sid=demo', '--param', 'key=campaign', '--param', 'message_id=f47ac10b-58cc-4372-a567-0e02b2c3d479']
+  for (const f of files) {
+    const r = run(['sql', ...admin, '--format', 'TabSeparatedWithNames', '--file', join(queries, f), ...params])
+    t.same([r.status, r.stderr], [0, ''], `sql --file sql/queries/${f}`)
+    t.match(r.stdout, /^\S.*\n/, `${f} answers its column names`)
+  }
+  // The same text inline: its leading `--` comment is the query's, not an option.
+  const inline = run(['sql', ...admin, '--param', 'sid=demo', readFileSync(join(queries, 'human_vs_machine.sql'), 'utf8')])
+  t.same([inline.status, inline.stderr], [0, ''], 'an inline query that starts with a -- comment')
+  t.equal(run(['sql', ...admin, '--file', join(queries, 'nosuch.sql')]).status, 2, 'an unreadable --file is a usage error')
+  t.equal(run(['sql', ...admin, '--file', join(queries, files[0]), 'SELECT 1']).status, 2, '--file and an inline query together are a usage error')
   child.kill('SIGTERM')
   t.equal(await exited, 0, 'graceful exit 0')
 })
