@@ -1,6 +1,4 @@
-import { randomBytes, randomUUID, timingSafeEqual, createHash } from 'node:crypto'
-import { mkdirSync, openSync, readFileSync, writeSync, closeSync } from 'node:fs'
-import { join } from 'node:path'
+import { randomUUID, timingSafeEqual, createHash } from 'node:crypto'
 import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket as ListenSocket } from 'uWebSockets.js'
 import { closeApp, loadUws, readBody } from '../http/uws.js'
 import { listenFronted, type HttpFront } from '../http/front.js'
@@ -15,22 +13,6 @@ import type { Store } from '../store/client.js'
 import { AnalystSql, MAX_SQL_BYTES } from './sql.js'
 import { projectExists } from '../store/control.js'
 import { isStoreFailure } from '../store/client.js'
-
-export const ADMIN_TOKEN_FILE = 'admin-token'
-
-/** The admin token: `configured` (--admin-token, CLICKTRAIL_ADMIN_TOKEN) if set, else `<data-dir>/admin-token`, created 0600 on first use. */
-export function loadOrCreateAdminToken (dataDir: string, configured = ''): string {
-  if (configured !== '') return configured
-  mkdirSync(dataDir, { recursive: true })
-  const path = join(dataDir, ADMIN_TOKEN_FILE)
-  try {
-    const fd = openSync(path, 'wx', 0o600)
-    try { writeSync(fd, randomBytes(24).toString('base64url') + '\n') } finally { closeSync(fd) }
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
-  }
-  return readFileSync(path, 'utf8').trim()
-}
 
 /** Codes the admin listener answers besides the SQL ones (src/admin/sql.ts SQL_ERROR_CODES). */
 export const ADMIN_ERROR_CODES = ['CT_ERR_UNAUTHORIZED', 'CT_ERR_NOT_FOUND', 'CT_ERR_METHOD_NOT_ALLOWED', 'CT_ERR_BAD_REQUEST', 'CT_ERR_BAD_JSON', 'CT_ERR_VALIDATION', 'CT_ERR_BODY_TOO_LARGE', 'CT_ERR_STORE', 'CT_ERR_INTERNAL'] as const
