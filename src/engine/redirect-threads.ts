@@ -188,7 +188,8 @@ export class RedirectThreads {
   /** The HTTP front on its own thread, handing connections to the threads' Unix sockets. */
   async #spawnFront (port: number): Promise<number> {
     const data: FrontWorkerData = { host: this.#o.server.host, port, paths: Array.from({ length: this.#o.threads }, (_, i) => this.#unixPath(i)), logLevel: this.#o.log.level, statsIntervalMs: this.#o.statsIntervalMs ?? 100 }
-    const worker = new Worker(workerEntry(import.meta.url, 'engine', 'front-worker'), { workerData: data })
+    const { filename, execArgv } = workerEntry(import.meta.url, 'engine', 'front-worker')
+    const worker = new Worker(filename, { workerData: data, execArgv })
     const bound = await listening<FromFront>(worker, 'the redirect port\'s HTTP front', m => {
       if (m.type !== 'front-stats') return
       this.#frontStats = m.stats
@@ -233,7 +234,8 @@ export class RedirectThreads {
       logLevel: o.log.level,
       statsIntervalMs: o.statsIntervalMs ?? 100
     }
-    const worker = new Worker(workerEntry(import.meta.url, 'engine', 'redirect-worker'), { workerData: data })
+    const { filename, execArgv } = workerEntry(import.meta.url, 'engine', 'redirect-worker')
+    const worker = new Worker(filename, { workerData: data, execArgv })
     const t: Thread = { index, worker, stats: new RedirectStats(), ring: { pushed: 0, dropped: 0, size: 0 }, lruSize: 0, negativeSize: 0, stopping: false }
     const bound = await listening<FromThread>(worker, `redirect thread ${index}`, m => { this.#onMessage(t, m) })
     this.#threads[index] = t

@@ -18,7 +18,7 @@ export interface RewritePoolOptions {
   idleTimeout?: number
   /** Accept the test-only `test-crash` task kind. Tests only. */
   allowTestTasks?: boolean
-  /** The worker entry (default: see workerFilename). */
+  /** The worker entry (default: pool/worker beside this module, see workerEntry). */
   filename?: string
   /** Node flags for the worker threads (default: this process's, as worker_threads does). */
   execArgv?: string[]
@@ -54,25 +54,34 @@ export interface RewritePool {
   close: () => Promise<void>
 }
 
-/**
- * The worker entry beside this module: dist/pool/worker.js when running compiled;
- * src/pool/worker.ts when this file itself is TypeScript run by a loader (tap's
- * ts-node hook), whose `--import` flag worker threads inherit with process.execArgv.
- */
-export function workerFilename (): string {
-  return workerEntry(import.meta.url, 'pool', 'worker')
-}
+/** A worker thread's entry file and the Node flags to start it with (undefined: this process's). */
+export interface WorkerEntry { filename: string, execArgv: string[] | undefined }
 
 /**
  * A worker thread's entry `<folder>/<name>` next to the module at `selfUrl`. Running from
  * TypeScript sources (tests), the built worker, when there is one, starts in milliseconds
  * where the .ts entry takes seconds per thread to compile; `make test` builds dist/ first,
- * so the two are the same code.
+ * so the two are the same code. A built entry started from sources also drops the loader
+ * flags (`--import`, `--loader`, `--require`) the thread would inherit: it needs none, and
+ * tap's hooks cost a redirect thread about 10 s of start-up under a loaded suite (0.2 s without).
  */
-export function workerEntry (selfUrl: string, folder: string, name: string): string {
-  if (!selfUrl.endsWith('.ts')) return fileURLToPath(new URL(`../${folder}/${name}.js`, selfUrl))
+export function workerEntry (selfUrl: string, folder: string, name: string): WorkerEntry {
+  if (!selfUrl.endsWith('.ts')) return { filename: fileURLToPath(new URL(`../${folder}/${name}.js`, selfUrl)), execArgv: undefined }
   const built = fileURLToPath(new URL(`../../dist/${folder}/${name}.js`, selfUrl))
-  return existsSync(built) ? built : fileURLToPath(new URL(`../${folder}/${name}.ts`, selfUrl))
+  if (!existsSync(built)) return { filename: fileURLToPath(new URL(`../${folder}/${name}.ts`, selfUrl)), execArgv: undefined }
+  return { filename: built, execArgv: withoutLoaders(process.execArgv) }
+}
+
+const LOADER_FLAGS = new Set(['--import', '--loader', '--experimental-loader', '--require', '-r'])
+
+function withoutLoaders (argv: string[]): string[] {
+  const out: string[] = []
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i].split('=', 1)[0]
+    if (!LOADER_FLAGS.has(flag)) out.push(argv[i])
+    else if (!argv[i].includes('=')) i++ // its value is the next argument
+  }
+  return out
 }
 
 /** A piscina pool that runs link rewriting (and, later, classification) off the main thread. */
@@ -81,8 +90,8 @@ export function createRewritePool (options: RewritePoolOptions = {}): RewritePoo
   const maxQueue = options.maxQueue ?? threads * 64
   const workerData: WorkerData = { allowTestTasks: options.allowTestTasks === true }
   const piscina = new Piscina({
-    filename: options.filename ?? workerFilename(),
-    execArgv: options.execArgv,
+    ...(options.filename === undefined ? workerEntry(import.meta.url, 'pool', 'worker') : { filename: options.filename, execArgv: undefined }),
+    ...(options.execArgv === undefined ? {} : { execArgv: options.execArgv }),
     minThreads: threads,
     maxThreads: threads,
     maxQueue,
