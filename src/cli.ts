@@ -38,6 +38,7 @@ commands:
   token inspect TOKEN   decode a token or tracked URL and say whether it verifies
   init                  create a team, its API token, a project and two tracked routes
   migrate               apply the ClickHouse schema migrations in sql/ and exit
+  schema [--cluster C]  print the DDL the migrations apply (for one node, or ON CLUSTER C)
   sql "SELECT …"        run one analytics query through the running server's admin listener
   block add|list|remove the operator's kill switch: stop links to a URL, prefix, host or project
 
@@ -153,7 +154,7 @@ async function projectKnown (config: Config, sid: string): Promise<boolean> {
   const [{ openStore }, { migrate }, { projectExists }] = await Promise.all([import('./store/client.js'), import('./store/migrate.js'), import('./store/control.js')])
   const store = await openStore(config)
   try {
-    await migrate(store.writer)
+    await migrate(store.writer, undefined, config.clickhouseCluster)
     return await projectExists(store.reader, sid)
   } finally {
     await store.close()
@@ -233,7 +234,7 @@ async function initCommand (args: string[]): Promise<void> {
     import('./store/client.js'), import('./store/migrate.js'), import('./control/plane.js'), import('./control/projects.js'), import('./store/key-ledger.js')])
   const store = await openStore(config).catch((err: unknown) => { lock?.release(); throw err })
   try {
-    await migrate(store.writer)
+    await migrate(store.writer, undefined, config.clickhouseCluster)
     const plane = new ControlPlane(store.writer, createLogger('silent'))
     await plane.reload()
     if (values['if-empty'] === true && plane.teamCount > 0) {
@@ -276,12 +277,27 @@ async function migrateCommand (args: string[]): Promise<void> {
   const [{ openStore }, { migrate }] = await Promise.all([import('./store/client.js'), import('./store/migrate.js')])
   const store = await openStore(config).catch((err: unknown) => { lock?.release(); throw err })
   try {
-    const r = await migrate(store.writer)
+    const r = await migrate(store.writer, undefined, config.clickhouseCluster)
     console.log(JSON.stringify({ clickhouse: store.kind, database: store.database, ...r }))
   } finally {
     await store.close()
     lock?.release()
   }
+}
+
+async function schemaCommand (args: string[]): Promise<void> {
+  const { values } = parse(args, { cluster: { type: 'string' } }, false, 'schema')
+  if (values.help === true) {
+    console.log(`usage: clicktrail schema [--cluster NAME]
+
+Prints every statement the migrations of sql/ apply, file by file, without connecting to anything:
+as written for one node (the embedded engine or one server), or with --cluster NAME as
+\`clicktrail migrate --clickhouse-cluster NAME\` applies them (ON CLUSTER, Replicated and
+Distributed tables; see the README's "Running a cluster").`)
+    return
+  }
+  const { schemaText } = await import('./store/schema.js')
+  process.stdout.write(schemaText(typeof values.cluster === 'string' ? values.cluster : ''))
 }
 
 async function sqlCommand (args: string[]): Promise<void> {
@@ -367,6 +383,7 @@ export async function main (argv: string[]): Promise<void> {
   if (command === undefined || command === '--help' || command === '-h' || command === 'help') { console.log(USAGE); return }
   if (command === 'serve') return await serve(argv.slice(1))
   if (command === 'migrate') return await migrateCommand(argv.slice(1))
+  if (command === 'schema') return await schemaCommand(argv.slice(1))
   if (command === 'init') return await initCommand(argv.slice(1))
   if (command === 'sql') return await sqlCommand(argv.slice(1))
   if (command === 'block') return await blockCommand(sub, rest)

@@ -33,6 +33,7 @@ export interface Config {
   clickhouseUrl: string
   clickhouseUser: string
   clickhousePassword: string
+  clickhouseCluster: string
   clickhouseDatabase: string
   spoolMaxBytes: number
   batchMaxRows: number
@@ -108,6 +109,7 @@ const SPECS: ReadonlyArray<Omit<OptionSpec, 'aliases'>> = [
   { key: 'clickhouseUrl', flag: 'clickhouse-url', env: 'CLICKHOUSE_URL', kind: 'string', default: '', doc: 'ClickHouse server or cluster URL; empty = the embedded engine (chdb) in <data-dir>/clickhouse' },
   { key: 'clickhouseUser', flag: 'clickhouse-user', env: 'CLICKHOUSE_USER', kind: 'string', default: 'default', doc: 'ClickHouse user (server only)' },
   { key: 'clickhousePassword', flag: 'clickhouse-password', env: 'CLICKHOUSE_PASSWORD', kind: 'string', default: '', doc: 'ClickHouse password (server only; prefer the variable)' },
+  { key: 'clickhouseCluster', flag: 'clickhouse-cluster', env: 'CLICKHOUSE_CLUSTER', kind: 'string', default: '', doc: 'ClickHouse cluster name (server only): the schema is applied ON CLUSTER with Replicated and Distributed tables, and inserts wait until the shards have them (see README, Running a cluster); empty = one server' },
   { key: 'clickhouseDatabase', flag: 'clickhouse-database', env: 'CLICKHOUSE_DATABASE', kind: 'string', default: 'clicktrail', doc: 'database holding the schema, created if missing' },
   { key: 'spoolMaxBytes', flag: 'spool-max-bytes', env: 'SPOOL_MAX_BYTES', kind: 'int', default: String(256 * 1024 * 1024), min: 1024 * 1024, max: 1024 ** 4, doc: 'disk (and memory) bound on observations not yet in ClickHouse; past it new ones are shed and counted' },
   { key: 'batchMaxRows', flag: 'batch-max-rows', env: 'BATCH_MAX_ROWS', kind: 'int', default: '20000', min: 1, max: 10_000_000, doc: 'rows per ClickHouse insert at most' },
@@ -180,6 +182,8 @@ export function loadConfig (flags: FlagValues = {}, env: NodeJS.ProcessEnv = pro
   }
   const config = out as unknown as Config
   if (!/^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(config.clickhouseDatabase)) throw new ClicktrailError('CT_ERR_CONFIG', '--clickhouse-database (CLICKTRAIL_CLICKHOUSE_DATABASE) must be an identifier [A-Za-z_][A-Za-z0-9_]*')
+  if (config.clickhouseCluster !== '' && !/^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(config.clickhouseCluster)) throw new ClicktrailError('CT_ERR_CONFIG', '--clickhouse-cluster (CLICKTRAIL_CLICKHOUSE_CLUSTER) must be an identifier [A-Za-z_][A-Za-z0-9_]*')
+  if (config.clickhouseCluster !== '' && config.clickhouseUrl === '') throw new ClicktrailError('CT_ERR_CONFIG', '--clickhouse-cluster needs --clickhouse-url: the embedded engine is one node')
   if (config.clickhouseUrl !== '' && !/^https?:\/\/[^/]/.test(config.clickhouseUrl)) throw new ClicktrailError('CT_ERR_CONFIG', '--clickhouse-url (CLICKTRAIL_CLICKHOUSE_URL) must be an http(s) URL')
   if (config.retryMinMs > config.retryMaxMs) throw new ClicktrailError('CT_ERR_CONFIG', '--retry-min-ms must not exceed --retry-max-ms')
   if (config.dnsServer !== '' && !isDnsServer(config.dnsServer)) throw new ClicktrailError('CT_ERR_CONFIG', `--dns-server (DNS_SERVER) must be IP, IP:PORT or [IPv6]:PORT, got "${config.dnsServer}"`)

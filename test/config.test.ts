@@ -26,7 +26,9 @@ t.test('invalid values name the option', async t => {
     [{ domain: ['a.example.com=x', 'A.example.com=y'] }, /given twice/],
     [{ 'trusted-proxy': ['10.0.0.0/99'] }, /--trusted-proxy/],
     [{ 'trusted-proxy': ['proxy.local'] }, /--trusted-proxy/],
-    [{ 'log-level': 'loud' }, /--log-level/]
+    [{ 'log-level': 'loud' }, /--log-level/],
+    [{ 'clickhouse-cluster': 'c1' }, /--clickhouse-cluster needs --clickhouse-url/],
+    [{ 'clickhouse-cluster': 'c-1', 'clickhouse-url': 'http://127.0.0.1:8123' }, /--clickhouse-cluster/]
   ]
   for (const [flags, re] of bad) {
     let caught: unknown

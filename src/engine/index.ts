@@ -120,7 +120,7 @@ export async function startEngine (config: Config, log: Logger, options: EngineO
     const store = await openStore(config)
     let secrets: LoadedSecrets
     try {
-      const m = await migrate(store.writer)
+      const m = await migrate(store.writer, undefined, config.clickhouseCluster)
       log.info({ clickhouse: store.kind, database: store.database, applied: m.applied, changed: m.changed }, 'schema up to date')
       if (m.changed.length > 0) log.warn({ files: m.changed }, 'applied migrations changed on disk since; they are not re-applied')
       // No secret configured: generate one only where nothing was ever served.

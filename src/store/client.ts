@@ -38,6 +38,8 @@ export interface Store {
 // because chdb applies settings in order and a read-only session refuses later SETs.
 const READER_SETTINGS = { max_execution_time: 30, max_result_rows: '100000', result_overflow_mode: 'throw', readonly: '2' } as const
 const COMMON_SETTINGS = { output_format_json_quote_64bit_integers: 1 } as const
+/** Inserts through Distributed tables wait for the shards (see README, Running a cluster). */
+export const CLUSTER_INSERT_SETTINGS = { distributed_foreground_insert: 1 } as const
 
 /**
  * The bounds of one analyst query (the admin listener's SQL). It runs on the engine that
@@ -126,7 +128,11 @@ export async function openStore (config: Config): Promise<Store> {
     throw new ClicktrailError('CT_ERR_STORE', `cannot reach ClickHouse at ${config.clickhouseUrl}: ${(err as Error).message}`, { cause: err })
   }
   await bootstrap.close()
-  const writer = createClient({ ...base, database })
+  // On a cluster the writer inserts into the Distributed tables: foreground inserts answer
+  // only once every shard has its part, so an acknowledged batch is stored (the spool drops
+  // what ClickHouse acknowledged), and a retried batch splits the same way, so each shard's
+  // insert_deduplication_token drops the repeat.
+  const writer = createClient({ ...base, database, clickhouse_settings: config.clickhouseCluster === '' ? COMMON_SETTINGS : { ...COMMON_SETTINGS, ...CLUSTER_INSERT_SETTINGS } })
   const reader = createClient({ ...base, database })
   const analyst = createClient({ ...base, database, request_timeout: (ANALYST_LIMITS.max_execution_time + 5) * 1000 })
   return {

@@ -1,54 +1,23 @@
-import { createHash } from 'node:crypto'
-import { readdirSync, readFileSync } from 'node:fs'
-import { join, resolve } from 'node:path'
 import type { ClickHouseClient } from '@clickhouse/client'
 import { ClicktrailError } from '../errors.js'
+import { readMigrations, renderStatements, SQL_DIR } from './schema.js'
 
-/** `sql/` at the repository root: the same depth from src/store and dist/store. */
-export const SQL_DIR = resolve(import.meta.dirname, '..', '..', 'sql')
-
-export interface Migration {
-  version: number
-  name: string
-  file: string
-  sql: string
-  checksum: string
-}
-
-/** `NNN_name.sql` files of `dir`, in version order. */
-export function readMigrations (dir = SQL_DIR): Migration[] {
-  const out: Migration[] = []
-  for (const file of readdirSync(dir).sort()) {
-    const m = /^(\d{3,})_([a-z0-9_]+)\.sql$/.exec(file)
-    if (m === null) continue
-    const sql = readFileSync(join(dir, file), 'utf8')
-    out.push({ version: Number(m[1]), name: m[2], file, sql, checksum: createHash('sha256').update(sql).digest('hex').slice(0, 16) })
-  }
-  for (let i = 1; i < out.length; i++) {
-    if (out[i].version === out[i - 1].version) throw new ClicktrailError('CT_ERR_MIGRATION', `two migrations have version ${out[i].version}`)
-  }
-  return out
-}
-
-/**
- * Statements of a migration file: split at `;` ending a line. Our files keep one
- * statement per `;`-terminated block and no `;` at a line end inside strings.
- */
-export function statements (sql: string): string[] {
-  const withoutComments = sql.split('\n').filter(line => !/^\s*--/.test(line)).join('\n')
-  return withoutComments.split(/;\s*$/m).map(s => s.trim()).filter(s => s !== '')
-}
+export { readMigrations, statements, SQL_DIR, type Migration } from './schema.js'
 
 /**
  * Applies every migration not yet recorded in `schema_migrations`, in order, and records
  * it. Version 0 (the ledger itself) is idempotent DDL and always runs first. A recorded
- * migration whose file changed since is reported, never re-applied.
+ * migration whose file changed since is reported, never re-applied. With `cluster`, the
+ * statements are rendered for it (src/store/schema.ts) and the ledger is replicated on every
+ * node: a migration is applied once, by whichever node migrates first, and seen by all.
  */
-export async function migrate (client: ClickHouseClient, dir = SQL_DIR): Promise<{ applied: string[], skipped: string[], changed: string[] }> {
+export async function migrate (client: ClickHouseClient, dir = SQL_DIR, cluster = ''): Promise<{ applied: string[], skipped: string[], changed: string[] }> {
   const all = readMigrations(dir)
   const ledger = all.find(m => m.version === 0)
   if (ledger === undefined) throw new ClicktrailError('CT_ERR_MIGRATION', `${dir} has no 000_*.sql ledger migration`)
-  for (const s of statements(ledger.sql)) await client.command({ query: s })
+  // Rendered before anything runs: a migration with no cluster form stops here, not half-way.
+  const rendered = new Map(all.map(m => [m.version, renderStatements(m, cluster)]))
+  for (const s of rendered.get(0) ?? []) await client.command({ query: s })
   const rows = await (await client.query({ query: 'SELECT version, checksum FROM schema_migrations', format: 'JSONEachRow' })).json<{ version: number, checksum: string }>()
   const done = new Map(rows.map(r => [Number(r.version), r.checksum]))
   const applied: string[] = []
@@ -62,7 +31,7 @@ export async function migrate (client: ClickHouseClient, dir = SQL_DIR): Promise
       if (recorded !== m.checksum) changed.push(m.file)
       continue
     }
-    for (const s of statements(m.sql)) {
+    for (const s of rendered.get(m.version) ?? []) {
       try {
         await client.command({ query: s })
       } catch (err) {
