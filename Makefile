@@ -21,7 +21,7 @@ run: build
 test: build
 	@# the tests are type-checked too (tap only strips their types)
 	npx tsc -p test/tsconfig.json
-	npx eslint src test bench scripts
+	npx eslint src test bench scripts dashboard
 	npx tap
 
 bench: build
