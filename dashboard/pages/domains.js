@@ -74,7 +74,7 @@ export class DomainsTab extends Page {
               </tr>`)}</tbody>
             </table>`
             : null}
-          <div class="actions"><button type="button" onClick=${() => { this.check(d.hostname) }} disabled=${checking !== undefined} aria-label=${`Check ${d.hostname} now`}>Check now</button></div>
+          <div class="actions"><button type="button" onClick=${() => { this.check(d.hostname) }} disabled=${checking !== undefined} aria-label=${`Check now: ${d.hostname}`}>Check now</button></div>
         </li>`)}
       </ul>
       <${Result} id="domain-result" result=${result} />

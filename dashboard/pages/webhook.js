@@ -8,6 +8,8 @@ import { dateTime } from '../lib/format.js'
 const POLL_MS = 1000
 const POLL_TIMES = 20
 
+const attemptsOf = (log, eventId) => log.filter(d => d.event_id === eventId).length
+
 /** One webhook: its events and machine-event setting, "send test", and its deliveries with redelivery. */
 export class WebhookPage extends Page {
   state = { loading: true, error: undefined, project: undefined, hook: undefined, events: ['message.clicked'], chosen: [], machine: false, enabled: true, busy: false, result: undefined, log: [], logError: undefined, logLoading: true, action: undefined }
@@ -42,12 +44,12 @@ export class WebhookPage extends Page {
     }
   }
 
-  /** Reads the deliveries until `eventId` has one, POLL_TIMES at most. */
-  watch (eventId, left = POLL_TIMES) {
+  /** Reads the deliveries until `eventId` has more attempts than `before`, POLL_TIMES at most. */
+  watch (eventId, before, left = POLL_TIMES) {
     clearTimeout(this.timer)
     this.timer = setTimeout(async () => {
       const log = await this.loadLog()
-      if (!this.gone && left > 1 && !log.some(d => d.event_id === eventId)) this.watch(eventId, left - 1)
+      if (!this.gone && left > 1 && attemptsOf(log, eventId) <= before) this.watch(eventId, before, left - 1)
     }, POLL_MS)
   }
 
@@ -78,7 +80,7 @@ export class WebhookPage extends Page {
     try {
       const q = await sendTest(this.props.params.webhook)
       this.set({ action: { kind: 'ok', text: `Test event ${q.event_id} queued; its delivery appears below.` } })
-      this.watch(q.event_id)
+      this.watch(q.event_id, attemptsOf(this.state.log, q.event_id))
     } catch (err) {
       this.set({ action: { kind: 'bad', text: `Test not sent: ${errorText(err)}` } })
     }
@@ -87,9 +89,10 @@ export class WebhookPage extends Page {
   again = async eventId => {
     this.setState({ action: { kind: 'busy', text: `Redelivering event ${eventId}…` } })
     try {
+      const before = attemptsOf(this.state.log, eventId)
       await redeliver(this.props.params.webhook, eventId)
       this.set({ action: { kind: 'ok', text: `Event ${eventId} queued again; its new attempts appear below.` } })
-      this.watch(eventId)
+      this.watch(eventId, before)
     } catch (err) {
       this.set({ action: { kind: 'bad', text: `Not redelivered: ${errorText(err)}` } })
     }
@@ -143,7 +146,7 @@ export class WebhookPage extends Page {
             ${log.length > 0
               ? html`<table class="stack deliveries">
                 <thead><tr><th scope="col">Time</th><th scope="col">Event</th><th scope="col">Attempt</th><th scope="col">Status</th><th scope="col">Latency</th><th scope="col">Error</th><th scope="col">Next retry</th><th scope="col"><span class="visually-hidden">Action</span></th></tr></thead>
-                <tbody>${log.map(d => html`<tr key=${`${d.event_id}:${d.attempt}`} data-event=${d.event_id}>
+                <tbody>${log.map(d => html`<tr key=${`${d.event_id}:${d.attempt}:${d.ts}`} data-event=${d.event_id}>
                   <td data-label="Time">${dateTime(d.ts)}</td>
                   <td data-label="Event"><code class="wrap">${d.event_id}</code></td>
                   <td data-label="Attempt">${d.attempt}</td>

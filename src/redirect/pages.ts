@@ -23,25 +23,26 @@ const STYLE = [
   '.muted{color:var(--muted)}'
 ].join('')
 
-function page (title: string, mark: string, paragraphs: string[]): Buffer {
+function page (title: string, mark: string, paragraphs: string[], quietAfterFirst: boolean): Buffer {
   return Buffer.from('<!doctype html><html lang="en"><head><meta charset="utf-8">' +
     '<meta name="viewport" content="width=device-width, initial-scale=1">' +
     '<meta name="robots" content="noindex, nofollow"><meta name="referrer" content="no-referrer">' +
     `<title>${title}</title><style>${STYLE}</style></head>` +
     `<body><main><div class="mark" aria-hidden="true">${mark}</div><h1>${title}</h1>` +
-    paragraphs.map((p, i) => `<p${i > 0 ? ' class="muted"' : ''}>${p}</p>`).join('') +
+    paragraphs.map((p, i) => `<p${i > 0 && quietAfterFirst ? ' class="muted"' : ''}>${p}</p>`).join('') +
     '</main></body></html>')
 }
 
 export const NOT_FOUND_BODY = page('Link not found', '?', [
   'This link is not valid. Please check the address in your email.',
   'If you copied the link, make sure that all of it was copied.'
-])
+], true)
 
 export const BLOCKED_BODY = page('This link has been disabled', '!', [
   'The link in your email was turned off because it may lead to a harmful site.',
+  // The advice is what keeps the reader safe: not in the quieter colour.
   'Do not enter passwords or personal details on a page you reached from it. If you expected this link to work, contact the sender another way.'
-])
+], false)
 
 /**
  * No script, no request of any kind, no form, not framed; the inline stylesheet by its hash
