@@ -28,4 +28,4 @@ bench: build
 	npm run bench:redirect
 
 clean:
-	rm -rf dist .tap
+	rm -rf dist .tap test-artifacts

@@ -37,7 +37,7 @@ export class ApiError extends Error {
   }
 }
 
-function errorOf (status, body, retryAfter) {
+export function errorOf (status, body, retryAfter) {
   const e = body?.error
   const obj = e !== null && typeof e === 'object' ? e : undefined
   const code = obj?.code ?? body?.code ?? (typeof e === 'string' ? e : undefined) ?? `HTTP_${status}`
