@@ -21,11 +21,11 @@ run: build
 test: build
 	@# the tests are type-checked too (tap only strips their types)
 	npx tsc -p test/tsconfig.json
-	npx eslint src test bench scripts
+	npx eslint src test bench scripts dashboard
 	npx tap
 
 bench: build
 	npm run bench:redirect
 
 clean:
-	rm -rf dist .tap
+	rm -rf dist .tap test-artifacts

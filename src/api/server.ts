@@ -12,6 +12,7 @@ import { checkJsonType, checkRawType, parseJsonBody } from './body.js'
 import { ROUTES, type Reply, type RouteDef } from './routes.js'
 import { schemas } from './schemas.js'
 import { buildOpenApi } from './openapi.js'
+import { mountDashboard } from './dashboard.js'
 import { counter, labelled, type Metric } from '../metrics.js'
 import { isStoreFailure } from '../store/client.js'
 
@@ -134,6 +135,7 @@ export class ApiServer {
       if (def.method === 'get') this.#app.head(def.path, guard(log, 'api', (res, req) => { this.#handle(route, res, req, true) }))
       this.#allow(def.path, def.method === 'del' ? 'DELETE' : def.method.toUpperCase())
     }
+    mountDashboard(this.#app, log)
     this.#app.any('/*', guard(log, 'api', (res, req) => { this.#unrouted(res, req) }))
   }
 

@@ -6,6 +6,7 @@ import type { KeyRing } from '../token/keys.js'
 import { closeApp, listenOn, listenUnix, loadUws } from '../http/uws.js'
 import { listenFronted, type FrontStats, type HttpFront } from '../http/front.js'
 import { ObservationRing } from './ring.js'
+import { BLOCKED_BODY, NOT_FOUND_BODY, PAGE_CSP } from './pages.js'
 import type { HostResolver } from './hosts.js'
 import { newObservation, OBSERVATION_FIELDS, type Observation, type ObservationSink } from '../records.js'
 import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket as ListenSocket } from 'uWebSockets.js'
@@ -83,12 +84,6 @@ export class RedirectStats {
 }
 
 // Built once at module load (STYLE.md: no per-request strings or buffers).
-const NOT_FOUND_BODY = Buffer.from('<!doctype html><html><head><meta charset="utf-8"><title>Link not found</title></head>' +
-  '<body><h1>Link not found</h1><p>This link is not valid. Please check the address in your email.</p></body></html>')
-// The warning page of a blocked link: fixed, nothing from the request or the destination.
-const BLOCKED_BODY = Buffer.from('<!doctype html><html><head><meta charset="utf-8"><title>Link disabled</title></head>' +
-  '<body><h1>This link has been disabled</h1><p>The link in your email was turned off because it may lead to a harmful site. ' +
-  'Do not enter passwords or personal details on a page you reached from it. If you expected this link to work, contact the sender another way.</p></body></html>')
 const STATUS_302 = '302 Found'
 const STATUS_403 = '403 Forbidden'
 const STATUS_404 = '404 Not Found'
@@ -352,14 +347,14 @@ ${OBSERVATION_FIELDS.filter(f => f.header !== undefined).map(f => `    case ${JS
 
 function blockedPage (res: HttpResponse, head: boolean): void {
   res.writeStatus(STATUS_403).writeHeader('Content-Type', HTML_TYPE).writeHeader('Cache-Control', 'no-store')
-    .writeHeader('X-Content-Type-Options', 'nosniff').writeHeader('Referrer-Policy', 'no-referrer')
+    .writeHeader('X-Content-Type-Options', 'nosniff').writeHeader('Referrer-Policy', 'no-referrer').writeHeader('Content-Security-Policy', PAGE_CSP)
   if (head) res.endWithoutBody()
   else res.end(BLOCKED_BODY)
 }
 
 function notFound (res: HttpResponse, head: boolean): void {
   res.writeStatus(STATUS_404).writeHeader('Content-Type', HTML_TYPE).writeHeader('Cache-Control', 'no-store')
-    .writeHeader('X-Content-Type-Options', 'nosniff')
+    .writeHeader('X-Content-Type-Options', 'nosniff').writeHeader('Content-Security-Policy', PAGE_CSP)
   // uWS 20.30 writes a body even for HEAD, and endWithoutBody(length) aborts the process
   // in this build; endWithoutBody() with no length is the one safe way to answer HEAD.
   if (head) res.endWithoutBody()

@@ -151,7 +151,8 @@ t.test('hostile input on the Team API', async t => {
       t.equal(code(r.responses[0]), 'CT_ERR_METHOD_NOT_ALLOWED')
       t.equal(r.responses[0].headers.allow, allow)
     }
-    for (const path of ['/', '/v1', '/v1/projects/', '/v2/projects', '/v1/projects/x/y/z', '/%ZZ', '/v1/../admin']) {
+    // `/` is the dashboard (test/api/dashboard.test.ts).
+    for (const path of ['/nothing-here', '/v1', '/v1/projects/', '/v2/projects', '/v1/projects/x/y/z', '/%ZZ', '/v1/../admin']) {
       const r = await raw(port, `GET ${path} HTTP/1.1\r\nHost: api\r\n\r\n`, 1)
       t.equal(r.responses[0]?.status, 404, path)
       t.equal(code(r.responses[0]), 'CT_ERR_NOT_FOUND')

@@ -1,0 +1,26 @@
+// Display helpers. Dates are shown in the browser's own time zone with the offset named.
+
+const DATE_TIME = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'medium' })
+
+/** An ISO string or unix milliseconds → readable text; '—' when absent. */
+export function dateTime (value) {
+  if (value === null || value === undefined || value === '') return '—'
+  const d = new Date(typeof value === 'number' ? value : String(value))
+  return Number.isNaN(d.getTime()) ? String(value) : DATE_TIME.format(d)
+}
+
+export function routeType (type) {
+  return { transactional: 'Transactional', broadcast: 'Broadcast', inbound: 'Inbound' }[type] ?? String(type)
+}
+
+export function domainStatus (status) {
+  return { verified: 'Verified', pending_verification: 'Pending verification', failed_verification: 'Verification failed' }[status] ?? String(status)
+}
+
+/** A badge's colour class for a state: ok, wait, bad or plain. */
+export function tone (status) {
+  if (status === 'verified' || status === 'active' || status === true) return 'ok'
+  if (status === 'pending_verification' || status === 'pending') return 'wait'
+  if (status === 'failed_verification' || status === 'failed' || status === false) return 'bad'
+  return 'plain'
+}
