@@ -90,10 +90,11 @@ export function isSecureOrigin (scheme: string, host: string): boolean {
   const colon = h.lastIndexOf(':')
   if (colon !== -1) h = h.slice(0, colon)
   if (h.endsWith('.')) h = h.slice(0, -1)
-  if (/[A-Z]/.test(h)) h = h.toLowerCase()
+  if (UPPER.test(h)) h = h.toLowerCase()
   return h === 'localhost' || h.endsWith('.localhost') || LOOPBACK_V4.test(h)
 }
 const LOOPBACK_V4 = /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/
+const UPPER = /[A-Z]/
 
 function isNavigation (o: ClassifyInput): boolean {
   return o.secFetchMode === 'navigate' && o.secFetchDest === 'document'
