@@ -55,6 +55,16 @@ export interface Observation {
   via: string
   dnt: string
   upgradeInsecureRequests: string
+  /**
+   * The scheme the recipient used to reach the tracking host: 'https' or 'http', or '' when
+   * it is not known (a custom domain behind a trusted proxy that sent no X-Forwarded-Proto).
+   * Browsers send Fetch Metadata and client hints only to secure origins, so classification
+   * weighs their absence only where a browser would have sent them (redirect/server.ts has
+   * the rule).
+   */
+  scheme: string
+  /** New Outlook's `x-native-host` header (`OneOutlook/…`): its own fetches carry it. */
+  xNativeHost: string
 }
 
 export type ObservationKey = keyof Observation
@@ -106,8 +116,15 @@ export const OBSERVATION_FIELDS: readonly ObservationField[] = [
   { key: 'via', column: 'via', type: 'string', header: 'via' },
   { key: 'dnt', column: 'dnt', type: 'string', header: 'dnt' },
   { key: 'upgradeInsecureRequests', column: 'upgrade_insecure_requests', type: 'string', header: 'upgrade-insecure-requests' },
-  { key: 'blocked', column: 'blocked', type: 'boolean' }
+  { key: 'blocked', column: 'blocked', type: 'boolean' },
+  // Fields added after `blocked` follow it; a row spooled by an older version lacks them
+  // (store/observations.ts reads such rows with the initial values).
+  { key: 'scheme', column: 'scheme', type: 'string' },
+  { key: 'xNativeHost', column: 'x_native_host', type: 'string', header: 'x-native-host' }
 ]
+
+/** The first field added to the table after it shipped: rows spooled before it end here. */
+export const LATE_FIELDS_FROM = OBSERVATION_FIELDS.findIndex(f => f.key === 'blocked')
 
 const INITIAL = { string: "''", number: '0', boolean: 'false' } as const
 
@@ -175,13 +192,19 @@ export interface BotVerdict {
   counts_for_metrics: boolean
 }
 
+/**
+ * SPEC §6's device types. `device_type` is '' (null in webhooks) when the agent names no
+ * device a person holds: an empty agent, a self-declared bot, a link-preview, scanner or
+ * privacy-fetcher agent, or a platform we do not recognise (classify/ua.ts).
+ */
 export type DeviceType = 'desktop' | 'mobile' | 'tablet'
 /** `bot`: previews, scanners, self-declared bots; `proxy`: a provider fetching for the user. */
 export type ClientType = 'browser' | 'email_client' | 'app' | 'bot' | 'proxy' | 'unknown'
 
 /** device_type, client_type, client_name (SPEC §6). */
 export interface ClientFields {
-  device_type: DeviceType
+  /** '' when not known (see DeviceType). */
+  device_type: DeviceType | ''
   client_type: ClientType
   client_name: string
 }

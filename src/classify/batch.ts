@@ -52,7 +52,7 @@ const packr = new Packr({ useRecords: true, maxSharedStructures: 0 })
 const plain = new Packr({ useRecords: false })
 
 /** String fields of ClassifyInput, in wire order. */
-const STRING_FIELDS = ['ip', 'userAgent', 'accept', 'acceptLanguage', 'secFetchSite', 'secFetchMode', 'secFetchDest', 'secFetchUser', 'secChUa', 'secPurpose', 'purpose', 'xMoz', 'messageId', 'method'] as const
+const STRING_FIELDS = ['ip', 'userAgent', 'accept', 'acceptLanguage', 'secFetchSite', 'secFetchMode', 'secFetchDest', 'secFetchUser', 'secChUa', 'secPurpose', 'purpose', 'xMoz', 'messageId', 'method', 'xNativeHost'] as const
 /** Number fields of ClassifyInput, in wire order. */
 const NUMBER_FIELDS = ['ts', 'sentAt', 'linkIndex'] as const
 const NS = STRING_FIELDS.length

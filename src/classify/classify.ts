@@ -24,7 +24,7 @@ import {
 } from './signals.js'
 import { parseAgent, type AgentInfo } from './ua.js'
 
-export { REASON_CODES, reasonCodesMarkdown, THRESHOLD, type Classification } from './signals.js'
+export { FIELD_NOTES, REASON_CODES, reasonCodesMarkdown, THRESHOLD, type Classification } from './signals.js'
 
 /** The Observation fields the classifier reads. Header fields hold '' when absent. */
 export type ClassifyInput = Pick<Observation,
@@ -34,9 +34,15 @@ export type ClassifyInput = Pick<Observation,
 > & {
   /** GET, HEAD (or OPTIONS, should the server ever route it). */
   method: string
-  /** Whether the request came over HTTPS; browsers send Fetch Metadata and client hints only
-   * to secure origins. Tracked links are https (SPEC §1), so absent means true. */
+  /**
+   * Whether the recipient reached the tracking host over a secure origin (isSecureOrigin of
+   * the observation's scheme and host): browsers send Fetch Metadata and client hints only
+   * there, so their absence is weighed only then. Promotion always sets it; absent means true
+   * (tracked links are https in SPEC §1), for callers that classify recorded requests.
+   */
   secure?: boolean
+  /** The `x-native-host` header ('' when absent); absent field = ''. */
+  xNativeHost?: string
 }
 
 export interface ClassifyContext {
@@ -69,6 +75,27 @@ export function chromeMajorAt (ts: number): number {
   return PARAMS.chromeAnchorMajor + Math.floor((ts - PARAMS.chromeAnchorMs) / MS_PER_MAJOR)
 }
 
+/**
+ * Whether a browser treats the origin as potentially trustworthy (Secure Contexts §3.1), so
+ * that it sends Fetch Metadata and client hints there: https, and http on localhost,
+ * `*.localhost`, 127.0.0.0/8 and [::1]. `scheme` is the observation's ('https', 'http', or ''
+ * when not known: not secure, as nothing says a browser would have sent the headers); `host`
+ * its Host header. No allocation beyond a lower-cased copy of a Host with capitals.
+ */
+export function isSecureOrigin (scheme: string, host: string): boolean {
+  if (scheme === 'https') return true
+  if (scheme !== 'http') return false
+  let h = host
+  if (h.charCodeAt(0) === 0x5b) return h.startsWith('[::1]') // '[' (IPv6 literal, optional port)
+  const colon = h.lastIndexOf(':')
+  if (colon !== -1) h = h.slice(0, colon)
+  if (h.endsWith('.')) h = h.slice(0, -1)
+  if (UPPER.test(h)) h = h.toLowerCase()
+  return h === 'localhost' || h.endsWith('.localhost') || LOOPBACK_V4.test(h)
+}
+const LOOPBACK_V4 = /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/
+const UPPER = /[A-Z]/
+
 function isNavigation (o: ClassifyInput): boolean {
   return o.secFetchMode === 'navigate' && o.secFetchDest === 'document'
 }
@@ -82,6 +109,12 @@ const PREFETCH_RE = tokenMatcher(PREFETCH)
 const ANONYMOUS_RE = tokenMatcher(ANONYMOUS_CLIENT_IP)
 const HEADLESS_RE = tokenMatcher(HEADLESS_BRAND)
 const HTML_RE = tokenMatcher('text/html')
+const ONE_OUTLOOK_RE = tokenMatcher('oneoutlook')
+
+/** The new Outlook fetched: its agent token, or its x-native-host header. */
+function isNewOutlook (o: ClassifyInput, agent: AgentInfo): boolean {
+  return agent.newOutlook || (o.xNativeHost !== undefined && o.xNativeHost.length > 0 && ONE_OUTLOOK_RE.test(o.xNativeHost))
+}
 
 /** Seconds from send to this request, or NaN when the send time is unknown. Clock skew → 0. */
 function secondsSinceSend (o: ClassifyInput): number {
@@ -138,17 +171,20 @@ function sameFetcher (a: ClassifyInput, b: ClassifyInput): boolean {
 /**
  * Shadow pair: the same link again within pairWindowMs from another address or OS, the
  * other request a browser navigation and this one not. Only judged when this agent would
- * send navigation headers (a modern browser) or is no browser at all; in-app web views are
- * left alone (they may omit Fetch Metadata).
+ * send navigation headers (a modern browser over a secure origin) or is no browser at all;
+ * in-app web views are left alone (they may omit Fetch Metadata). The new Outlook's own
+ * fetch pairs with the browser it opens the link in even on the same address and OS: that
+ * is how its Safe Links check looks.
  */
-function isShadow (obs: ClassifyInput, agent: AgentInfo, siblings: readonly ClassifyInput[]): boolean {
+function isShadow (obs: ClassifyInput, agent: AgentInfo, siblings: readonly ClassifyInput[], secure: boolean, newOutlook: boolean): boolean {
   if (isNavigation(obs) || agent.inApp) return false
-  if (agent.browserLike && !agent.fetchMetadata) return false
+  if (agent.browserLike && (!agent.fetchMetadata || !secure)) return false
   for (const s of siblings) {
     if (s.messageId !== obs.messageId || s.linkIndex !== obs.linkIndex) continue
     if (Math.abs(s.ts - obs.ts) > PARAMS.pairWindowMs || !isNavigation(s)) continue
     const other = parseAgent(s.userAgent)
     if (other.family !== undefined || other.isBot) continue
+    if (newOutlook && !isNewOutlook(s, other)) return true
     if (s.ip !== obs.ip || other.osName !== agent.osName) return true
   }
   return false
@@ -190,16 +226,19 @@ export function classify (obs: ClassifyInput, context: ClassifyContext = {}): Bo
   if (since < PARAMS.sentStrongS) fire(fired, SIGNALS.sentStrong)
   else if (since < PARAMS.sentMediumS) fire(fired, SIGNALS.sentMedium)
   else if (since < PARAMS.sentWeakS) fire(fired, SIGNALS.sentWeak)
+  const secure = obs.secure ?? true
+  const newOutlook = isNewOutlook(obs, agent)
   if (siblings.length > 0) {
     if (inBurst(obs, siblings)) fire(fired, SIGNALS.burst)
     else if (allLinksFetched(obs, siblings, context.linkCount)) fire(fired, SIGNALS.burstAll)
-    if (isShadow(obs, agent, siblings)) fire(fired, SIGNALS.shadowPair)
+    if (isShadow(obs, agent, siblings, secure, newOutlook)) fire(fired, SIGNALS.shadowPair)
   }
   if ((context.addressRecipients ?? 0) >= PARAMS.manyRecipients) fire(fired, SIGNALS.manyRecipients)
+  if (newOutlook) fire(fired, SIGNALS.newOutlook)
 
   // Additive: browser headers, for agents that claim to be browsers and are not already known.
+  // Fetch Metadata and client hints only count where a browser sends them: a secure origin.
   if (agent.browserLike && agent.family === undefined) {
-    const secure = obs.secure ?? true
     if (secure && agent.fetchMetadata && !isNavigation(obs)) {
       fire(fired, agent.inApp ? SIGNALS.fetchMetadataMissingInApp : SIGNALS.fetchMetadataMissing)
     }
@@ -246,6 +285,14 @@ function verdict (fired: readonly Signal[], relay: Signal | undefined): BotVerdi
       const c = strongest.classification
       classification = c === 'dynamic' ? (scannerEvidence ? 'security_scanner' : 'generic_bot') : c as Classification
       proxyType = strongest.proxyType ?? null
+      // A class-level signal (a burst, a shadow pair) names no fetcher: the strongest signal
+      // of the same class that does, names it (the new Outlook's check paired with its click).
+      if (proxyType === null) {
+        let named = 0
+        for (const f of fired) {
+          if (f.proxyType !== undefined && f.classification === c && f.weight > named) { proxyType = f.proxyType; named = f.weight }
+        }
+      }
     } else {
       classification = 'generic_bot'
     }

@@ -188,10 +188,20 @@ export interface ClientRule {
   readonly type: 'email_client' | 'app'
   readonly patterns: readonly string[]
   readonly source: string
+  /**
+   * The client is a browser engine of its own (a Chromium web view) whose requests carry the
+   * browser's headers: the browser-header heuristics apply to it as to a browser.
+   */
+  readonly webView?: boolean
+  /** The new Outlook (OneOutlook): its own fetches are weak Safe Links evidence (SIGNALS.newOutlook). */
+  readonly newOutlook?: boolean
 }
 
 export const EMAIL_CLIENT_AGENTS: readonly ClientRule[] = Object.freeze([
   { name: 'Outlook', type: 'email_client', patterns: ['microsoft outlook', 'ms-office', 'msoffice', 'microsoft office/', 'outlook-ios/', 'outlook-android/', 'macoutlook/'], source: 'matomo device-detector pim.yml; Exchange client strings' },
+  // The new Outlook for Windows is WebView2 (Edge): `… Edg/117.0.2045.47 OneOutlook/1.2023.927.100`.
+  // Its Safe Links check is a GET with this agent and `x-native-host: OneOutlook/…`.
+  { name: 'Outlook', type: 'email_client', patterns: ['oneoutlook/'], source: 'next-auth issue 1840 (comment of 2023-10-04: the agent and x-native-host of the new Outlook\'s Safe Links GET)', webView: true, newOutlook: true },
   { name: 'Gmail', type: 'email_client', patterns: ['gmailapp/', 'android-gmail'], source: 'matomo device-detector pim.yml (Android-Gmail); GmailApp iOS web view token (unverified)' },
   { name: 'Thunderbird', type: 'email_client', patterns: ['thunderbird/', 'icedove/'], source: 'matomo device-detector pim.yml' },
   { name: 'Yahoo Mail', type: 'email_client', patterns: ['yahoomobile/1.0 (mail', 'yahoo%20mail', 'jp.co.yahoo.ymail'], source: 'matomo device-detector pim.yml; ua-parser-js fixtures' },
@@ -249,6 +259,11 @@ export const SIGNALS = Object.freeze({
     'resend-node issue 901 (a +12 s pair from another address, Windows vs Mac)'),
   manyRecipients: additive('address_many_recipients', 35, 'security_scanner',
     'this address clicked for ≥ 5 recipients recently', 'SendGrid knowledge base on non-human engagement'),
+  // Never decisive alone (35 < THRESHOLD): the new Outlook is also a real client. It tips the
+  // verdict with one more signal: no browser navigation headers, a fetch soon after send.
+  newOutlook: additive('new_outlook_fetch', 35, 'security_scanner',
+    'the new Outlook (OneOutlook) fetched the link itself — its agent token or its x-native-host header; its Safe Links check does (weak alone)',
+    'next-auth issue 1840 (OneOutlook agent and x-native-host on the Safe Links GET); Referalah issue 250', 'new_outlook'),
 
   // Additive, from headers of an agent that claims to be a browser.
   fetchMetadataMissing: additive('fetch_metadata_missing', 35, 'generic_bot',
@@ -303,9 +318,38 @@ export const NETWORKS: readonly NetworkFamily[] = Object.freeze([
     role: 'scanner',
     signal: decisive('scanner_network_microsoft_eop', 90, 'security_scanner',
       'client address in Microsoft Exchange Online Protection ranges (Safe Links detonation)',
-      'Microsoft 365 URLs and IP address ranges (Exchange Online, ID 10); gophish issue 973; laravel-passwordless issue 79',
+      'Microsoft 365 URLs and IP address ranges (Exchange Online, ID 10); Microsoft 365 IP Address and URL web service (endpoint set 1, *.protection.outlook.com: 52.238.78.88/32); gophish issue 973; laravel-passwordless issue 79',
       'microsoft_eop'),
-    ranges: '40.92.0.0/15 40.107.0.0/16 52.100.0.0/14 104.47.0.0/17 2a01:111:f400::/48 2a01:111:f403::/48'
+    // Exchange Online Protection only. The Exchange Online ranges (Outlook on the web) carry
+    // real people and are deliberately absent (warmbly tracking/scanner-networks.txt).
+    ranges: '40.92.0.0/15 40.107.0.0/16 52.100.0.0/14 52.238.78.88/32 104.47.0.0/17 2a01:111:f400::/48 2a01:111:f403::/48'
+  },
+  {
+    // Safe Links fetches seen from Microsoft addresses outside the published ranges, with old
+    // Chrome agents (72, 64, 97, 101). Not a published mail-security range, so additive and only
+    // near delivery, like the vendor networks. (40.107.235.0/24, also seen, is inside
+    // 40.107.0.0/16 above.)
+    id: 'microsoft_safe_links_unlisted',
+    label: 'Microsoft Safe Links (unlisted addresses)',
+    role: 'vendor',
+    signal: additive('vendor_network_microsoft_safe_links', 45, 'security_scanner',
+      'a Microsoft address Safe Links fetches were seen from outside the published ranges (40.94.16.0/24, 40.94.89.0/24, 20.72.100.79), within 30 min of send',
+      'opencollective issue 3656 (40.94.16.*, 40.107.235.*); gophish issue 2646 (40.94.89.19–23); laravel-passwordless issue 79 (20.72.100.79)',
+      'microsoft_eop'),
+    ranges: '20.72.100.79/32 40.94.16.0/24 40.94.89.0/24'
+  },
+  {
+    // The filtering tier itself, one narrow block per region: no recipient reads mail from it.
+    id: 'barracuda_egd',
+    label: 'Barracuda Email Gateway Defense',
+    role: 'scanner',
+    signal: decisive('scanner_network_barracuda', 90, 'security_scanner',
+      'client address in Barracuda Email Gateway Defense ranges (its link protection fetches from there)',
+      'Barracuda Campus, Barracuda Email Security Service IP ranges (by region); warmbly tracking/scanner-networks.txt',
+      'barracuda'),
+    ranges: `
+      3.24.133.128/25 13.200.136.128/25 15.222.16.128/25 18.133.136.96/27 18.133.136.128/26
+      18.184.203.224/27 18.185.115.192/26 35.157.190.224/27 35.176.92.96/27 209.222.82.0/24`
   },
   {
     id: 'proofpoint',
@@ -427,6 +471,44 @@ export const NETWORKS: readonly NetworkFamily[] = Object.freeze([
 ] satisfies NetworkFamily[])
 
 // ---------------------------------------------------------------------------------------
+// Field facts that shape the rules without being a signal of their own (no reason code):
+// what a rule above deliberately does or does not do, and where that comes from.
+
+export interface FieldNote {
+  readonly fact: string
+  readonly use: string
+  readonly source: string
+}
+
+export const FIELD_NOTES: readonly FieldNote[] = Object.freeze([
+  {
+    fact: 'Browsers send Fetch Metadata (Sec-Fetch-*) and client hints (Sec-CH-UA*) only to potentially trustworthy origins: https, and http on localhost, *.localhost, 127.0.0.0/8 and [::1]',
+    use: 'fetch_metadata_missing, client_hints_missing and shadow_pair count only when the recipient reached the tracking host over a secure origin (the observation\'s scheme; unknown counts as not secure)',
+    source: 'W3C Fetch Metadata and Secure Contexts §3.1; web-platform-tests fetch/metadata ("Not sent to non-trustworthy … destination"); Chromium services/network/sec_header_helpers.cc; mdn/content PR 44444'
+  },
+  {
+    fact: 'Safe Links at the time of click makes no proxy request: Outlook checks the URL with a client-side API call and opens it in the browser, so the click comes from the recipient\'s own address. Hits from Microsoft addresses are delivery-time detonation',
+    use: 'nothing flags a click for coming soon after a Microsoft scan, or for a Microsoft client; only the fetches from Microsoft\'s ranges are scanners',
+    source: 'MicrosoftDocs/microsoft-365-docs PR 12815 (safe-links-about: "checked by a client-side API call to Safe Links at the time of click"); CLASSIFY.md field facts'
+  },
+  {
+    fact: 'Outlook for iOS and Android use the same Safe Links API at click time (documented October 2025)',
+    use: 'mobile Outlook clicks come from the phone and stay genuine; their delivery-time scans come from the Exchange Online Protection ranges like every other Safe Links scan',
+    source: 'MicrosoftDocs/defender-docs PR 363 (2025-10-09)'
+  },
+  {
+    fact: 'Apple Mail fetches a link for its hover (macOS) or long-press (iOS) preview with Safari\'s own agent and headers, from the recipient\'s address',
+    use: 'no header separates it from the click: it is counted genuine (a known miss, labeled so in the corpus); only the person\'s real click minutes later tells, and that is not evidence enough to demote the first',
+    source: 'gophish issues 499 and 1009'
+  },
+  {
+    fact: 'The new Outlook (OneOutlook) is a real client and also fetches links itself on its Safe Links check',
+    use: 'new_outlook_fetch adds 35, never decisive alone; the check pairs with the browser\'s navigation on the same link as a shadow pair even from the same address',
+    source: 'next-auth issue 1840; Referalah issue 250'
+  }
+])
+
+// ---------------------------------------------------------------------------------------
 // The reason-code table (README and API docs are generated from it).
 
 export interface ReasonCodeDoc {
@@ -487,5 +569,7 @@ export function reasonCodesMarkdown (): string {
   for (const [code, d] of Object.entries(REASON_CODES)) {
     lines.push(`| \`${code}\` | ${describeEffect(d)} | ${describeClass(d.classification)} | ${esc(d.meaning)} | ${esc(d.source)} |`)
   }
+  lines.push('', '## Field facts behind the rules', '', '| fact | what the classifier does with it | source |', '|---|---|---|')
+  for (const n of FIELD_NOTES) lines.push(`| ${esc(n.fact)} | ${esc(n.use)} | ${esc(n.source)} |`)
   return lines.join('\n') + '\n'
 }

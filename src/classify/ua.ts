@@ -22,7 +22,8 @@ import {
 export type Engine = 'blink' | 'gecko' | 'webkit' | 'other'
 
 export interface AgentInfo {
-  readonly deviceType: DeviceType
+  /** '' when the agent names no device a person holds (see deviceOf). */
+  readonly deviceType: DeviceType | ''
   readonly clientType: ClientType
   /** `Chrome`, `Safari`, `Outlook`, `Facebook`, `Slack`, … or `Unknown`. */
   readonly clientName: string
@@ -42,6 +43,8 @@ export interface AgentInfo {
   readonly fetchMetadata: boolean
   /** This browser sends Sec-CH-UA by default (Chrome, Edge, Opera ≥ 89, not on iOS). */
   readonly clientHints: boolean
+  /** The new Outlook (OneOutlook) agent: its own fetch, not a browser's navigation. */
+  readonly newOutlook: boolean
 }
 
 // ---------------------------------------------------------------------------------------
@@ -129,9 +132,17 @@ const SAFARI_FETCH_METADATA = versionCode(PARAMS.fetchMetadataSafari)
 // Device type without ua-parser's device regexes where the agent says it plainly: they are
 // the costliest part of a parse (measured on 1.0.41, bench/micro/ua-device.mjs: 6–34 µs, most
 // for desktop agents, which walk every device regex; the string tests here take 50–160 ns).
-const DESKTOP_OS = new Set(['Windows', 'macOS', 'Linux', 'Ubuntu', 'ChromeOS', 'Fedora', 'Debian'])
+const DESKTOP_OS = new Set(['Windows', 'macOS', 'Linux', 'Ubuntu', 'ChromeOS', 'Fedora', 'Debian',
+  'FreeBSD', 'OpenBSD', 'NetBSD', 'Solaris', 'Mint', 'Arch', 'Gentoo', 'SUSE', 'Red Hat', 'CentOS', 'Manjaro'])
 
-function deviceOf (ua: string, osName: string): DeviceType {
+/**
+ * The device the agent names: desktop for a desktop operating system, mobile or tablet from
+ * the Android, iOS and device tokens, and '' — not known — for anything else (a console, a TV,
+ * an agent without a platform token). Never a guess: SPEC §6 has three device types, and an
+ * agent that names none of them gets none. Bots, previews, scanners, privacy fetchers and
+ * empty agents never reach here (they report '' too: what fetched has no device of a person).
+ */
+function deviceOf (ua: string, osName: string): DeviceType | '' {
   if (DESKTOP_OS.has(osName)) return 'desktop'
   if (osName === 'Android') {
     // Android phones carry "Mobile", tablets drop it (Chrome developer docs on UA strings);
@@ -142,11 +153,11 @@ function deviceOf (ua: string, osName: string): DeviceType {
   const t = parser.getDevice().type
   if (t === 'tablet') return 'tablet'
   if (t === 'mobile' || t === 'wearable') return 'mobile'
-  return 'desktop'
+  return ''
 }
 
 const EMPTY: AgentInfo = Object.freeze({
-  deviceType: 'desktop',
+  deviceType: '',
   clientType: 'unknown',
   clientName: 'Unknown',
   osName: '',
@@ -157,7 +168,8 @@ const EMPTY: AgentInfo = Object.freeze({
   browserLike: false,
   inApp: false,
   fetchMetadata: false,
-  clientHints: false
+  clientHints: false,
+  newOutlook: false
 })
 
 /** Parses without the memo; see `parseAgent`. */
@@ -218,7 +230,7 @@ export function analyzeAgent (ua: string): AgentInfo {
     clientName = 'Unknown'
   }
 
-  const browserLike = clientType === 'browser' || clientType === 'app'
+  const browserLike = clientType === 'browser' || clientType === 'app' || rule?.webView === true
   let fetchMetadata = false
   let clientHints = false
   if (browserLike) {
@@ -251,7 +263,8 @@ export function analyzeAgent (ua: string): AgentInfo {
     browserLike,
     inApp,
     fetchMetadata,
-    clientHints
+    clientHints,
+    newOutlook: rule?.newOutlook === true
   })
 }
 

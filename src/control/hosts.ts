@@ -1,4 +1,4 @@
-import { HostMemo, type HostResolver, type ProjectRoute } from '../redirect/hosts.js'
+import { HostMemo, schemeOf, type HostResolver, type ProjectRoute, type TrackingScheme } from '../redirect/hosts.js'
 import { sidOfTrackingHost, trackingSuffix } from '../token/tracked-url.js'
 import { BlockMatcher, type Block } from './blocks.js'
 import type { ControlPlane } from './plane.js'
@@ -68,6 +68,7 @@ export class ControlPlaneHostResolver implements HostResolver {
   readonly #suffix: string
   readonly #memo: HostMemo
   readonly #routes: () => RouteSource
+  readonly #scheme: TrackingScheme
   #generation = -1
 
   constructor (routes: ControlPlane | (() => RouteSource), trackingBaseUrl: string, readonly staticDomains: Map<string, string> = new Map(), memoMax = 4096) {
@@ -78,6 +79,7 @@ export class ControlPlaneHostResolver implements HostResolver {
       this.#routes = () => live
     }
     this.#suffix = trackingSuffix(trackingBaseUrl)
+    this.#scheme = schemeOf(trackingBaseUrl)
     this.#memo = new HostMemo(name => this.#lookup(name), memoMax)
   }
 
@@ -93,15 +95,18 @@ export class ControlPlaneHostResolver implements HostResolver {
   #lookup (name: string): ProjectRoute | null {
     const routes = this.#routes()
     let sid: string | undefined
+    // Custom domains carry no configured scheme: a CNAME may or may not have TLS in front.
+    let scheme: TrackingScheme = ''
     if (this.staticDomains.has(name)) {
       sid = this.staticDomains.get(name)
     } else if (name.endsWith(this.#suffix)) {
       sid = sidOfTrackingHost(name, this.#suffix)
+      scheme = this.#scheme
     } else {
       sid = routes.verifiedDomainSid(name)
     }
     const project = sid === undefined ? undefined : routes.projectBySid(sid)
     if (project === undefined) return null
-    return { sid: project.sid, tokenTtlSeconds: project.token_ttl_days * 86400, retentionDays: project.retention_days }
+    return { sid: project.sid, tokenTtlSeconds: project.token_ttl_days * 86400, retentionDays: project.retention_days, scheme }
   }
 }

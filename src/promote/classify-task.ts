@@ -1,4 +1,4 @@
-import type { ClassifyInput, ClassifyTask } from '../classify/index.js'
+import { isSecureOrigin, type ClassifyInput, type ClassifyTask } from '../classify/index.js'
 import type { Observation } from '../records.js'
 import { messageKey } from '../messages/directory.js'
 import type { ClassifyItem } from './types.js'
@@ -58,6 +58,10 @@ function pick (o: Observation): ClassifyInput {
     xMoz: o.xMoz,
     messageId: messageKey(o.sid, o.messageId),
     linkIndex: o.linkIndex,
-    method: o.method
+    method: o.method,
+    // Browsers send Fetch Metadata and client hints only to secure origins: the scheme the
+    // redirect path recorded (and a localhost host) says whether their absence means anything.
+    secure: isSecureOrigin(o.scheme, o.host),
+    xNativeHost: o.xNativeHost
   }
 }

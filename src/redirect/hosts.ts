@@ -7,6 +7,20 @@ export interface ProjectRoute {
   tokenTtlSeconds: number
   /** Days the project keeps click data (stored with each observation, read by the TTL). */
   retentionDays: number
+  /**
+   * The scheme this host's tracked links use, as configured: the tracking base URL's for
+   * `p{sid}.{tracking host}`; '' for custom domains, whose links may be either (a CNAME
+   * with or without TLS in front). The redirect path reports it when a trusted proxy did
+   * not say (X-Forwarded-Proto).
+   */
+  scheme: TrackingScheme
+}
+
+export type TrackingScheme = 'https' | 'http' | ''
+
+/** The scheme of a tracking base URL ('https:' → 'https'); anything else is http. */
+export function schemeOf (trackingBaseUrl: string): TrackingScheme {
+  return new URL(trackingBaseUrl).protocol === 'https:' ? 'https' : 'http'
 }
 
 /** Retention when no project settings are known (matches the control plane's default). */
@@ -50,9 +64,11 @@ export class StaticHostResolver implements HostResolver {
   readonly #domains: Map<string, string>
   readonly #ttl: number
   readonly #memo: HostMemo
+  readonly #scheme: TrackingScheme
 
   constructor (trackingBaseUrl: string, domains: Map<string, string>, tokenTtlSeconds: number, memoMax = 4096) {
     this.#suffix = trackingSuffix(trackingBaseUrl)
+    this.#scheme = schemeOf(trackingBaseUrl)
     this.#domains = domains
     this.#ttl = tokenTtlSeconds
     this.#memo = new HostMemo(name => this.#lookup(name), memoMax)
@@ -62,9 +78,9 @@ export class StaticHostResolver implements HostResolver {
 
   #lookup (name: string): ProjectRoute | null {
     const custom = this.#domains.get(name)
-    if (custom !== undefined) return { sid: custom, tokenTtlSeconds: this.#ttl, retentionDays: STATIC_RETENTION_DAYS }
+    if (custom !== undefined) return { sid: custom, tokenTtlSeconds: this.#ttl, retentionDays: STATIC_RETENTION_DAYS, scheme: '' }
     const sid = sidOfTrackingHost(name, this.#suffix)
-    if (sid !== undefined) return { sid, tokenTtlSeconds: this.#ttl, retentionDays: STATIC_RETENTION_DAYS }
+    if (sid !== undefined) return { sid, tokenTtlSeconds: this.#ttl, retentionDays: STATIC_RETENTION_DAYS, scheme: this.#scheme }
     return null
   }
 }

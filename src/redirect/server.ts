@@ -7,7 +7,7 @@ import { closeApp, listenOn, listenUnix, loadUws } from '../http/uws.js'
 import { listenFronted, type FrontStats, type HttpFront } from '../http/front.js'
 import { ObservationRing } from './ring.js'
 import { BLOCKED_BODY, NOT_FOUND_BODY, PAGE_CSP } from './pages.js'
-import type { HostResolver } from './hosts.js'
+import type { HostResolver, TrackingScheme } from './hosts.js'
 import { newObservation, OBSERVATION_FIELDS, type Observation, type ObservationSink } from '../records.js'
 import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket as ListenSocket } from 'uWebSockets.js'
 import type { Logger } from '../log.js'
@@ -296,8 +296,19 @@ export class RedirectServer {
     // slower, 2.6–4.8 µs against 2.2–4.2 µs (every field crosses into JS as two strings).
     capture.o = o
     capture.xff = ''
+    capture.xfp = ''
     req.forEach(captureHeader)
-    if (this.#trusted !== undefined && capture.xff !== '') o.ip = forwardedClient(this.#trusted, peer, capture.xff)
+    // The listener is plain HTTP: a request straight from the client came over http. Only a
+    // trusted proxy is believed about the client's address and scheme; one that terminated
+    // TLS says so in X-Forwarded-Proto, else the host's configured scheme stands. (Without
+    // forwarded headers the peer is taken as the client, as for the address.)
+    const trusted = this.#trusted
+    if (trusted !== undefined && (capture.xff !== '' || capture.xfp !== '') && isTrusted(trusted, peer)) {
+      if (capture.xff !== '') o.ip = clientBehind(trusted, peer, capture.xff)
+      o.scheme = forwardedScheme(capture.xfp, project.scheme)
+    } else {
+      o.scheme = 'http'
+    }
     this.ring.push(o)
     if (o.blocked === true) {
       stats.blocked++
@@ -323,17 +334,19 @@ export class RedirectServer {
 }
 
 /** The request fields this server reads (captureHeader's, Host, X-Forwarded-For): kept when the front must drop some. */
-export const READ_FIELDS: readonly string[] = ['host', ...OBSERVATION_FIELDS.flatMap(f => f.header === undefined ? [] : [f.header]), 'x-forwarded-for', 'authorization']
+export const READ_FIELDS: readonly string[] = ['host', ...OBSERVATION_FIELDS.flatMap(f => f.header === undefined ? [] : [f.header]), 'x-forwarded-for', 'x-forwarded-proto', 'authorization']
 
 // What captureHeader fills: module-level, so that reading the headers allocates no closure
 // per request.
-const capture: { o: Observation, xff: string } = { o: newObservation(), xff: '' }
+const capture: { o: Observation, xff: string, xfp: string } = { o: newObservation(), xff: '', xfp: '' }
 
 /**
  * One request header into the observation being captured: a switch over the header names of
  * the field table (records.ts), generated once, so the names are not written twice and the
  * stores stay named (as fast as the hand-written switch). Several X-Forwarded-For headers are
  * one list, in order (RFC 7230 §3.2.2): a proxy may add its own header instead of appending.
+ * Of several X-Forwarded-Proto headers the last is kept: forwardedScheme reads the rightmost
+ * value anyway.
  */
 
 // eslint-disable-next-line no-new-func -- generated once at load from the field table (records.ts), never from input
@@ -342,6 +355,7 @@ const captureHeader = new Function('capture', `return function captureHeader (ke
   switch (key) {
 ${OBSERVATION_FIELDS.filter(f => f.header !== undefined).map(f => `    case ${JSON.stringify(f.header)}: o.${f.key} = value; break`).join('\n')}
     case 'x-forwarded-for': capture.xff = capture.xff === '' ? value : capture.xff + ',' + value; break
+    case 'x-forwarded-proto': capture.xfp = value; break
   }
 }`)(capture) as (key: string, value: string) => void
 
@@ -397,7 +411,11 @@ export function normalizeIp (ip: string): string {
  * the client itself, whatever the header says. When every hop is trusted, the leftmost is.
  */
 export function forwardedClient (trusted: BlockList, peer: string, xff: string): string {
-  if (!isTrusted(trusted, peer)) return peer
+  return isTrusted(trusted, peer) ? clientBehind(trusted, peer, xff) : peer
+}
+
+/** forwardedClient for a peer already known to be trusted. */
+function clientBehind (trusted: BlockList, peer: string, xff: string): string {
   let last = peer
   let end = xff.length
   while (end >= 0) {
@@ -411,6 +429,31 @@ export function forwardedClient (trusted: BlockList, peer: string, xff: string):
   }
   return last
 }
+
+/**
+ * The scheme a trusted proxy reports in X-Forwarded-Proto: its rightmost value, the one our
+ * nearest proxy wrote (proxies overwrite the header, or append to it; anything left of our
+ * proxy's value may have come from the client). `https` or `http` in any case, with spaces
+ * around; anything else (empty, junk, `wss`) leaves the host's configured scheme. Reads the
+ * header in place: no substring per request.
+ */
+export function forwardedScheme (xfp: string, configured: TrackingScheme): TrackingScheme {
+  let end = xfp.length
+  while (end > 0 && isBlank(xfp.charCodeAt(end - 1))) end--
+  let start = end
+  while (start > 0 && xfp.charCodeAt(start - 1) !== 0x2c) start-- // ','
+  while (start < end && isBlank(xfp.charCodeAt(start))) start++
+  const n = end - start
+  if ((n === 4 || n === 5) && lowerAt(xfp, start) === 0x68 && lowerAt(xfp, start + 1) === 0x74 && // 'h', 't'
+      lowerAt(xfp, start + 2) === 0x74 && lowerAt(xfp, start + 3) === 0x70) { // 't', 'p'
+    if (n === 4) return 'http'
+    if (lowerAt(xfp, start + 4) === 0x73) return 'https' // 's'
+  }
+  return configured
+}
+
+function isBlank (c: number): boolean { return c === 0x20 || c === 0x09 }
+function lowerAt (s: string, i: number): number { return s.charCodeAt(i) | 0x20 }
 
 function isTrusted (trusted: BlockList, ip: string): boolean {
   return trusted.check(ip, isIPv4(ip) ? 'ipv4' : 'ipv6')

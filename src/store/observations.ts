@@ -1,5 +1,5 @@
 import type { ClickHouseClient } from '@clickhouse/client'
-import { OBSERVATION_FIELDS, newObservation, type Observation } from '../records.js'
+import { LATE_FIELDS_FROM, OBSERVATION_FIELDS, newObservation, type Observation } from '../records.js'
 import { insertRows } from './row-insert.js'
 
 /*
@@ -33,13 +33,16 @@ const ROW_EXPRESSIONS = [
 export const toRow = new Function('o', 'nodeId', `return JSON.stringify([${ROW_EXPRESSIONS.join(', ')}])`) as (o: Observation, nodeId: string) => string
 
 // Reads a parsed row array `a` into a new observation; the node id is skipped. A row spooled
-// by a version before the last field (blocked) was added has one value less: it stays false.
+// by a version before the late fields (blocked, then scheme and x_native_host) were added is
+// shorter: the fields it lacks keep their initial values.
+const SHORTEST_ROW = LATE_FIELDS_FROM + 1 // the leading fields and node_id
 
 // eslint-disable-next-line no-new-func -- generated once at load from the field table (records.ts), never from input
 const readRow = new Function('a', 'o', OBSERVATION_COLUMNS.map((c, i) => {
   if (c === 'node_id') return ''
   const f = FIELDS[i < NODE_AFTER ? i : i - 1]
-  return f.type === 'boolean' ? `o.${f.key} = a[${i}] === true` : `o.${f.key} = a[${i}]`
+  const read = f.type === 'boolean' ? `o.${f.key} = a[${i}] === true` : `o.${f.key} = a[${i}]`
+  return i < SHORTEST_ROW ? read : `if (a.length > ${i}) ${read}`
 }).filter(s => s !== '').join('\n') + '\nreturn o') as (a: unknown[], o: Observation) => Observation
 
 const ID_AT = OBSERVATION_COLUMNS.indexOf('obs_id')
@@ -49,7 +52,7 @@ const MESSAGE_AT = OBSERVATION_COLUMNS.indexOf('message_id')
 /** The inverse of toRow: an observation from its prepared row (spool replays). Throws on anything else. */
 export function fromRow (row: string): Observation {
   const a = JSON.parse(row) as unknown[]
-  if (!Array.isArray(a) || (a.length !== OBSERVATION_COLUMNS.length && a.length !== OBSERVATION_COLUMNS.length - 1) ||
+  if (!Array.isArray(a) || a.length > OBSERVATION_COLUMNS.length || a.length < SHORTEST_ROW ||
       typeof a[0] !== 'number' || typeof a[ID_AT] !== 'string' || typeof a[SID_AT] !== 'string' || typeof a[MESSAGE_AT] !== 'string') {
     throw new TypeError('not an observation row')
   }

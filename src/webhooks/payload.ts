@@ -8,7 +8,11 @@ export interface ClickedEvent {
   timestamp: string
   /** ClickRow's fields (one declaration) but `clicked_at`, the click time as a string. */
   data: Pick<ClickRow, 'message_id' | 'subject' | 'metadata' | 'tag' | 'recipient' | 'destination_url' | 'link_index' |
-  'anchor_text' | 'first_click' | 'device_type' | 'client_type' | 'client_name' | 'user_agent' | 'bot'> & { clicked_at: string }
+  'anchor_text' | 'first_click' | 'client_type' | 'client_name' | 'user_agent' | 'bot'> & {
+    clicked_at: string
+    /** `desktop`, `mobile` or `tablet` (SPEC §6); null when the agent names no device (stored as ''). */
+    device_type: string | null
+  }
 }
 
 /**
@@ -45,7 +49,7 @@ export function buildClickedEvent (c: ClickRow, createdAt: number): ClickedEvent
       link_index: c.link_index,
       anchor_text: c.anchor_text,
       first_click: c.first_click,
-      device_type: c.device_type,
+      device_type: c.device_type === '' ? null : c.device_type,
       client_type: c.client_type,
       client_name: c.client_name,
       user_agent: c.user_agent,

@@ -1,6 +1,6 @@
 import t from 'tap'
 import {
-  chromeMajorAt, classify, classifyBatch, classifyGroup, REASON_CODES, reasonCodesMarkdown, THRESHOLD,
+  chromeMajorAt, classify, classifyBatch, classifyGroup, isSecureOrigin, REASON_CODES, reasonCodesMarkdown, THRESHOLD,
   type ClassifyInput
 } from '../../src/classify/classify.js'
 import { ALL_SIGNALS } from '../../src/classify/signals.js'
@@ -194,4 +194,81 @@ t.test('reason codes: documented, snake_case, unique, with a source', async t =>
   const md = reasonCodesMarkdown()
   for (const c of codes) t.ok(md.includes(`\`${c}\``), `${c} is in the Markdown table`)
   t.match(md, /^Threshold: machine when probability ≥ 60\./)
+})
+
+// Issue 16: what a browser sends depends on the origin's scheme.
+t.test('isSecureOrigin: https, and http only on the origins browsers trust', async t => {
+  t.equal(isSecureOrigin('https', 'pacme.t.example.com'), true)
+  t.equal(isSecureOrigin('http', 'pacme.t.example.com'), false, 'a plain-http tracking host')
+  t.equal(isSecureOrigin('', 'track.example.com'), false, 'unknown: nothing says a browser would have sent the headers')
+  t.equal(isSecureOrigin('http', 'localhost:8080'), true)
+  t.equal(isSecureOrigin('http', 'pacme.t.localhost:8080'), true, '*.localhost')
+  t.equal(isSecureOrigin('http', 'PACME.T.LOCALHOST.'), true, 'case and a trailing dot')
+  t.equal(isSecureOrigin('http', '127.0.0.1:8080'), true)
+  t.equal(isSecureOrigin('http', '[::1]:8080'), true)
+  t.equal(isSecureOrigin('http', '[2001:db8::1]:8080'), false)
+  t.equal(isSecureOrigin('http', 'localhost.example.com'), false, 'not a localhost name')
+  t.equal(isSecureOrigin('http', '127.0.0.1.example.com'), false)
+})
+
+t.test('a Chrome click on an http tracking host soon after send is genuine; the same headers over https are not', async t => {
+  // What Chrome sends to an http origin: no Sec-Fetch-*, no client hints (see the corpus).
+  const http = { ...bare, secChUa: '', secure: false }
+  for (const delay of [20, 60]) {
+    const v = classify(nav(delay, http))
+    t.equal(v.machine, false, `+${delay} s over http: ${v.probability} [${v.reason_codes.join(', ')}]`)
+    t.equal(v.classification, 'genuine')
+    const overHttps = classify(nav(delay, { ...http, secure: true }))
+    t.equal(overHttps.machine, true, `+${delay} s, the same headers over https: ${overHttps.probability}`)
+  }
+  t.same(classify(nav(20, http)).reason_codes, ['sent_lt_30s'], 'only the time since send counts')
+  t.equal(classify(nav(0.5, http)).machine, true, 'under 2 s is still a machine')
+  t.equal(classify(nav(600, { ...http, acceptLanguage: '', accept: '*/*' })).reason_codes.includes('accept_language_missing'), true,
+    'headers browsers send to any origin still count')
+})
+
+t.test('shadow pairs need a secure origin: over http neither request navigates', async t => {
+  const human = nav(300, { ip: '198.51.100.1', userAgent: CHROME_MAC })
+  const other = nav(305, { ...bare, secChUa: '', ip: '203.0.113.77' })
+  t.ok(classifyGroup([human, other])[1].reason_codes.includes('shadow_pair'), 'over https: a pair')
+  t.notOk(classifyGroup([human, { ...other, secure: false }])[1].reason_codes.includes('shadow_pair'), 'over http: no pair')
+})
+
+t.test('the new Outlook: never decisive alone; its fetch without navigation headers is a machine', async t => {
+  // The agent of next-auth issue 1840 (2023), with the WebView2 version current at SENT.
+  const oneOutlook = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/146.0.0.0 Safari/537.36 Edg/146.0.3856.62 OneOutlook/1.2026.508.400'
+  const navigation = classify(nav(600, { userAgent: oneOutlook, secChUa: '' }))
+  t.equal(navigation.machine, false, `a navigation in the new Outlook: ${navigation.probability}`)
+  t.same(navigation.reason_codes, ['new_outlook_fetch'])
+  const check = classify(nav(600, { ...bare, userAgent: oneOutlook, secChUa: '', xNativeHost: 'OneOutlook/1.2023.927.100' }))
+  t.equal(check.machine, true, `the Safe Links check: ${check.probability}`)
+  t.equal(check.classification, 'security_scanner')
+  t.equal(check.proxy_type, 'new_outlook')
+  const headerOnly = classify(nav(600, { ...bare, xNativeHost: 'OneOutlook/1.2023.927.100' }))
+  t.ok(headerOnly.reason_codes.includes('new_outlook_fetch'), 'the header alone names it')
+  t.notOk(classify(nav(600, { xNativeHost: 'tauri' })).reason_codes.includes('new_outlook_fetch'), 'another app\'s x-native-host is nothing')
+  // The check and the browser it opens the link in: same address, same OS, seconds apart.
+  const pair = classifyGroup([nav(600, { ...bare, userAgent: oneOutlook, secChUa: '', xNativeHost: 'OneOutlook/1' }), nav(602)])
+  t.ok(pair[0].reason_codes.includes('shadow_pair'), 'the check is the shadow of the navigation')
+  t.equal(pair[1].machine, false, 'the browser click is the person')
+})
+
+t.test('newer network ranges', async t => {
+  const barracuda = classify(nav(9000, { ip: '35.157.190.230' }))
+  t.equal(barracuda.classification, 'security_scanner')
+  t.equal(barracuda.proxy_type, 'barracuda')
+  t.same(barracuda.reason_codes, ['scanner_network_barracuda'], 'Barracuda Email Gateway Defense, any time')
+  t.equal(classify(nav(9000, { ip: '209.222.82.17' })).proxy_type, 'barracuda')
+  t.equal(classify(nav(9000, { ip: '35.157.190.223' })).machine, false, 'the address just below the /27 is not Barracuda\'s')
+  const eop = classify(nav(9000, { ip: '52.238.78.88' }))
+  t.same([eop.classification, eop.proxy_type], ['security_scanner', 'microsoft_eop'], '52.238.78.88/32')
+  t.equal(classify(nav(9000, { ip: '52.238.78.89' })).machine, false)
+  // Safe Links from unlisted Microsoft addresses: weight only near delivery.
+  const safeLinksAgent = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/72.0.3626.109 Safari/537.36'
+  const early = classify(nav(9, { ...bare, secChUa: '', userAgent: safeLinksAgent, ip: '40.94.16.33' }))
+  t.equal(early.machine, true, `40.94.16.x 9 s after send: ${early.probability}`)
+  t.equal(early.proxy_type, 'microsoft_eop')
+  t.ok(early.reason_codes.includes('vendor_network_microsoft_safe_links'))
+  t.equal(classify(nav(7200, { ip: '40.94.16.33' })).machine, false, 'two hours later from the same range with full headers: a person')
+  t.equal(classify(nav(9, { ip: '40.94.17.1' })).reason_codes.includes('vendor_network_microsoft_safe_links'), false, 'outside the /24')
 })

@@ -4,7 +4,7 @@
  * class. Not a test file itself (tap runs *.test.ts only).
  */
 import { readFileSync } from 'node:fs'
-import type { BotVerdict, Classification, ClassifyInput } from '../../src/classify/classify.js'
+import { isSecureOrigin, type BotVerdict, type Classification, type ClassifyInput } from '../../src/classify/classify.js'
 import { observationFromHeaders } from '../../src/records.js'
 
 export interface CorpusRequest {
@@ -20,6 +20,8 @@ export interface CorpusRequest {
   link: number
   /** Lower-case header names, as an HTTP client sends them. */
   headers: Record<string, string>
+  /** The scheme of the tracking host the request reached; absent = https. Replayed as X-Forwarded-Proto. */
+  scheme?: 'http' | 'https'
   expect: { class: Classification, machine: boolean, proxy_type?: string }
 }
 
@@ -47,7 +49,9 @@ export function toInput (r: CorpusRequest, sentAt: number): ClassifyInput {
     method: r.method,
     ip: r.ip,
     messageId: r.message,
-    linkIndex: r.link
+    linkIndex: r.link,
+    // As promotion computes it: a plain-http host that is not localhost is no secure origin.
+    secure: isSecureOrigin(r.scheme ?? 'https', 'pacme.t.example.com')
   }
 }
 

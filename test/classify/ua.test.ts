@@ -3,7 +3,7 @@ import { analyzeAgent, clientFields, matchFamily, memoSize, parseAgent } from '.
 
 // Real agent strings (as published by the vendors or collected in public UA fixtures), with
 // the fields the webhook reports.
-const TABLE: Array<[string, string, 'desktop' | 'mobile' | 'tablet', string, string]> = [
+const TABLE: Array<[string, string, 'desktop' | 'mobile' | 'tablet' | '', string, string]> = [
   ['Chrome, Windows', 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/142.0.0.0 Safari/537.36', 'desktop', 'browser', 'Chrome'],
   ['Chrome, macOS', 'Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/142.0.0.0 Safari/537.36', 'desktop', 'browser', 'Chrome'],
   ['Chrome, Linux', 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/141.0.0.0 Safari/537.36', 'desktop', 'browser', 'Chrome'],
@@ -23,7 +23,8 @@ const TABLE: Array<[string, string, 'desktop' | 'mobile' | 'tablet', string, str
   ['Chrome, Galaxy Tab S9', 'Mozilla/5.0 (Linux; Android 14; SM-X710) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/142.0.0.0 Safari/537.36', 'tablet', 'browser', 'Chrome'],
   ['Chrome, Lenovo tablet', 'Mozilla/5.0 (Linux; Android 12; Lenovo TB-J606F) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/138.0.0.0 Safari/537.36', 'tablet', 'browser', 'Chrome'],
   ['Outlook for Windows', 'Microsoft Office/16.0 (Windows NT 10.0; Microsoft Outlook 16.0.17328; Pro)', 'desktop', 'email_client', 'Outlook'],
-  ['Outlook (Office protocol discovery)', 'Mozilla/4.0 (compatible; ms-office; MSOffice 16)', 'desktop', 'email_client', 'Outlook'],
+  ['the new Outlook for Windows (next-auth issue 1840)', 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/117.0.0.0 Safari/537.36 Edg/117.0.2045.47 OneOutlook/1.2023.927.100', 'desktop', 'email_client', 'Outlook'],
+  ['Outlook (Office protocol discovery)', 'Mozilla/4.0 (compatible; ms-office; MSOffice 16)', '', 'email_client', 'Outlook'],
   ['Outlook for Mac', 'MacOutlook/16.89.24091630 (Intel Mac OS X 10.15.7)', 'desktop', 'email_client', 'Outlook'],
   ['Outlook for iOS', 'Outlook-iOS/709.2226530.prod.iphone (4.2413.0)', 'mobile', 'email_client', 'Outlook'],
   ['Outlook for Android', 'Outlook-Android/2.0', 'mobile', 'email_client', 'Outlook'],
@@ -38,12 +39,12 @@ const TABLE: Array<[string, string, 'desktop' | 'mobile' | 'tablet', string, str
   ['Google App (GSA), iOS', 'Mozilla/5.0 (iPhone; CPU iPhone OS 18_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) GSA/390.0.799750372 Mobile/15E148 Safari/604.1', 'mobile', 'app', 'Google App'],
   ['Android WebView of an app', 'Mozilla/5.0 (Linux; Android 14; Pixel 8 Build/AP2A.240805.005; wv) AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 Chrome/142.0.7444.48 Mobile Safari/537.36', 'mobile', 'app', 'Android WebView'],
   ['iOS app web view', 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148', 'mobile', 'app', 'iOS WebView'],
-  ['Slack unfurler', 'Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)', 'desktop', 'bot', 'Slack'],
-  ['iMessage preview', 'Mozilla/5.0 (Macintosh; Intel Mac OS X 10_11_1) AppleWebKit/601.2.4 (KHTML, like Gecko) Version/9.0.1 Safari/601.2.4 facebookexternalhit/1.1 Facebot Twitterbot/1.0', 'desktop', 'bot', 'iMessage'],
-  ['Gmail image proxy', 'Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)', 'desktop', 'proxy', 'GoogleImageProxy'],
-  ['curl', 'curl/8.5.0', 'desktop', 'bot', 'curl'],
-  ['python-requests', 'python-requests/2.31.0', 'desktop', 'bot', 'python-requests'],
-  ['empty', '', 'desktop', 'unknown', 'Unknown']
+  ['Slack unfurler', 'Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)', '', 'bot', 'Slack'],
+  ['iMessage preview', 'Mozilla/5.0 (Macintosh; Intel Mac OS X 10_11_1) AppleWebKit/601.2.4 (KHTML, like Gecko) Version/9.0.1 Safari/601.2.4 facebookexternalhit/1.1 Facebot Twitterbot/1.0', '', 'bot', 'iMessage'],
+  ['Gmail image proxy', 'Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)', '', 'proxy', 'GoogleImageProxy'],
+  ['curl', 'curl/8.5.0', '', 'bot', 'curl'],
+  ['python-requests', 'python-requests/2.31.0', '', 'bot', 'python-requests'],
+  ['empty', '', '', 'unknown', 'Unknown']
 ]
 
 t.test('device, client type and client name for real agents', async t => {
@@ -90,6 +91,36 @@ t.test('Fetch Metadata and client hint expectations', async t => {
   t.same(a('Mozilla/5.0 (Linux; Android 14; SAMSUNG SM-S918B) AppleWebKit/537.36 (KHTML, like Gecko) SamsungBrowser/28.0 Chrome/130.0.0.0 Mobile Safari/537.36'), { fm: true, ch: false, chrome: 130 }, 'Samsung Internet: hints unverified, not expected')
   t.equal(analyzeAgent('Microsoft Office/16.0 (Windows NT 10.0; Microsoft Outlook 16.0.17328; Pro)').browserLike, false, 'an email client is not judged on browser headers')
   t.equal(analyzeAgent('Mozilla/5.0 (iPhone; CPU iPhone OS 18_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 [FBAN/FBIOS;FBAV/530.0.0.40.107]').inApp, true)
+})
+
+t.test('device_type is what the agent names, never a guess', async t => {
+  const device = (ua: string): string => clientFields(ua).device_type
+  // Nothing fetched on a person's device, or the agent does not say which: '' (null in webhooks).
+  t.equal(device(''), '', 'an empty agent')
+  t.equal(device('   '), '', 'a blank agent')
+  t.equal(device('curl/8.5.0'), '', 'a self-declared bot')
+  t.equal(device('Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)'), '', 'a crawler')
+  t.equal(device('Mozilla/5.0 (Linux; Android 6.0.1; Nexus 5X Build/MMB29P) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/141.0.7390.122 Mobile Safari/537.36 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)'), '', 'a crawler with a phone\'s tokens: not a person\'s phone')
+  t.equal(device('WhatsApp/2.23.20.0 A'), '', 'a link-preview fetcher')
+  t.equal(device('Barracuda Sentinel (EE)'), '', 'a scanner')
+  t.equal(device('Mozilla/5.0'), '', 'a privacy fetcher')
+  t.equal(device('Mozilla/5.0 (PlayStation; PlayStation 5/2.26) AppleWebKit/605.1.15 (KHTML, like Gecko)'), '', 'a console: none of the three')
+  t.equal(device('Mozilla/5.0 (SMART-TV; Linux; Tizen 6.0) AppleWebKit/538.1 (KHTML, like Gecko) Version/6.0 TV Safari/538.1'), '', 'a TV: none of the three')
+  // What a person's agent names.
+  t.equal(device('Mozilla/5.0 (X11; FreeBSD amd64; rv:128.0) Gecko/20100101 Firefox/128.0'), 'desktop', 'a desktop BSD')
+  t.equal(device('Mozilla/5.0 (X11; CrOS x86_64 14541.0.0) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/142.0.0.0 Safari/537.36'), 'desktop', 'ChromeOS')
+  t.equal(device('Outlook-iOS/709.2189947.prod.iphone (3.24.1)'), 'mobile', 'Outlook for iPhone names its phone')
+  t.equal(device('Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/90.0.4430.93 Safari/537.36'), 'desktop', 'a Safe Links fetch claims Windows: the agent says desktop, the verdict says machine')
+})
+
+t.test('the new Outlook is an email client judged on browser headers', async t => {
+  const a = analyzeAgent('Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/117.0.0.0 Safari/537.36 Edg/117.0.2045.47 OneOutlook/1.2023.927.100')
+  t.equal(a.newOutlook, true)
+  t.equal(a.browserLike, true, 'a WebView2: its requests carry Edge\'s headers')
+  t.equal(a.fetchMetadata, true)
+  t.equal(a.clientHints, false, 'not expected of the web view')
+  t.equal(a.isBot, false)
+  t.equal(analyzeAgent('Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/142.0.0.0 Safari/537.36 Edg/142.0.0.0').newOutlook, false, 'Edge itself')
 })
 
 t.test('the memo is bounded', async t => {

@@ -44,7 +44,9 @@ function observation (i: number): Observation {
     secFetchSite: s(6),
     secChUa: s(0),
     referer: s(1),
-    blocked: i % 4 === 0
+    blocked: i % 4 === 0,
+    scheme: ['https', 'http', ''][i % 3],
+    xNativeHost: s(5)
   })
   return o
 }

@@ -128,6 +128,10 @@ t.test('machine clicks go only to webhooks with include_machine_events; expired 
   t.same(urls(machines), [human.url, scan.url].sort(), 'the machine-events webhook gets both')
   const scanEvent = machines.received.map(x => JSON.parse(x.body) as typeof SPEC_EXAMPLE).find(x => x.data.destination_url === scan.url)
   t.match(scanEvent?.data.bot, { machine: true, counts_for_metrics: false, classification: 'security_scanner' })
+  // Issue 16: a scanner's agent names no device a person holds: null, not a guessed "desktop".
+  t.equal((scanEvent?.data as { device_type: unknown } | undefined)?.device_type, null, 'device_type of a scanner is null')
+  const humanEvent = machines.received.map(x => JSON.parse(x.body) as typeof SPEC_EXAMPLE).find(x => x.data.destination_url === human.url)
+  t.equal(humanEvent?.data.device_type, 'mobile', 'an iPhone is mobile')
 })
 
 t.test('receiver down, then up: delivered after recovery with the same id; a restart keeps pending deliveries', async t => {

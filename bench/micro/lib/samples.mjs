@@ -41,7 +41,10 @@ export function sampleObservation (i = 0) {
     referer: h.Referer,
     via: '',
     dnt: '',
-    upgradeInsecureRequests: h['Upgrade-Insecure-Requests']
+    upgradeInsecureRequests: h['Upgrade-Insecure-Requests'],
+    blocked: false,
+    scheme: 'https',
+    xNativeHost: ''
   }
 }
 
