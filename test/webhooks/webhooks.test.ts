@@ -146,11 +146,12 @@ t.test('receiver down, then up: delivered after recovery with the same id; a res
   const e = await startTestEngine(t, { ...FAST, 'webhook-retry-schedule': schedule }, {}, dir)
   await hook(e, rx.url)
   const click = await send(e, BROWSER)
-  const deadline = Date.now() + 20_000
+  // Generous waits: under a loaded suite (load 15 on 2 cores) each hop here took seconds.
+  const deadline = Date.now() + 60_000
   while (e.dispatcher.stats.failedAttempts < 2 && Date.now() < deadline) await sleep(50)
   t.ok(e.dispatcher.stats.failedAttempts >= 2, 'attempts failed while the receiver was down')
   await rx.up()
-  const [got] = await rx.waitFor(1)
+  const [got] = await rx.waitFor(1, 60_000)
   t.equal((JSON.parse(got.body) as typeof SPEC_EXAMPLE).data.destination_url, click.url, 'delivered after recovery')
   const firstId = got.headers['webhook-id']
 
@@ -160,14 +161,14 @@ t.test('receiver down, then up: delivered after recovery with the same id; a res
   const later = await send(e, BROWSER)
   // Its own wait (not what is left of the first one's): on a loaded machine the first part can take most of that.
   // Its job queued and tried once (a late retry of the first click's job may fail meanwhile too).
-  await until('the later delivery queued and failed once', () => e.dispatcher.pending >= 1 && e.dispatcher.stats.failedAttempts > failedBefore, 30_000)
+  await until('the later delivery queued and failed once', () => e.dispatcher.pending >= 1 && e.dispatcher.stats.failedAttempts > failedBefore, 60_000)
   await e.stop()
   const before = rx.received.length
   const back = await startTestEngine(t, FAST, {}, dir)
   t.ok(back.dispatcher.pending >= 1, 'the pending delivery survived the restart')
   await rx.up()
   const bodies = (): Array<typeof SPEC_EXAMPLE> => rx.received.slice(before).map(x => JSON.parse(x.body) as typeof SPEC_EXAMPLE)
-  await until('the later click delivered', () => bodies().some(b => b.data.destination_url === later.url), 30_000)
+  await until('the later click delivered', () => bodies().some(b => b.data.destination_url === later.url), 60_000)
   t.ok(bodies().some(b => b.data.destination_url === later.url), 'delivered once the process is back')
   t.not(firstId, undefined)
 })
