@@ -20,7 +20,7 @@ export function openApiPath (pattern: string): string {
   return pattern.replace(/:([a-z_]+)/g, '{$1}')
 }
 
-const METHOD: Record<RouteDef['method'], string> = { get: 'get', post: 'post', patch: 'patch', del: 'delete' }
+const METHOD: Record<RouteDef['method'], string> = { get: 'get', post: 'post', put: 'put', patch: 'patch', del: 'delete' }
 
 /** The OpenAPI 3.1 document of the Team API, built from the same route table and schemas the server uses. */
 export function buildOpenApi (routes: RouteDef[], version: string): Record<string, unknown> {
