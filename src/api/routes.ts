@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto'
 import type { ControlPlane } from '../control/plane.js'
 import type { DomainClaim, Project, Route, RouteType, Webhook } from '../control/model.js'
 import { domainClaimIsLive } from '../control/plane.js'
