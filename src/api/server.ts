@@ -239,7 +239,8 @@ export class ApiServer {
       const field = e?.instancePath === '' ? undefined : e?.instancePath.slice(1).replace(/\//g, '.')
       if (e?.keyword === 'additionalProperties') {
         const extra = (e.params as { additionalProperty: string }).additionalProperty
-        throw invalid(`unknown field "${extra}"`, { field: extra })
+        const at = field === undefined ? extra : `${field}.${extra}` // settings.track_opens
+        throw invalid(`unknown field "${at}"`, { field: at })
       }
       if (e?.keyword === 'required') {
         const missing = (e.params as { missingProperty: string }).missingProperty

@@ -76,16 +76,17 @@ export interface DeliverySummary {
   delivered: number
 }
 
-const SUMMARY = `SELECT toString(event_id) AS event_id, toUnixTimestamp64Milli(min(ts)) AS first_ms,
-  argMax(attempt, (ts, attempt)) AS attempt, argMax(status, (ts, attempt)) AS status, argMax(ok, (ts, attempt)) AS ok,
-  argMax(latency_ms, (ts, attempt)) AS latency_ms, argMax(error, (ts, attempt)) AS error, argMax(response_body, (ts, attempt)) AS response_body,
-  argMax(if(isNull(next_retry), -1, toUnixTimestamp64Milli(assumeNotNull(next_retry))), (ts, attempt)) AS next_retry,
-  toUnixTimestamp64Milli(maxIf(ts, ok)) AS delivered
+// Aliases unlike the column names: ClickHouse would read `attempt` inside argMax(…, (ts, attempt)) as the alias.
+const SUMMARY = `SELECT toString(event_id) AS id, toUnixTimestamp64Milli(min(ts)) AS first_ms,
+  argMax(attempt, (ts, attempt)) AS last_attempt, argMax(status, (ts, attempt)) AS last_status, argMax(ok, (ts, attempt)) AS last_ok,
+  argMax(latency_ms, (ts, attempt)) AS last_latency, argMax(error, (ts, attempt)) AS last_error, argMax(response_body, (ts, attempt)) AS last_answer,
+  argMax(if(isNull(next_retry), -1, toUnixTimestamp64Milli(assumeNotNull(next_retry))), (ts, attempt)) AS last_next_retry,
+  toUnixTimestamp64Milli(maxIf(ts, ok)) AS delivered_ms
   FROM webhook_deliveries`
 
 function summary (r: Record<string, unknown>): DeliverySummary {
-  const next = Number(r.next_retry)
-  return { event_id: r.event_id as string, first: Number(r.first_ms), attempt: Number(r.attempt), status: Number(r.status), ok: r.ok as boolean, latency_ms: Number(r.latency_ms), error: r.error as string, response_body: r.response_body as string, next_retry: next < 0 ? null : next, delivered: Number(r.delivered) }
+  const next = Number(r.last_next_retry)
+  return { event_id: r.id as string, first: Number(r.first_ms), attempt: Number(r.last_attempt), status: Number(r.last_status), ok: r.last_ok as boolean, latency_ms: Number(r.last_latency), error: r.last_error as string, response_body: r.last_answer as string, next_retry: next < 0 ? null : next, delivered: Number(r.delivered_ms) }
 }
 
 /**
@@ -96,8 +97,8 @@ function summary (r: Record<string, unknown>): DeliverySummary {
 export async function deliveryPage (client: ClickHouseClient, webhookId: string, settings: Record<string, string | number>, limit: number, after?: readonly [number, string]): Promise<DeliverySummary[]> {
   const rows = await (await client.query({
     query: `${SUMMARY} WHERE webhook_id = {w:UUID} GROUP BY event_id
-            ${after === undefined ? '' : 'HAVING first_ms < {ms:Int64} OR (first_ms = {ms:Int64} AND event_id < {id:String})'}
-            ORDER BY first_ms DESC, event_id DESC LIMIT {limit:UInt32}`,
+            ${after === undefined ? '' : 'HAVING first_ms < {ms:Int64} OR (first_ms = {ms:Int64} AND id < {id:String})'}
+            ORDER BY first_ms DESC, id DESC LIMIT {limit:UInt32}`,
     query_params: { w: webhookId, limit, ...(after === undefined ? {} : { ms: after[0], id: after[1] }) },
     format: 'JSONEachRow',
     clickhouse_settings: settings
@@ -114,10 +115,11 @@ export async function deliveryOf (client: ClickHouseClient, webhookId: string, e
     clickhouse_settings: settings
   })).json<Record<string, unknown>>()
   if (rows.length === 0) return undefined
+  // `event_id` here is the alias toString(event_id): compared as text.
   const attempts = await (await client.query({
     query: `SELECT toString(event_id) AS event_id, attempt, formatDateTime(ts, '%Y-%m-%dT%H:%i:%S.%fZ', 'UTC') AS ts, status, ok, latency_ms, error,
             if(isNull(next_retry), NULL, formatDateTime(assumeNotNull(next_retry), '%Y-%m-%dT%H:%i:%S.%fZ', 'UTC')) AS next_retry
-            FROM webhook_deliveries WHERE webhook_id = {w:UUID} AND event_id = {e:UUID} ORDER BY ts, attempt LIMIT 1000`,
+            FROM webhook_deliveries WHERE webhook_id = {w:UUID} AND event_id = {e:String} ORDER BY ts, attempt LIMIT 1000`,
     query_params: { w: webhookId, e: eventId },
     format: 'JSONEachRow',
     clickhouse_settings: settings
