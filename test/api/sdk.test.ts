@@ -2,6 +2,7 @@ import t from 'tap'
 import { ClientError, HttpRequestError, Lettermint, ValidationError, Webhook, WebhookVerificationError, type ApiClient, type RouteData, type WebhookData } from 'lettermint'
 import { Webhook as StandardWebhook } from 'standardwebhooks'
 import { startTestEngine } from '../helpers/engine.js'
+import { bootstrap } from '../../src/control/projects.js'
 import { request } from '../helpers/http.js'
 import { Receiver, type Received } from '../helpers/receiver.js'
 import { until } from '../helpers/wait.js'
@@ -227,6 +228,39 @@ t.test('Lettermint\'s SDK drives the Team API with only baseUrl changed', async 
     // A route's deletion takes its webhooks with it.
     t.same(await api.routes.delete(resets.id), { message: 'Route deleted successfully.' })
     t.equal((await refusal(api.webhooks.retrieve(hook.id))).statusCode, 404)
+  })
+
+  await t.test('another team\'s token: team A\'s projects, routes, webhooks and deliveries are "not found", its lists hold only its own', async t => {
+    const B = await bootstrap(e.plane, { team: 'Other team', sid: 'other' })
+    const theirs = Lettermint.api(B.token, { baseUrl })
+    const route = e.team!.routes[0].route_id
+    const hook = (await api.webhooks.create({ route_id: route, name: 'A', url: 'http://127.0.0.1:9/hook', events: ['message.clicked'], enabled: false })).data
+    const calls: Array<[string, () => Promise<unknown>]> = [
+      ['projects.retrieve', async () => await theirs.projects.retrieve(pid)],
+      ['projects.routes', async () => await theirs.projects.routes(pid)],
+      ['projects.createRoute', async () => await theirs.projects.createRoute(pid, { name: 'x', route_type: 'broadcast' })],
+      ['routes.retrieve', async () => await theirs.routes.retrieve(route)],
+      ['routes.update', async () => await theirs.routes.update(route, { settings: { track_clicks: false } })],
+      ['routes.delete', async () => await theirs.routes.delete(route)],
+      ['webhooks.create', async () => await theirs.webhooks.create({ route_id: route, name: 'x', url: 'http://127.0.0.1:9/x', events: ['message.clicked'] })],
+      ['webhooks.retrieve', async () => await theirs.webhooks.retrieve(hook.id)],
+      ['webhooks.update', async () => await theirs.webhooks.update(hook.id, { url: 'http://127.0.0.1:9/mine' })],
+      ['webhooks.test', async () => await theirs.webhooks.test(hook.id)],
+      ['webhooks.regenerateSecret', async () => await theirs.webhooks.regenerateSecret(hook.id)],
+      ['webhooks.deliveries', async () => await theirs.webhooks.deliveries(hook.id)],
+      ['webhooks.delivery', async () => await theirs.webhooks.delivery(hook.id, hook.id)],
+      ['webhooks.delete', async () => await theirs.webhooks.delete(hook.id)]
+    ]
+    for (const [name, call] of calls) {
+      const err = await refusal(call())
+      t.equal(err.statusCode, 404, name)
+      t.match(err.responseBody, { code: 'CT_ERR_NOT_FOUND' })
+    }
+    t.same((await theirs.projects.list()).data.map(p => p.id), [B.project.project_id])
+    t.same((await theirs.webhooks.list()).data, [], 'none of team A\'s webhooks')
+    t.same((await theirs.webhooks.list({ 'filter[project_id]': pid })).data, [], 'not even when asked for by project')
+    t.match(await api.webhooks.retrieve(hook.id), { url: 'http://127.0.0.1:9/hook', enabled: false }, 'nothing of team A changed')
+    t.equal((await api.routes.retrieve(route)).settings?.track_clicks, true)
   })
 
   await t.test('endpoints clicktrail leaves to Lettermint: 404 CT_ERR_NOT_SERVED with the area, never a crash', async t => {
