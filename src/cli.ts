@@ -223,9 +223,9 @@ const SQL_FLAGS = ['data-dir', 'admin-host', 'admin-port', 'admin-token'] as con
 const INIT_FLAGS = ['data-dir', 'clickhouse-url', 'clickhouse-user', 'clickhouse-password', 'clickhouse-database', 'tracking-base-url', 'api-host', 'api-port'] as const
 
 async function initCommand (args: string[]): Promise<void> {
-  const { values } = parse(args, { ...pick(INIT_FLAGS), 'if-empty': { type: 'boolean' }, team: { type: 'string' }, project: { type: 'string' }, sid: { type: 'string' } }, false, 'init')
+  const { values } = parse(args, { ...pick(INIT_FLAGS), 'if-empty': { type: 'boolean' }, json: { type: 'boolean' }, team: { type: 'string' }, project: { type: 'string' }, sid: { type: 'string' } }, false, 'init')
   if (values.help === true) {
-    console.log(`usage: clicktrail init [--if-empty] [--team NAME] [--project NAME] [--sid SID]\n\nCreates a team, a Team API token, a project and a transactional and a broadcast route with\nclick tracking on, and prints them. --if-empty does nothing when a team exists already.\nWith the embedded engine, run it while the server is stopped.\n\n${helpFor(INIT_FLAGS)}`)
+    console.log(`usage: clicktrail init [--if-empty] [--json] [--team NAME] [--project NAME] [--sid SID]\n\nCreates a team, a Team API token, a project and a transactional and a broadcast route with\nclick tracking on, and prints them. --if-empty does nothing when a team exists already.\n--json prints them as one JSON object, for scripts (with --if-empty and a team already\nthere: {"created": false}). With the embedded engine, run it while the server is stopped.\n\n${helpFor(INIT_FLAGS)}`)
     return
   }
   const config = loadConfig(values)
@@ -238,7 +238,7 @@ async function initCommand (args: string[]): Promise<void> {
     const plane = new ControlPlane(store.writer, createLogger('silent'))
     await plane.reload()
     if (values['if-empty'] === true && plane.teamCount > 0) {
-      console.log(`clicktrail: ${config.dataDir} already has a team; nothing to do`)
+      console.log(values.json === true ? JSON.stringify({ created: false }) : `clicktrail: ${config.dataDir} already has a team; nothing to do`)
       return
     }
     // The first command run on a new data dir makes its secret (serve records its
@@ -247,12 +247,25 @@ async function initCommand (args: string[]): Promise<void> {
     const sid = typeof values.sid === 'string' ? values.sid : undefined
     const b = await bootstrap(plane, { team: values.team as string | undefined, project: values.project as string | undefined, sid })
     const api = `http://${config.apiHost}:${config.apiPort}`
+    const trackingHost = `p${b.project.sid}.${new URL(config.trackingBaseUrl).host}`
+    if (values.json === true) {
+      console.log(JSON.stringify({
+        created: true,
+        team: { id: b.team.team_id, name: b.team.name },
+        api_token: b.token,
+        api_url: `${api}/v1`,
+        lettermint_base_url: `${api}/lettermint/v1`,
+        project: { id: b.project.project_id, sid: b.project.sid, name: b.project.name, tracking_host: trackingHost },
+        routes: b.routes.map(r => ({ id: r.route_id, name: r.name, slug: r.slug, route_type: r.type, track_clicks: r.track_clicks }))
+      }, null, 2))
+      return
+    }
     const [tx, bc] = b.routes
     console.log(`team            ${b.team.name} (${b.team.team_id})
 API token       ${b.token}
                 (shown once; keep it: only its hash is stored)
 project         ${b.project.name}, sid ${b.project.sid} (${b.project.project_id})
-tracking host   p${b.project.sid}.${new URL(config.trackingBaseUrl).host}
+tracking host   ${trackingHost}
 routes          transactional ${tx.route_id} (track_clicks on)
                 broadcast     ${bc.route_id} (track_clicks on)
 

@@ -182,6 +182,23 @@ async function serveIn (t: Test, dir: string, fixedPorts = false): Promise<Serve
   }
 }
 
+t.test('init --json: one JSON object a script can read, and the token, project and routes in it are the served ones', async t => {
+  const dir = mkdtempSync(join(tmpdir(), 'clicktrail-cli-'))
+  t.teardown(() => { rmSync(dir, { recursive: true, force: true }) })
+  const init = run(['init', '--json', '--data-dir', dir, '--sid', 'jsoned', '--team', 'Scripts', '--project', 'Receipts'])
+  t.equal(init.status, 0, init.stderr)
+  const b = JSON.parse(init.stdout) as { created: boolean, team: { id: string, name: string }, api_token: string, api_url: string, lettermint_base_url: string, project: { id: string, sid: string, name: string, tracking_host: string }, routes: Array<{ id: string, name: string, slug: string, route_type: string, track_clicks: boolean }> }
+  t.match(b, { created: true, team: { id: /^[0-9a-f-]{36}$/, name: 'Scripts' }, api_token: /^ct_[a-z0-9]{8}_\S+$/, api_url: 'http://127.0.0.1:8081/v1', lettermint_base_url: 'http://127.0.0.1:8081/lettermint/v1', project: { id: /^[0-9a-f-]{36}$/, sid: 'jsoned', name: 'Receipts', tracking_host: 'pjsoned.t.localhost:8080' } })
+  t.same(b.routes.map(r => [r.name, r.slug, r.route_type, r.track_clicks]), [['Transactional', 'transactional', 'transactional', true], ['Broadcast', 'broadcast', 'broadcast', true]])
+  t.same(JSON.parse(run(['init', '--json', '--if-empty', '--data-dir', dir]).stdout), { created: false }, '--if-empty --json: still JSON')
+  const served = await serveIn(t, dir)
+  const r = await fetch(`http://127.0.0.1:${served.apiPort}/v1/projects/${b.project.id}/routes`, { headers: { authorization: `Bearer ${b.api_token}` } })
+  t.equal(r.status, 200, 'the printed token is a working Team API token')
+  const routes = await r.json() as { data: Array<{ id: string }> }
+  t.same(routes.data.map(x => x.id), b.routes.map(x => x.id), 'of that project, with those routes')
+  t.equal(await served.stop(), 0)
+})
+
 /** Exit 1 and exactly one line on stderr, `clicktrail: CODE: …`, with no stack trace. */
 function failsInOneLine (t: Test, r: { status: number | null, stderr: string }, code: string, what: string): void {
   t.equal(r.status, 1, `${what}: exit 1`)

@@ -4,9 +4,9 @@ import type { RouteDef } from './routes.js'
 const ERROR_TEXT: Record<number, string> = {
   400: 'malformed path, JSON, unknown or invalid fields, ill-formed text (CT_ERR_BAD_PATH, CT_ERR_BAD_JSON, CT_ERR_VALIDATION)',
   401: 'missing or invalid bearer token (CT_ERR_UNAUTHORIZED)',
-  404: 'not found, or another team\'s (CT_ERR_NOT_FOUND)',
+  404: 'not found, or another team\'s (CT_ERR_NOT_FOUND); an endpoint of Lettermint\'s API that clicktrail does not serve (CT_ERR_NOT_SERVED)',
   405: 'method not allowed on this path (CT_ERR_METHOD_NOT_ALLOWED; see Allow)',
-  409: 'conflict (CT_ERR_DOMAIN_TAKEN, CT_ERR_SID_TAKEN, CT_ERR_WEBHOOK_DISABLED, CT_ERR_MESSAGE_ID_TAKEN)',
+  409: 'conflict (CT_ERR_DOMAIN_TAKEN, CT_ERR_SID_TAKEN, CT_ERR_ROUTE_SLUG_TAKEN, CT_ERR_WEBHOOK_DISABLED, CT_ERR_MESSAGE_ID_TAKEN)',
   413: 'body or answer over the limit (CT_ERR_BODY_TOO_LARGE, CT_ERR_REWRITE_OUTPUT_TOO_LARGE)',
   415: 'not JSON (CT_ERR_UNSUPPORTED_MEDIA_TYPE)',
   422: 'inbound routes cannot track clicks (CT_ERR_ROUTE_INBOUND_TRACKING); the hostname is the operator\'s (CT_ERR_DOMAIN_RESERVED); too many recipients, links or tokens (CT_ERR_REWRITE_TOO_MANY_*); the document could not be parsed',
@@ -20,7 +20,7 @@ export function openApiPath (pattern: string): string {
   return pattern.replace(/:([a-z_]+)/g, '{$1}')
 }
 
-const METHOD: Record<RouteDef['method'], string> = { get: 'get', post: 'post', patch: 'patch', del: 'delete' }
+const METHOD: Record<RouteDef['method'], string> = { get: 'get', post: 'post', put: 'put', patch: 'patch', del: 'delete' }
 
 /** The OpenAPI 3.1 document of the Team API, built from the same route table and schemas the server uses. */
 export function buildOpenApi (routes: RouteDef[], version: string): Record<string, unknown> {
@@ -52,7 +52,7 @@ export function buildOpenApi (routes: RouteDef[], version: string): Record<strin
   }
   return {
     openapi: '3.1.0',
-    info: { title: 'clicktrail Team API', version, description: 'Projects, routes, webhooks and tracking domains of a team. JSON over HTTP; errors are {"error": {"code", "message"}} with stable codes.' },
+    info: { title: 'clicktrail Team API', version, description: 'Projects, routes, webhooks and tracking domains of a team. JSON over HTTP; errors are {"error": {"code", "message"}} with stable codes. Every path is also served under /lettermint/v1 (for Lettermint\'s own SDK, baseUrl http://host:port/lettermint/v1) with Lettermint\'s answers where they differ: errors {"error": message, "code", "message"}, deletes 200 {"message"}, createRoute {"data", "message"}, and a webhook\'s deliveries one per event (WebhookDelivery).' },
     servers: [{ url: '/' }],
     security: [{ bearer: [] }],
     components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'a team API token, ct_<id>_<secret>' } }, schemas },

@@ -1,14 +1,15 @@
-import { randomUUID } from 'node:crypto'
 import type { ControlPlane } from '../control/plane.js'
-import type { DomainClaim, Project, Route, Webhook } from '../control/model.js'
+import type { DomainClaim, Project, Route, RouteType, Webhook } from '../control/model.js'
 import { domainClaimIsLive } from '../control/plane.js'
 import type { DomainService } from '../control/domains.js'
 import { hostnameOf } from '../token/tracked-url.js'
 import { inboundTracking, invalid, notFound, unavailable } from './errors.js'
 import { ClicktrailError } from '../errors.js'
-import { createProject, createRoute, newWebhookSecret } from '../control/projects.js'
-import { domainView, projectView, routeView, webhookView } from './views.js'
-import { listOf } from './schemas.js'
+import { createProject, createRoute } from '../control/projects.js'
+import { domainView, projectView, routeView, type ProjectFacts } from './views.js'
+import { listOf, pageOf } from './schemas.js'
+import { deletedReply, type Dialect } from './dialect.js'
+import { listBody, pageQuery, paginate } from './pages.js'
 import { isForbiddenAddress } from '../webhooks/address.js'
 import { lookup } from 'node:dns/promises'
 import { isIP } from 'node:net'
@@ -26,6 +27,10 @@ export interface Ctx {
   trackingHost: string
   /** Operator flag: webhook URLs may point at private addresses. */
   allowPrivateWebhooks: boolean
+  /** clicktrail's answers (/v1) or Lettermint's (/lettermint/v1): see dialect.ts. */
+  dialect: Dialect
+  /** The path as requested (without the query): lists name it in their pagination. */
+  path: string
 }
 
 export interface Reply {
@@ -38,7 +43,7 @@ export interface Reply {
 }
 
 export interface RouteDef {
-  method: 'get' | 'post' | 'patch' | 'del'
+  method: 'get' | 'post' | 'put' | 'patch' | 'del'
   /** uWS pattern: `:name` parameters. */
   path: string
   operationId: string
@@ -60,7 +65,7 @@ export interface RouteDef {
 
 const now = (): number => Date.now()
 
-function ownProject (ctx: Ctx, id = ctx.params.project_id): Project {
+export function ownProject (ctx: Ctx, id = ctx.params.project_id): Project {
   const p = ctx.plane.project(id)
   if (p === undefined || p.team_id !== ctx.teamId) throw notFound('project')
   return p
@@ -74,6 +79,24 @@ export function ownWebhook (ctx: Ctx): Webhook {
   const w = ctx.plane.webhook(ctx.params.webhook_id)
   if (w === undefined || w.team_id !== ctx.teamId) throw notFound('webhook')
   return w
+}
+
+export function projectFacts (plane: ControlPlane, p: Project): ProjectFacts {
+  return { routes: plane.routes(p.project_id), domainsCount: plane.domains(p.project_id).length }
+}
+
+/** A route's derived fields: the project's oldest route is its default; webhooks scoped to it. */
+export function routeFacts (plane: ControlPlane, r: Route): { isDefault: boolean, webhooksCount: number } {
+  return { isDefault: plane.routes(r.project_id)[0]?.route_id === r.route_id, webhooksCount: plane.webhooks(r.project_id).filter(w => w.route_id === r.route_id).length }
+}
+
+/** PATCH and PUT of a route: tracking can never be turned on for an inbound route (422). */
+async function updateRoute (ctx: Ctx, change: { name?: string, track_clicks?: boolean }): Promise<Route> {
+  const current = ownRoute(ctx)
+  if (current.type === 'inbound' && change.track_clicks === true) throw inboundTracking()
+  const r: Route = { ...current, ...change, updated_at: now() }
+  await ctx.plane.write('routes', r)
+  return r
 }
 
 function domainService (ctx: Ctx): DomainService {
@@ -122,6 +145,16 @@ const VERIFY_WRITE_INTERVAL_MS = 10_000
 
 export const ROUTES: RouteDef[] = [
   {
+    method: 'get',
+    path: '/v1/ping',
+    operationId: 'ping',
+    summary: 'Check the token and that the API answers (text `pong`)',
+    tag: 'projects',
+    response: { status: 200, schema: { type: 'string', description: 'text/plain: pong' } },
+    errors: [],
+    handler: () => ({ status: 200, raw: Buffer.from('pong'), contentType: 'text/plain; charset=utf-8' })
+  },
+  {
     method: 'post',
     path: '/v1/projects',
     operationId: 'createProject',
@@ -131,18 +164,23 @@ export const ROUTES: RouteDef[] = [
     response: { status: 201, schema: 'Project' },
     errors: [400, 409, 413],
     async handler (ctx) {
-      return { status: 201, body: projectView(await createProject(ctx.plane, ctx.teamId, ctx.body), ctx.trackingHost) }
+      const p = await createProject(ctx.plane, ctx.teamId, ctx.body)
+      return { status: 201, body: projectView(p, ctx.trackingHost, projectFacts(ctx.plane, p)) }
     }
   },
   {
     method: 'get',
     path: '/v1/projects',
     operationId: 'listProjects',
-    summary: 'List the team\'s projects',
+    summary: 'List the team\'s projects (cursor pages: page[size], page[cursor])',
     tag: 'projects',
-    response: { status: 200, schema: listOf('Project') },
-    errors: [],
-    handler: ctx => ({ status: 200, body: { data: ctx.plane.projects(ctx.teamId).map(p => projectView(p, ctx.trackingHost)) } })
+    response: { status: 200, schema: pageOf('Project') },
+    errors: [400],
+    handler: ctx => {
+      const q = pageQuery(ctx.query, ctx.dialect)
+      const { data, next } = paginate(ctx.plane.projects(ctx.teamId), p => [p.created_at, p.project_id], q)
+      return { status: 200, body: listBody(ctx.path, q, data.map(p => projectView(p, ctx.trackingHost, projectFacts(ctx.plane, p))), next) }
+    }
   },
   {
     method: 'get',
@@ -152,7 +190,10 @@ export const ROUTES: RouteDef[] = [
     tag: 'projects',
     response: { status: 200, schema: 'Project' },
     errors: [404],
-    handler: ctx => ({ status: 200, body: projectView(ownProject(ctx), ctx.trackingHost) })
+    handler: ctx => {
+      const p = ownProject(ctx)
+      return { status: 200, body: projectView(p, ctx.trackingHost, projectFacts(ctx.plane, p)) }
+    }
   },
   {
     method: 'patch',
@@ -166,31 +207,42 @@ export const ROUTES: RouteDef[] = [
     async handler (ctx) {
       const p: Project = { ...ownProject(ctx), ...ctx.body, updated_at: now() }
       await ctx.plane.write('projects', p)
-      return { status: 200, body: projectView(p, ctx.trackingHost) }
+      return { status: 200, body: projectView(p, ctx.trackingHost, projectFacts(ctx.plane, p)) }
     }
   },
   {
     method: 'post',
     path: '/v1/projects/:project_id/routes',
     operationId: 'createRoute',
-    summary: 'Create a route (inbound routes cannot track clicks)',
+    summary: 'Create a route: {name, type or route_type, slug?, track_clicks?} (inbound routes cannot track clicks). /v1 answers the route; /lettermint/v1 answers {data, message}',
     tag: 'routes',
     request: 'RouteCreate',
     response: { status: 201, schema: 'Route' },
-    errors: [400, 404, 413, 422],
+    errors: [400, 404, 409, 413, 422],
     async handler (ctx) {
-      return { status: 201, body: routeView(await createRoute(ctx.plane, ownProject(ctx), ctx.body)) }
+      const { route_type: routeType, type, ...rest } = ctx.body as { route_type?: RouteType, type?: RouteType, name: string, slug?: string | null, track_clicks?: boolean }
+      if (type !== undefined && routeType !== undefined && type !== routeType) throw invalid('type and route_type differ; give one of them', { field: 'route_type' })
+      const t = type ?? routeType
+      if (t === undefined) throw invalid(ctx.dialect === 'lettermint' ? 'missing field "route_type"' : 'missing field "type"', { field: ctx.dialect === 'lettermint' ? 'route_type' : 'type' })
+      const r = await createRoute(ctx.plane, ownProject(ctx), { ...rest, slug: rest.slug ?? undefined, type: t })
+      const view = routeView(r, routeFacts(ctx.plane, r))
+      return { status: 201, body: ctx.dialect === 'lettermint' ? { data: view, message: 'Route created successfully.' } : view }
     }
   },
   {
     method: 'get',
     path: '/v1/projects/:project_id/routes',
     operationId: 'listRoutes',
-    summary: 'List a project\'s routes',
+    summary: 'List a project\'s routes (cursor pages: page[size], page[cursor])',
     tag: 'routes',
-    response: { status: 200, schema: listOf('Route') },
-    errors: [404],
-    handler: ctx => ({ status: 200, body: { data: ctx.plane.routes(ownProject(ctx).project_id).map(routeView) } })
+    response: { status: 200, schema: pageOf('Route') },
+    errors: [400, 404],
+    handler: ctx => {
+      const p = ownProject(ctx)
+      const q = pageQuery(ctx.query, ctx.dialect)
+      const { data, next } = paginate(ctx.plane.routes(p.project_id), r => [r.created_at, r.route_id], q)
+      return { status: 200, body: listBody(ctx.path, q, data.map(r => routeView(r, routeFacts(ctx.plane, r))), next) }
+    }
   },
   {
     method: 'get',
@@ -200,7 +252,10 @@ export const ROUTES: RouteDef[] = [
     tag: 'routes',
     response: { status: 200, schema: 'Route' },
     errors: [404],
-    handler: ctx => ({ status: 200, body: routeView(ownRoute(ctx)) })
+    handler: ctx => {
+      const r = ownRoute(ctx)
+      return { status: 200, body: routeView(r, routeFacts(ctx.plane, r)) }
+    }
   },
   {
     method: 'patch',
@@ -212,101 +267,41 @@ export const ROUTES: RouteDef[] = [
     response: { status: 200, schema: 'Route' },
     errors: [400, 404, 413, 422],
     async handler (ctx) {
-      const current = ownRoute(ctx)
-      if (current.type === 'inbound' && ctx.body.track_clicks === true) throw inboundTracking()
-      const r: Route = { ...current, ...ctx.body, updated_at: now() }
-      await ctx.plane.write('routes', r)
-      return { status: 200, body: routeView(r) }
+      const r = await updateRoute(ctx, ctx.body)
+      return { status: 200, body: routeView(r, routeFacts(ctx.plane, r)) }
+    }
+  },
+  {
+    method: 'put',
+    path: '/v1/routes/:route_id',
+    operationId: 'replaceRouteSettings',
+    summary: 'Update a route as Lettermint does: {"name"?, "settings": {"track_clicks": true}}; answers {data, message}',
+    tag: 'routes',
+    request: 'RouteSettingsUpdate',
+    response: { status: 200, schema: { type: 'object', required: ['data', 'message'], properties: { data: { $ref: '#/components/schemas/Route' }, message: { type: 'string' } } } },
+    errors: [400, 404, 413, 422],
+    async handler (ctx) {
+      const b = ctx.body as { name?: string | null, settings?: { track_clicks?: boolean | null } | null }
+      const change: { name?: string, track_clicks?: boolean } = {}
+      if (typeof b.name === 'string') change.name = b.name
+      if (typeof b.settings?.track_clicks === 'boolean') change.track_clicks = b.settings.track_clicks
+      const r = await updateRoute(ctx, change)
+      return { status: 200, body: { data: routeView(r, routeFacts(ctx.plane, r)), message: 'Route updated successfully.' } }
     }
   },
   {
     method: 'del',
     path: '/v1/routes/:route_id',
     operationId: 'deleteRoute',
-    summary: 'Delete a route',
+    summary: 'Delete a route and the webhooks scoped to it (/v1: 204; /lettermint/v1: 200 {message})',
     tag: 'routes',
     response: { status: 204 },
     errors: [404],
     async handler (ctx) {
-      await ctx.plane.write('routes', { ...ownRoute(ctx), updated_at: now() }, true)
-      return { status: 204 }
-    }
-  },
-  {
-    method: 'post',
-    path: '/v1/projects/:project_id/webhooks',
-    operationId: 'createWebhook',
-    summary: 'Create a webhook; the answer carries its signing secret, shown only this once',
-    tag: 'webhooks',
-    request: 'WebhookCreate',
-    response: { status: 201, schema: 'Webhook' },
-    errors: [400, 404, 413],
-    async handler (ctx) {
-      const p = ownProject(ctx)
-      const t = now()
-      const w: Webhook = {
-        webhook_id: randomUUID(),
-        project_id: p.project_id,
-        team_id: p.team_id,
-        url: await checkWebhookUrl(ctx.body.url, ctx.allowPrivateWebhooks),
-        secret: newWebhookSecret(),
-        events: ctx.body.events ?? ['message.clicked'],
-        include_machine_events: ctx.body.include_machine_events ?? false,
-        enabled: ctx.body.enabled ?? true,
-        created_at: t,
-        updated_at: t
-      }
-      await ctx.plane.write('webhooks', w)
-      return { status: 201, body: webhookView(w, true) }
-    }
-  },
-  {
-    method: 'get',
-    path: '/v1/projects/:project_id/webhooks',
-    operationId: 'listWebhooks',
-    summary: 'List a project\'s webhooks',
-    tag: 'webhooks',
-    response: { status: 200, schema: listOf('Webhook') },
-    errors: [404],
-    handler: ctx => ({ status: 200, body: { data: ctx.plane.webhooks(ownProject(ctx).project_id).map(w => webhookView(w)) } })
-  },
-  {
-    method: 'get',
-    path: '/v1/webhooks/:webhook_id',
-    operationId: 'getWebhook',
-    summary: 'Get a webhook (without its secret)',
-    tag: 'webhooks',
-    response: { status: 200, schema: 'Webhook' },
-    errors: [404],
-    handler: ctx => ({ status: 200, body: webhookView(ownWebhook(ctx)) })
-  },
-  {
-    method: 'patch',
-    path: '/v1/webhooks/:webhook_id',
-    operationId: 'updateWebhook',
-    summary: 'Update a webhook',
-    tag: 'webhooks',
-    request: 'WebhookUpdate',
-    response: { status: 200, schema: 'Webhook' },
-    errors: [400, 404, 413],
-    async handler (ctx) {
-      const w: Webhook = { ...ownWebhook(ctx), ...ctx.body, updated_at: now() }
-      if (ctx.body.url !== undefined) w.url = await checkWebhookUrl(ctx.body.url, ctx.allowPrivateWebhooks)
-      await ctx.plane.write('webhooks', w)
-      return { status: 200, body: webhookView(w) }
-    }
-  },
-  {
-    method: 'del',
-    path: '/v1/webhooks/:webhook_id',
-    operationId: 'deleteWebhook',
-    summary: 'Delete a webhook',
-    tag: 'webhooks',
-    response: { status: 204 },
-    errors: [404],
-    async handler (ctx) {
-      await ctx.plane.write('webhooks', { ...ownWebhook(ctx), updated_at: now() }, true)
-      return { status: 204 }
+      const r = ownRoute(ctx)
+      for (const w of ctx.plane.webhooks(r.project_id).filter(x => x.route_id === r.route_id)) await ctx.plane.write('webhooks', { ...w, updated_at: now() }, true)
+      await ctx.plane.write('routes', { ...r, updated_at: now() }, true)
+      return deletedReply(ctx.dialect, 'Route deleted successfully.')
     }
   },
   {
@@ -417,7 +412,7 @@ export const ROUTES: RouteDef[] = [
  * loopback, private, link-local or metadata address. Delivery checks again at every attempt
  * (DNS can change); this check gives the API user a clear error up front.
  */
-async function checkWebhookUrl (text: string, allowPrivate: boolean): Promise<string> {
+export async function checkWebhookUrl (text: string, allowPrivate: boolean): Promise<string> {
   let u: URL
   try { u = new URL(text) } catch { throw invalid('url must be an absolute http(s) URL', { field: 'url' }) }
   if ((u.protocol !== 'http:' && u.protocol !== 'https:') || u.username !== '' || u.password !== '') throw invalid('url must be http(s) without credentials', { field: 'url' })

@@ -10,6 +10,7 @@ import { badPath, internal, invalid, methodNotAllowed, tooLarge, unauthorized, u
 import { ClicktrailError } from '../errors.js'
 import { checkJsonType, checkRawType, parseJsonBody } from './body.js'
 import { ROUTES, type Reply, type RouteDef } from './routes.js'
+import { errorBody, LETTERMINT_BASE, notServed, type Dialect } from './dialect.js'
 import { schemas } from './schemas.js'
 import { buildOpenApi } from './openapi.js'
 import { mountDashboard } from './dashboard.js'
@@ -20,7 +21,7 @@ export const DEFAULT_MAX_BODY = 64 * 1024
 
 const STATUS_TEXT: Record<number, string> = { 200: 'OK', 201: 'Created', 202: 'Accepted', 204: 'No Content', 400: 'Bad Request', 401: 'Unauthorized', 404: 'Not Found', 405: 'Method Not Allowed', 409: 'Conflict', 413: 'Payload Too Large', 415: 'Unsupported Media Type', 422: 'Unprocessable Entity', 429: 'Too Many Requests', 500: 'Internal Server Error', 503: 'Service Unavailable' }
 
-const METHOD_ORDER = ['GET', 'HEAD', 'POST', 'PATCH', 'DELETE']
+const METHOD_ORDER = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']
 
 /** Raw bodies (`raw` routes) may be sent as their own type or as plain bytes. */
 const RAW_FALLBACK_TYPES = ['application/octet-stream']
@@ -56,6 +57,8 @@ interface Exchange {
   head: boolean
   method: string
   path: string
+  /** Whose shapes the answer takes: the path it came in on says (see dialect.ts). */
+  dialect: Dialect
 }
 
 export interface ApiStats {
@@ -71,7 +74,9 @@ export interface ApiStats {
  * The Team API on its own port: JSON over HTTP, `Authorization: Bearer <team token>`.
  * Every request is authenticated before its body is read, every body is checked against
  * its JSON Schema (unknown fields refused), and every error is
- * `{"error": {"code", "message"}}` with a stable code.
+ * `{"error": {"code", "message"}}` with a stable code. Every route is served twice: at `/v1`
+ * with clicktrail's answers, and at `/lettermint/v1` with Lettermint's where they differ
+ * (errors, envelopes, deletes; see dialect.ts), so Lettermint's own SDK works unmodified.
  *
  * No input ends the process: every uWS callback is wrapped by `guard`, every path of the
  * asynchronous part ends in a catch that answers 500 and logs, a malformed path, header or
@@ -118,7 +123,7 @@ export class ApiServer {
     const log = options.log
     this.#app = loadUws().App()
     const openapi = (head: boolean) => guard(log, 'api', res => {
-      const x: Exchange = { aborted: false, answered: false, head, method: head ? 'HEAD' : 'GET', path: '/v1/openapi.json' }
+      const x: Exchange = { aborted: false, answered: false, head, method: head ? 'HEAD' : 'GET', path: '/v1/openapi.json', dialect: 'clicktrail' }
       this.#send(res, x, 200, 'application/json', this.#openapiJson)
     })
     this.#app.get('/v1/openapi.json', openapi(false))
@@ -130,10 +135,14 @@ export class ApiServer {
         params: [...def.path.matchAll(/:([a-z_]+)/g)].map(m => m[1]),
         rawTypes: def.raw === undefined ? undefined : [def.raw.contentType.toLowerCase(), ...RAW_FALLBACK_TYPES]
       }
-      this.#app[def.method](def.path, guard(log, 'api', (res, req) => { this.#handle(route, res, req, false) }))
-      // HEAD runs the GET (its handlers only read) and sends its headers alone.
-      if (def.method === 'get') this.#app.head(def.path, guard(log, 'api', (res, req) => { this.#handle(route, res, req, true) }))
-      this.#allow(def.path, def.method === 'del' ? 'DELETE' : def.method.toUpperCase())
+      // Every route twice: clicktrail's answers at /v1, Lettermint's at /lettermint/v1.
+      for (const dialect of ['clicktrail', 'lettermint'] as const) {
+        const path = dialect === 'clicktrail' ? def.path : LETTERMINT_BASE + def.path
+        this.#app[def.method](path, guard(log, 'api', (res, req) => { this.#handle(route, res, req, false, dialect) }))
+        // HEAD runs the GET (its handlers only read) and sends its headers alone.
+        if (def.method === 'get') this.#app.head(path, guard(log, 'api', (res, req) => { this.#handle(route, res, req, true, dialect) }))
+        this.#allow(path, def.method === 'del' ? 'DELETE' : def.method.toUpperCase())
+      }
     }
     mountDashboard(this.#app, log)
     this.#app.any('/*', guard(log, 'api', (res, req) => { this.#unrouted(res, req) }))
@@ -160,19 +169,20 @@ export class ApiServer {
     const method = req.getMethod().toUpperCase()
     const path = req.getUrl()
     // The path is the client's: only a bounded piece of it goes into the logs.
-    const x: Exchange = { aborted: false, answered: false, head: method === 'HEAD', method: method.slice(0, 16), path: path.slice(0, 200) }
+    const x: Exchange = { aborted: false, answered: false, head: method === 'HEAD', method: method.slice(0, 16), path: path.slice(0, 200), dialect: path.startsWith(`${LETTERMINT_BASE}/`) ? 'lettermint' : 'clicktrail' }
     const p = this.#patterns.find(q => q.re.test(path))
     if (p === undefined) {
-      this.#fail(res, x, new ClicktrailError('CT_ERR_NOT_FOUND', 'no such endpoint'))
+      // An endpoint of Lettermint's API that clicktrail leaves to Lettermint says so.
+      this.#fail(res, x, notServed(x.dialect === 'lettermint' ? path.slice(LETTERMINT_BASE.length) : path) ?? new ClicktrailError('CT_ERR_NOT_FOUND', 'no such endpoint'))
       return
     }
     const allowed = p.methods.join(', ')
     this.#fail(res, x, methodNotAllowed(allowed), { Allow: allowed })
   }
 
-  #handle (route: CompiledRoute, res: HttpResponse, req: HttpRequest, head: boolean): void {
+  #handle (route: CompiledRoute, res: HttpResponse, req: HttpRequest, head: boolean, dialect: Dialect): void {
     const def = route.def
-    const x: Exchange = { aborted: false, answered: false, head, method: head ? 'HEAD' : req.getMethod().toUpperCase(), path: def.path }
+    const x: Exchange = { aborted: false, answered: false, head, method: head ? 'HEAD' : req.getMethod().toUpperCase(), path: def.path, dialect }
     res.onAborted(() => { x.aborted = true })
     // Everything needed from `req` is read now: it is only valid during this callback.
     const raw: string[] = []
@@ -180,6 +190,7 @@ export class ApiServer {
     const auth = req.getHeader('authorization')
     const contentType = req.getHeader('content-type')
     const query = req.getQuery() ?? ''
+    const url = req.getUrl()
     let params: Record<string, string>
     try {
       params = decodeParams(route.params, raw)
@@ -213,7 +224,7 @@ export class ApiServer {
         return
       }
       Promise.resolve()
-        .then(async () => await def.handler({ teamId: token.team_id, params, query, rawBody: def.raw === undefined ? undefined : rawBody, body, plane: this.#o.plane, trackingHost: this.#trackingHost, allowPrivateWebhooks: this.#o.allowPrivateWebhooks === true }))
+        .then(async () => await def.handler({ teamId: token.team_id, params, query, rawBody: def.raw === undefined ? undefined : rawBody, body, plane: this.#o.plane, trackingHost: this.#trackingHost, allowPrivateWebhooks: this.#o.allowPrivateWebhooks === true, dialect, path: url }))
         .then(reply => { this.#reply(res, x, reply) }, err => { this.#fail(res, x, err) })
         // Whatever the reply or the error path threw (a value JSON.stringify cannot write,
         // a uWS call on a response that went away): answered if still possible, logged,
@@ -230,7 +241,8 @@ export class ApiServer {
       const field = e?.instancePath === '' ? undefined : e?.instancePath.slice(1).replace(/\//g, '.')
       if (e?.keyword === 'additionalProperties') {
         const extra = (e.params as { additionalProperty: string }).additionalProperty
-        throw invalid(`unknown field "${extra}"`, { field: extra })
+        const at = field === undefined ? extra : `${field}.${extra}` // settings.track_opens
+        throw invalid(`unknown field "${at}"`, { field: at })
       }
       if (e?.keyword === 'required') {
         const missing = (e.params as { missingProperty: string }).missingProperty
@@ -255,7 +267,7 @@ export class ApiServer {
   /** Answers an error: ours as they are, ClickHouse's and the network's 503, anything else 500. */
   #fail (res: HttpResponse, x: Exchange, err: unknown, headers?: Record<string, string>): void {
     const e = this.#classify(err, x)
-    const body = JSON.stringify({ error: { code: e.code, message: e.message, ...(e.details === undefined ? {} : { details: e.details }) } })
+    const body = JSON.stringify(errorBody(x.dialect, e.code, e.message, e.details))
     this.#send(res, x, e.status, 'application/json', body, headers)
   }
 
@@ -287,7 +299,7 @@ export class ApiServer {
     limited(this.#o.log).error('api.reply_failed', { method: x.method, route: x.path, err }, 'Team API could not send its answer; answered 500 if it still could')
     if (x.answered || x.aborted) return
     try {
-      this.#send(res, x, 500, 'application/json', JSON.stringify({ error: { code: internal().code, message: internal().message } }))
+      this.#send(res, x, 500, 'application/json', JSON.stringify(errorBody(x.dialect, internal().code, internal().message)))
     } catch { /* the response is gone */ }
   }
 

@@ -1,20 +1,78 @@
 import type { DomainClaim, Project, Route, Webhook } from '../control/model.js'
 import type { DnsRecord } from '../control/domains.js'
+import { slugOf } from '../control/projects.js'
 
 const iso = (ms: number): string => new Date(ms).toISOString()
 
-export function projectView (p: Project, trackingHost: string): Record<string, unknown> {
-  return { project_id: p.project_id, sid: p.sid, name: p.name, token_ttl_days: p.token_ttl_days, retention_days: p.retention_days, tracking_host: `p${p.sid}.${trackingHost}`, created_at: iso(p.created_at), updated_at: iso(p.updated_at) }
+/** What a project's view needs of the rest of the snapshot (Lettermint's derived fields). */
+export interface ProjectFacts {
+  /** The project's routes, oldest first. */
+  routes: readonly Route[]
+  domainsCount: number
 }
 
-export function routeView (r: Route): Record<string, unknown> {
-  return { route_id: r.route_id, project_id: r.project_id, name: r.name, type: r.type, track_clicks: r.track_clicks, created_at: iso(r.created_at), updated_at: iso(r.updated_at) }
+/**
+ * clicktrail's fields (`project_id`, `sid`, `tracking_host`, …) and, beside them, Lettermint's
+ * ProjectData: `id`, and what a click-tracking engine can truthfully say of the rest —
+ * `smtp_enabled` false (clicktrail sends no mail), no project sending token (`token_*` null),
+ * `default_route_id` the oldest route, `last_28_days` null (clicktrail does not see deliveries).
+ */
+export function projectView (p: Project, trackingHost: string, facts?: ProjectFacts): Record<string, unknown> {
+  const v: Record<string, unknown> = { id: p.project_id, project_id: p.project_id, sid: p.sid, name: p.name, token_ttl_days: p.token_ttl_days, retention_days: p.retention_days, tracking_host: `p${p.sid}.${trackingHost}` }
+  if (facts !== undefined) {
+    Object.assign(v, {
+      smtp_enabled: false,
+      redact_email_content: false,
+      default_route_id: facts.routes[0]?.route_id ?? null,
+      token_generated_at: null,
+      token_last_used_at: null,
+      token_last_used_ip: null,
+      routes_count: facts.routes.length,
+      domains_count: facts.domainsCount,
+      last_28_days: null
+    })
+  }
+  v.created_at = iso(p.created_at)
+  v.updated_at = iso(p.updated_at)
+  return v
 }
 
-/** The secret is shown once, in the answer to the create call; never again. */
-export function webhookView (w: Webhook, withSecret = false): Record<string, unknown> {
-  const v: Record<string, unknown> = { webhook_id: w.webhook_id, project_id: w.project_id, url: w.url, events: w.events, include_machine_events: w.include_machine_events, enabled: w.enabled, created_at: iso(w.created_at), updated_at: iso(w.updated_at) }
+/**
+ * clicktrail's fields (`route_id`, `type`, `track_clicks`) and Lettermint's RouteData beside
+ * them: `id`, `slug`, `route_type`, `is_default` (the project's oldest route),
+ * `settings.track_clicks`, `webhooks_count` (webhooks scoped to this route), and
+ * `suppressed_recipients_count` 0 (clicktrail keeps no suppressions).
+ */
+export function routeView (r: Route, facts?: { isDefault: boolean, webhooksCount: number }): Record<string, unknown> {
+  return {
+    id: r.route_id,
+    route_id: r.route_id,
+    project_id: r.project_id,
+    slug: slugOf(r),
+    name: r.name,
+    route_type: r.type,
+    type: r.type,
+    is_default: facts?.isDefault ?? false,
+    track_clicks: r.track_clicks,
+    settings: { track_clicks: r.track_clicks },
+    webhooks_count: facts?.webhooksCount ?? 0,
+    suppressed_recipients_count: 0,
+    created_at: iso(r.created_at),
+    updated_at: iso(r.updated_at)
+  }
+}
+
+/**
+ * clicktrail's fields (`webhook_id`, `project_id`) and Lettermint's WebhookData beside them
+ * (`id`, `route_id` — null for a webhook of the whole project —, `name`, `last_called_at`).
+ * The secret is shown in the answer to the create call and to regenerate-secret; never again.
+ */
+export function webhookView (w: Webhook, withSecret = false, lastCalledAt?: number): Record<string, unknown> {
+  const v: Record<string, unknown> = { id: w.webhook_id, webhook_id: w.webhook_id, project_id: w.project_id, route_id: w.route_id === '' ? null : w.route_id, name: w.name, url: w.url, events: w.events, include_machine_events: w.include_machine_events, enabled: w.enabled }
   if (withSecret) v.secret = w.secret
+  v.last_called_at = lastCalledAt === undefined || lastCalledAt === 0 ? null : iso(lastCalledAt)
+  v.created_at = iso(w.created_at)
+  v.updated_at = iso(w.updated_at)
   return v
 }
 

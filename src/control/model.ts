@@ -27,6 +27,8 @@ export interface Route {
   project_id: string
   team_id: string
   name: string
+  /** Its name within the project (Lettermint's `slug`); '' for routes made before slugs (the API shows one from the name). */
+  slug: string
   type: RouteType
   track_clicks: boolean
   created_at: number
@@ -35,6 +37,9 @@ export interface Route {
 export interface Webhook {
   webhook_id: string
   project_id: string
+  /** The route whose clicks it gets; '' = every route of the project. */
+  route_id: string
+  name: string
   team_id: string
   url: string
   secret: string

@@ -85,10 +85,43 @@ export async function createProject (plane: ControlPlane, teamId: string, body: 
   })
 }
 
-export async function createRoute (plane: ControlPlane, project: Project, body: { name: string, type: RouteType, track_clicks?: boolean }): Promise<Route> {
+/** Lettermint's slug rule: lower-case letters and digits in words joined by `-`. */
+export const SLUG = /^[a-z0-9]+(?:-[a-z0-9]+)*$/
+const SLUG_MAX = 64
+
+/** A slug from a route's name: `Password resets` → `password-resets` (`route` when nothing is left). */
+export function slugify (name: string): string {
+  const s = name.normalize('NFKD').replace(/[\u0300-\u036f]/g, '').toLowerCase().replace(/[^a-z0-9]+/g, '-').slice(0, SLUG_MAX).replace(/^-+|-+$/g, '')
+  return s === '' ? 'route' : s
+}
+
+/** The slug a route is known by: its own, or (routes made before slugs) one from its name. */
+export function slugOf (r: Route): string {
+  return r.slug === '' ? slugify(r.name) : r.slug
+}
+
+/**
+ * Creates a route of `project`. Its slug is unique within the project: a slug asked for and
+ * taken is 409 CT_ERR_ROUTE_SLUG_TAKEN; one made from the name gets `-2`, `-3`… On this node
+ * the check and the write run alone per project (`exclusive`); two nodes creating the same
+ * slug in the same instant can both succeed (slugs are not claims: nothing routes by them).
+ */
+export async function createRoute (plane: ControlPlane, project: Project, body: { name: string, type: RouteType, track_clicks?: boolean, slug?: string }): Promise<Route> {
   if (body.type === 'inbound' && body.track_clicks === true) throw new ClicktrailError('CT_ERR_ROUTE_INBOUND_TRACKING')
-  const t = Date.now()
-  const r: Route = { route_id: randomUUID(), project_id: project.project_id, team_id: project.team_id, name: body.name, type: body.type, track_clicks: body.track_clicks ?? false, created_at: t, updated_at: t }
-  await plane.write('routes', r)
-  return r
+  return await plane.exclusive(`route-slug:${project.project_id}`, async () => {
+    const taken = new Set(plane.routes(project.project_id).map(slugOf))
+    let slug: string
+    if (body.slug !== undefined) {
+      if (taken.has(body.slug)) throw new ClicktrailError('CT_ERR_ROUTE_SLUG_TAKEN', `slug "${body.slug}" is used by another route of this project`)
+      slug = body.slug
+    } else {
+      const base = slugify(body.name)
+      slug = base
+      for (let i = 2; taken.has(slug); i++) slug = `${base.slice(0, SLUG_MAX - String(i).length - 1)}-${i}`
+    }
+    const t = Date.now()
+    const r: Route = { route_id: randomUUID(), project_id: project.project_id, team_id: project.team_id, name: body.name, slug, type: body.type, track_clicks: body.track_clicks ?? false, created_at: t, updated_at: t }
+    await plane.write('routes', r)
+    return r
+  })
 }

@@ -247,7 +247,7 @@ async function assemble (config: Config, log: Logger, options: EngineOptions, lo
     version: VERSION,
     allowPrivateWebhooks: config.webhookAllowPrivate,
     extraRoutes: [
-      ...webhookDeliveryRoutes(dispatcher, store),
+      ...webhookDeliveryRoutes(dispatcher, store, log),
       ...rewriteRoutes({
         pool,
         secrets: secrets.map(x => ({ kid: x.kid, secret: new Uint8Array(x.secret) })),

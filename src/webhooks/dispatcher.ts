@@ -10,7 +10,7 @@ import type { Webhook } from '../control/model.js'
 import type { Spool, BatchRef } from '../store/spool.js'
 import type { ClickRow, ClickSink } from '../records.js'
 import { buildClickedEvent, offsetTime } from './payload.js'
-import { signatureHeaders } from './sign.js'
+import { deliveryHeaders } from './sign.js'
 import { forbiddenAddress, guardedLookup, isForbiddenAddress } from './address.js'
 import { Scheduler, type Schedulable } from './scheduler.js'
 import { RateLimiter } from './rate.js'
@@ -300,6 +300,8 @@ export class WebhookDispatcher implements ClickSink {
       let eventId = ''
       for (const w of this.#o.plane.webhooks(project.project_id)) {
         if (!wants(w, c)) continue
+        // A webhook of one route gets that route's clicks only (the message's route).
+        if (w.route_id !== '' && w.route_id !== c.route_id) continue
         if (body === undefined) {
           const event = buildClickedEvent(c, now)
           body = JSON.stringify(event)
@@ -308,6 +310,11 @@ export class WebhookDispatcher implements ClickSink {
         this.enqueue({ eventId, webhookId: w.webhook_id, sid: c.sid, event: 'message.clicked', body, createdAt: now })
       }
     }
+  }
+
+  /** The attempts made so far of this event's delivery to this webhook, while it is pending; undefined once done. */
+  pendingAttempts (eventId: string, webhookId: string): number | undefined {
+    return this.#jobs.get(`${eventId}:${webhookId}`)?.attempt
   }
 
   /** Queues one job, durably first; see EnqueueResult. Refusals are counted and logged. */
@@ -472,8 +479,9 @@ export class WebhookDispatcher implements ClickSink {
     const started = performance.now()
     let status = 0
     let error = ''
+    let answer = ''
     try {
-      status = await this.#post(w, job)
+      ({ status, answer } = await this.#post(w, job, live.attempt))
     } catch (err) {
       error = (err as Error).message
     }
@@ -507,7 +515,7 @@ export class WebhookDispatcher implements ClickSink {
       }
       this.#limited.warn(`webhook.failing.${w.webhook_id}`, { webhookId: w.webhook_id, projectId: w.project_id, host: hostOf(w.url), status, error, attempt: live.attempt, givenUp: last, consecutiveFailures: hook.consecutiveFailures, pending: hook.jobs.size }, 'webhook delivery attempt failed')
     }
-    this.#records.add([{ event_id: job.eventId, webhook_id: job.webhookId, sid: job.sid, attempt: live.attempt, ts: Date.now(), status, ok, latency_ms: latency, error, next_retry: nextRetry }])
+    this.#records.add([{ event_id: job.eventId, webhook_id: job.webhookId, sid: job.sid, attempt: live.attempt, ts: Date.now(), status, ok, latency_ms: latency, error, response_body: answer, next_retry: nextRetry }])
     return nextRetry ?? undefined
   }
 
@@ -613,23 +621,31 @@ export class WebhookDispatcher implements ClickSink {
     return t
   }
 
-  async #post (w: Webhook, job: Job): Promise<number> {
+  /** One signed POST: the receiver's status and the first RESPONSE_BODY_MAX bytes of its answer. */
+  async #post (w: Webhook, job: Job, attempt: number): Promise<{ status: number, answer: string }> {
     const { origin, path, host } = this.#target(w.url)
     if (!this.#o.allowPrivate && isIP(host) !== 0 && isForbiddenAddress(host)) throw forbiddenAddress(host, host)
     const headers = {
-      ...signatureHeaders(w.secret, job.eventId, Math.floor(Date.now() / 1000), job.body),
+      ...deliveryHeaders(w.secret, job.eventId, Math.floor(Date.now() / 1000), job.body, job.event, attempt),
       'content-type': 'application/json',
       'user-agent': 'clicktrail-webhooks/1'
     }
     const timeout = this.#o.timeoutMs
     try {
       const res = await this.#agent.request({ origin, path, method: 'POST', headers, body: job.body, headersTimeout: timeout, bodyTimeout: timeout })
-      // The answer's body is not read; a large one is cut off rather than drained.
-      await res.body.dump()
-      return res.statusCode
+      // The first bytes of the answer are kept for the delivery history; a larger answer is
+      // cut off there (its connection is closed) rather than drained.
+      const chunks: Buffer[] = []
+      let bytes = 0
+      for await (const chunk of res.body as AsyncIterable<Buffer>) {
+        chunks.push(chunk)
+        bytes += chunk.length
+        if (bytes >= RESPONSE_BODY_MAX) break
+      }
+      return { status: res.statusCode, answer: Buffer.concat(chunks).subarray(0, RESPONSE_BODY_MAX).toString('utf8') }
     } catch (err) {
       if (err instanceof undiciErrors.HeadersTimeoutError || err instanceof undiciErrors.BodyTimeoutError || err instanceof undiciErrors.ConnectTimeoutError) {
-        throw new Error(`no answer within ${timeout} ms`, { cause: err })
+        throw new Error(`${NO_ANSWER} ${timeout} ms`, { cause: err })
       }
       throw err
     }
@@ -649,6 +665,28 @@ export class WebhookDispatcher implements ClickSink {
     await this.#agent.destroy().catch(() => {})
     this.#o.spool.close()
   }
+}
+
+/** Bytes of a receiver's answer kept in the delivery history. */
+export const RESPONSE_BODY_MAX = 1024
+/** How an attempt that got no answer in time is recorded (deliveryStatus reads it back). */
+const NO_ANSWER = 'no answer within'
+
+/** Lettermint's delivery states. */
+export type DeliveryStatus = 'pending' | 'success' | 'failed' | 'client_error' | 'server_error' | 'timeout'
+
+/**
+ * A delivery's state from its last record: success (2xx), client_error (4xx), server_error
+ * (5xx), timeout (no answer in time), failed (no HTTP answer otherwise — refused, unreachable,
+ * address not allowed — or dropped before an attempt); pending when not attempted yet.
+ */
+export function deliveryStatus (last: { attempt: number, status: number, ok: boolean, error: string } | undefined, pending: boolean): DeliveryStatus {
+  if (last === undefined || (last.attempt === 0 && pending)) return 'pending'
+  if (last.ok) return 'success'
+  if (last.status >= 400 && last.status < 500) return 'client_error'
+  if (last.status >= 500) return 'server_error'
+  if (last.status === 0 && last.error.startsWith(NO_ANSWER)) return 'timeout'
+  return 'failed'
 }
 
 /** Distinct webhook URLs kept parsed at most. */

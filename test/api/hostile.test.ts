@@ -54,7 +54,7 @@ function raw (port: number, bytes: string | Buffer, count: number, heads: number
 }
 
 const code = (r: { body: string }): string | undefined => { try { return JSON.parse(r.body).error.code } catch { return undefined } }
-const METHOD: Record<RouteDef['method'], string> = { get: 'GET', post: 'POST', patch: 'PATCH', del: 'DELETE' }
+const METHOD: Record<RouteDef['method'], string> = { get: 'GET', post: 'POST', put: 'PUT', patch: 'PATCH', del: 'DELETE' }
 
 t.test('hostile input on the Team API', async t => {
   const e = await startTestEngine(t)
@@ -145,7 +145,7 @@ t.test('hostile input on the Team API', async t => {
   })
 
   await t.test('unknown methods and paths: 405 with Allow, 404; methods uWS does not parse close the connection', async t => {
-    for (const [method, path, allow] of [['PUT', '/v1/projects', 'GET, HEAD, POST'], ['DELETE', '/v1/projects', 'GET, HEAD, POST'], ['OPTIONS', `/v1/routes/${UUID}`, 'GET, HEAD, PATCH, DELETE'], ['TRACE', '/v1/rewrite', 'POST'], ['POST', '/v1/openapi.json', 'GET, HEAD']] as const) {
+    for (const [method, path, allow] of [['PUT', '/v1/projects', 'GET, HEAD, POST'], ['DELETE', '/v1/projects', 'GET, HEAD, POST'], ['OPTIONS', `/v1/routes/${UUID}`, 'GET, HEAD, PUT, PATCH, DELETE'], ['TRACE', '/v1/rewrite', 'POST'], ['POST', '/v1/openapi.json', 'GET, HEAD']] as const) {
       const r = await raw(port, `${method} ${path} HTTP/1.1\r\nHost: api\r\nAuthorization: Bearer ${token}\r\n\r\n`, 1)
       t.equal(r.responses[0]?.status, 405, `${method} ${path}`)
       t.equal(code(r.responses[0]), 'CT_ERR_METHOD_NOT_ALLOWED')

@@ -204,7 +204,7 @@ t.test('without the operator flag, private and metadata addresses are refused, a
   await rx.up()
   t.teardown(() => rx.down())
   const now = Date.now()
-  await e.plane.write('webhooks', { webhook_id: randomUUID(), project_id: e.team!.project.project_id, team_id: e.team!.team.team_id, url: `http://localhost:${rx.port}/hook`, secret: 'whsec_' + Buffer.alloc(32, 1).toString('base64'), events: ['message.clicked'], include_machine_events: false, enabled: true, created_at: now, updated_at: now })
+  await e.plane.write('webhooks', { webhook_id: randomUUID(), project_id: e.team!.project.project_id, route_id: '', name: '', team_id: e.team!.team.team_id, url: `http://localhost:${rx.port}/hook`, secret: 'whsec_' + Buffer.alloc(32, 1).toString('base64'), events: ['message.clicked'], include_machine_events: false, enabled: true, created_at: now, updated_at: now })
   await send(e, BROWSER)
   const deadline = Date.now() + 30_000
   while (e.dispatcher.stats.failedAttempts < 1 && Date.now() < deadline) await sleep(50)
