@@ -107,7 +107,7 @@ export function timeRange (q: Map<string, string>, rules: RangeRules): TimeRange
     const a = q.get(name)
     const b = alias === undefined ? undefined : q.get(alias)
     if (a !== undefined && b !== undefined) throw badParam(alias as string, `give "${name}" or "${alias as string}", not both`)
-    return a !== undefined ? [name, a] : [alias ?? name, b]
+    return b !== undefined && alias !== undefined ? [alias, b] : [name, a]
   }
   const parse = (name: string, text: string, end: boolean): { ms: number, date: boolean } => {
     const d = dateMs(text)

@@ -74,8 +74,59 @@ function clickFrom (r: unknown[]): ClickRow {
   }
 }
 
-/** One page of clicks strictly after (`next`) or before (`prev`) `key`, in (ts, obs_id) order either way. */
-export async function clickPage (client: ClickHouseClient, settings: Settings, f: ClickFilter, key: ClickKey | undefined, direction: 'next' | 'prev', limit: number): Promise<ClickRow[]> {
+/** How a page's rows are read: the SELECT list (ts and obs_id first), and each row's value. */
+interface Shape<T> {
+  columns: string
+  decode: (r: unknown[]) => T
+}
+
+/** A row and its place in (ts, obs_id) order. */
+interface Keyed { ts: number, obs_id: string }
+
+const CLICK: Shape<ClickRow> = { columns: COLUMNS, decode: clickFrom }
+
+/**
+ * The click export's columns, each formatted as text by ClickHouse (so that the export does not
+ * build a ClickRow per row): name, then SQL. `obs_id` comes out as is (the API turns it into the
+ * event id) and `metadata` as a map (the API writes it as JSON: ClickHouse's JSON escapes `/`).
+ */
+export const EXPORT_COLUMNS: ReadonlyArray<readonly [string, string]> = [
+  ['event_id', 'toString(obs_id)'],
+  ['timestamp', "concat(formatDateTime(ts, '%Y-%m-%dT%H:%i:%S.', 'UTC'), leftPad(toString(toUnixTimestamp64Milli(ts) % 1000), 3, '0'), 'Z')"],
+  ['message_id', 'toString(message_id)'],
+  ['recipient', 'recipient'],
+  ['subject', 'subject'],
+  ['tag', 'tag'],
+  ['metadata', 'metadata'],
+  ['link_index', 'toString(link_index)'],
+  ['destination_url', 'destination_url'],
+  ['anchor_text', 'anchor_text'],
+  ['first_click', "if(first_click, 'true', 'false')"],
+  ['device_type', 'device_type'],
+  ['client_type', 'client_type'],
+  ['client_name', 'client_name'],
+  ['user_agent', 'user_agent'],
+  ['ip', 'ip'],
+  ['method', 'method'],
+  ['sent_at', "formatDateTime(sent_at, '%Y-%m-%dT%H:%i:%S.000Z', 'UTC')"],
+  ['bot_detected', "if(bot_detected, 'true', 'false')"],
+  ['bot_probability', 'toString(bot_probability)'],
+  ['classification', 'classification'],
+  ['proxy_type', "ifNull(proxy_type, '')"],
+  ['reason_codes', "arrayStringConcat(reason_codes, ' ')"],
+  ['machine', "if(machine, 'true', 'false')"],
+  ['counts_for_metrics', "if(counts_for_metrics, 'true', 'false')"]
+]
+
+/** An export row: its cells in EXPORT_COLUMNS order, and its place in the order. */
+export interface ExportRow extends Keyed { cells: unknown[] }
+
+const EXPORT: Shape<ExportRow> = {
+  columns: `toUnixTimestamp64Milli(ts), toString(obs_id), ${EXPORT_COLUMNS.map(c => c[1]).join(', ')}`,
+  decode: r => ({ ts: Number(r[0]), obs_id: r[1] as string, cells: r.slice(2) })
+}
+
+async function page<T> (shape: Shape<T>, client: ClickHouseClient, settings: Settings, f: ClickFilter, key: ClickKey | undefined, direction: 'next' | 'prev', limit: number): Promise<T[]> {
   if (f.sids.length === 0) return []
   const where = ['sid IN {sids:Array(String)}']
   const params: Record<string, unknown> = { sids: f.sids, limit: Math.min(limit, MAX_PAGE_ROWS) }
@@ -99,22 +150,27 @@ export async function clickPage (client: ClickHouseClient, settings: Settings, f
   }
   const order = direction === 'next' ? 'ts, obs_id' : 'ts DESC, obs_id DESC'
   const result = await client.query({
-    query: `SELECT ${COLUMNS} FROM clicks WHERE ${where.join(' AND ')} ORDER BY ${order} LIMIT {limit:UInt32}`,
+    query: `SELECT ${shape.columns} FROM clicks WHERE ${where.join(' AND ')} ORDER BY ${order} LIMIT {limit:UInt32}`,
     query_params: params,
     // One JSON document per page: one JSON.parse, not one per row (JSONCompactEachRow).
     format: 'JSONCompact',
     clickhouse_settings: settings
   })
-  const rows = (await result.json<unknown[]>()).data.map(clickFrom)
+  const rows = (await result.json<unknown[]>()).data.map(shape.decode)
   if (direction === 'prev') rows.reverse()
   return rows
+}
+
+/** One page of clicks strictly after (`next`) or before (`prev`) `key`, in (ts, obs_id) order either way. */
+export async function clickPage (client: ClickHouseClient, settings: Settings, f: ClickFilter, key: ClickKey | undefined, direction: 'next' | 'prev', limit: number): Promise<ClickRow[]> {
+  return await page(CLICK, client, settings, f, key, direction, limit)
 }
 
 /** The first window an export reads: the whole range (one query for a small export). */
 const MIN_WINDOW_MS = 1000
 
 /**
- * Every click of `f` (which must have a range), in (ts, obs_id) order, as pages of at most
+ * Every row of `f` (which must have a range), in (ts, obs_id) order, as pages of at most
  * `pageRows`: keyset pagination, one bounded query per page, so an export of any size holds one
  * page in memory and the reader session is free between pages.
  *
@@ -125,13 +181,13 @@ const MIN_WINDOW_MS = 1000
  * span next, a short one means the window is read out and the next one is wider. The windows
  * tile the range and the key is exclusive, so every click comes exactly once.
  */
-export async function * clickPages (client: ClickHouseClient, settings: Settings, f: ClickFilter & { fromMs: number, toMs: number }, pageRows: number): AsyncGenerator<ClickRow[]> {
+async function * pages<T extends Keyed> (shape: Shape<T>, client: ClickHouseClient, settings: Settings, f: ClickFilter & { fromMs: number, toMs: number }, pageRows: number): AsyncGenerator<T[]> {
   const limit = Math.min(pageRows, MAX_PAGE_ROWS)
   let key: ClickKey = { ts: f.fromMs - 1, obsId: MAX_UUID }
   let span = f.toMs - f.fromMs
   for (;;) {
     const hi = Math.min(f.toMs, key.ts + 1 + span)
-    const rows = await clickPage(client, settings, { ...f, fromMs: Math.max(f.fromMs, key.ts), toMs: hi }, key, 'next', limit)
+    const rows = await page(shape, client, settings, { ...f, fromMs: Math.max(f.fromMs, key.ts), toMs: hi }, key, 'next', limit)
     if (rows.length > 0) yield rows
     if (rows.length === limit) {
       const last = rows[rows.length - 1]
@@ -144,6 +200,16 @@ export async function * clickPages (client: ClickHouseClient, settings: Settings
     key = { ts: hi - 1, obsId: MAX_UUID }
     span *= rows.length < limit / 4 ? 4 : 2
   }
+}
+
+/** Every click of `f` as ClickRows, page by page (see `pages`). */
+export function clickPages (client: ClickHouseClient, settings: Settings, f: ClickFilter & { fromMs: number, toMs: number }, pageRows: number): AsyncGenerator<ClickRow[]> {
+  return pages(CLICK, client, settings, f, pageRows)
+}
+
+/** Every click of `f` as export rows (EXPORT_COLUMNS, formatted by ClickHouse), page by page. */
+export function exportPages (client: ClickHouseClient, settings: Settings, f: ClickFilter & { fromMs: number, toMs: number }, pageRows: number): AsyncGenerator<ExportRow[]> {
+  return pages(EXPORT, client, settings, f, pageRows)
 }
 
 /** Whether the message is one of these projects': rewritten by them, or clicked through their tokens. */

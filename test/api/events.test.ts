@@ -413,19 +413,58 @@ t.test('message events, stats and click exports through the real server', async 
     t.ok(stats.body.totals.broadcast.clicked >= 1, 'and in the stats, as a broadcast route\'s click')
   })
 
-  await t.test('exports are bounded per team; an aborted one gives its slot back', async t => {
+  await t.test('a 100,000-row CSV export streams through the real server; exports are bounded per team; an aborted one gives its slot back', async t => {
     const d = await bootstrap(e.plane, { sid: 'delta' })
+    const ROWS = 100_000
+    const start = today - 3 * DAY
+    // Three clicks share each millisecond (the order falls back to obs_id), every tenth is a
+    // machine, and the destination holds n: every field of row n is known.
     await e.store.writer.command({
       query: `INSERT INTO clicks (obs_id, ts, sid, message_id, link_index, sent_at, recipient, subject, tag, metadata, destination_url, anchor_text, first_click, device_type, client_type, client_name, user_agent, ip, method, bot_detected, bot_probability, classification, proxy_type, reason_codes, machine, counts_for_metrics)
-        SELECT generateUUIDv4(number), fromUnixTimestamp64Milli(toInt64(${today - 3 * DAY} + number * 1000), 'UTC'), 'delta', generateUUIDv4(number + 1000000), 0, toDateTime(${Math.floor((today - 4 * DAY) / 1000)}, 'UTC'),
-          'r@example.com', repeat('s', 200), 't', map(), concat('https://example.com/', toString(number)), 'a', false, 'mobile', 'browser', 'Safari', repeat('u', 300), '203.0.113.1', 'GET', false, 0, 'genuine', NULL, [], false, true
-        FROM numbers(30000)`
+        SELECT generateUUIDv4(number), fromUnixTimestamp64Milli(toInt64(${start} + intDiv(number, 3) * 1000), 'UTC'), 'delta', generateUUIDv4(number + ${ROWS}), number % 4,
+          toDateTime(${Math.floor(start / 1000) - 3600}, 'UTC'), concat('r', toString(number % 1000), '@example.com'), 'Weekly', 'w', map('X-Campaign-ID', 'c'),
+          concat('https://example.com/p/', toString(number)), 'View', false, 'mobile', 'browser', 'Safari', 'Mozilla/5.0 (iPhone) Safari/604.1', '203.0.113.1', 'GET',
+          number % 10 = 9, if(number % 10 = 9, 97, 0), if(number % 10 = 9, 'security_scanner', 'genuine'), NULL, if(number % 10 = 9, ['scanner_agent'], []), number % 10 = 9, number % 10 != 9
+        FROM numbers(${ROWS})`
     })
     const url = `/v1/projects/${d.project.project_id}/clicks?format=csv`
+    const before = e.api.stats.streams
+
+    // Every row, parsed as it arrives (csv-parse), checked and counted.
+    const got = await new Promise<{ rows: number, distinct: number, ordered: boolean, sample: Record<string, string> | undefined, chunked: boolean }>((resolve, reject) => {
+      const seen = new Set<number>()
+      let rows = 0
+      let ordered = true
+      let last = ''
+      let sample: Record<string, string> | undefined
+      const req = httpRequest({ host: '127.0.0.1', port, path: url, headers: { authorization: `Bearer ${d.token}` }, agent: false }, res => {
+        const parser = parseCsvStream({ columns: true })
+        parser.on('data', (row: Record<string, string>) => {
+          rows++
+          const n = Number(/\/p\/(\d+)$/.exec(row.destination_url)?.[1])
+          seen.add(n)
+          if (row.timestamp < last) ordered = false
+          last = row.timestamp
+          if (n === 31_337) sample = row
+        })
+        parser.on('end', () => { resolve({ rows, distinct: seen.size, ordered, sample, chunked: res.headers['transfer-encoding'] === 'chunked' }) })
+        parser.on('error', reject)
+        res.pipe(parser)
+      })
+      req.on('error', reject)
+      req.end()
+    })
+    t.equal(got.rows, ROWS - ROWS / 10, 'every human click (machines hidden by default)')
+    t.equal(got.distinct, got.rows, 'each once')
+    t.ok(got.ordered, 'oldest first')
+    t.ok(got.chunked, 'streamed (chunked)')
+    t.match(got.sample, { timestamp: new Date(start + Math.floor(31_337 / 3) * 1000).toISOString(), recipient: 'r337@example.com', link_index: '1', metadata: '{"X-Campaign-ID":"c"}', classification: 'genuine', machine: 'false', counts_for_metrics: 'true', reason_codes: '', proxy_type: '', sent_at: new Date((Math.floor(start / 1000) - 3600) * 1000).toISOString() }, 'a sample row')
+    t.equal(e.api.stats.streams.ended, before.ended + 1, 'counted as ended')
+
     // Readers that take the headers and stop reading: the exports stay open (back-pressure).
     const open: IncomingMessage[] = []
     const slow = async (): Promise<IncomingMessage> => await new Promise((resolve, reject) => {
-      const req = httpRequest({ host: '127.0.0.1', port, path: url, headers: { authorization: `Bearer ${d.token}` }, agent: false }, res => { res.pause(); resolve(res) })
+      const req = httpRequest({ host: '127.0.0.1', port, path: `${url}&include_machine_events=true`, headers: { authorization: `Bearer ${d.token}` }, agent: false }, res => { res.pause(); resolve(res) })
       req.on('error', reject)
       req.end()
     })
@@ -434,21 +473,13 @@ t.test('message events, stats and click exports through the real server', async 
     const busy = await api(port, 'GET', url, d.token)
     refused(t, busy, 429, 'CT_ERR_EXPORT_BUSY', 'one export more than a team may run')
     t.equal(busy.headers['retry-after'], '10')
-    t.equal((await api(port, 'GET', `/v1/projects/${a.project.project_id}/clicks?format=csv&from=2026-01-01&to=2026-01-02`, a.token)).status, 200, 'another team still exports')
-    const before = e.api.stats.streams.aborted
+    const small = '&from=2026-01-01&to=2026-01-02'
+    t.equal((await api(port, 'GET', `/v1/projects/${a.project.project_id}/clicks?format=csv${small}`, a.token)).status, 200, 'another team still exports')
+    const aborted = e.api.stats.streams.aborted
     for (const res of open) res.destroy()
-    await until('the aborted exports are over', () => e.api.stats.streams.aborted >= before + MAX_EXPORTS_PER_TEAM, 10_000)
-    const again = await fetchRaw(port, url, d.token)
-    t.equal(again.status, 200, 'the slots are back')
-    let n = 0
-    await new Promise<void>((resolve, reject) => {
-      const p = parseCsvStream({ columns: true })
-      p.on('data', () => { n++ })
-      p.on('end', resolve)
-      p.on('error', reject)
-      p.end(again.body)
-    })
-    t.equal(n, 30000, 'the whole export once the slots are free')
+    await until('the abandoned exports are over', () => e.api.stats.streams.aborted >= aborted + MAX_EXPORTS_PER_TEAM, 10_000)
+    t.equal((await fetchRaw(port, `${url}${small}`, d.token)).status, 200, 'their slots are back')
+    t.equal(e.api.stats.streams.failed, 0, 'no stream failed')
   })
 })
 
