@@ -29,6 +29,12 @@ const CSV_CHUNK_ROWS = 500
 export const MAX_EXPORTS = 4
 export const MAX_EXPORTS_PER_TEAM = 2
 const EXPORT_RETRY_AFTER_S = 10
+/**
+ * The longest an export may run: past it the stream is cut (counted failed), so a client that
+ * reads a trickle cannot hold a slot for good. A million rows take a minute or a few; a
+ * larger export is split by time range.
+ */
+export const EXPORT_MAX_MS = 30 * 60_000
 
 const bool = { type: 'string', enum: ['true', 'false', '1', '0'] }
 const day = (what: string): QueryParamDef['schema'] => ({ type: 'string', description: what })
@@ -115,9 +121,11 @@ async function * csvExport (store: Store, slots: ExportSlots, teamId: string, f:
   if (!slots.take(teamId)) {
     throw new ClicktrailError('CT_ERR_EXPORT_BUSY', undefined, { headers: { 'Retry-After': String(EXPORT_RETRY_AFTER_S) }, details: { per_team: MAX_EXPORTS_PER_TEAM, per_node: MAX_EXPORTS } })
   }
+  const deadline = Date.now() + EXPORT_MAX_MS
   try {
     let header = CSV_HEADER
     for await (const rows of exportPages(store.reader, store.readerSettings, f, EXPORT_PAGE_ROWS)) {
+      if (Date.now() > deadline) throw new Error(`the export ran past ${EXPORT_MAX_MS / 60_000} minutes; cut`)
       for (let i = 0; i < rows.length; i += CSV_CHUNK_ROWS) {
         if (i > 0) await yieldToLoop()
         yield header + stringify(rows.slice(i, i + CSV_CHUNK_ROWS).map(csvCells), CSV_OPTIONS)

@@ -224,7 +224,7 @@ export class ApiServer {
       }
       Promise.resolve()
         .then(async () => await def.handler({ teamId: token.team_id, params, query, accept, rawBody: def.raw === undefined ? undefined : rawBody, body, plane: this.#o.plane, trackingHost: this.#trackingHost, allowPrivateWebhooks: this.#o.allowPrivateWebhooks === true }))
-        .then(reply => { this.#reply(res, x, reply) }, err => { this.#fail(res, x, err) })
+        .then(async reply => { await this.#reply(res, x, reply) }, err => { this.#fail(res, x, err) })
         // Whatever the reply or the error path threw (a value JSON.stringify cannot write,
         // a uWS call on a response that went away): answered if still possible, logged,
         // never an unhandled rejection (which ends a Node 20 process).

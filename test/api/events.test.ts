@@ -487,3 +487,39 @@ t.test('message events, stats and click exports through the real server', async 
 function seenCursor (n: number): string {
   return Buffer.from(JSON.stringify({ t: n, o: '00000000-0000-4000-8000-000000000000', d: 'n' })).toString('base64url')
 }
+
+t.test('storage failing part-way through a streamed export cuts the connection; failing at once answers 503', async t => {
+  // A real fault: the clicks table is renamed away while an export waits on a paused reader.
+  const e = await startTestEngine(t)
+  const a = e.team as Bootstrapped
+  const port = e.api.port
+  await e.store.writer.command({
+    query: `INSERT INTO clicks (obs_id, ts, sid, message_id, link_index, sent_at, recipient, subject, tag, metadata, destination_url, anchor_text, first_click, device_type, client_type, client_name, user_agent, ip, method, bot_detected, bot_probability, classification, proxy_type, reason_codes, machine, counts_for_metrics)
+      SELECT generateUUIDv4(number), fromUnixTimestamp64Milli(toInt64(${today - 2 * DAY} + number * 100), 'UTC'), 'acme', generateUUIDv4(number + 1000000), 0, toDateTime(${Math.floor((today - 3 * DAY) / 1000)}, 'UTC'),
+        'r@example.com', 'Weekly', 'w', map(), concat('https://example.com/p/', toString(number)), 'View', false, 'mobile', 'browser', 'Safari', 'Mozilla/5.0 (iPhone) Safari/604.1', '203.0.113.1', 'GET', false, 0, 'genuine', NULL, [], false, true
+      FROM numbers(100000)`
+  })
+  const url = `/v1/projects/${a.project.project_id}/clicks?format=csv`
+  const res = await new Promise<IncomingMessage>((resolve, reject) => {
+    const req = httpRequest({ host: '127.0.0.1', port, path: url, headers: { authorization: `Bearer ${a.token}` }, agent: false }, r => { r.pause(); resolve(r) })
+    req.on('error', reject)
+    req.end()
+  })
+  t.equal(res.statusCode, 200, 'the export started')
+  await new Promise(resolve => setTimeout(resolve, 300)) // the server fills the buffers and waits
+  await e.store.writer.command({ query: 'RENAME TABLE clicks TO clicks_away' })
+  t.teardown(async () => { await e.store.writer.command({ query: 'RENAME TABLE clicks_away TO clicks' }).catch(() => {}) })
+  const outcome = await new Promise<{ bytes: number, how: string }>(resolve => {
+    let bytes = 0
+    res.on('data', (d: Buffer) => { bytes += d.length })
+    res.on('end', () => { resolve({ bytes, how: res.complete ? 'complete' : 'cut' }) })
+    res.on('error', () => { resolve({ bytes, how: 'cut' }) })
+    res.resume()
+  })
+  t.equal(outcome.how, 'cut', 'the chunked body never ends: the client knows the export is incomplete')
+  t.ok(outcome.bytes > 0, `${outcome.bytes} bytes arrived first`)
+  await until('the failure is counted', () => e.api.stats.streams.failed === 1, 10_000)
+  const now = await api(port, 'GET', url, a.token)
+  refused(t, now, 503, 'CT_ERR_STORE_UNAVAILABLE', 'the first page fails: a proper error answer')
+  t.equal(e.api.stats.streams.failed, 1, 'not a stream failure: nothing was sent')
+})
