@@ -67,6 +67,12 @@ export const ERRORS = {
   CT_ERR_STORE_UNAVAILABLE: { status: 503, message: 'storage is unavailable; retry later', where: 'Team API (ClickHouse or the network failed)' },
   CT_ERR_OUTBOX_FULL: { status: 503, message: 'the webhook outbox cannot take the delivery now; retry later', where: 'webhook /test and /redeliver' },
 
+  // Team API reads: message events, stats, click exports (query parameters, not bodies).
+  CT_ERR_QUERY_PARAM: { status: 400, message: 'a query parameter is unknown, repeated or invalid', where: 'Team API GET endpoints with query parameters (details.param names it)' },
+  CT_ERR_CURSOR: { status: 400, message: 'the cursor is not one this endpoint issued', where: 'Team API cursor pagination (events, click exports)' },
+  CT_ERR_RANGE: { status: 422, message: 'the time range is empty, reversed or longer than allowed', where: 'GET /v1/stats, click exports (details: from, to, max_days)' },
+  CT_ERR_EXPORT_BUSY: { status: 429, message: 'too many click exports are running; retry after the Retry-After delay', where: 'streamed click exports (per team and per node)' },
+
   // Analyst SQL (admin listener).
   CT_ERR_SQL_REFUSED: { status: 400, message: 'only one SELECT over clicktrail\'s analytics tables is allowed', where: 'admin POST /sql (names what was refused)' },
   CT_ERR_SQL_FAILED: { status: 400, message: 'ClickHouse could not run the query', where: 'admin POST /sql' },
@@ -96,6 +102,8 @@ export type ErrorCode = keyof typeof ERRORS
 export interface ClicktrailErrorOptions extends ErrorOptions {
   /** Extra data for the client (`error.details` in the Team API), e.g. the field at fault. */
   details?: unknown
+  /** Response headers that go with the answer (e.g. Retry-After). */
+  headers?: Record<string, string>
 }
 
 /** One failure: its code, the status of that code, a message (the code's default unless given). */
@@ -103,6 +111,7 @@ export class ClicktrailError extends Error {
   readonly code: ErrorCode
   readonly status: number
   readonly details: unknown
+  readonly headers: Record<string, string> | undefined
 
   constructor (code: ErrorCode, message?: string, options?: ClicktrailErrorOptions) {
     super(message ?? ERRORS[code].message, options)
@@ -110,6 +119,7 @@ export class ClicktrailError extends Error {
     this.code = code
     this.status = ERRORS[code].status
     this.details = options?.details
+    this.headers = options?.headers
   }
 
   /** The code's default message, then `: detail` (for refusals that name what was wrong). */

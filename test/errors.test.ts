@@ -46,3 +46,13 @@ t.test('every code the source names is in the table (no code lives anywhere else
   }
   for (const c of Object.keys(ERRORS)) t.ok(used.has(c), `${c} is raised somewhere in src/`)
 })
+
+t.test('the Team API read codes: query parameters, cursors, ranges, exports', async t => {
+  t.equal(new ClicktrailError('CT_ERR_QUERY_PARAM').status, 400, 'a malformed query parameter is the client\'s mistake')
+  t.equal(new ClicktrailError('CT_ERR_CURSOR').status, 400)
+  t.equal(new ClicktrailError('CT_ERR_RANGE').status, 422, 'a range too long is well-formed but refused (as Lettermint answers 422)')
+  t.equal(new ClicktrailError('CT_ERR_EXPORT_BUSY').status, 429)
+  const busy = new ClicktrailError('CT_ERR_EXPORT_BUSY', undefined, { headers: { 'Retry-After': '10' } })
+  t.same(busy.headers, { 'Retry-After': '10' }, 'an error carries the headers of its answer')
+  t.equal(new ClicktrailError('CT_ERR_RANGE').headers, undefined)
+})

@@ -2,15 +2,15 @@ import { schemas } from './schemas.js'
 import type { RouteDef } from './routes.js'
 
 const ERROR_TEXT: Record<number, string> = {
-  400: 'malformed path, JSON, unknown or invalid fields, ill-formed text (CT_ERR_BAD_PATH, CT_ERR_BAD_JSON, CT_ERR_VALIDATION)',
+  400: 'malformed path, JSON, unknown or invalid fields, ill-formed text, an unknown, repeated or invalid query parameter, a foreign cursor (CT_ERR_BAD_PATH, CT_ERR_BAD_JSON, CT_ERR_VALIDATION, CT_ERR_QUERY_PARAM, CT_ERR_CURSOR)',
   401: 'missing or invalid bearer token (CT_ERR_UNAUTHORIZED)',
   404: 'not found, or another team\'s (CT_ERR_NOT_FOUND); an endpoint of Lettermint\'s API that clicktrail does not serve (CT_ERR_NOT_SERVED)',
   405: 'method not allowed on this path (CT_ERR_METHOD_NOT_ALLOWED; see Allow)',
   409: 'conflict (CT_ERR_DOMAIN_TAKEN, CT_ERR_SID_TAKEN, CT_ERR_ROUTE_SLUG_TAKEN, CT_ERR_WEBHOOK_DISABLED, CT_ERR_MESSAGE_ID_TAKEN)',
   413: 'body or answer over the limit (CT_ERR_BODY_TOO_LARGE, CT_ERR_REWRITE_OUTPUT_TOO_LARGE)',
   415: 'not JSON (CT_ERR_UNSUPPORTED_MEDIA_TYPE)',
-  422: 'inbound routes cannot track clicks (CT_ERR_ROUTE_INBOUND_TRACKING); the hostname is the operator\'s (CT_ERR_DOMAIN_RESERVED); too many recipients, links or tokens (CT_ERR_REWRITE_TOO_MANY_*); the document could not be parsed',
-  429: 'rate limited (CT_ERR_RATE_LIMITED; see Retry-After)',
+  422: 'inbound routes cannot track clicks (CT_ERR_ROUTE_INBOUND_TRACKING); the hostname is the operator\'s (CT_ERR_DOMAIN_RESERVED); too many recipients, links or tokens (CT_ERR_REWRITE_TOO_MANY_*); the document could not be parsed; the time range is reversed, empty or too long (CT_ERR_RANGE)',
+  429: 'rate limited, or too many exports running (CT_ERR_RATE_LIMITED, CT_ERR_EXPORT_BUSY; see Retry-After)',
   500: 'internal error, logged (CT_ERR_INTERNAL)',
   503: 'storage, worker pool or webhook outbox unavailable (CT_ERR_STORE_UNAVAILABLE, CT_ERR_POOL_BUSY, CT_ERR_OUTBOX_FULL; see Retry-After)'
 }
@@ -27,13 +27,19 @@ export function buildOpenApi (routes: RouteDef[], version: string): Record<strin
   const paths: Record<string, Record<string, unknown>> = {}
   for (const r of routes) {
     const path = openApiPath(r.path)
-    const params = [...r.path.matchAll(/:([a-z_]+)/g)].map(m => ({ name: m[1], in: 'path', required: true, schema: { type: 'string' } }))
+    const params: Array<Record<string, unknown>> = [...r.path.matchAll(/:([a-z_]+)/g)].map(m => ({ name: m[1], in: 'path', required: true, schema: { type: 'string' } }))
+    for (const q of r.query ?? []) params.push({ name: q.name, in: 'query', required: false, description: q.description, schema: q.schema })
     const responses: Record<string, unknown> = {}
     const ok = r.raw !== undefined
       ? { description: 'the rewritten message', content: { [r.raw.contentType]: { schema: { type: 'string', format: 'binary' } } } }
       : r.response.schema === undefined
         ? { description: 'done' }
         : { description: 'success', content: { 'application/json': { schema: typeof r.response.schema === 'string' ? { $ref: `#/components/schemas/${r.response.schema}` } : r.response.schema } } }
+    if (r.response.also !== undefined) {
+      const content = (ok as { content?: Record<string, unknown> }).content ?? {}
+      for (const [type, alt] of Object.entries(r.response.also)) content[type] = { schema: { ...alt.schema, description: alt.description } }
+      Object.assign(ok, { content })
+    }
     responses[String(r.response.status)] = ok
     for (const status of [...r.errors, ...(r.auth === false ? [] : [401]), 503]) {
       responses[String(status)] = { description: ERROR_TEXT[status] ?? 'error', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } }

@@ -19,6 +19,8 @@ export interface Ctx {
   params: Record<string, string>
   /** The query string, raw (`a=1&b=2`). */
   query: string
+  /** The request's Accept header ('' when absent): for endpoints that answer JSON or CSV. */
+  accept: string
   /** The body as received, for routes that take no JSON (`raw: true`). */
   rawBody?: Buffer
   body: any
@@ -38,8 +40,23 @@ export interface Reply {
   body?: unknown
   /** Sent as is instead of JSON, with `contentType`. */
   raw?: Buffer
+  /**
+   * A body streamed in chunks (Transfer-Encoding: chunked), with `contentType`, for answers too
+   * large to hold: the server asks for each chunk only once the socket took the last one, and
+   * asks for the first before it sends the status (so an error there is still a proper error
+   * answer). The iterator is always finished: run to the end, or closed (`return()`) when the
+   * client goes away or for HEAD.
+   */
+  stream?: AsyncIterable<string | Uint8Array>
   contentType?: string
   headers?: Record<string, string>
+}
+
+/** A query parameter an endpoint takes: documented in OpenAPI, and the only names it accepts. */
+export interface QueryParamDef {
+  name: string
+  description: string
+  schema: Record<string, unknown>
 }
 
 export interface RouteDef {
@@ -51,8 +68,10 @@ export interface RouteDef {
   tag: string
   /** Name of the request body schema in schemas.ts. */
   request?: string
-  /** Success status and its schema (a name, or an inline schema). */
-  response: { status: number, schema?: string | Record<string, unknown> }
+  /** Success status and its schema (a name, or an inline schema); `also`: other media types it may answer. */
+  response: { status: number, schema?: string | Record<string, unknown>, also?: Record<string, { description: string, schema: Record<string, unknown> }> }
+  /** The query parameters it takes (OpenAPI); the handler refuses others. */
+  query?: QueryParamDef[]
   /** Error statuses this operation can answer, besides 401 and 5xx. */
   errors: number[]
   /** Body size limit for this route (bytes); default in the server. */

@@ -21,7 +21,91 @@ const slug = { type: 'string', minLength: 1, maxLength: 64, pattern: '^[a-z0-9]+
 const webhookName = { type: 'string', minLength: 1, maxLength: 200 }
 const nullableBoolean = { type: ['boolean', 'null'] }
 
+const CLASSIFICATIONS = ['genuine', 'privacy_proxy', 'security_scanner', 'link_preview', 'generic_bot']
+// The click fields of the message.clicked webhook (SPEC §6), as message events carry them.
+const clickProperties = {
+  event_id: { ...uuid, description: 'the id of this click\'s message.clicked webhook event (webhook-id)' },
+  subject: { type: 'string' },
+  recipient: { type: 'string' },
+  clicked_at: { type: 'string', description: 'when the click happened, 2025-08-08T20:18:30+00:00 (as in the webhook)' },
+  destination_url: { type: 'string' },
+  link_index: { type: 'integer' },
+  anchor_text: { type: 'string' },
+  first_click: { type: 'boolean' },
+  device_type: { type: 'string' },
+  client_type: { type: 'string' },
+  client_name: { type: 'string' },
+  user_agent: { type: 'string' },
+  bot: {
+    type: 'object',
+    required: ['detected', 'probability', 'classification', 'proxy_type', 'reason_codes', 'machine', 'counts_for_metrics'],
+    properties: {
+      detected: { type: 'boolean' },
+      probability: { type: 'integer', minimum: 0, maximum: 100 },
+      classification: { type: 'string', enum: CLASSIFICATIONS },
+      proxy_type: { type: ['string', 'null'] },
+      reason_codes: { type: 'array', items: { type: 'string' } },
+      machine: { type: 'boolean' },
+      counts_for_metrics: { type: 'boolean' }
+    }
+  }
+}
+const CLICK_FIELDS = Object.keys(clickProperties)
+const nullableString = { type: ['string', 'null'] }
+const cursorMeta = {
+  type: 'object',
+  required: ['path', 'per_page', 'next_cursor', 'next_cursor_url', 'prev_cursor', 'prev_cursor_url'],
+  properties: { path: { type: 'string' }, per_page: { type: 'integer' }, next_cursor: nullableString, next_cursor_url: nullableString, prev_cursor: nullableString, prev_cursor_url: nullableString }
+}
+const zero = { type: 'integer', description: 'always 0: clicktrail does not send or receive mail' }
+const unknown = { type: 'null', description: 'always null: clicktrail does not track opens' }
+const routeTypeStats = {
+  type: 'object',
+  required: ['sent', 'hard_bounced', 'spam_complaints', 'clicked', 'machine_clicked', 'clicked_events', 'machine_clicked_events'],
+  description: 'Lettermint\'s StatsTypeData, with clicks: messages of this route type (from the message\'s route_id); clicks of messages not rewritten here, or of deleted routes, are in the totals only',
+  properties: { sent: zero, hard_bounced: zero, spam_complaints: zero, clicked: { type: 'integer' }, machine_clicked: { type: 'integer' }, clicked_events: { type: 'integer' }, machine_clicked_events: { type: 'integer' } }
+}
+
+const messageEvent: Schema = {
+  type: 'object',
+  description: 'Lettermint\'s MessageEventData for a click, then the click fields of the message.clicked webhook',
+  required: ['message_id', 'event', 'tag', 'tags', 'metadata', 'timestamp', ...CLICK_FIELDS],
+  properties: {
+    message_id: uuid,
+    event: { type: 'string', enum: ['clicked'] },
+    tag: { type: ['string', 'null'] },
+    tags: { type: 'array', items: { type: 'object', required: ['name', 'value'], properties: { name: { type: 'string' }, value: { type: 'string' } } }, description: 'always empty: clicktrail keeps the legacy tag only' },
+    metadata: { type: ['object', 'null'], additionalProperties: { type: 'string' } },
+    timestamp: { ...time, description: 'when the click happened (milliseconds)' },
+    ...clickProperties
+  }
+}
+const statsCounts: Schema = {
+  type: 'object',
+  required: ['sent', 'delivered', 'hard_bounced', 'spam_complaints', 'opened', 'clicked', 'inbound', 'transactional', 'broadcast', 'effective_opened', 'machine_opened', 'machine_clicked', 'clicked_events', 'machine_clicked_events'],
+  properties: {
+    sent: zero,
+    delivered: zero,
+    hard_bounced: zero,
+    spam_complaints: zero,
+    opened: unknown,
+    clicked: { type: 'integer', description: 'messages with at least one click by a person (with include_machine: by anyone)' },
+    inbound: { type: 'object', required: ['received'], properties: { received: zero } },
+    transactional: routeTypeStats,
+    broadcast: routeTypeStats,
+    observed_opened: unknown,
+    human_opened: unknown,
+    privacy_opened: unknown,
+    effective_opened: unknown,
+    machine_opened: unknown,
+    machine_clicked: { type: 'integer', description: 'messages with at least one machine click' },
+    clicked_events: { type: 'integer', description: 'clicks counted in clicked (every click, not unique)' },
+    machine_clicked_events: { type: 'integer', description: 'machine clicks' }
+  }
+}
+
 export const schemas: Record<string, Schema> = {
+  MessageEvent: messageEvent,
   ProjectCreate: { type: 'object', additionalProperties: false, required: ['name'], properties: { name, sid, token_ttl_days: ttlDays, retention_days: retentionDays } },
   ProjectUpdate: { type: 'object', additionalProperties: false, minProperties: 1, properties: { name, token_ttl_days: ttlDays, retention_days: retentionDays } },
   RouteCreate: { type: 'object', additionalProperties: false, required: ['name'], description: 'type (clicktrail) or route_type (Lettermint): one is required', properties: { name, type: routeType, route_type: routeType, slug: { ...slug, type: ['string', 'null'] }, track_clicks: { type: 'boolean', default: false } } },
@@ -186,6 +270,36 @@ export const schemas: Record<string, Schema> = {
       tracking: { type: 'object', required: ['enabled', 'reason'], properties: { enabled: { type: 'boolean' }, reason: { type: 'string', enum: ['route_setting', 'per_email_override', 'inbound_route'] } } },
       messages: { type: 'array', items: { type: 'object', required: ['recipient', 'message_id', 'html'], properties: { recipient: { type: 'string' }, message_id: uuid, html: { type: 'string' }, text: { type: 'string' } } } },
       links: { type: 'array', items: { type: 'object', required: ['index', 'url', 'anchor_text', 'tracked'], properties: { index: { type: 'integer' }, url: { type: 'string' }, anchor_text: { type: 'string' }, tracked: { type: 'boolean' }, reason: { type: 'string' }, code: { type: 'string', description: 'the CT_ERR_URL_* code behind reason invalid_url' } } } }
+    }
+  },
+  MessageEvents: { type: 'object', required: ['data', 'links', 'meta'], properties: { data: { type: 'array', items: messageEvent }, links: { type: 'array', items: { type: 'string' } }, meta: cursorMeta } },
+  ClickExport: {
+    type: 'object',
+    required: ['data', 'links', 'meta'],
+    properties: {
+      data: {
+        type: 'array',
+        items: {
+          allOf: [messageEvent, {
+            type: 'object',
+            required: ['sent_at', 'ip', 'method'],
+            properties: { sent_at: { ...time, description: 'when the message was sent (the token\'s time)' }, ip: { type: 'string', description: 'the clicker\'s address' }, method: { type: 'string', enum: ['GET', 'HEAD'] } }
+          }]
+        }
+      },
+      links: { type: 'array', items: { type: 'string' } },
+      meta: cursorMeta
+    }
+  },
+  Stats: {
+    type: 'object',
+    description: 'Lettermint\'s StatsData. clicked / machine_clicked: messages with at least one human / machine click (unique per message, so per recipient); *_events: every click. What clicktrail cannot know is 0 (numbers) or null (nullable fields).',
+    required: ['from', 'to', 'totals', 'daily'],
+    properties: {
+      from: { type: 'string', pattern: '^\\d{4}-\\d{2}-\\d{2}$' },
+      to: { type: 'string', pattern: '^\\d{4}-\\d{2}-\\d{2}$' },
+      totals: statsCounts,
+      daily: { type: 'array', items: { allOf: [{ type: 'object', required: ['date'], properties: { date: { type: 'string', pattern: '^\\d{4}-\\d{2}-\\d{2}$' } } }, statsCounts] } }
     }
   },
   Error: {

@@ -16,6 +16,7 @@ import { buildOpenApi } from './openapi.js'
 import { mountDashboard } from './dashboard.js'
 import { counter, labelled, type Metric } from '../metrics.js'
 import { isStoreFailure } from '../store/client.js'
+import { streamBody } from '../http/stream-body.js'
 
 export const DEFAULT_MAX_BODY = 64 * 1024
 
@@ -59,6 +60,8 @@ interface Exchange {
   path: string
   /** Whose shapes the answer takes: the path it came in on says (see dialect.ts). */
   dialect: Dialect
+  /** Wakes a streamed answer waiting for the socket (http/stream-body.ts) when the client goes away. */
+  onAbort?: () => void
 }
 
 export interface ApiStats {
@@ -68,6 +71,8 @@ export interface ApiStats {
   internalErrors: number
   /** Requests answered 503 because ClickHouse or the network failed. */
   storeUnavailable: number
+  /** Streamed answers (click exports): completed, cut short by the client, failed part-way. */
+  streams: { ended: number, aborted: number, failed: number }
 }
 
 /**
@@ -89,7 +94,9 @@ export class ApiServer {
     return [
       labelled('clicktrail_api_refused_total', 'Team API requests answered 4xx, by error code', 'counter', Object.entries(s.refused).map(([code, value]) => ({ labels: { code }, value }))),
       counter('clicktrail_api_internal_errors_total', 'Team API requests answered 500 CT_ERR_INTERNAL (a bug; logged)', s.internalErrors),
-      counter('clicktrail_api_store_unavailable_total', 'Team API requests answered 503 because ClickHouse or the network failed', s.storeUnavailable)
+      counter('clicktrail_api_store_unavailable_total', 'Team API requests answered 503 because ClickHouse or the network failed', s.storeUnavailable),
+      labelled('clicktrail_api_streams_total', 'Team API streamed answers (click exports) once over, by outcome: ended, aborted (the client went away), failed (cut part-way: storage failed after the headers were sent; logged)', 'counter',
+        Object.entries(s.streams).map(([outcome, value]) => ({ labels: { outcome }, value })))
     ]
   }
 
@@ -106,6 +113,7 @@ export class ApiServer {
   readonly #refused = new Map<string, number>()
   #internalErrors = 0
   #storeUnavailable = 0
+  readonly #streams = { ended: 0, aborted: 0, failed: 0 }
   #listen: ListenSocket | undefined
   #front: HttpFront | undefined
   port = 0
@@ -149,7 +157,7 @@ export class ApiServer {
   }
 
   get stats (): ApiStats {
-    return { refused: Object.fromEntries(this.#refused), internalErrors: this.#internalErrors, storeUnavailable: this.#storeUnavailable }
+    return { refused: Object.fromEntries(this.#refused), internalErrors: this.#internalErrors, storeUnavailable: this.#storeUnavailable, streams: { ...this.#streams } }
   }
 
   #allow (path: string, method: string): void {
@@ -183,12 +191,16 @@ export class ApiServer {
   #handle (route: CompiledRoute, res: HttpResponse, req: HttpRequest, head: boolean, dialect: Dialect): void {
     const def = route.def
     const x: Exchange = { aborted: false, answered: false, head, method: head ? 'HEAD' : req.getMethod().toUpperCase(), path: def.path, dialect }
-    res.onAborted(() => { x.aborted = true })
+    res.onAborted(() => {
+      x.aborted = true
+      x.onAbort?.()
+    })
     // Everything needed from `req` is read now: it is only valid during this callback.
     const raw: string[] = []
     for (let i = 0; i < route.params.length; i++) raw.push(req.getParameter(i) ?? '')
     const auth = req.getHeader('authorization')
     const contentType = req.getHeader('content-type')
+    const accept = req.getHeader('accept')
     const query = req.getQuery() ?? ''
     const url = req.getUrl()
     let params: Record<string, string>
@@ -224,8 +236,8 @@ export class ApiServer {
         return
       }
       Promise.resolve()
-        .then(async () => await def.handler({ teamId: token.team_id, params, query, rawBody: def.raw === undefined ? undefined : rawBody, body, plane: this.#o.plane, trackingHost: this.#trackingHost, allowPrivateWebhooks: this.#o.allowPrivateWebhooks === true, dialect, path: url }))
-        .then(reply => { this.#reply(res, x, reply) }, err => { this.#fail(res, x, err) })
+        .then(async () => await def.handler({ teamId: token.team_id, params, query, accept, rawBody: def.raw === undefined ? undefined : rawBody, body, plane: this.#o.plane, trackingHost: this.#trackingHost, allowPrivateWebhooks: this.#o.allowPrivateWebhooks === true, dialect, path: url }))
+        .then(async reply => { await this.#reply(res, x, reply) }, err => { this.#fail(res, x, err) })
         // Whatever the reply or the error path threw (a value JSON.stringify cannot write,
         // a uWS call on a response that went away): answered if still possible, logged,
         // never an unhandled rejection (which ends a Node 20 process).
@@ -254,7 +266,8 @@ export class ApiServer {
     return body
   }
 
-  #reply (res: HttpResponse, x: Exchange, reply: Reply): void {
+  #reply (res: HttpResponse, x: Exchange, reply: Reply): void | Promise<void> {
+    if (reply.stream !== undefined) return this.#sendStream(res, x, reply, reply.stream)
     if (reply.raw !== undefined) {
       this.#send(res, x, reply.status, reply.contentType ?? 'application/octet-stream', reply.raw, reply.headers)
       return
@@ -268,7 +281,52 @@ export class ApiServer {
   #fail (res: HttpResponse, x: Exchange, err: unknown, headers?: Record<string, string>): void {
     const e = this.#classify(err, x)
     const body = JSON.stringify(errorBody(x.dialect, e.code, e.message, e.details))
-    this.#send(res, x, e.status, 'application/json', body, headers)
+    this.#send(res, x, e.status, 'application/json', body, e.headers === undefined ? headers : { ...e.headers, ...headers })
+  }
+
+  /**
+   * A streamed answer (see Reply.stream). The first chunk is awaited before anything is sent,
+   * so a refusal or a storage failure there is answered with its own status; after the
+   * headers a failure can only cut the connection (counted, logged). HEAD sends the headers a
+   * GET would (chunked, no length) and closes the iterator.
+   */
+  async #sendStream (res: HttpResponse, x: Exchange, reply: Reply, body: AsyncIterable<string | Uint8Array>): Promise<void> {
+    const it = body[Symbol.asyncIterator]()
+    let first: IteratorResult<string | Uint8Array>
+    try {
+      first = await it.next()
+    } catch (err) {
+      this.#fail(res, x, err)
+      return
+    }
+    if (x.aborted || x.answered) {
+      this.#streams.aborted++
+      await it.return?.()
+      return
+    }
+    x.answered = true
+    res.cork(() => {
+      res.writeStatus(`${reply.status} ${STATUS_TEXT[reply.status] ?? ''}`).writeHeader('Cache-Control', 'no-store').writeHeader('Content-Type', reply.contentType ?? 'application/octet-stream')
+      if (reply.headers !== undefined) for (const [k, v] of Object.entries(reply.headers)) res.writeHeader(k, v)
+      if (x.head) res.writeHeader('Transfer-Encoding', 'chunked').endWithoutBody()
+      else if (first.done === true) res.end()
+    })
+    if (x.head || first.done === true) {
+      this.#streams.ended++
+      await it.return?.()
+      return
+    }
+    try {
+      const outcome = await streamBody(res, x, first.value, it)
+      this.#streams[outcome]++
+      if (outcome === 'aborted') await it.return?.()
+    } catch (err) {
+      this.#streams.failed++
+      limited(this.#o.log).error('api.stream_failed', { method: x.method, route: x.path, err }, 'Team API streamed answer failed after its headers were sent; the connection was cut')
+      if (!x.aborted) {
+        try { res.close() } catch { /* gone already */ }
+      }
+    }
   }
 
   #classify (err: unknown, x: Exchange): ClicktrailError {
@@ -337,7 +395,7 @@ export class ApiServer {
 
   async start (host: string, port: number): Promise<number> {
     // Through the HTTP front: uWS alone never answers HTTP/1.0 or more than 48 header fields.
-    const bound = await listenFronted(this.#app, { host, port, what: 'Team API', log: this.#o.log, keepFields: ['authorization', 'content-type'] })
+    const bound = await listenFronted(this.#app, { host, port, what: 'Team API', log: this.#o.log, keepFields: ['authorization', 'content-type', 'accept'] })
     this.#front = bound.front
     this.#listen = bound.socket
     this.port = bound.port

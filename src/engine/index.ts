@@ -36,6 +36,7 @@ import { loadOrCreateAdminToken } from '../admin/token.js'
 import { ApiServer } from '../api/server.js'
 import { RedirectThreads } from './redirect-threads.js'
 import { webhookDeliveryRoutes } from '../api/webhook-routes.js'
+import { eventRoutes } from '../api/event-routes.js'
 import { rewriteRoutes } from '../api/rewrite-routes.js'
 
 /*
@@ -248,6 +249,7 @@ async function assemble (config: Config, log: Logger, options: EngineOptions, lo
     allowPrivateWebhooks: config.webhookAllowPrivate,
     extraRoutes: [
       ...webhookDeliveryRoutes(dispatcher, store, log),
+      ...eventRoutes(store),
       ...rewriteRoutes({
         pool,
         secrets: secrets.map(x => ({ kid: x.kid, secret: new Uint8Array(x.secret) })),

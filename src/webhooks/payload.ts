@@ -38,30 +38,38 @@ export function buildClickedEvent (c: ClickRow, createdAt: number): ClickedEvent
     id: eventIdFor(c.obs_id),
     event: 'message.clicked',
     timestamp: new Date(createdAt).toISOString(),
-    data: {
-      message_id: c.message_id,
-      subject: c.subject,
-      metadata: c.metadata,
-      tag: c.tag,
-      recipient: c.recipient,
-      clicked_at: offsetTime(c.ts),
-      destination_url: c.destination_url,
-      link_index: c.link_index,
-      anchor_text: c.anchor_text,
-      first_click: c.first_click,
-      device_type: c.device_type === '' ? null : c.device_type,
-      client_type: c.client_type,
-      client_name: c.client_name,
-      user_agent: c.user_agent,
-      bot: {
-        detected: c.bot.detected,
-        probability: c.bot.probability,
-        classification: c.bot.classification,
-        proxy_type: c.bot.proxy_type,
-        reason_codes: c.bot.reason_codes,
-        machine: c.bot.machine,
-        counts_for_metrics: c.bot.counts_for_metrics
-      }
+    data: clickedData(c)
+  }
+}
+
+/**
+ * The `data` of a `message.clicked` event: also what the Team API's message events and click
+ * exports carry for each click, so a click reads the same in a webhook and in the API.
+ */
+export function clickedData (c: ClickRow): ClickedEvent['data'] {
+  return {
+    message_id: c.message_id,
+    subject: c.subject,
+    metadata: c.metadata,
+    tag: c.tag,
+    recipient: c.recipient,
+    clicked_at: offsetTime(c.ts),
+    destination_url: c.destination_url,
+    link_index: c.link_index,
+    anchor_text: c.anchor_text,
+    first_click: c.first_click,
+    device_type: c.device_type === '' ? null : c.device_type,
+    client_type: c.client_type,
+    client_name: c.client_name,
+    user_agent: c.user_agent,
+    bot: {
+      detected: c.bot.detected,
+      probability: c.bot.probability,
+      classification: c.bot.classification,
+      proxy_type: c.bot.proxy_type,
+      reason_codes: c.bot.reason_codes,
+      machine: c.bot.machine,
+      counts_for_metrics: c.bot.counts_for_metrics
     }
   }
 }

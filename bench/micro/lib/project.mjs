@@ -45,6 +45,12 @@ export async function frontLimits () {
   return { UWS_MAX_FIELDS: (await load('http/front.js')).UWS_MAX_FIELDS }
 }
 
+/** The HTTP front (listenFronted) and the streamed-body slice size of http/stream-body.ts. */
+export async function httpStreaming () {
+  const [front, body, log] = await Promise.all([load('http/front.js'), load('http/stream-body.js'), load('log.js')])
+  return { listenFronted: front.listenFronted, STREAM_SLICE_BYTES: body.STREAM_SLICE_BYTES, streamBody: body.streamBody, silentLogger: log.silentLogger }
+}
+
 // ---- tokens
 export async function tokens () {
   const [keys, codec, hosts] = await Promise.all([load('token/keys.js'), load('token/codec.js'), load('token/tracked-url.js')])
