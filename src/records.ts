@@ -192,6 +192,8 @@ export interface ClickRow {
   ts: number
   sid: string
   message_id: string
+  /** The message's route; the zero UUID when the message is unknown. */
+  route_id: string
   link_index: number
   sent_at: number
   recipient: string

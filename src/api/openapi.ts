@@ -9,7 +9,7 @@ const ERROR_TEXT: Record<number, string> = {
   409: 'conflict (CT_ERR_DOMAIN_TAKEN, CT_ERR_SID_TAKEN, CT_ERR_WEBHOOK_DISABLED, CT_ERR_MESSAGE_ID_TAKEN)',
   413: 'body or answer over the limit (CT_ERR_BODY_TOO_LARGE, CT_ERR_REWRITE_OUTPUT_TOO_LARGE)',
   415: 'not JSON (CT_ERR_UNSUPPORTED_MEDIA_TYPE)',
-  422: 'inbound routes cannot track clicks (CT_ERR_ROUTE_INBOUND_TRACKING); the hostname is the operator\'s (CT_ERR_DOMAIN_RESERVED); too many recipients, links or tokens (CT_ERR_REWRITE_TOO_MANY_*); the document could not be parsed',
+  422: 'inbound routes cannot track clicks (CT_ERR_ROUTE_INBOUND_TRACKING); the hostname is the operator\'s (CT_ERR_DOMAIN_RESERVED); too many recipients, links or tokens (CT_ERR_REWRITE_TOO_MANY_*); the document could not be parsed; an analytics request names an unknown metric or dimension, a range over 90 days, more than 3 group_by… (CT_ERR_ANALYTICS_*, details.field names the field)',
   429: 'rate limited (CT_ERR_RATE_LIMITED; see Retry-After)',
   500: 'internal error, logged (CT_ERR_INTERNAL)',
   503: 'storage, worker pool or webhook outbox unavailable (CT_ERR_STORE_UNAVAILABLE, CT_ERR_POOL_BUSY, CT_ERR_OUTBOX_FULL; see Retry-After)'
@@ -27,14 +27,18 @@ export function buildOpenApi (routes: RouteDef[], version: string): Record<strin
   const paths: Record<string, Record<string, unknown>> = {}
   for (const r of routes) {
     const path = openApiPath(r.path)
-    const params = [...r.path.matchAll(/:([a-z_]+)/g)].map(m => ({ name: m[1], in: 'path', required: true, schema: { type: 'string' } }))
+    const params: Array<Record<string, unknown>> = [...r.path.matchAll(/:([a-z_]+)/g)].map(m => ({ name: m[1], in: 'path', required: true, schema: { type: 'string' } }))
     const responses: Record<string, unknown> = {}
     const ok = r.raw !== undefined
       ? { description: 'the rewritten message', content: { [r.raw.contentType]: { schema: { type: 'string', format: 'binary' } } } }
       : r.response.schema === undefined
         ? { description: 'done' }
         : { description: 'success', content: { 'application/json': { schema: typeof r.response.schema === 'string' ? { $ref: `#/components/schemas/${r.response.schema}` } : r.response.schema } } }
+    if (r.response.alternatives !== undefined && 'content' in ok) {
+      for (const [type, description] of Object.entries(r.response.alternatives)) (ok.content as Record<string, unknown>)[type] = { schema: { type: 'string', description } }
+    }
     responses[String(r.response.status)] = ok
+    for (const q of r.queryParams ?? []) params.push({ name: q.name, in: 'query', required: false, description: q.description, schema: { type: 'string', ...(q.enum === undefined ? {} : { enum: q.enum }) } })
     for (const status of [...r.errors, ...(r.auth === false ? [] : [401]), 503]) {
       responses[String(status)] = { description: ERROR_TEXT[status] ?? 'error', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } }
     }

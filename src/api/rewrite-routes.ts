@@ -113,7 +113,7 @@ async function record (s: RewriteServices, ids: MessageIds, plane: ControlPlane,
       rows.push({ message_id: id, sid: project.sid, link_index: l.link_index, url: l.url, anchor_text: l.anchor_text, tracked: l.tracked, skip_reason: l.skip_reason, sent_at: m.sentAt, retention_days: project.retention_days })
     }
     // Promotion may need it before the batched insert lands.
-    s.directory.remember(project.sid, id, { recipient, subject: m.subject, tag: m.tag, metadata: m.metadata, linkCount, links: linkMap })
+    s.directory.remember(project.sid, id, { routeId: route.route_id, recipient, subject: m.subject, tag: m.tag, metadata: m.metadata, linkCount, links: linkMap })
     ids.remember(id, project.sid)
     if (rows.length >= RECORD_CHUNK && i < m.messageIds.length - 1) {
       s.links.add(rows)

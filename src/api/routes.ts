@@ -18,6 +18,8 @@ export interface Ctx {
   params: Record<string, string>
   /** The query string, raw (`a=1&b=2`). */
   query: string
+  /** The Accept header, raw ('' when absent): routes that answer CSV too. */
+  accept?: string
   /** The body as received, for routes that take no JSON (`raw: true`). */
   rawBody?: Buffer
   body: any
@@ -46,8 +48,10 @@ export interface RouteDef {
   tag: string
   /** Name of the request body schema in schemas.ts. */
   request?: string
-  /** Success status and its schema (a name, or an inline schema). */
-  response: { status: number, schema?: string | Record<string, unknown> }
+  /** Success status and its schema (a name, or an inline schema); other media types it may answer, with what they hold. */
+  response: { status: number, schema?: string | Record<string, unknown>, alternatives?: Record<string, string> }
+  /** Query-string parameters, for the OpenAPI document. */
+  queryParams?: Array<{ name: string, description: string, enum?: string[] }>
   /** Error statuses this operation can answer, besides 401 and 5xx. */
   errors: number[]
   /** Body size limit for this route (bytes); default in the server. */

@@ -177,6 +177,7 @@ export class ApiServer {
     for (let i = 0; i < route.params.length; i++) raw.push(req.getParameter(i) ?? '')
     const auth = req.getHeader('authorization')
     const contentType = req.getHeader('content-type')
+    const accept = req.getHeader('accept')
     const query = req.getQuery() ?? ''
     let params: Record<string, string>
     try {
@@ -211,7 +212,7 @@ export class ApiServer {
         return
       }
       Promise.resolve()
-        .then(async () => await def.handler({ teamId: token.team_id, params, query, rawBody: def.raw === undefined ? undefined : rawBody, body, plane: this.#o.plane, trackingHost: this.#trackingHost, allowPrivateWebhooks: this.#o.allowPrivateWebhooks === true }))
+        .then(async () => await def.handler({ teamId: token.team_id, params, query, accept, rawBody: def.raw === undefined ? undefined : rawBody, body, plane: this.#o.plane, trackingHost: this.#trackingHost, allowPrivateWebhooks: this.#o.allowPrivateWebhooks === true }))
         .then(reply => { this.#reply(res, x, reply) }, err => { this.#fail(res, x, err) })
         // Whatever the reply or the error path threw (a value JSON.stringify cannot write,
         // a uWS call on a response that went away): answered if still possible, logged,
@@ -323,7 +324,7 @@ export class ApiServer {
 
   async start (host: string, port: number): Promise<number> {
     // Through the HTTP front: uWS alone never answers HTTP/1.0 or more than 48 header fields.
-    const bound = await listenFronted(this.#app, { host, port, what: 'Team API', log: this.#o.log, keepFields: ['authorization', 'content-type'] })
+    const bound = await listenFronted(this.#app, { host, port, what: 'Team API', log: this.#o.log, keepFields: ['authorization', 'content-type', 'accept'] })
     this.#front = bound.front
     this.#listen = bound.socket
     this.port = bound.port

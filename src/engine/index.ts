@@ -35,6 +35,7 @@ import { AdminServer, loadOrCreateAdminToken } from '../admin/server.js'
 import { ApiServer } from '../api/server.js'
 import { RedirectThreads } from './redirect-threads.js'
 import { webhookDeliveryRoutes } from '../api/webhook-routes.js'
+import { analyticsRoutes } from '../api/analytics-routes.js'
 import { rewriteRoutes } from '../api/rewrite-routes.js'
 
 /*
@@ -247,6 +248,7 @@ async function assemble (config: Config, log: Logger, options: EngineOptions, lo
     allowPrivateWebhooks: config.webhookAllowPrivate,
     extraRoutes: [
       ...webhookDeliveryRoutes(dispatcher, store),
+      ...analyticsRoutes(store),
       ...rewriteRoutes({
         pool,
         secrets: secrets.map(x => ({ kid: x.kid, secret: new Uint8Array(x.secret) })),

@@ -4,6 +4,8 @@ import { findMessages } from '../store/messages.js'
 
 /** What promotion needs of a rewritten message. */
 export interface MessageInfo {
+  /** The route it was sent on (clicks carry it: the analytics `route` dimension). */
+  routeId: string
   recipient: string
   subject: string
   tag: string
@@ -57,7 +59,7 @@ export class MessageDirectory {
       const found = new Map<string, MessageInfo>()
       for (const m of msgs) {
         const k = messageKey(m.sid, m.id)
-        if (missing.has(k)) found.set(k, { recipient: m.recipient, subject: m.subject, tag: m.tag, metadata: m.metadata, linkCount: Number(m.link_count), links: new Map() })
+        if (missing.has(k)) found.set(k, { routeId: m.route_id, recipient: m.recipient, subject: m.subject, tag: m.tag, metadata: m.metadata, linkCount: Number(m.link_count), links: new Map() })
       }
       for (const l of links) found.get(messageKey(l.sid, l.id))?.links.set(Number(l.link_index), { url: l.url, anchorText: l.anchor_text })
       for (const k of missing.keys()) {

@@ -54,6 +54,8 @@ interface Intent { token: string, watermark: number, rows: ClickRow[] }
 // with their message, as long as they are in ClickHouse: the cut-off waits for ingest.
 const CONTEXT_KEEP_FACTOR = 2
 const MAX_BATCH = 5000
+/** The route of a click whose message clicktrail did not rewrite (a token minted by hand). */
+const ZERO_UUID = '00000000-0000-0000-0000-000000000000'
 /** Addresses whose reach is tracked at once at most (oldest dropped first): bounded memory under a flood of addresses. */
 const MAX_ADDRESSES = 200_000
 
@@ -270,6 +272,7 @@ export class Promoter implements InsertedSink {
         ts: o.ts,
         sid: o.sid,
         message_id: o.messageId,
+        route_id: m?.routeId ?? ZERO_UUID,
         link_index: o.linkIndex,
         sent_at: o.sentAt,
         recipient: m?.recipient ?? '',

@@ -5,14 +5,14 @@ import type { ClickHouseClient } from '@clickhouse/client'
  * A message is (sid, message id): the tables are ordered by it, and lookups match the pairs.
  */
 
-export interface MessageRow { sid: string, id: string, recipient: string, subject: string, tag: string, metadata: Record<string, string>, link_count: number }
+export interface MessageRow { sid: string, id: string, route_id: string, recipient: string, subject: string, tag: string, metadata: Record<string, string>, link_count: number }
 export interface LinkRow { sid: string, id: string, link_index: number, url: string, anchor_text: string }
 
 /** Messages and their links for the given sids × ids (the caller keeps the pairs it asked for). */
 export async function findMessages (client: ClickHouseClient, sids: string[], ids: string[]): Promise<{ messages: MessageRow[], links: LinkRow[] }> {
   const params = { sids, ids }
   const messages = await (await client.query({
-    query: 'SELECT sid, toString(message_id) AS id, recipient, subject, tag, metadata, link_count FROM messages WHERE sid IN {sids:Array(String)} AND message_id IN {ids:Array(UUID)}',
+    query: 'SELECT sid, toString(message_id) AS id, toString(route_id) AS route_id, recipient, subject, tag, metadata, link_count FROM messages WHERE sid IN {sids:Array(String)} AND message_id IN {ids:Array(UUID)}',
     query_params: params,
     format: 'JSONEachRow'
   })).json<MessageRow>()

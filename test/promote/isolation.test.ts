@@ -14,7 +14,7 @@ import { until } from '../helpers/wait.js'
 const FLAGS = { 'trusted-proxy': ['127.0.0.1'], 'promotion-window-ms': '600', 'batch-max-ms': '50', 'retry-min-ms': '50', 'retry-max-ms': '500' }
 
 function info (recipient: string, subject: string, links = 3): MessageInfo {
-  return { recipient, subject, tag: 't', metadata: { who: recipient }, linkCount: links, links: new Map(Array.from({ length: links }, (_, i) => [i, { url: `https://example.com/${i}`, anchorText: `${subject} link ${i}` }])) }
+  return { routeId: '20000000-0000-4000-8000-000000000001', recipient, subject, tag: 't', metadata: { who: recipient }, linkCount: links, links: new Map(Array.from({ length: links }, (_, i) => [i, { url: `https://example.com/${i}`, anchorText: `${subject} link ${i}` }])) }
 }
 
 async function click (e: TestEngine, sid: string, messageId: string, link: number, headers: Record<string, string>, ip = '198.51.100.7'): Promise<number> {

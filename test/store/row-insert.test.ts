@@ -84,6 +84,7 @@ function click (i: number, sid: string): ClickRow {
     ts: NOW + i * 13,
     sid,
     message_id: `10000000-0000-4000-8000-${String(i).padStart(12, '0')}`,
+    route_id: `20000000-0000-4000-8000-${String(i % 7).padStart(12, '0')}`,
     link_index: i % 40,
     sent_at: Math.floor(NOW / 1000) - 3600 + i,
     recipient: s(1),
