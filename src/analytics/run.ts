@@ -2,7 +2,7 @@ import type { Store } from '../store/client.js'
 import { aggregate, lastIngestedAt, timeZones, type AggColumn, type AggRow, type AggSpec, type ClickColumn, type SqlFilter } from '../store/analytics.js'
 import { chooseSource, RAW_SOURCE } from '../store/analytics-views.js'
 import { encodeCursor, planAnalytics, type Dimension, type Metric, type Plan, type Range } from './query.js'
-import { floorLocal, nextLocal } from './time.js'
+import { floorLocal, nextLocal, wholeHourOffsets } from './time.js'
 
 /*
  * runAnalytics: one request → the response of POST /v1/analytics (and of `clicktrail
@@ -179,7 +179,7 @@ export async function runPlan (store: Pick<Store, 'reader' | 'readerSettings'>, 
     return await aggregate(store.reader, store.readerSettings, spec, source)
   }
   const base = (r: Range): AggSpec => ({ sids, from: r.from, to: r.to, filters, keys: [], clickColumns, messages })
-  const bucket = { unit: plan.interval, tz: plan.timezone }
+  const bucket = { unit: plan.interval, tz: plan.timezone, wholeHours: wholeHourOffsets(plan.timezone, Math.min(plan.range.from, plan.previous?.from ?? Infinity), plan.range.to) }
   const prevRange = plan.previous === undefined ? undefined : { from: iso(plan.previous.from), to: iso(plan.previous.to) }
   const data: AnalyticsResponse['data'] = {}
 

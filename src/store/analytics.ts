@@ -38,7 +38,8 @@ export interface AggSpec {
   to: number
   filters: readonly SqlFilter[]
   keys: readonly SqlDim[]
-  bucket?: { unit: 'hour' | 'day', tz: string }
+  /** Points: local days or hours of `tz`; `wholeHours`: every offset of `tz` over the range is whole hours (UTC hours make its hours and days). */
+  bucket?: { unit: 'hour' | 'day', tz: string, wholeHours: boolean }
   clickColumns: readonly ClickColumn[]
   /** Count tracked messages (sent in the range, tracking on) by the message keys. */
   messages: boolean

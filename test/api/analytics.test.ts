@@ -327,23 +327,35 @@ t.test('analytics', async t => {
 
   await t.test('the views and the raw table give the same answers', async t => {
     const scope = { projects: projects.filter(p => p.sid !== 'other') }
-    const bodies: unknown[] = [
-      { metrics: ALL_METRICS, ...june },
-      { metrics: ALL_METRICS, ...june, include: ['time_series'] },
-      { metrics: ALL_METRICS, ...june, timezone: 'Europe/Amsterdam', include: ['time_series'] },
-      { metrics: ALL_METRICS, ...june, interval: 'hour', from: '2025-06-08', to: '2025-06-10', include: ['time_series'] },
-      { metrics: ALL_METRICS, ...june, group_by: ['classification'] },
-      { metrics: ALL_METRICS, ...june, group_by: ['tag'], include: ['breakdown', 'time_series'] },
-      { metrics: ALL_METRICS, ...june, group_by: ['link_index', 'destination_url'] },
-      { metrics: ALL_METRICS, ...june, group_by: ['metadata.campaign'] },
-      { metrics: ALL_METRICS, ...june, group_by: ['project', 'route'], filters: [{ dimension: 'is_human', values: [true] }] },
-      { metrics: ALL_METRICS, from: '2025-06-03T10:00:00Z', to: '2025-06-09T22:00:00Z', include: ['summary', 'time_series'] }
+    const noMedian = ALL_METRICS.filter(m => m !== 'median_time_to_first_click')
+    // Each with the sources that must answer it: a change that sends a common shape to the
+    // raw table fails here as well as in the benchmark.
+    const cases: Array<[unknown, string[]]> = [
+      [{ metrics: ALL_METRICS, ...june }, ['analytics_daily']],
+      [{ metrics: ALL_METRICS, ...june, include: ['time_series'] }, ['analytics_daily']],
+      [{ metrics: ALL_METRICS, ...june, timezone: 'Europe/Amsterdam', include: ['time_series'], compare: 'previous_period' }, ['analytics_hourly']],
+      [{ metrics: ALL_METRICS, ...june, interval: 'hour', from: '2025-06-08', to: '2025-06-10', include: ['time_series'] }, ['analytics_hourly']],
+      [{ metrics: ALL_METRICS, ...june, timezone: 'Asia/Kolkata', include: ['summary', 'time_series'] }, ['clicks']],
+      [{ metrics: ALL_METRICS, ...june, group_by: ['classification'] }, ['analytics_daily']],
+      [{ metrics: ALL_METRICS, ...june, group_by: ['tag'], include: ['breakdown', 'time_series'], compare: 'previous_period' }, ['analytics_daily']],
+      [{ metrics: ALL_METRICS, ...june, group_by: ['link_index', 'destination_url'] }, ['analytics_daily', 'analytics_links_daily']],
+      [{ metrics: ALL_METRICS, ...june, group_by: ['metadata.campaign'] }, ['analytics_daily', 'clicks']],
+      [{ metrics: noMedian, ...june, group_by: ['metadata.campaign'] }, ['analytics_daily', 'analytics_metadata_daily+analytics_daily']],
+      [{ metrics: noMedian, ...june, group_by: ['metadata.segment'], filters: [{ dimension: 'is_human', values: [true] }] }, ['analytics_daily', 'analytics_metadata_daily+analytics_daily']],
+      [{ metrics: ALL_METRICS, ...june, group_by: ['tag'], filters: [{ dimension: 'metadata.campaign', operator: 'in', values: ['spring'] }] }, ['analytics_metadata_daily']],
+      [{ metrics: ALL_METRICS, ...june, group_by: ['metadata.segment'], filters: [{ dimension: 'metadata.segment', operator: 'is_not_null' }] }, ['analytics_metadata_daily']],
+      [{ metrics: ALL_METRICS, ...june, group_by: ['project', 'route'], filters: [{ dimension: 'is_human', values: [true] }] }, ['analytics_daily']],
+      [{ metrics: ALL_METRICS, ...june, group_by: ['reason_code'] }, ['analytics_daily', 'clicks']],
+      [{ metrics: ALL_METRICS, from: '2025-06-03T10:00:00Z', to: '2025-06-09T22:00:00Z', include: ['summary', 'time_series'] }, ['analytics_hourly']],
+      [{ metrics: ALL_METRICS, from: '2025-06-03T10:00:01Z', to: '2025-06-09T22:00:00Z' }, ['clicks']]
     ]
-    for (const body of bodies) {
+    for (const [body, sources] of cases) {
       const auto = await runAnalytics(e.store, scope, body, Date.now())
       const raw = await runAnalytics(e.store, scope, body, Date.now(), { source: 'raw' })
       t.same(raw.meta.sources, ['clicks'], 'raw: the clicks table alone')
-      t.same(auto.data, raw.data, `${JSON.stringify(body).slice(0, 160)} (auto: ${auto.meta.sources.join(', ')})`)
+      const label = JSON.stringify(body).replace(/"metrics":\[[^\]]*\],?/, '').slice(0, 160)
+      t.same(auto.data, raw.data, `${label} (${auto.meta.sources.join(', ')})`)
+      t.same(auto.meta.sources, sources, `${label}: answered by ${sources.join(', ')}`)
     }
   })
 })
