@@ -1,6 +1,7 @@
 -- The analytics API's views (issue 13; README, Analytics API: which query uses which).
 -- Each keeps, per group of what it is keyed by, the observations (events), the exact set
--- of recipients that clicked ((sid, message_id): each recipient has a message id of its own),
+-- of recipients that clicked ((sid, message_id): each recipient has a message id of its own;
+-- folded into one UInt128 as src/store/analytics.ts RECIPIENT does),
 -- the exact set of (recipient, link) pairs clicked by humans, and the seconds from sending to
 -- each first click, as uniqExact / quantileExactInclusive states: the API's unique counts
 -- and medians are exact, and the same from a view as from raw `clicks`.
@@ -23,8 +24,8 @@ CREATE TABLE IF NOT EXISTS analytics_daily
     retention_days     UInt16,
     events             SimpleAggregateFunction(sum, UInt64),
     first_clicks       SimpleAggregateFunction(sum, UInt64),
-    recipients         AggregateFunction(uniqExact, String, UUID),
-    links              AggregateFunction(uniqExact, String, UUID, UInt16),
+    recipients         AggregateFunction(uniqExact, UInt128),
+    links              AggregateFunction(uniqExact, UInt128),
     first_delays       AggregateFunction(quantileExactInclusive(0.5), Float64)
 )
 ENGINE = AggregatingMergeTree
@@ -36,8 +37,8 @@ INSERT INTO analytics_daily
 SELECT sid, toDate(ts) AS day, tag, route_id, classification, counts_for_metrics, machine, retention_days,
        count() AS events,
        countIf(first_click) AS first_clicks,
-       uniqExactState(CAST(sid AS String), message_id) AS recipients,
-       uniqExactStateIf(CAST(sid AS String), message_id, link_index, counts_for_metrics) AS links,
+       uniqExactState(bitXor(reinterpretAsUInt128(message_id), toUInt128(cityHash64(sid)))) AS recipients,
+       uniqExactStateIf(bitXor(bitXor(reinterpretAsUInt128(message_id), toUInt128(cityHash64(sid))), bitShiftLeft(toUInt128(link_index), 112)), counts_for_metrics) AS links,
        quantileExactInclusiveStateIf(0.5)((toUnixTimestamp64Milli(ts) - toInt64(toUnixTimestamp(sent_at)) * 1000) / 1000, first_click) AS first_delays
 FROM clicks
 GROUP BY sid, day, tag, route_id, classification, counts_for_metrics, machine, retention_days;
@@ -46,8 +47,8 @@ CREATE MATERIALIZED VIEW IF NOT EXISTS analytics_daily_mv TO analytics_daily AS
 SELECT sid, toDate(ts) AS day, tag, route_id, classification, counts_for_metrics, machine, retention_days,
        count() AS events,
        countIf(first_click) AS first_clicks,
-       uniqExactState(CAST(sid AS String), message_id) AS recipients,
-       uniqExactStateIf(CAST(sid AS String), message_id, link_index, counts_for_metrics) AS links,
+       uniqExactState(bitXor(reinterpretAsUInt128(message_id), toUInt128(cityHash64(sid)))) AS recipients,
+       uniqExactStateIf(bitXor(bitXor(reinterpretAsUInt128(message_id), toUInt128(cityHash64(sid))), bitShiftLeft(toUInt128(link_index), 112)), counts_for_metrics) AS links,
        quantileExactInclusiveStateIf(0.5)((toUnixTimestamp64Milli(ts) - toInt64(toUnixTimestamp(sent_at)) * 1000) / 1000, first_click) AS first_delays
 FROM clicks
 GROUP BY sid, day, tag, route_id, classification, counts_for_metrics, machine, retention_days;
@@ -65,8 +66,8 @@ CREATE TABLE IF NOT EXISTS analytics_hourly
     retention_days     UInt16,
     events             SimpleAggregateFunction(sum, UInt64),
     first_clicks       SimpleAggregateFunction(sum, UInt64),
-    recipients         AggregateFunction(uniqExact, String, UUID),
-    links              AggregateFunction(uniqExact, String, UUID, UInt16),
+    recipients         AggregateFunction(uniqExact, UInt128),
+    links              AggregateFunction(uniqExact, UInt128),
     first_delays       AggregateFunction(quantileExactInclusive(0.5), Float64)
 )
 ENGINE = AggregatingMergeTree
@@ -78,8 +79,8 @@ INSERT INTO analytics_hourly
 SELECT sid, toStartOfHour(toDateTime(ts, 'UTC')) AS hour, tag, route_id, classification, counts_for_metrics, machine, retention_days,
        count() AS events,
        countIf(first_click) AS first_clicks,
-       uniqExactState(CAST(sid AS String), message_id) AS recipients,
-       uniqExactStateIf(CAST(sid AS String), message_id, link_index, counts_for_metrics) AS links,
+       uniqExactState(bitXor(reinterpretAsUInt128(message_id), toUInt128(cityHash64(sid)))) AS recipients,
+       uniqExactStateIf(bitXor(bitXor(reinterpretAsUInt128(message_id), toUInt128(cityHash64(sid))), bitShiftLeft(toUInt128(link_index), 112)), counts_for_metrics) AS links,
        quantileExactInclusiveStateIf(0.5)((toUnixTimestamp64Milli(ts) - toInt64(toUnixTimestamp(sent_at)) * 1000) / 1000, first_click) AS first_delays
 FROM clicks
 GROUP BY sid, hour, tag, route_id, classification, counts_for_metrics, machine, retention_days;
@@ -88,8 +89,8 @@ CREATE MATERIALIZED VIEW IF NOT EXISTS analytics_hourly_mv TO analytics_hourly A
 SELECT sid, toStartOfHour(toDateTime(ts, 'UTC')) AS hour, tag, route_id, classification, counts_for_metrics, machine, retention_days,
        count() AS events,
        countIf(first_click) AS first_clicks,
-       uniqExactState(CAST(sid AS String), message_id) AS recipients,
-       uniqExactStateIf(CAST(sid AS String), message_id, link_index, counts_for_metrics) AS links,
+       uniqExactState(bitXor(reinterpretAsUInt128(message_id), toUInt128(cityHash64(sid)))) AS recipients,
+       uniqExactStateIf(bitXor(bitXor(reinterpretAsUInt128(message_id), toUInt128(cityHash64(sid))), bitShiftLeft(toUInt128(link_index), 112)), counts_for_metrics) AS links,
        quantileExactInclusiveStateIf(0.5)((toUnixTimestamp64Milli(ts) - toInt64(toUnixTimestamp(sent_at)) * 1000) / 1000, first_click) AS first_delays
 FROM clicks
 GROUP BY sid, hour, tag, route_id, classification, counts_for_metrics, machine, retention_days;
@@ -109,8 +110,8 @@ CREATE TABLE IF NOT EXISTS analytics_links_daily
     retention_days     UInt16,
     events             SimpleAggregateFunction(sum, UInt64),
     first_clicks       SimpleAggregateFunction(sum, UInt64),
-    recipients         AggregateFunction(uniqExact, String, UUID),
-    links              AggregateFunction(uniqExact, String, UUID, UInt16),
+    recipients         AggregateFunction(uniqExact, UInt128),
+    links              AggregateFunction(uniqExact, UInt128),
     first_delays       AggregateFunction(quantileExactInclusive(0.5), Float64)
 )
 ENGINE = AggregatingMergeTree
@@ -122,8 +123,8 @@ INSERT INTO analytics_links_daily
 SELECT sid, toDate(ts) AS day, tag, route_id, link_index, destination_url, classification, counts_for_metrics, machine, retention_days,
        count() AS events,
        countIf(first_click) AS first_clicks,
-       uniqExactState(CAST(sid AS String), message_id) AS recipients,
-       uniqExactStateIf(CAST(sid AS String), message_id, link_index, counts_for_metrics) AS links,
+       uniqExactState(bitXor(reinterpretAsUInt128(message_id), toUInt128(cityHash64(sid)))) AS recipients,
+       uniqExactStateIf(bitXor(bitXor(reinterpretAsUInt128(message_id), toUInt128(cityHash64(sid))), bitShiftLeft(toUInt128(link_index), 112)), counts_for_metrics) AS links,
        quantileExactInclusiveStateIf(0.5)((toUnixTimestamp64Milli(ts) - toInt64(toUnixTimestamp(sent_at)) * 1000) / 1000, first_click) AS first_delays
 FROM clicks
 GROUP BY sid, day, tag, route_id, link_index, destination_url, classification, counts_for_metrics, machine, retention_days;
@@ -132,8 +133,8 @@ CREATE MATERIALIZED VIEW IF NOT EXISTS analytics_links_daily_mv TO analytics_lin
 SELECT sid, toDate(ts) AS day, tag, route_id, link_index, destination_url, classification, counts_for_metrics, machine, retention_days,
        count() AS events,
        countIf(first_click) AS first_clicks,
-       uniqExactState(CAST(sid AS String), message_id) AS recipients,
-       uniqExactStateIf(CAST(sid AS String), message_id, link_index, counts_for_metrics) AS links,
+       uniqExactState(bitXor(reinterpretAsUInt128(message_id), toUInt128(cityHash64(sid)))) AS recipients,
+       uniqExactStateIf(bitXor(bitXor(reinterpretAsUInt128(message_id), toUInt128(cityHash64(sid))), bitShiftLeft(toUInt128(link_index), 112)), counts_for_metrics) AS links,
        quantileExactInclusiveStateIf(0.5)((toUnixTimestamp64Milli(ts) - toInt64(toUnixTimestamp(sent_at)) * 1000) / 1000, first_click) AS first_delays
 FROM clicks
 GROUP BY sid, day, tag, route_id, link_index, destination_url, classification, counts_for_metrics, machine, retention_days;
@@ -155,8 +156,8 @@ CREATE TABLE IF NOT EXISTS analytics_metadata_daily
     retention_days     UInt16,
     events             SimpleAggregateFunction(sum, UInt64),
     first_clicks       SimpleAggregateFunction(sum, UInt64),
-    recipients         AggregateFunction(uniqExact, String, UUID),
-    links              AggregateFunction(uniqExact, String, UUID, UInt16),
+    recipients         AggregateFunction(uniqExact, UInt128),
+    links              AggregateFunction(uniqExact, UInt128),
     first_delays       AggregateFunction(quantileExactInclusive(0.5), Float64)
 )
 ENGINE = AggregatingMergeTree
@@ -168,8 +169,8 @@ INSERT INTO analytics_metadata_daily
 SELECT sid, toDate(ts) AS day, tag, route_id, meta_key, meta_value, classification, counts_for_metrics, machine, retention_days,
        count() AS events,
        countIf(first_click) AS first_clicks,
-       uniqExactState(CAST(sid AS String), message_id) AS recipients,
-       uniqExactStateIf(CAST(sid AS String), message_id, link_index, counts_for_metrics) AS links,
+       uniqExactState(bitXor(reinterpretAsUInt128(message_id), toUInt128(cityHash64(sid)))) AS recipients,
+       uniqExactStateIf(bitXor(bitXor(reinterpretAsUInt128(message_id), toUInt128(cityHash64(sid))), bitShiftLeft(toUInt128(link_index), 112)), counts_for_metrics) AS links,
        quantileExactInclusiveStateIf(0.5)((toUnixTimestamp64Milli(ts) - toInt64(toUnixTimestamp(sent_at)) * 1000) / 1000, first_click) AS first_delays
 FROM clicks
 ARRAY JOIN mapKeys(metadata) AS meta_key, mapValues(metadata) AS meta_value
@@ -179,8 +180,8 @@ CREATE MATERIALIZED VIEW IF NOT EXISTS analytics_metadata_daily_mv TO analytics_
 SELECT sid, toDate(ts) AS day, tag, route_id, meta_key, meta_value, classification, counts_for_metrics, machine, retention_days,
        count() AS events,
        countIf(first_click) AS first_clicks,
-       uniqExactState(CAST(sid AS String), message_id) AS recipients,
-       uniqExactStateIf(CAST(sid AS String), message_id, link_index, counts_for_metrics) AS links,
+       uniqExactState(bitXor(reinterpretAsUInt128(message_id), toUInt128(cityHash64(sid)))) AS recipients,
+       uniqExactStateIf(bitXor(bitXor(reinterpretAsUInt128(message_id), toUInt128(cityHash64(sid))), bitShiftLeft(toUInt128(link_index), 112)), counts_for_metrics) AS links,
        quantileExactInclusiveStateIf(0.5)((toUnixTimestamp64Milli(ts) - toInt64(toUnixTimestamp(sent_at)) * 1000) / 1000, first_click) AS first_delays
 FROM clicks
 ARRAY JOIN mapKeys(metadata) AS meta_key, mapValues(metadata) AS meta_value
