@@ -76,7 +76,7 @@ export const ERRORS = {
   CT_ERR_ANALYTICS_INCLUDE: { status: 422, message: 'include names summary, time_series or breakdown', where: 'POST /v1/analytics: include' },
   CT_ERR_ANALYTICS_COMPARE: { status: 422, message: 'compare is previous_period', where: 'POST /v1/analytics: compare' },
   CT_ERR_ANALYTICS_SORT: { status: 422, message: 'sort names one of the requested metrics and asc or desc', where: 'POST /v1/analytics: sort' },
-  CT_ERR_ANALYTICS_LIMIT: { status: 422, message: 'limit is from 1 to 200', where: 'POST /v1/analytics: limit' },
+  CT_ERR_ANALYTICS_LIMIT: { status: 422, message: 'limit is from 1 to 200 (and, with time_series in a breakdown, rows × points at most 50,000)', where: 'POST /v1/analytics: limit' },
   CT_ERR_ANALYTICS_CURSOR: { status: 422, message: 'the cursor is not one given out for this query', where: 'POST /v1/analytics: cursor' },
   CT_ERR_ANALYTICS_FORMAT: { status: 422, message: 'CSV answers breakdowns: include breakdown with group_by, or ask for JSON', where: 'POST /v1/analytics: format, Accept' },
 

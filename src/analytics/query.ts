@@ -50,7 +50,9 @@ export const ANALYTICS_LIMITS = {
   defaultLimit: 50,
   maxLimit: 200,
   /** No page starts past this many groups (a cursor cannot walk a million groups page by page). */
-  maxOffset: 100_000
+  maxOffset: 100_000,
+  /** A breakdown with time_series: rows × points per page (under the reader's max_result_rows, 100,000). */
+  maxRowPoints: 50_000
 } as const
 
 export interface Dimension {
@@ -94,6 +96,7 @@ const DATE = /^(\d{4})-(\d{2})-(\d{2})$/
 const INSTANT = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:[Zz]|[+-]\d{2}:\d{2})$/
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 const DAY = 86_400_000
+const HOUR = 3_600_000
 
 const refuse = (code: ErrorCode, field: string, message: string, value?: unknown): ClicktrailError =>
   new ClicktrailError(code, message, { details: { field, ...(value === undefined ? {} : { value }) } })
@@ -289,6 +292,13 @@ export function planAnalytics (body: unknown, now: number, zones: ReadonlySet<st
     if (typeof b.limit !== 'number' || !Number.isInteger(b.limit)) throw badType('limit', 'an integer')
     if (b.limit < 1 || b.limit > ANALYTICS_LIMITS.maxLimit) throw refuse('CT_ERR_ANALYTICS_LIMIT', 'limit', `limit is from 1 to ${ANALYTICS_LIMITS.maxLimit}`, b.limit)
     limit = b.limit
+  }
+
+  if (include.has('breakdown') && include.has('time_series')) {
+    const points = Math.ceil((range.to - range.from) / (interval === 'hour' ? HOUR : DAY)) + 1
+    if (limit * points > ANALYTICS_LIMITS.maxRowPoints) {
+      throw refuse('CT_ERR_ANALYTICS_LIMIT', 'limit', `a breakdown with time_series holds at most ${ANALYTICS_LIMITS.maxRowPoints} points per page: ${points} points per row allow a limit of ${Math.max(1, Math.floor(ANALYTICS_LIMITS.maxRowPoints / points))}`, limit)
+    }
   }
 
   const fingerprint = createHash('sha256').update(JSON.stringify([metrics, range, timezone, interval, [...include].sort(), groupBy.map(d => d.name), filters.map(f => [f.dim.name, f.op, f.values]), previous !== undefined, sort, limit])).digest('base64url').slice(0, 16)
