@@ -3,7 +3,7 @@ import { bucketExpr, CLASS_PREDICATE, clickFilterExpr, clickKeyExpr, RAW_CLICKS,
 /*
  * Which source answers a query (sql/014_analytics_views.sql): a view when it holds every
  * key and filter of the query at the grain the range and points need, else raw `clicks`.
- * Every view is exact (uniqExact states, day bitmaps, per-day counts), so any source gives
+ * Every view is exact (uniqExact states, per-day counts, first clicks), so any source gives
  * the same numbers (test/api/analytics.test.ts compares them with the raw table's).
  *
  *   analytics_recipients       whole UTC days, no points: summaries and breakdowns by project,
@@ -12,12 +12,12 @@ import { bucketExpr, CLASS_PREDICATE, clickFilterExpr, clickKeyExpr, RAW_CLICKS,
  *   analytics_recipient_links  the same with link_index and destination_url, and
  *                              unique_links_clicked: one row per recipient, link and verdict
  *   analytics_daily            day points in UTC (summary-shaped and per breakdown row) by
- *                              project, route, tag, classification
+ *                              project, route, tag (a click class is a column there)
  *   analytics_hourly           the same at UTC-hour grain: hour-aligned ranges, hour points,
  *                              day points of zones whose offset is whole hours in the range
  *   clicks                     everything else (reason_code, device/client, message_id,
- *                              first_click, proxy_type; points by link or metadata; 30/45-minute
- *                              zones; instants not on the hour)
+ *                              first_click, proxy_type; points by link, metadata or verdict;
+ *                              30/45-minute zones; instants not on the hour)
  */
 
 /** Every query can be answered from `clicks`. */
@@ -26,19 +26,22 @@ export const RAW_SOURCE: ClickSource = RAW_CLICKS
 const HOUR = 3_600_000
 const DAY = 86_400_000
 
-const BASE_KEYS: ReadonlySet<KeyKind> = new Set(['project', 'route', 'tag', 'classification', 'is_human', 'is_machine'])
-const RECIPIENT_KEYS: ReadonlySet<KeyKind> = new Set([...BASE_KEYS, 'metadata'])
+/** What the series views are keyed by (a click class is a column there, not a key). */
+const SERIES_KEYS: ReadonlySet<KeyKind> = new Set(['project', 'route', 'tag'])
+const RECIPIENT_KEYS: ReadonlySet<KeyKind> = new Set([...SERIES_KEYS, 'classification', 'is_human', 'is_machine', 'metadata'])
 const RECIPIENT_LINK_KEYS: ReadonlySet<KeyKind> = new Set([...RECIPIENT_KEYS, 'link_index', 'destination_url'])
 
-/** A click column from the states of a view. */
+/** The class columns of the series views (sql/014): events_<class>, recipients_<class>. */
+const SERIES_CLASS: Record<string, string> = {
+  clicks: 'all', human_clicks: 'human', machine_clicks: 'machine', privacy_clicks: 'privacy', bot_clicks: 'bot', scanner_clicks: 'scanner', preview_clicks: 'preview'
+}
+
+/** A click column from the states of a series view. */
 function viewColumn (c: ClickColumn): string {
   if (c === 'unique_links_clicked') return 'uniqExactMerge(links)'
   if (c === 'median_time_to_first_click') return 'if(sum(first_clicks) = 0, NULL, quantileExactInclusiveMerge(0.5)(first_delays))'
-  if (c.endsWith('_events')) {
-    const cls = c.slice(0, -7)
-    return cls === 'clicks' ? 'sum(events)' : `sumIf(events, ${CLASS_PREDICATE[cls]})`
-  }
-  return c === 'clicks' ? 'uniqExactMerge(recipients)' : `uniqExactMergeIf(recipients, ${CLASS_PREDICATE[c]})`
+  if (c.endsWith('_events')) return `sum(events_${SERIES_CLASS[c.slice(0, -7)]})`
+  return `uniqExactMerge(recipients_${SERIES_CLASS[c]})`
 }
 
 interface Grain { table: string, column: string, unit: number }
@@ -72,7 +75,7 @@ const HOURLY: Grain = { table: 'analytics_hourly', column: 'hour', unit: HOUR }
 const DAILY_SOURCE = plainView(DAILY)
 const HOURLY_SOURCE = plainView(HOURLY)
 
-/** A click column from the per-recipient tables (in the subquery of recipientSource: act, ev, fin). */
+/** A click column from the per-recipient tables (in the subquery of recipientSource: ev, fin). */
 function recipientColumn (c: ClickColumn): string {
   if (c === 'unique_links_clicked') return `uniqExactIf(${RECIPIENT_LINK}, counts_for_metrics)`
   if (c === 'median_time_to_first_click') return 'if(countIf(fin) = 0, NULL, quantileExactInclusiveIf(0.5)(assumeNotNull(first_delay), fin))'
@@ -84,9 +87,9 @@ function recipientColumn (c: ClickColumn): string {
 }
 
 /**
- * analytics_recipients / analytics_recipient_links over whole UTC days: a row counts when
- * its day bitmap has a day of the range (act); its observations in the range are the sum of
- * its per-day counts there (ev); its first click counts when it fell in the range (fin).
+ * analytics_recipients / analytics_recipient_links over whole UTC days: a row counts when it
+ * has observations in the range (ev, the sum of its per-day counts there); its first click
+ * counts when it fell in the range (fin).
  * Rows of one recipient in parts not merged yet are counted once (uniqExact) or added up.
  */
 function recipientSource (table: string): ClickSource {
@@ -97,17 +100,20 @@ function recipientSource (table: string): ClickSource {
       const b = p.add('UInt32', Math.floor(spec.to / DAY))
       const from = p.add('Int64', spec.from)
       const to = p.add('Int64', spec.to)
+      // A row whose days all fall in the range counts whole, one with none is skipped; only
+      // a row that straddles a bound reads its per-day list (if() evaluates lazily).
+      const A = `toDate(fromUnixTimestamp64Milli(${from}, 'UTC'))`
+      const B = `toDate(fromUnixTimestamp64Milli(${to}, 'UTC'))`
       const inner = [
         '*',
-        `bitmapHasAny(days, bitmapBuild(range(${a}, ${b}))) AS act`,
-        `arraySum(arrayMap((d, n) -> if(d >= ${a} AND d < ${b}, n, 0), day_events.1, day_events.2)) AS ev`,
+        `if(first_day >= ${A} AND last_day < ${B}, events, arraySum(arrayMap((d, n) -> if(d >= ${a} AND d < ${b}, n, 0), day_events.1, day_events.2))) AS ev`,
         `ifNull(first_ts >= fromUnixTimestamp64Milli(${from}, 'UTC') AND first_ts < fromUnixTimestamp64Milli(${to}, 'UTC'), 0) AS fin`
       ]
-      const where = [`sid IN ${p.add('Array(String)', spec.sids)}`, ...spec.filters.map(f => clickFilterExpr(f, p))]
+      const where = [`sid IN ${p.add('Array(String)', spec.sids)}`, `last_day >= ${A}`, `first_day < ${B}`, ...spec.filters.map(f => clickFilterExpr(f, p))]
       const select: string[] = spec.keys.map((k, i) => `${clickKeyExpr(k, p)} AS k${i}`)
       const group = spec.keys.map((_, i) => `k${i}`)
       for (const c of spec.clickColumns) select.push(`${recipientColumn(c)} AS c_${c}`)
-      return `SELECT ${select.join(', ')} FROM (SELECT ${inner.join(', ')} FROM ${table} WHERE ${where.join(' AND ')}) WHERE act${group.length > 0 ? ` GROUP BY ${group.join(', ')}` : ''}`
+      return `SELECT ${select.join(', ')} FROM (SELECT ${inner.join(', ')} FROM ${table} WHERE ${where.join(' AND ')}) WHERE ev > 0${group.length > 0 ? ` GROUP BY ${group.join(', ')}` : ''}`
     }
   }
 }
@@ -137,6 +143,6 @@ export function chooseSource (spec: AggSpec): ClickSource {
     if (within(dims, RECIPIENT_KEYS) && !spec.clickColumns.includes('unique_links_clicked')) return RECIPIENTS_SOURCE
     if (within(dims, RECIPIENT_LINK_KEYS)) return RECIPIENT_LINKS_SOURCE
   }
-  if (within(dims, BASE_KEYS)) return g === 'day' ? DAILY_SOURCE : HOURLY_SOURCE
+  if (within(dims, SERIES_KEYS)) return g === 'day' ? DAILY_SOURCE : HOURLY_SOURCE
   return RAW_CLICKS
 }
