@@ -92,34 +92,37 @@ function recipientColumn (c: ClickColumn): string {
  * counts when it fell in the range (fin).
  * Rows of one recipient in parts not merged yet are counted once (uniqExact) or added up.
  */
-function recipientSource (table: string): ClickSource {
+function recipientSource (table: string, links: boolean): ClickSource {
   return {
     name: table,
     sql (spec, p) {
       const a = p.add('UInt32', Math.floor(spec.from / DAY))
       const b = p.add('UInt32', Math.floor(spec.to / DAY))
+      const A = `toDate(fromUnixTimestamp64Milli(${p.add('Int64', spec.from)}, 'UTC'))`
+      const B = `toDate(fromUnixTimestamp64Milli(${p.add('Int64', spec.to)}, 'UTC'))`
       const from = p.add('Int64', spec.from)
       const to = p.add('Int64', spec.to)
-      // A row whose days all fall in the range counts whole, one with none is skipped; only
-      // a row that straddles a bound reads its per-day list (if() evaluates lazily).
-      const A = `toDate(fromUnixTimestamp64Milli(${from}, 'UTC'))`
-      const B = `toDate(fromUnixTimestamp64Milli(${to}, 'UTC'))`
-      const inner = [
-        '*',
-        `if(first_day >= ${A} AND last_day < ${B}, events, arraySum(arrayMap((d, n) -> if(d >= ${a} AND d < ${b}, n, 0), day_events.1, day_events.2))) AS ev`,
+      const cols = [
+        ...spec.keys.map((k, i) => `${clickKeyExpr(k, p)} AS k${i}`),
+        'sid', 'message_id', ...(links ? ['link_index'] : []), 'classification', 'counts_for_metrics', 'machine', 'first_delay',
         `ifNull(first_ts >= fromUnixTimestamp64Milli(${from}, 'UTC') AND first_ts < fromUnixTimestamp64Milli(${to}, 'UTC'), 0) AS fin`
-      ]
-      const where = [`sid IN ${p.add('Array(String)', spec.sids)}`, `last_day >= ${A}`, `first_day < ${B}`, ...spec.filters.map(f => clickFilterExpr(f, p))]
-      const select: string[] = spec.keys.map((k, i) => `${clickKeyExpr(k, p)} AS k${i}`)
-      const group = spec.keys.map((_, i) => `k${i}`)
+      ].join(', ')
+      const where = [`sid IN ${p.add('Array(String)', spec.sids)}`, ...spec.filters.map(f => clickFilterExpr(f, p))].join(' AND ')
+      // A row whose days all fall in the range counts whole, without its per-day list; only
+      // rows that straddle a bound read it (the condition moves to PREWHERE: the list is read
+      // for their granules alone).
+      const inside = `SELECT ${cols}, events AS ev FROM ${table} WHERE first_day >= ${A} AND last_day < ${B} AND ${where}`
+      const straddling = `SELECT ${cols}, arraySum(arrayMap((d, n) -> if(d >= ${a} AND d < ${b}, n, 0), day_events.1, day_events.2)) AS ev FROM ${table} WHERE last_day >= ${A} AND first_day < ${B} AND NOT (first_day >= ${A} AND last_day < ${B}) AND ${where}`
+      const select: string[] = spec.keys.map((_, i) => `k${i}`)
+      const group = [...select]
       for (const c of spec.clickColumns) select.push(`${recipientColumn(c)} AS c_${c}`)
-      return `SELECT ${select.join(', ')} FROM (SELECT ${inner.join(', ')} FROM ${table} WHERE ${where.join(' AND ')}) WHERE ev > 0${group.length > 0 ? ` GROUP BY ${group.join(', ')}` : ''}`
+      return `SELECT ${select.join(', ')} FROM (${inside} UNION ALL ${straddling}) WHERE ev > 0${group.length > 0 ? ` GROUP BY ${group.join(', ')}` : ''}`
     }
   }
 }
 
-const RECIPIENTS_SOURCE = recipientSource('analytics_recipients')
-const RECIPIENT_LINKS_SOURCE = recipientSource('analytics_recipient_links')
+const RECIPIENTS_SOURCE = recipientSource('analytics_recipients', false)
+const RECIPIENT_LINKS_SOURCE = recipientSource('analytics_recipient_links', true)
 
 const within = (dims: readonly SqlDim[], allowed: ReadonlySet<KeyKind>): boolean => dims.every(d => allowed.has(d.kind))
 
