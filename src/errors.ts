@@ -72,6 +72,20 @@ export const ERRORS = {
   CT_ERR_CURSOR: { status: 400, message: 'the cursor is not one this endpoint issued', where: 'Team API cursor pagination (events, click exports)' },
   CT_ERR_RANGE: { status: 422, message: 'the time range is empty, reversed or longer than allowed', where: 'GET /v1/stats, click exports (details: from, to, max_days)' },
   CT_ERR_EXPORT_BUSY: { status: 429, message: 'too many click exports are running; retry after the Retry-After delay', where: 'streamed click exports (per team and per node)' },
+  // The analytics API (POST /v1/analytics, clicktrail report): each code names the field at fault in details.field.
+  CT_ERR_ANALYTICS_METRIC: { status: 422, message: 'a metric is unknown, or none was named', where: 'POST /v1/analytics: metrics' },
+  CT_ERR_ANALYTICS_DIMENSION: { status: 422, message: 'a dimension is unknown, or is a filter-only dimension in group_by', where: 'POST /v1/analytics: group_by, filters.N.dimension' },
+  CT_ERR_ANALYTICS_GROUP_BY: { status: 422, message: 'group_by has more than 3 dimensions, names one twice, or does not go with include', where: 'POST /v1/analytics: group_by' },
+  CT_ERR_ANALYTICS_FILTER: { status: 422, message: 'a filter has an unknown operator, a value of the wrong kind, or too many filters or values', where: 'POST /v1/analytics: filters' },
+  CT_ERR_ANALYTICS_RANGE: { status: 422, message: 'from/to is not a date or RFC 3339 time, ends before it starts, or spans more than 90 days', where: 'POST /v1/analytics: from, to' },
+  CT_ERR_ANALYTICS_TIMEZONE: { status: 422, message: 'the time zone is not an IANA name', where: 'POST /v1/analytics: timezone' },
+  CT_ERR_ANALYTICS_INTERVAL: { status: 422, message: 'interval is hour or day', where: 'POST /v1/analytics: interval' },
+  CT_ERR_ANALYTICS_INCLUDE: { status: 422, message: 'include names summary, time_series or breakdown', where: 'POST /v1/analytics: include' },
+  CT_ERR_ANALYTICS_COMPARE: { status: 422, message: 'compare is previous_period', where: 'POST /v1/analytics: compare' },
+  CT_ERR_ANALYTICS_SORT: { status: 422, message: 'sort names one of the requested metrics and asc or desc', where: 'POST /v1/analytics: sort' },
+  CT_ERR_ANALYTICS_LIMIT: { status: 422, message: 'limit is from 1 to 200 (and, with time_series in a breakdown, rows × points at most 50,000)', where: 'POST /v1/analytics: limit' },
+  CT_ERR_ANALYTICS_CURSOR: { status: 422, message: 'the cursor is not one given out for this query', where: 'POST /v1/analytics: cursor' },
+  CT_ERR_ANALYTICS_FORMAT: { status: 422, message: 'CSV answers breakdowns: include breakdown with group_by, or ask for JSON', where: 'POST /v1/analytics: format, Accept' },
 
   // Analyst SQL (admin listener).
   CT_ERR_SQL_REFUSED: { status: 400, message: 'only one SELECT over clicktrail\'s analytics tables is allowed', where: 'admin POST /sql (names what was refused)' },

@@ -9,7 +9,7 @@ const ERROR_TEXT: Record<number, string> = {
   409: 'conflict (CT_ERR_DOMAIN_TAKEN, CT_ERR_SID_TAKEN, CT_ERR_ROUTE_SLUG_TAKEN, CT_ERR_WEBHOOK_DISABLED, CT_ERR_MESSAGE_ID_TAKEN)',
   413: 'body or answer over the limit (CT_ERR_BODY_TOO_LARGE, CT_ERR_REWRITE_OUTPUT_TOO_LARGE)',
   415: 'not JSON (CT_ERR_UNSUPPORTED_MEDIA_TYPE)',
-  422: 'inbound routes cannot track clicks (CT_ERR_ROUTE_INBOUND_TRACKING); the hostname is the operator\'s (CT_ERR_DOMAIN_RESERVED); too many recipients, links or tokens (CT_ERR_REWRITE_TOO_MANY_*); the document could not be parsed; the time range is reversed, empty or too long (CT_ERR_RANGE)',
+  422: 'inbound routes cannot track clicks (CT_ERR_ROUTE_INBOUND_TRACKING); the hostname is the operator\'s (CT_ERR_DOMAIN_RESERVED); too many recipients, links or tokens (CT_ERR_REWRITE_TOO_MANY_*); the document could not be parsed; the time range is reversed, empty or too long (CT_ERR_RANGE); an analytics request names an unknown metric or dimension, a range over 90 days, more than 3 group_by… (CT_ERR_ANALYTICS_*, details.field names the field)',
   429: 'rate limited, or too many exports running (CT_ERR_RATE_LIMITED, CT_ERR_EXPORT_BUSY; see Retry-After)',
   500: 'internal error, logged (CT_ERR_INTERNAL)',
   503: 'storage, worker pool or webhook outbox unavailable (CT_ERR_STORE_UNAVAILABLE, CT_ERR_POOL_BUSY, CT_ERR_OUTBOX_FULL; see Retry-After)'

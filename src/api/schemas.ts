@@ -3,6 +3,7 @@
  * and to build the OpenAPI document, so the two cannot disagree.
  */
 import { DOMAIN_STATUSES, ROUTE_TYPES, WEBHOOK_EVENTS } from '../control/model.js'
+import { ANALYTICS_LIMITS, DIMENSIONS, INCLUDES, METRICS, OPERATORS } from '../analytics/query.js'
 
 type Schema = Record<string, unknown>
 
@@ -102,6 +103,18 @@ const statsCounts: Schema = {
     clicked_events: { type: 'integer', description: 'clicks counted in clicked (every click, not unique)' },
     machine_clicked_events: { type: 'integer', description: 'machine clicks' }
   }
+}
+
+const measuredProperties = {
+  metrics: { type: 'object', additionalProperties: { type: ['number', 'null'] }, description: 'the requested metrics; a rate or median with nothing to measure is null' },
+  rate_bases: { type: 'object', additionalProperties: { type: 'object', properties: { numerator: { type: ['number', 'null'] }, denominator: { type: ['number', 'null'] } } }, description: 'human_click_rate = human_clicks / tracked_messages' },
+  previous: { type: 'object', description: 'with compare: the previous period', properties: { from: time, to: time, metrics: { type: 'object' }, rate_bases: { type: 'object' } } },
+  change: { type: 'object', additionalProperties: { type: 'object', properties: { absolute: { type: ['number', 'null'] }, relative: { type: ['number', 'null'], description: '(now - previous) / previous; null when previous is 0' } } } }
+}
+const analyticsPoint = {
+  type: 'object',
+  required: ['from', 'to', 'partial', 'metrics', 'rate_bases'],
+  properties: { from: time, to: { ...time, description: 'exclusive' }, partial: { type: 'boolean', description: 'cut by the range, or not over yet' }, ...measuredProperties }
 }
 
 export const schemas: Record<string, Schema> = {
@@ -270,6 +283,81 @@ export const schemas: Record<string, Schema> = {
       tracking: { type: 'object', required: ['enabled', 'reason'], properties: { enabled: { type: 'boolean' }, reason: { type: 'string', enum: ['route_setting', 'per_email_override', 'inbound_route'] } } },
       messages: { type: 'array', items: { type: 'object', required: ['recipient', 'message_id', 'html'], properties: { recipient: { type: 'string' }, message_id: uuid, html: { type: 'string' }, text: { type: 'string' } } } },
       links: { type: 'array', items: { type: 'object', required: ['index', 'url', 'anchor_text', 'tracked'], properties: { index: { type: 'integer' }, url: { type: 'string' }, anchor_text: { type: 'string' }, tracked: { type: 'boolean' }, reason: { type: 'string' }, code: { type: 'string', description: 'the CT_ERR_URL_* code behind reason invalid_url' } } } }
+    }
+  },
+  // POST /v1/analytics. Names (metrics, dimensions, operators…) are checked by src/analytics/query.ts, not here, so that an
+  // unknown one is 422 with a CT_ERR_ANALYTICS_* code naming the field rather than a generic 400; this schema gives the shape.
+  AnalyticsRequest: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['metrics'],
+    properties: {
+      metrics: { type: 'array', items: { type: 'string' }, description: `one or more of ${METRICS.join(', ')}` },
+      from: { type: 'string', description: 'a date YYYY-MM-DD (local midnight in timezone) or an RFC 3339 time; default: 30 local days ending with today' },
+      to: { type: 'string', description: `a date (inclusive: up to the next local midnight) or an RFC 3339 time (exclusive); default: the end of today; at most ${ANALYTICS_LIMITS.maxRangeDays} days after from` },
+      timezone: { type: 'string', description: 'IANA time zone of dates and day points; default UTC' },
+      interval: { type: 'string', description: 'hour or day (default) points in time_series' },
+      include: { type: 'array', items: { type: 'string' }, description: `of ${INCLUDES.join(', ')}; default summary (and breakdown with group_by)` },
+      group_by: { type: 'array', items: { type: 'string' }, description: `at most ${ANALYTICS_LIMITS.maxGroupBy} of ${DIMENSIONS.filter(d => d !== 'metadata' && d !== 'is_human' && d !== 'is_machine').join(', ')}, metadata.<key>` },
+      filters: {
+        type: 'array',
+        description: `at most ${ANALYTICS_LIMITS.maxFilters}, all must hold; dimensions as group_by, plus is_human and is_machine`,
+        items: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['dimension'],
+          properties: {
+            dimension: { type: 'string' },
+            operator: { type: 'string', description: `${OPERATORS.join(', ')} (default eq)` },
+            values: { type: 'array', items: { type: ['string', 'number', 'boolean'] }, description: `eq: one value; in, not_in: 1 to ${ANALYTICS_LIMITS.maxFilterValues}; is_null, is_not_null: none` }
+          }
+        }
+      },
+      compare: { type: ['string', 'null'], description: 'previous_period: the same span just before, as previous and change on every summary, point and row' },
+      sort: { type: 'object', additionalProperties: false, properties: { metric: { type: 'string', description: 'one of the requested metrics; default the first' }, direction: { type: 'string', description: 'asc or desc (default)' } } },
+      limit: { type: 'integer', description: `breakdown rows per page, 1 to ${ANALYTICS_LIMITS.maxLimit}; default ${ANALYTICS_LIMITS.defaultLimit}` },
+      cursor: { type: ['string', 'null'], description: 'pagination.next_cursor of the previous page, with the same query' }
+    }
+  },
+  AnalyticsResponse: {
+    type: 'object',
+    required: ['data', 'meta', 'pagination'],
+    properties: {
+      data: {
+        type: 'object',
+        properties: {
+          summary: { type: 'object', required: ['metrics', 'rate_bases'], properties: measuredProperties },
+          time_series: { type: 'array', items: analyticsPoint },
+          breakdown: {
+            type: 'array',
+            items: {
+              type: 'object',
+              required: ['dimensions', 'metrics', 'rate_bases'],
+              properties: { dimensions: { type: 'object', additionalProperties: { type: ['string', 'number', 'boolean', 'null'] }, description: 'the group: one value per group_by dimension (null: none)' }, ...measuredProperties, time_series: { type: 'array', items: analyticsPoint, description: 'with time_series in include: this group\'s points' } }
+            }
+          }
+        }
+      },
+      meta: {
+        type: 'object',
+        required: ['metrics', 'group_by', 'timezone', 'interval', 'from', 'to', 'alignment', 'calendar', 'compare', 'generated_at', 'last_ingested_at', 'range_open', 'sources'],
+        properties: {
+          metrics: { type: 'array', items: { type: 'string' } },
+          group_by: { type: 'array', items: { type: 'string' } },
+          timezone: { type: 'string' },
+          interval: { type: 'string', enum: ['hour', 'day'] },
+          from: time,
+          to: { ...time, description: 'exclusive' },
+          alignment: { type: 'string', enum: ['local_day', 'local_hour'], description: 'points start at local midnights or hours of timezone; the first and last may be partial' },
+          calendar: { type: 'boolean', description: 'the range is whole local days' },
+          compare: { type: ['object', 'null'], properties: { from: time, to: time } },
+          generated_at: time,
+          last_ingested_at: { type: ['string', 'null'], format: 'date-time', description: 'promotion watermark: clicks observed up to here are counted' },
+          range_open: { type: 'boolean', description: 'to is in the future: the last points are still growing' },
+          sources: { type: 'array', items: { type: 'string' }, description: 'clicks, or the materialized views that answered' }
+        }
+      },
+      pagination: { type: 'object', required: ['total_groups', 'returned_groups', 'next_cursor'], properties: { total_groups: { type: 'integer' }, returned_groups: { type: 'integer' }, next_cursor: { type: ['string', 'null'] } } }
     }
   },
   MessageEvents: { type: 'object', required: ['data', 'links', 'meta'], properties: { data: { type: 'array', items: messageEvent }, links: { type: 'array', items: { type: 'string' } }, meta: cursorMeta } },

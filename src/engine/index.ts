@@ -37,6 +37,7 @@ import { ApiServer } from '../api/server.js'
 import { RedirectThreads } from './redirect-threads.js'
 import { webhookDeliveryRoutes } from '../api/webhook-routes.js'
 import { eventRoutes } from '../api/event-routes.js'
+import { analyticsRoutes } from '../api/analytics-routes.js'
 import { rewriteRoutes } from '../api/rewrite-routes.js'
 
 /*
@@ -250,6 +251,7 @@ async function assemble (config: Config, log: Logger, options: EngineOptions, lo
     extraRoutes: [
       ...webhookDeliveryRoutes(dispatcher, store, log),
       ...eventRoutes(store),
+      ...analyticsRoutes(store),
       ...rewriteRoutes({
         pool,
         secrets: secrets.map(x => ({ kid: x.kid, secret: new Uint8Array(x.secret) })),

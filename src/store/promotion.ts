@@ -74,7 +74,7 @@ export class ClickHousePromotionStore implements PromotionStore {
 
 /** The columns of a clickLine, in its order. */
 export const CLICK_COLUMNS: readonly string[] = [
-  'obs_id', 'ts', 'sid', 'message_id', 'link_index', 'sent_at', 'recipient', 'subject', 'tag', 'metadata',
+  'obs_id', 'ts', 'sid', 'message_id', 'route_id', 'link_index', 'sent_at', 'recipient', 'subject', 'tag', 'metadata',
   'destination_url', 'anchor_text', 'first_click', 'device_type', 'client_type', 'client_name', 'user_agent', 'ip',
   'method', 'retention_days', 'bot_detected', 'bot_probability', 'classification', 'proxy_type', 'reason_codes',
   'machine', 'counts_for_metrics'
@@ -90,7 +90,7 @@ export const CLICK_COLUMNS: readonly string[] = [
 export function clickLine (r: ClickRow): string {
   const b = r.bot
   return JSON.stringify([
-    r.obs_id, r.ts, r.sid, r.message_id, r.link_index, r.sent_at, r.recipient, r.subject, r.tag, r.metadata,
+    r.obs_id, r.ts, r.sid, r.message_id, r.route_id, r.link_index, r.sent_at, r.recipient, r.subject, r.tag, r.metadata,
     r.destination_url, r.anchor_text, r.first_click, r.device_type, r.client_type, r.client_name, r.user_agent, r.ip,
     r.method, r.retention_days, b.detected, b.probability, b.classification, b.proxy_type, b.reason_codes,
     b.machine, b.counts_for_metrics

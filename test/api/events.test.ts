@@ -46,6 +46,7 @@ function click (sid: string, messageId: string, ts: number, o: Partial<ClickRow>
     ts,
     sid,
     message_id: messageId,
+    route_id: o.route_id ?? '00000000-0000-0000-0000-000000000000',
     link_index: o.link_index ?? 0,
     sent_at: Math.floor(ts / 1000) - 600,
     recipient: o.recipient ?? 'user@example.com',

@@ -106,3 +106,10 @@ export async function rowInsert () {
   const [rows, promotion] = await Promise.all([load('store/row-insert.js'), load('store/promotion.js')])
   return { rowsBuffer: rows.rowsBuffer, insertRows: rows.insertRows, clickLine: promotion.clickLine, CLICK_COLUMNS: promotion.CLICK_COLUMNS }
 }
+
+// ---- analytics
+/** runAnalytics (POST /v1/analytics without HTTP). */
+export async function analytics () {
+  const m = await load('analytics/run.js')
+  return { runAnalytics: m.runAnalytics }
+}
