@@ -40,6 +40,7 @@ commands:
   migrate               apply the ClickHouse schema migrations in sql/ and exit
   schema [--cluster C]  print the DDL the migrations apply (for one node, or ON CLUSTER C)
   sql "SELECT …"        run one analytics query through the running server's admin listener
+  report [--by …]       clicks per link, tag, day, classification, device or campaign, as a table
   block add|list|remove the operator's kill switch: stop links to a URL, prefix, host or project
 
 Run \`clicktrail <command> --help\` for a command's options.`
@@ -349,6 +350,38 @@ ${helpFor(SQL_FLAGS)}`)
   process.stdout.write(await adminAnswer(res, 'CT_ERR_SQL_FAILED'))
 }
 
+async function reportCommand (args: string[]): Promise<void> {
+  const { values } = parse(args, { ...pick(SQL_FLAGS), project: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' }, by: { type: 'string' }, timezone: { type: 'string' }, limit: { type: 'string' }, format: { type: 'string' } }, false, 'report')
+  const { REPORT_BY, reportRequest, reportTable, formatTable, formatCsv } = await import('./analytics/report.js')
+  if (values.help === true) {
+    console.log(`usage: clicktrail report [--project SID] [--from DATE] [--to DATE] [--by ${Object.keys(REPORT_BY).join('|')}|campaign:KEY]
+                         [--timezone IANA] [--limit N] [--format table|csv|json]
+
+The common questions without SQL, through the running server's admin listener and the same
+analytics code as POST /v1/analytics: unique clickers (clicks), humans and machines among them,
+every observation (clicks_events) and the human click rate (human clicks / tracked messages).
+Without --by, the totals; --by day, one row per day and a total. --from/--to are calendar dates
+(inclusive) or RFC 3339 instants (to exclusive); the default is the last 30 days. Every project,
+or --project SID. --format json prints the analytics answer itself.
+
+${helpFor(SQL_FLAGS)}`)
+    return
+  }
+  const format = typeof values.format === 'string' ? values.format : 'table'
+  if (!['table', 'csv', 'json'].includes(format)) throw new ClicktrailError('CT_ERR_USAGE', `--format takes table, csv or json, got "${format}"`)
+  const limit = typeof values.limit === 'string' ? Number(values.limit) : undefined
+  if (limit !== undefined && (!Number.isInteger(limit) || limit < 1)) throw new ClicktrailError('CT_ERR_USAGE', `--limit takes a positive integer, got "${String(values.limit)}"`)
+  const str = (v: unknown): string | undefined => typeof v === 'string' ? v : undefined
+  const request = reportRequest({ by: str(values.by), from: str(values.from), to: str(values.to), timezone: str(values.timezone), limit })
+  const config = loadConfig(values)
+  const sid = str(values.project)
+  const res = await adminRequest(config, `/analytics${sid === undefined ? '' : `?sid=${encodeURIComponent(sid)}`}`, { method: 'POST', body: JSON.stringify(request) })
+  const text = await adminAnswer(res, 'CT_ERR_ADMIN')
+  if (format === 'json') { process.stdout.write(text.endsWith('\n') ? text : `${text}\n`); return }
+  const table = reportTable(JSON.parse(text))
+  process.stdout.write(format === 'csv' ? formatCsv(table) : formatTable(table))
+}
+
 /** The body of an admin listener's answer; its `{"error": {code, message}}` as a ClicktrailError when it is not 2xx. */
 async function adminAnswer (res: Response, fallbackCode: 'CT_ERR_SQL_FAILED' | 'CT_ERR_ADMIN'): Promise<string> {
   const text = await res.text()
@@ -399,6 +432,7 @@ export async function main (argv: string[]): Promise<void> {
   if (command === 'schema') return await schemaCommand(argv.slice(1))
   if (command === 'init') return await initCommand(argv.slice(1))
   if (command === 'sql') return await sqlCommand(argv.slice(1))
+  if (command === 'report') return await reportCommand(argv.slice(1))
   if (command === 'block') return await blockCommand(sub, rest)
   if (command === 'token') {
     if (sub === 'create') return await tokenCreate(rest)

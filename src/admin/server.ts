@@ -11,17 +11,19 @@ import { guard } from '../http/guard.js'
 import { counter, metricsRoute, type Metric, type MetricsRegistry } from '../metrics.js'
 import type { Store } from '../store/client.js'
 import { AnalystSql, MAX_SQL_BYTES } from './sql.js'
+import { runAnalytics } from '../analytics/run.js'
+import { ANALYTICS_LIMITS } from '../analytics/query.js'
 import { projectExists } from '../store/control.js'
 import { isStoreFailure } from '../store/client.js'
 
 /** Codes the admin listener answers besides the SQL ones (src/admin/sql.ts SQL_ERROR_CODES). */
-export const ADMIN_ERROR_CODES = ['CT_ERR_UNAUTHORIZED', 'CT_ERR_NOT_FOUND', 'CT_ERR_METHOD_NOT_ALLOWED', 'CT_ERR_BAD_REQUEST', 'CT_ERR_BAD_JSON', 'CT_ERR_VALIDATION', 'CT_ERR_BODY_TOO_LARGE', 'CT_ERR_STORE', 'CT_ERR_INTERNAL'] as const
+export const ADMIN_ERROR_CODES = ['CT_ERR_UNAUTHORIZED', 'CT_ERR_NOT_FOUND', 'CT_ERR_METHOD_NOT_ALLOWED', 'CT_ERR_BAD_REQUEST', 'CT_ERR_BAD_JSON', 'CT_ERR_VALIDATION', 'CT_ERR_BODY_TOO_LARGE', 'CT_ERR_PROJECT_NOT_FOUND', 'CT_ERR_STORE', 'CT_ERR_INTERNAL'] as const
 
 const digest = (s: string): Buffer => createHash('sha256').update(s).digest()
 const JSON_TYPE = 'application/json'
 const TEXT_TYPE = 'text/plain; charset=utf-8'
 const SID = /^[a-z0-9]{1,32}$/
-const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 413: 'Payload Too Large', 500: 'Internal Server Error', 503: 'Service Unavailable' }
+const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 404: 'Not Found', 413: 'Payload Too Large', 422: 'Unprocessable Entity', 500: 'Internal Server Error', 503: 'Service Unavailable' }
 
 /** The admin listener's routes, for 405 (known path, other method) versus 404. */
 const ROUTES: Array<{ path: RegExp, allow: string }> = [
@@ -29,7 +31,8 @@ const ROUTES: Array<{ path: RegExp, allow: string }> = [
   { path: /^\/metrics$/, allow: 'GET, HEAD' },
   { path: /^\/projects\/[^/]*\/exists$/, allow: 'GET, HEAD' },
   { path: /^\/blocks$/, allow: 'GET, HEAD, POST' },
-  { path: /^\/blocks\/[^/]*$/, allow: 'DELETE' }
+  { path: /^\/blocks\/[^/]*$/, allow: 'DELETE' },
+  { path: /^\/analytics$/, allow: 'POST' }
 ]
 
 export interface AdminOptions {
@@ -74,6 +77,7 @@ export class AdminServer {
       app.head('/blocks', route((res, req) => { this.#listBlocks(plane, res, req) }))
       app.post('/blocks', route((res, req) => { this.#addBlock(plane, res, req) }))
       app.del('/blocks/:id', route((res, req) => { this.#removeBlock(plane, res, req) }))
+      app.post('/analytics', route((res, req) => { this.#analytics(plane, res, req) }))
     }
     metricsRoute(app, options.metrics ?? (() => undefined), this.#log)
     app.any('/*', route((res, req) => {
@@ -81,7 +85,7 @@ export class AdminServer {
       const url = req.getUrl()
       const known = ROUTES.find(r => r.path.test(url))
       if (known !== undefined) send(res, head, '405 Method Not Allowed', errorJson('CT_ERR_METHOD_NOT_ALLOWED', `${req.getCaseSensitiveMethod()} is not allowed on ${url}; use ${known.allow}`), JSON_TYPE, ['Allow', known.allow])
-      else send(res, head, '404 Not Found', errorJson('CT_ERR_NOT_FOUND', 'no such admin route (POST /sql, GET /projects/{sid}/exists, GET /metrics, GET|POST /blocks, DELETE /blocks/{id})'), JSON_TYPE)
+      else send(res, head, '404 Not Found', errorJson('CT_ERR_NOT_FOUND', 'no such admin route (POST /sql, POST /analytics, GET /projects/{sid}/exists, GET /metrics, GET|POST /blocks, DELETE /blocks/{id})'), JSON_TYPE)
     }))
   }
 
@@ -227,6 +231,46 @@ export class AdminServer {
       // ClickHouse or the network failed: 503; anything else is a bug: 500 (logged above).
       if (isStoreFailure(err)) send(res, head, '503 Service Unavailable', errorJson('CT_ERR_STORE', 'the store did not answer'), JSON_TYPE)
       else send(res, head, '500 Internal Server Error', errorJson('CT_ERR_INTERNAL', 'internal error; it has been logged'), JSON_TYPE)
+    })
+  }
+
+  /**
+   * `POST /analytics[?sid=SID]`: an analytics request (the body of POST /v1/analytics) over one
+   * project, or every project — what `clicktrail report` asks; the same code as the Team API's.
+   */
+  #analytics (plane: ControlPlane, res: HttpResponse, req: HttpRequest): void {
+    if (!this.#authorized(res, req, false)) return
+    const query = new URLSearchParams(req.getQuery() ?? '')
+    const sid = query.get('sid')
+    const unknown = [...query.keys()].find(k => k !== 'sid')
+    if (unknown !== undefined || (sid !== null && !SID.test(sid))) {
+      send(res, false, '400 Bad Request', errorJson('CT_ERR_BAD_REQUEST', 'POST /analytics takes ?sid=<project sid> at most'), JSON_TYPE)
+      return
+    }
+    const projects = plane.projects().filter(p => sid === null || p.sid === sid)
+    if (sid !== null && projects.length === 0) {
+      send(res, false, '404 Not Found', errorJson('CT_ERR_PROJECT_NOT_FOUND', `no project with sid ${sid}`), JSON_TYPE)
+      return
+    }
+    let aborted = false
+    res.onAborted(() => { aborted = true })
+    readBody(res, ANALYTICS_LIMITS.maxBodyBytes, raw => {
+      let body: unknown
+      try { body = JSON.parse(raw.toString('utf8')) } catch {
+        if (!aborted) send(res, false, '400 Bad Request', errorJson('CT_ERR_BAD_JSON', 'the body is not JSON'), JSON_TYPE)
+        return
+      }
+      runAnalytics(this.store, { projects: projects.map(p => ({ project_id: p.project_id, sid: p.sid })) }, body, Date.now()).then(answer => {
+        if (!aborted) send(res, false, '200 OK', JSON.stringify(answer), JSON_TYPE)
+      }, (err: unknown) => {
+        if (aborted) return
+        if (err instanceof ClicktrailError) { send(res, false, `${err.status} ${STATUS_TEXT[err.status] ?? 'Error'}`, errorJson(err.code, err.message), JSON_TYPE); return }
+        limited(this.#log).error('admin.analytics_error', { err }, 'analytics request failed')
+        if (isStoreFailure(err)) send(res, false, '503 Service Unavailable', errorJson('CT_ERR_STORE', 'the store did not answer'), JSON_TYPE)
+        else send(res, false, '500 Internal Server Error', errorJson('CT_ERR_INTERNAL', 'internal error; it has been logged'), JSON_TYPE)
+      })
+    }, () => {
+      if (!aborted) send(res, false, '413 Payload Too Large', errorJson('CT_ERR_BODY_TOO_LARGE', `the request is longer than ${ANALYTICS_LIMITS.maxBodyBytes} bytes`), JSON_TYPE, undefined, true)
     })
   }
 
