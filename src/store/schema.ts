@@ -79,6 +79,11 @@ export const SHARDING_KEYS: Record<string, string> = {
   clicks_by_message: 'cityHash64(message_id)',
   clicks_by_link: 'cityHash64(message_id)',
   clicks_by_tag_day: 'rand()',
+  // The analytics views (014): per-recipient rows on their message's shard; series spread.
+  analytics_recipients: 'cityHash64(message_id)',
+  analytics_recipient_links: 'cityHash64(message_id)',
+  analytics_daily: 'rand()',
+  analytics_hourly: 'rand()',
   clicks_by_day: 'rand()',
   webhook_events: 'cityHash64(webhook_id)',
   webhook_deliveries: 'cityHash64(webhook_id)',
@@ -154,7 +159,7 @@ function clusterStatement (s: string, cluster: string): string[] {
     return [`RENAME TABLE ${from} TO ${to} ${on}`]
   }
   // A data migration: once, on the node that migrates; the tables it writes replicate.
-  if (/^INSERT INTO [a-z_][a-z0-9_]* /.test(s)) return [s]
+  if (/^INSERT INTO [a-z_][a-z0-9_]*\s/.test(s)) return [s]
   throw new Error(`no cluster form for the statement "${s.split('\n')[0]}"`)
 }
 
