@@ -168,6 +168,18 @@ t.test('Lettermint\'s SDK drives the Team API with only baseUrl changed', async 
     t.equal(other.received.length, 1, 'the other route\'s click went to its own webhook only')
     t.equal(verifyBoth(txHook.secret as string, other.received[0]).data.destination_url, second.url)
 
+    // The same click through the SDK's own readers: the message's events and the stats.
+    const events = await api.messages.events(first.messageId)
+    t.equal(events.data.length, 1, 'messages.events: the message\'s one click')
+    t.match(events.data[0], { message_id: first.messageId, event: 'clicked', timestamp: String, tags: [] })
+    t.match(events.data[0] as unknown as Record<string, unknown>, { destination_url: first.url, event_id: ev.id }, 'with the click fields of the webhook, and its event id')
+    t.match(events.meta, { per_page: Number, next_cursor: null })
+    const day = new Date().toISOString().slice(0, 10)
+    const stats = await api.stats.retrieve({ from: day, to: day })
+    t.match(stats, { from: day, to: day, totals: { clicked: Number, machine_clicked: Number }, daily: [{ date: day }] })
+    t.ok(stats.totals.clicked !== null && stats.totals.clicked >= 2, `stats.retrieve: today's clicked messages (${String(stats.totals.clicked)}) count both routes' clicks`)
+    t.ok((stats.totals.transactional as unknown as { clicked: number } | null)?.clicked !== undefined, 'per route type')
+
     // The receiver fails the first attempt: the retry is the same event, signed again, and verifies.
     rx.status = 500
     const retried = await clickThrough(resets.id, 'reset-2')
