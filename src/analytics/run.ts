@@ -23,17 +23,17 @@ type MetricValues = Partial<Record<Metric, number | null>>
 type RateBases = Record<string, { numerator: number | null, denominator: number | null }>
 interface Change { absolute: number | null, relative: number | null }
 
-export interface Measured {
+export interface Measures {
   metrics: MetricValues
   rate_bases: RateBases
   previous?: { from?: string, to?: string, metrics: MetricValues, rate_bases: RateBases }
   change?: Partial<Record<Metric, Change>>
 }
-export interface Point extends Measured { from: string, to: string, partial: boolean }
-export interface BreakdownRow extends Measured { dimensions: Record<string, string | number | boolean | null>, time_series?: Point[] }
+export interface Point extends Measures { from: string, to: string, partial: boolean }
+export interface BreakdownRow extends Measures { dimensions: Record<string, string | number | boolean | null>, time_series?: Point[] }
 
 export interface AnalyticsResponse {
-  data: { summary?: Measured, time_series?: Point[], breakdown?: BreakdownRow[] }
+  data: { summary?: Measures, time_series?: Point[], breakdown?: BreakdownRow[] }
   meta: {
     metrics: Metric[]
     group_by: string[]
@@ -98,7 +98,7 @@ function changeOf (metrics: readonly Metric[], cur: MetricValues, prev: MetricVa
   return out
 }
 
-function measured (plan: Plan, cur: Values | undefined, prev?: Values, prevRange?: { from: string, to: string }): Measured {
+function measures (plan: Plan, cur: Values | undefined, prev?: Values, prevRange?: { from: string, to: string }): Measures {
   const c = metricValues(plan.metrics, cur)
   if (plan.previous === undefined) return c
   const p = metricValues(plan.metrics, prev)
@@ -133,7 +133,7 @@ function series (plan: Plan, now: number, rows: AggRow[], prevRows: AggRow[] | u
         prev = prevBy.get(ps)
       }
     }
-    return { from: iso(from), to: iso(to), partial, ...measured(plan, byBucket.get(start), prev, prevRange) }
+    return { from: iso(from), to: iso(to), partial, ...measures(plan, byBucket.get(start), prev, prevRange) }
   })
 }
 
@@ -186,7 +186,7 @@ export async function runPlan (store: Pick<Store, 'reader' | 'readerSettings'>, 
   if (plan.include.has('summary')) {
     const cur = (await run(base(plan.range)))[0]?.values
     const prev = plan.previous === undefined ? undefined : (await run(base(plan.previous)))[0]?.values
-    data.summary = measured(plan, cur, prev, prevRange)
+    data.summary = measures(plan, cur, prev, prevRange)
   }
   if (plan.include.has('time_series')) {
     const rows = await run({ ...base(plan.range), bucket })
@@ -230,7 +230,7 @@ export async function runPlan (store: Pick<Store, 'reader' | 'readerSettings'>, 
       const k = tupleKey(r.keys)
       const dimensions: BreakdownRow['dimensions'] = {}
       plan.groupBy.forEach((d, i) => { dimensions[d.name] = dimensionValue(d, r.keys[i], projects) })
-      const row: BreakdownRow = { dimensions, ...measured(plan, r.values, prevBy.get(k), prevRange) }
+      const row: BreakdownRow = { dimensions, ...measures(plan, r.values, prevBy.get(k), prevRange) }
       if (seriesBy !== undefined) row.time_series = series(plan, now, seriesBy.get(k) ?? [], prevSeriesBy?.get(k) ?? [])
       return row
     })

@@ -105,7 +105,7 @@ const statsCounts: Schema = {
   }
 }
 
-const measuredProperties = {
+const measureProperties = {
   metrics: { type: 'object', additionalProperties: { type: ['number', 'null'] }, description: 'the requested metrics; a rate or median with nothing to measure is null' },
   rate_bases: { type: 'object', additionalProperties: { type: 'object', properties: { numerator: { type: ['number', 'null'] }, denominator: { type: ['number', 'null'] } } }, description: 'human_click_rate = human_clicks / tracked_messages' },
   previous: { type: 'object', description: 'with compare: the previous period', properties: { from: time, to: time, metrics: { type: 'object' }, rate_bases: { type: 'object' } } },
@@ -114,7 +114,7 @@ const measuredProperties = {
 const analyticsPoint = {
   type: 'object',
   required: ['from', 'to', 'partial', 'metrics', 'rate_bases'],
-  properties: { from: time, to: { ...time, description: 'exclusive' }, partial: { type: 'boolean', description: 'cut by the range, or not over yet' }, ...measuredProperties }
+  properties: { from: time, to: { ...time, description: 'exclusive' }, partial: { type: 'boolean', description: 'cut by the range, or not over yet' }, ...measureProperties }
 }
 
 export const schemas: Record<string, Schema> = {
@@ -326,14 +326,14 @@ export const schemas: Record<string, Schema> = {
       data: {
         type: 'object',
         properties: {
-          summary: { type: 'object', required: ['metrics', 'rate_bases'], properties: measuredProperties },
+          summary: { type: 'object', required: ['metrics', 'rate_bases'], properties: measureProperties },
           time_series: { type: 'array', items: analyticsPoint },
           breakdown: {
             type: 'array',
             items: {
               type: 'object',
               required: ['dimensions', 'metrics', 'rate_bases'],
-              properties: { dimensions: { type: 'object', additionalProperties: { type: ['string', 'number', 'boolean', 'null'] }, description: 'the group: one value per group_by dimension (null: none)' }, ...measuredProperties, time_series: { type: 'array', items: analyticsPoint, description: 'with time_series in include: this group\'s points' } }
+              properties: { dimensions: { type: 'object', additionalProperties: { type: ['string', 'number', 'boolean', 'null'] }, description: 'the group: one value per group_by dimension (null: none)' }, ...measureProperties, time_series: { type: 'array', items: analyticsPoint, description: 'with time_series in include: this group\'s points' } }
             }
           }
         }
