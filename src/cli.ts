@@ -323,7 +323,7 @@ async function sqlCommand (args: string[]): Promise<void> {
     console.log(`usage: clicktrail sql [--format PrettyCompact|TabSeparatedWithNames|CSVWithNames|JSONEachRow|…] [--param NAME=VALUE]… ("SELECT …" | --file FILE.sql)
 
 Runs one SELECT over clicktrail's analytics tables (click_observations, clicks, clicks_by_message,
-clicks_by_link, clicks_by_tag_day, clicks_by_day, messages, message_links) through the running
+clicks_by_link, clicks_by_tag_day, clicks_by_day, messages, message_links, analytics_*) through the running
 server's admin listener, authenticated with <data-dir>/admin-token (or CLICKTRAIL_ADMIN_TOKEN). No table
 functions, SETTINGS, FORMAT or INTO OUTFILE; bounded in time, rows, bytes and memory.
 --file reads the query from a file: clicktrail sql --file sql/queries/human_vs_machine.sql --param sid=acme

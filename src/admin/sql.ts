@@ -18,7 +18,9 @@ export const MAX_WAITING = 4
  * webhook outbox records, not promotion state, not system.* or information_schema.
  */
 export const ANALYTICS_TABLES: ReadonlySet<string> = new Set([
-  'click_observations', 'clicks', 'clicks_by_message', 'clicks_by_link', 'clicks_by_tag_day', 'clicks_by_day', 'messages', 'message_links'
+  'click_observations', 'clicks', 'clicks_by_message', 'clicks_by_link', 'clicks_by_tag_day', 'clicks_by_day', 'messages', 'message_links',
+  // The analytics API's views (sql/014): what it answers from, readable the same way.
+  'analytics_daily', 'analytics_hourly', 'analytics_recipients', 'analytics_recipient_links'
 ])
 
 /**

@@ -85,7 +85,12 @@ t.test('admin listener', async t => {
       ['SELECT 1 -- a comment; DROP TABLE clicks\n', '1\n'],
       ['SELECT 1 # ; USE system', '1\n'],
       ['SELECT count() FROM clicks', '0\n'],
-      ['SELECT sum(clicks) FROM clicks_by_message', '0\n']
+      ['SELECT sum(clicks) FROM clicks_by_message', '0\n'],
+      // The analytics API's views are analytics tables too.
+      ['SELECT count() FROM analytics_daily', '0\n'],
+      ['SELECT count() FROM analytics_hourly', '0\n'],
+      ['SELECT count() FROM analytics_recipients', '0\n'],
+      ['SELECT count() FROM analytics_recipient_links', '0\n']
     ]
     for (const [query, want, qs] of cases) {
       const r = await sql(query, `format=TabSeparated${qs === undefined ? '' : `&${qs}`}`)
