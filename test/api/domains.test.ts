@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { createClient, type ClickHouseClient } from '@clickhouse/client'
 import { startTestEngine, tempDir, type TestEngine } from '../helpers/engine.js'
 import { api } from '../helpers/api.js'
-import { request } from '../helpers/http.js'
+import { request, SAFARI_IPHONE as BROWSER } from '../helpers/http.js'
 import { Receiver } from '../helpers/receiver.js'
 import { bootstrap, type Bootstrapped } from '../../src/control/projects.js'
 import { ControlPlane } from '../../src/control/plane.js'
@@ -21,14 +21,6 @@ import { TestDnsServer } from '../control/dns-server.js'
 // loopback that the engine asks through --dns-server. One engine for the file (chdb: one
 // store per process); a second ControlPlane on the same store plays a second node.
 
-const BROWSER = {
-  'user-agent': 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1',
-  accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8',
-  'accept-language': 'en-US,en;q=0.9',
-  'sec-fetch-site': 'none',
-  'sec-fetch-mode': 'navigate',
-  'sec-fetch-dest': 'document'
-}
 const sleep = (ms: number): Promise<void> => new Promise(resolve => setTimeout(resolve, ms))
 
 async function until (what: () => Promise<boolean> | boolean, ms = 5000): Promise<boolean> {

@@ -5,7 +5,7 @@ import { parse as parseCsv } from 'csv-parse/sync'
 import { parse as parseCsvStream } from 'csv-parse'
 import { startTestEngine, type TestEngine } from '../helpers/engine.js'
 import { api, type ApiReply } from '../helpers/api.js'
-import { request } from '../helpers/http.js'
+import { request, SAFARI_IPHONE as BROWSER } from '../helpers/http.js'
 import { until } from '../helpers/wait.js'
 import { bootstrap, type Bootstrapped } from '../../src/control/projects.js'
 import { insertRows } from '../../src/store/row-insert.js'
@@ -23,15 +23,6 @@ const FAST = { 'promotion-window-ms': '300', 'batch-max-ms': '50' }
 const DAY = 86_400_000
 const today = Math.floor(Date.now() / DAY) * DAY
 const iso = (ms: number): string => new Date(ms).toISOString().slice(0, 10)
-
-const BROWSER = {
-  'user-agent': 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1',
-  accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8',
-  'accept-language': 'en-US,en;q=0.9',
-  'sec-fetch-site': 'none',
-  'sec-fetch-mode': 'navigate',
-  'sec-fetch-dest': 'document'
-}
 
 // The webhook's data fields (SPEC §6): every message event carries them, with the SDK's own.
 const WEBHOOK_FIELDS = ['message_id', 'subject', 'metadata', 'tag', 'recipient', 'clicked_at', 'destination_url', 'link_index', 'anchor_text', 'first_click', 'device_type', 'client_type', 'client_name', 'user_agent', 'bot']

@@ -3,7 +3,7 @@ import { ClientError, HttpRequestError, Lettermint, ValidationError, Webhook, We
 import { Webhook as StandardWebhook } from 'standardwebhooks'
 import { startTestEngine } from '../helpers/engine.js'
 import { bootstrap } from '../../src/control/projects.js'
-import { request } from '../helpers/http.js'
+import { request, SAFARI_IPHONE as BROWSER } from '../helpers/http.js'
 import { Receiver, type Received } from '../helpers/receiver.js'
 import { until } from '../helpers/wait.js'
 
@@ -14,14 +14,6 @@ import { until } from '../helpers/wait.js'
 // mail; clicktrail rewrites its links, POST /v1/rewrite) and the click itself (a browser).
 
 const FAST = { 'promotion-window-ms': '300', 'batch-max-ms': '50', 'webhook-retry-schedule': '300ms,300ms,500ms,1s,1s,1s' }
-const BROWSER = {
-  'user-agent': 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1',
-  accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8',
-  'accept-language': 'en-US,en;q=0.9',
-  'sec-fetch-site': 'none',
-  'sec-fetch-mode': 'navigate',
-  'sec-fetch-dest': 'document'
-}
 const sleep = (ms: number): Promise<void> => new Promise(resolve => setTimeout(resolve, ms))
 
 interface Clicked { id: string, event: string, data: { message_id: string, destination_url: string } }

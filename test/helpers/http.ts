@@ -45,3 +45,13 @@ export const CHROME_NAVIGATION: Readonly<Record<string, string>> = {
   'accept-encoding': 'gzip, deflate, br, zstd',
   'accept-language': 'en-US,en;q=0.9'
 }
+
+/** A navigation from Safari on an iPhone: the headers a person's click sends; the tests' human click. */
+export const SAFARI_IPHONE: Readonly<Record<string, string>> = {
+  'user-agent': 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1',
+  accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8',
+  'accept-language': 'en-US,en;q=0.9',
+  'sec-fetch-site': 'none',
+  'sec-fetch-mode': 'navigate',
+  'sec-fetch-dest': 'document'
+}

@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto'
 import { Webhook as StandardWebhook } from 'standardwebhooks'
 import { startTestEngine, tempDir, type TestEngine } from '../helpers/engine.js'
 import { api } from '../helpers/api.js'
-import { request } from '../helpers/http.js'
+import { request, SAFARI_IPHONE as BROWSER } from '../helpers/http.js'
 import { Receiver } from '../helpers/receiver.js'
 import { mintToken } from '../../src/token/codec.js'
 
@@ -14,14 +14,6 @@ const HOST = 'pacme.t.localhost:8080'
 const FAST = { 'promotion-window-ms': '300', 'batch-max-ms': '50', 'webhook-retry-schedule': '200ms,200ms,300ms,500ms,1s,1s,1s,1s,1s,1s' }
 const sleep = (ms: number): Promise<void> => new Promise(resolve => setTimeout(resolve, ms))
 
-const BROWSER = {
-  'user-agent': 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1',
-  accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8',
-  'accept-language': 'en-US,en;q=0.9',
-  'sec-fetch-site': 'none',
-  'sec-fetch-mode': 'navigate',
-  'sec-fetch-dest': 'document'
-}
 const SCANNER = { 'user-agent': 'Barracuda Sentinel (EE)' }
 
 // The spec's example (SPEC §6), to compare keys and types against.
