@@ -60,6 +60,7 @@ const EXPORT_QUERY: QueryParamDef[] = [
   { name: 'to', description: 'end: see from', schema: day('date or date-time') },
   { name: 'include_machine_events', description: 'also machine, link-preview and scanner clicks (default false)', schema: bool },
   { name: 'format', description: 'json (default; pages with a cursor) or csv (the whole range, streamed); without it, Accept: text/csv asks for CSV', schema: { type: 'string', enum: ['json', 'csv'] } },
+  { name: 'order', description: 'JSON pages: `oldest` first (default) or `newest` first (next_cursor then goes to older clicks); a CSV export is always oldest first', schema: { type: 'string', enum: ['oldest', 'newest'] } },
   ...PAGE_QUERY
 ]
 
@@ -142,24 +143,31 @@ interface CursorMeta { path: string, per_page: number, next_cursor: string | nul
 
 /**
  * A page of Lettermint's cursor shape from `rows` (perPage + 1 were asked for: the extra one
- * says whether there is more in the direction of travel).
+ * says whether there is more in the direction of travel). `rows` are in ascending (ts, obs_id)
+ * order and a cursor names the store's direction (`next`: later, `prev`: earlier); with
+ * `newest`, the page is shown newest first and the API's next page is the earlier one.
  */
-function cursorPage (rows: ClickRow[], perPage: number, cursor: Cursor | undefined, path: string, q: Map<string, string>, view: (c: ClickRow) => unknown): { data: unknown[], links: string[], meta: CursorMeta } {
-  const direction = cursor?.direction ?? 'next'
+function cursorPage (rows: ClickRow[], perPage: number, cursor: Cursor | undefined, newest: boolean, path: string, q: Map<string, string>, view: (c: ClickRow) => unknown): { data: unknown[], links: string[], meta: CursorMeta } {
+  const direction = cursor?.direction ?? (newest ? 'prev' : 'next')
   const more = rows.length > perPage
   // Backwards, the extra row is the earliest: clickPage returns ascending order either way.
   const page = !more ? rows : direction === 'next' ? rows.slice(0, perPage) : rows.slice(rows.length - perPage)
   const first = page[0]
   const last = page[page.length - 1]
-  const next = last !== undefined && (direction === 'next' ? more : true) ? encodeCursor({ ts: last.ts, obsId: last.obs_id, direction: 'next' }) : null
-  const prev = first !== undefined && (direction === 'prev' ? more : cursor !== undefined) ? encodeCursor({ ts: first.ts, obsId: first.obs_id, direction: 'prev' }) : null
+  // A page is at the start of its order when no cursor led to it: nothing lies before it.
+  const later = last !== undefined && (direction === 'next' ? more : cursor !== undefined) ? encodeCursor({ ts: last.ts, obsId: last.obs_id, direction: 'next' }) : null
+  const earlier = first !== undefined && (direction === 'prev' ? more : cursor !== undefined) ? encodeCursor({ ts: first.ts, obsId: first.obs_id, direction: 'prev' }) : null
+  const next = newest ? earlier : later
+  const prev = newest ? later : earlier
   const url = (c: string | null): string | null => {
     if (c === null) return null
     const p = new URLSearchParams([...q].filter(([k]) => k !== 'cursor'))
     p.set('cursor', c)
     return `${path}?${p.toString()}`
   }
-  return { data: page.map(view), links: [], meta: { path, per_page: perPage, next_cursor: next, next_cursor_url: url(next), prev_cursor: prev, prev_cursor_url: url(prev) } }
+  const data = page.map(view)
+  if (newest) data.reverse()
+  return { data, links: [], meta: { path, per_page: perPage, next_cursor: next, next_cursor_url: url(next), prev_cursor: prev, prev_cursor_url: url(prev) } }
 }
 
 /** Lettermint's StatsTypeData, with the clicks clicktrail knows. */
@@ -251,7 +259,7 @@ export function eventRoutes (store: Store): RouteDef[] {
         const rows = await clickPage(store.reader, settings, { sids, messageId: id, includeMachine }, cursor, cursor?.direction ?? 'next', perPage + 1)
         // Another team's message, or none: 404 either way, exactly as for any other resource.
         if (rows.length === 0 && !await messageKnown(store.reader, settings, sids, id)) throw notFound('message')
-        return { status: 200, body: cursorPage(rows, perPage, cursor, `/v1/messages/${id}/events`, q, messageEvent) }
+        return { status: 200, body: cursorPage(rows, perPage, cursor, false, `/v1/messages/${id}/events`, q, messageEvent) }
       }
     },
     {
@@ -284,7 +292,7 @@ export function eventRoutes (store: Store): RouteDef[] {
       method: 'get',
       path: '/v1/projects/:project_id/clicks',
       operationId: 'exportClicks',
-      summary: 'Raw click events of a project, oldest first: JSON pages with a cursor, or the whole range as streamed CSV (format=csv or Accept: text/csv)',
+      summary: 'Raw click events of a project, oldest first (order=newest: newest first): JSON pages with a cursor, or the whole range as streamed CSV (format=csv or Accept: text/csv)',
       tag: 'events',
       query: EXPORT_QUERY,
       response: {
@@ -301,7 +309,7 @@ export function eventRoutes (store: Store): RouteDef[] {
         const format = oneOf(q, 'format', ['json', 'csv'] as const) ?? (prefersCsv(ctx.accept) ? 'csv' : 'json')
         const f = { sids: [p.sid], fromMs: range.fromMs, toMs: range.toMs, includeMachine }
         if (format === 'csv') {
-          for (const name of ['per_page', 'cursor']) if (q.has(name)) throw badParam(name, `query parameter "${name}" is for JSON pages: a CSV export is the whole range`)
+          for (const name of ['per_page', 'cursor', 'order']) if (q.has(name)) throw badParam(name, `query parameter "${name}" is for JSON pages: a CSV export is the whole range`)
           return {
             status: 200,
             contentType: 'text/csv; charset=utf-8',
@@ -311,8 +319,10 @@ export function eventRoutes (store: Store): RouteDef[] {
         }
         const perPage = integer(q, 'per_page', 1, MAX_PER_PAGE, DEFAULT_PER_PAGE)
         const cursor = decodeCursor(q.get('cursor'))
-        const rows = await clickPage(store.reader, settings, f, cursor, cursor?.direction ?? 'next', perPage + 1)
-        return { status: 200, body: cursorPage(rows, perPage, cursor, `/v1/projects/${p.project_id}/clicks`, q, exportRow) }
+        // Newest first (the dashboard's recent clicks): the latest rows, read backwards from the range's end.
+        const newest = oneOf(q, 'order', ['oldest', 'newest'] as const) === 'newest'
+        const rows = await clickPage(store.reader, settings, f, cursor, cursor?.direction ?? (newest ? 'prev' : 'next'), perPage + 1)
+        return { status: 200, body: cursorPage(rows, perPage, cursor, newest, `/v1/projects/${p.project_id}/clicks`, q, exportRow) }
       }
     }
   ]
