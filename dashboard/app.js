@@ -8,16 +8,20 @@ import { Projects } from './pages/projects.js'
 import { ProjectPage } from './pages/project.js'
 import { RouteSettings } from './pages/route-settings.js'
 import { WebhookPage } from './pages/webhook.js'
+import { MessagePage } from './pages/message.js'
 
 /**
  * Route name (lib/router.js) → page. The project's sections (routes, webhooks, domains) are
- * tabs of one page (pages/project.js, TABS); phase 2's analytics sections go there too.
+ * tabs of one page (pages/project.js, TABS), analytics and recent clicks among them.
  */
 const PAGES = {
   projects: [Projects, () => 'Projects'],
   routes: [ProjectPage, () => 'Routes'],
   webhooks: [ProjectPage, () => 'Webhooks'],
   domains: [ProjectPage, () => 'Tracking domains'],
+  analytics: [ProjectPage, () => 'Analytics'],
+  clicks: [ProjectPage, () => 'Recent clicks'],
+  message: [MessagePage, () => 'Message'],
   'route-settings': [RouteSettings, () => 'Route settings'],
   webhook: [WebhookPage, () => 'Webhook']
 }

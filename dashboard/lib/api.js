@@ -108,6 +108,30 @@ export const domains = async projectId => listOf(await call('GET', `/v1/projects
 export const addDomain = async (projectId, hostname) => oneOf(await call('POST', `/v1/projects/${enc(projectId)}/domains`, { hostname }))
 export const verifyDomain = async (projectId, hostname) => oneOf(await call('POST', `/v1/projects/${enc(projectId)}/domains/${enc(hostname)}/verify`))
 
+/** POST /v1/analytics: the answer as it comes (README "Analytics API"). */
+export const analytics = async body => await call('POST', '/v1/analytics', body)
+
+/** A page of a project's clicks, newest first: the first page, or the one a `*_cursor_url` names. */
+export async function recentClicks (projectId, { includeMachine = false, perPage = 50, url } = {}) {
+  const path = url ?? `/v1/projects/${enc(projectId)}/clicks?order=newest&per_page=${perPage}&include_machine_events=${includeMachine}`
+  // A cursor URL comes from this API; anything else is refused rather than fetched.
+  if (!path.startsWith('/v1/projects/')) throw new ApiError(0, 'BAD_CURSOR', 'not a page of this API')
+  return await call('GET', path)
+}
+
+/** Every click of one message (people and machines), oldest first: at most `maxPages` pages of 1,000. */
+export async function messageClicks (messageId, maxPages = 10) {
+  const out = []
+  let path = `/v1/messages/${enc(messageId)}/events?include_machine_events=true&per_page=1000`
+  for (let i = 0; i < maxPages && path; i++) {
+    const page = await call('GET', path)
+    out.push(...listOf(page))
+    const next = page?.meta?.next_cursor_url
+    path = typeof next === 'string' && next.startsWith('/v1/messages/') ? next : ''
+  }
+  return { clicks: out, more: path !== '' }
+}
+
 /** The webhook event names, from the public OpenAPI document; the one event of today if it has none. */
 export async function webhookEvents () {
   try {

@@ -24,3 +24,15 @@ export function tone (status) {
   if (status === 'failed_verification' || status === 'failed' || status === false) return 'bad'
   return 'plain'
 }
+
+const CLASSES = { genuine: 'Person', privacy_proxy: 'Privacy proxy', security_scanner: 'Security scanner', link_preview: 'Link preview', generic_bot: 'Bot' }
+
+/** A click's classification as a reader names it. */
+export function classification (value) {
+  return CLASSES[value] ?? String(value ?? '—')
+}
+
+/** A verdict's badge colour: people ok, privacy proxies (a person may be behind one) wait, machines plain. */
+export function verdictTone (value) {
+  return value === 'genuine' ? 'ok' : value === 'privacy_proxy' ? 'wait' : 'plain'
+}

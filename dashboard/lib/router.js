@@ -8,9 +8,10 @@ const ROUTES = [
   ['/projects/:project/routes/:route', 'route-settings'],
   ['/projects/:project/webhooks', 'webhooks'],
   ['/projects/:project/webhooks/:webhook', 'webhook'],
-  ['/projects/:project/domains', 'domains']
-  // Phase 2 of issue 14 adds '/projects/:project/analytics' and '/projects/:project/clicks'
-  // (pages/analytics.js, pages/clicks.js) once the analytics API is there.
+  ['/projects/:project/domains', 'domains'],
+  ['/projects/:project/analytics', 'analytics'],
+  ['/projects/:project/clicks', 'clicks'],
+  ['/projects/:project/messages/:message', 'message']
 ]
 
 const COMPILED = ROUTES.map(([pattern, name]) => {

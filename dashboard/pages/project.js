@@ -5,15 +5,14 @@ import { project } from '../lib/api.js'
 import { RoutesTab } from './routes.js'
 import { WebhooksTab } from './webhooks.js'
 import { DomainsTab } from './domains.js'
+import { AnalyticsTab } from './analytics.js'
+import { ClicksTab } from './clicks.js'
 
-/**
- * A project's sections, one hash route each: [route name, label, path segment, component].
- * Phase 2 of issue 14 adds its analytics sections here ('analytics': the human/machine
- * chart with uPlot, 'clicks': recent clicks), in pages/analytics.js and pages/clicks.js,
- * once the analytics API exists; none is shown before it does.
- */
+/** A project's sections, one hash route each: [route name, label, path segment, component]. */
 export const TABS = [
   ['routes', 'Routes', undefined, RoutesTab],
+  ['analytics', 'Analytics', 'analytics', AnalyticsTab],
+  ['clicks', 'Recent clicks', 'clicks', ClicksTab],
   ['webhooks', 'Webhooks', 'webhooks', WebhooksTab],
   ['domains', 'Tracking domains', 'domains', DomainsTab]
 ]

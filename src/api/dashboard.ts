@@ -26,6 +26,8 @@ export const DASHBOARD_FILES: readonly string[] = [
   'lib/router.js',
   'lib/format.js',
   'lib/ui.js',
+  'lib/analytics.js',
+  'lib/chart.js',
   'pages/signin.js',
   'pages/projects.js',
   'pages/project.js',
@@ -33,7 +35,10 @@ export const DASHBOARD_FILES: readonly string[] = [
   'pages/route-settings.js',
   'pages/webhooks.js',
   'pages/webhook.js',
-  'pages/domains.js'
+  'pages/domains.js',
+  'pages/analytics.js',
+  'pages/clicks.js',
+  'pages/message.js'
 ]
 
 /**

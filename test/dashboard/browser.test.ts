@@ -7,6 +7,7 @@ import { api } from '../helpers/api.js'
 import { request } from '../helpers/http.js'
 import { Receiver } from '../helpers/receiver.js'
 import { until } from '../helpers/wait.js'
+import { T0, insertData, makeData } from '../analytics/fixture.js'
 
 // The dashboard (issue 14) in a real browser: Debian's Chromium driven by playwright-core
 // (which downloads no browser), against the real engine: Team API, webhooks, redirect port and
@@ -14,6 +15,9 @@ import { until } from '../helpers/wait.js'
 // Screenshots go to test-artifacts/screenshots/ (git-ignored).
 
 const CHROMIUM = '/usr/bin/chromium'
+const DAY = 86_400_000
+/** The browser's zone: not UTC, so that the page's local days are the zone's, not the server's. */
+const ZONE = 'Europe/Amsterdam'
 const SHOTS = resolve(import.meta.dirname, '..', '..', 'test-artifacts', 'screenshots')
 
 /**
@@ -81,6 +85,15 @@ t.test('the dashboard in a real browser', { skip: existsSync(CHROMIUM) ? false :
   const pid = project.project_id
   const [tx, broadcast] = routes
   const inbound = (await api(port, 'POST', `/v1/projects/${pid}/routes`, token, { name: 'Replies', type: 'inbound' })).body
+  // Clicks for the analytics and recent-clicks pages, written into `messages` and `clicks` by the
+  // store's writer as test/api/analytics.test.ts does (people, privacy proxies, scanners,
+  // previews, bots; repeats; tags and campaigns), moved from June 2025 to the last four weeks so
+  // that the pages' default range (the last 30 days) holds them all.
+  const seeded = makeData([{ sid: project.sid, project_id: pid, routes: routes.map(r => r.route_id) }], 14)
+  const shift = Math.floor(Date.now() / DAY) * DAY - 28 * DAY - T0
+  for (const m of seeded.messages) m.sent_at += shift
+  for (const c of seeded.clicks) { c.ts += shift; c.sent_at += shift }
+  await insertData(e.store.writer, seeded)
   const rx = new Receiver()
   await rx.up()
   t.teardown(async () => { await rx.down() })
@@ -88,7 +101,7 @@ t.test('the dashboard in a real browser', { skip: existsSync(CHROMIUM) ? false :
   // As root (this machine and CI) Chromium's own sandbox cannot start: --no-sandbox.
   const browser: Browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, chromiumSandbox: false, args: QUIET })
   t.teardown(async () => { await browser.close() })
-  const context: BrowserContext = await browser.newContext({ viewport: { width: 1280, height: 900 }, colorScheme: 'light' })
+  const context: BrowserContext = await browser.newContext({ viewport: { width: 1280, height: 900 }, colorScheme: 'light', timezoneId: ZONE })
   const page: Page = await context.newPage()
   page.setDefaultTimeout(20_000)
   const requests: Recorded[] = []
@@ -291,12 +304,226 @@ t.test('the dashboard in a real browser', { skip: existsSync(CHROMIUM) ? false :
     await shot('domains')
   })
 
+  // ---- analytics and recent clicks (POST /v1/analytics, GET /v1/projects/{id}/clicks) ----
+
+  const analytics = async (body: unknown): Promise<any> => {
+    const r = await api(port, 'POST', '/v1/analytics', token, body)
+    if (r.status !== 200) throw new Error(`analytics ${r.status} ${r.raw}`)
+    return r.body
+  }
+  /** The page's query as the test builds it from the controls' values: an independent copy. */
+  const controls = async (): Promise<{ from: string, to: string, timezone: string, interval: string }> => ({
+    from: await page.getByLabel('From', { exact: true }).inputValue(),
+    to: await page.getByLabel('To', { exact: true }).inputValue(),
+    timezone: await page.getByLabel('Time zone', { exact: true }).inputValue(),
+    interval: await page.getByLabel('Interval', { exact: true }).inputValue()
+  })
+  const seriesQuery = (c: { from: string, to: string, timezone: string, interval: string }, filters: unknown[] = []): unknown => ({
+    metrics: ['human_clicks', 'machine_clicks', 'clicks_events', 'human_click_rate'],
+    from: c.from,
+    to: c.to,
+    timezone: c.timezone,
+    interval: c.interval,
+    include: ['summary', 'time_series'],
+    compare: 'previous_period',
+    filters: [{ dimension: 'project', operator: 'eq', values: [pid] }, ...filters]
+  })
+  /** What the chart holds: its data attribute (what uPlot was given) and its table's rows. */
+  const drawn = async (): Promise<{ points: number[][], rows: Array<[string, number, number]> }> => ({
+    points: JSON.parse(await page.locator('#chart-table').getAttribute('data-points') ?? '[]'),
+    rows: await page.locator('#chart-table tbody tr').evaluateAll(trs => trs.map(tr => [tr.getAttribute('data-from') ?? '', Number(tr.children[1].textContent), Number(tr.children[2].textContent)] as [string, number, number]))
+  })
+  /** Waits until the chart shows the API's answer to `query`, and says whether it matched. */
+  const chartShows = async (t: Test, query: unknown, what: string): Promise<any> => {
+    const answer = await analytics(query)
+    const pts = answer.data.time_series as Array<{ from: string, metrics: Record<string, number> }>
+    const want = {
+      points: [pts.map(p => Date.parse(p.from) / 1000), pts.map(p => p.metrics.human_clicks), pts.map(p => p.metrics.machine_clicks)],
+      rows: pts.map(p => [p.from, p.metrics.human_clicks, p.metrics.machine_clicks])
+    }
+    let got: unknown
+    try {
+      await until(what, async () => { got = await drawn(); return JSON.stringify(got) === JSON.stringify(want) }, 15_000, 100)
+    } catch { /* t.same below says how they differ */ }
+    t.same(got, want, `${what}: the chart's data and its table are the API's answer`)
+    return answer
+  }
+  const tableRows = async (id: string): Promise<string[][]> => await page.locator(`section[data-table="${id}"] tbody tr`).evaluateAll(trs => trs.map(tr => [...tr.children].map(td => (td.textContent ?? '').trim())))
+  let analyticsRequests: any[] = []
+  page.on('request', r => { if (r.url() === `${origin}/v1/analytics`) analyticsRequests.push(JSON.parse(r.postData() ?? '{}')) })
+
+  await t.test('analytics: seeded clicks in the chart (the API\'s numbers), the summary and the tables', async t => {
+    await page.getByRole('navigation', { name: 'Project sections' }).getByRole('link', { name: 'Analytics' }).click()
+    await page.locator('#chart-table tbody tr').first().waitFor({ state: 'attached' })
+    const c = await controls()
+    const today = new Intl.DateTimeFormat('en-CA', { timeZone: ZONE }).format(new Date())
+    t.same(c, { from: new Date(Date.parse(`${today}T00:00:00Z`) - 29 * DAY).toISOString().slice(0, 10), to: today, timezone: ZONE, interval: 'day' }, 'the last 30 days in the browser\'s zone, by day')
+    const answer = await chartShows(t, seriesQuery(c), 'by day')
+    const pts = answer.data.time_series
+    t.equal(pts.length, 30, '30 points')
+    t.ok(pts.some((p: any) => p.metrics.human_clicks > 0) && pts.some((p: any) => p.metrics.machine_clicks > 0), 'people and machines both drawn')
+    t.equal(answer.data.summary.metrics.human_clicks, new Set(seeded.clicks.filter(x => x.counts_for_metrics).map(x => x.message_id)).size, 'every seeded recipient clicking is counted')
+    const canvas = page.locator('.chart canvas')
+    t.ok((await canvas.count()) > 0 && ((await canvas.first().boundingBox())?.width ?? 0) > 600, 'uPlot drew its canvas across the panel')
+    t.equal(await page.locator('.chart').getAttribute('aria-hidden'), 'true', 'the canvas is hidden from assistive technology; the table carries the numbers')
+    t.equal(await page.getByRole('table', { name: /Clicks per day, unique recipients/ }).count(), 1, 'the chart\'s table is in the accessibility tree, named by its caption')
+
+    const s = answer.data.summary
+    t.equal(await page.locator('.stat[data-metric="human_clicks"] .stat-value').innerText(), s.metrics.human_clicks.toLocaleString('en-US'))
+    t.equal(await page.locator('.stat[data-metric="machine_clicks"] .stat-value').innerText(), s.metrics.machine_clicks.toLocaleString('en-US'))
+    t.match(await page.locator('.stat[data-metric="human_clicks"] .stat-prev').innerText(), `(before: ${String(s.previous.metrics.human_clicks)})`, 'the previous period beside it')
+
+    const base = { from: c.from, to: c.to, timezone: c.timezone, filters: [{ dimension: 'project', operator: 'eq', values: [pid] }] }
+    const table = (groupBy: string[]): unknown => ({ ...base, metrics: ['clicks', 'human_clicks', 'machine_clicks'], group_by: groupBy, include: ['breakdown'], sort: { metric: 'clicks', direction: 'desc' }, limit: 10 })
+    for (const [id, groupBy] of [['links', ['destination_url']], ['tags', ['tag']], ['campaigns', ['metadata.campaign']], ['devices', ['device_type']], ['clients', ['client_name']], ['classes', ['classification', 'reason_code']]] as Array<[string, string[]]>) {
+      const rows = (await analytics(table(groupBy))).data.breakdown as Array<{ dimensions: Record<string, unknown>, metrics: Record<string, number> }>
+      t.ok(rows.length > 0, `${id}: rows`)
+      const shown = await tableRows(id)
+      t.same(shown.map(r => r.slice(-3).map(Number)), rows.map(r => [r.metrics.human_clicks, r.metrics.machine_clicks, r.metrics.clicks]), `${id}: the numbers of the API's breakdown, in its order`)
+      if (id === 'links') t.same(shown.map(r => r[0]), rows.map(r => r.dimensions.destination_url), 'links: the destinations')
+      if (id === 'classes') {
+        t.ok(shown.some(r => r[0] === 'Security scanner' && r[1] === 'scanner_network'), 'classes: a classification with its reason code')
+        t.ok(shown.some(r => r[0] === 'Person' && r[1] === '(none)'), 'classes: people have no reason code')
+      }
+    }
+    await checkLabels(t, 'analytics')
+    await checkContrast(t, 'analytics')
+    await shot('analytics')
+  })
+
+  await t.test('analytics: a row becomes a filter chip (keyboard), the chip changes every query, removing it restores them', async t => {
+    const c = await controls()
+    analyticsRequests = []
+    const welcome = page.locator('section[data-table="tags"]').getByRole('button', { name: 'Filter by Tag welcome' })
+    await welcome.focus()
+    await page.keyboard.press('Enter')
+    const chip = page.getByRole('button', { name: 'Remove filter Tag: welcome' })
+    await chip.waitFor()
+    const tagFilter = { dimension: 'tag', operator: 'eq', values: ['welcome'] }
+    await chartShows(t, seriesQuery(c, [tagFilter]), 'tag welcome')
+    t.equal(analyticsRequests.length, 7, 'the chart and the six tables asked again')
+    t.ok(analyticsRequests.every(b => JSON.stringify(b.filters.slice(1)) === JSON.stringify([tagFilter])), 'each with the chip\'s filter')
+    const tags = await tableRows('tags')
+    t.same(tags.map(r => r[0]), ['welcome'], 'the tags table has the one tag left')
+
+    // A second chip from the classification table, by mouse on the row.
+    await page.locator('section[data-table="classes"] tbody tr').filter({ hasText: 'Security scanner' }).first().locator('td').last().click()
+    await page.getByRole('button', { name: /^Remove filter Classification: Security scanner/ }).waitFor()
+    await page.getByRole('button', { name: /^Remove filter Reason code: / }).waitFor()
+    await checkLabels(t, 'analytics with chips')
+    await shot('analytics-chips')
+
+    await chip.focus()
+    await page.keyboard.press('Enter')
+    await page.getByRole('button', { name: 'Remove filter Tag: welcome' }).waitFor({ state: 'detached' })
+    t.equal(await page.evaluate('document.activeElement.id'), 'chips-title', 'focus stays in the filter bar')
+    for (const name of await page.locator('button.chip').evaluateAll(bs => bs.map(b => b.getAttribute('aria-label') ?? ''))) {
+      await page.getByRole('button', { name }).click()
+      await page.getByRole('button', { name }).waitFor({ state: 'detached' })
+    }
+    await page.getByText('None. Select a row in a table below to filter by it.').waitFor()
+    await chartShows(t, seriesQuery(c), 'no filter again')
+  })
+
+  await t.test('analytics: interval, date range and time zone controls change the query', async t => {
+    const today = new Intl.DateTimeFormat('en-CA', { timeZone: ZONE }).format(new Date())
+    const from = new Date(Date.parse(`${today}T00:00:00Z`) - 20 * DAY).toISOString().slice(0, 10)
+    const to = new Date(Date.parse(`${today}T00:00:00Z`) - 19 * DAY).toISOString().slice(0, 10)
+    await page.getByLabel('Interval', { exact: true }).selectOption('hour')
+    await page.getByLabel('From', { exact: true }).fill(from)
+    await page.getByLabel('To', { exact: true }).fill(to)
+    const c = await controls()
+    t.same(c, { from, to, timezone: ZONE, interval: 'hour' })
+    const hours = await chartShows(t, seriesQuery(c), 'two days by the hour')
+    t.equal(hours.data.time_series.length, 48, '48 hours')
+    t.equal(hours.meta.timezone, ZONE)
+    await page.getByLabel('Time zone', { exact: true }).selectOption('UTC')
+    const utc = await chartShows(t, seriesQuery({ ...c, timezone: 'UTC' }), 'the same days in UTC')
+    t.equal(utc.data.time_series[0].from, `${from}T00:00:00.000Z`, 'UTC midnight')
+    t.not(hours.data.time_series[0].from, utc.data.time_series[0].from, 'Amsterdam\'s midnight is another instant')
+    await page.getByLabel('From', { exact: true }).fill(new Date(Date.parse(`${to}T00:00:00Z`) - 100 * DAY).toISOString().slice(0, 10))
+    await page.getByRole('alert').getByText('Choose at most 90 days').waitFor()
+    t.pass('over 90 days is refused on the page')
+    // Back to the default range, by day, in the browser's zone.
+    await page.getByLabel('Time zone', { exact: true }).selectOption(ZONE)
+    await page.getByLabel('Interval', { exact: true }).selectOption('day')
+    await page.getByLabel('To', { exact: true }).fill(today)
+    await page.getByLabel('From', { exact: true }).fill(new Date(Date.parse(`${today}T00:00:00Z`) - 29 * DAY).toISOString().slice(0, 10))
+    await chartShows(t, seriesQuery(await controls()), 'back to 30 days')
+  })
+
+  let messageId = ''
+  await t.test('recent clicks: newest first, the API\'s rows; the switch adds machine events; older pages', async t => {
+    await page.getByRole('navigation', { name: 'Project sections' }).getByRole('link', { name: 'Recent clicks' }).click()
+    await page.locator('table.clicks tbody tr').first().waitFor()
+    const ids = async (): Promise<string[]> => await page.locator('table.clicks tbody tr').evaluateAll(trs => trs.map(tr => tr.getAttribute('data-event') ?? ''))
+    const people = (await api(port, 'GET', `/v1/projects/${pid}/clicks?order=newest&per_page=50`, token)).body
+    t.same(await ids(), people.data.map((x: any) => x.event_id), 'people\'s clicks, newest first, as the API lists them')
+    const times = people.data.map((x: any) => Date.parse(x.timestamp))
+    t.same(times, [...times].sort((a: number, b: number) => b - a), 'newest first')
+    const firstRow = page.locator('table.clicks tbody tr').first()
+    const top = people.data[0]
+    const text = await firstRow.innerText()
+    t.match(text, top.recipient)
+    t.match(text, top.destination_url)
+    t.match(text, /Person/)
+    t.match(text, `${String(top.bot.probability)} %`)
+    t.match(text, top.first_click ? /Yes/ : /No/)
+    await checkLabels(t, 'recent clicks')
+    await checkContrast(t, 'recent clicks')
+
+    const sw = page.getByRole('switch', { name: 'Include machine events' })
+    t.notOk(await sw.isChecked())
+    await sw.focus()
+    await page.keyboard.press('Space')
+    const all = (await api(port, 'GET', `/v1/projects/${pid}/clicks?order=newest&per_page=50&include_machine_events=true`, token)).body
+    await until('machine events listed', async () => JSON.stringify(await ids()) === JSON.stringify(all.data.map((x: any) => x.event_id)), 15_000, 100)
+    t.pass('with machine events: the API\'s first page')
+    const scanner = page.locator('table.clicks tbody tr').filter({ hasText: 'Security scanner' }).first()
+    t.match(await scanner.innerText(), /scanner_network[\s\S]*head_request/, 'a scanner with its reason codes')
+    t.match(await scanner.innerText(), /90 %/, 'and its probability')
+    t.ok(all.meta.next_cursor !== null, `more than one page (${seeded.clicks.length} clicks)`)
+    await page.getByRole('button', { name: 'Show older clicks' }).click()
+    const second = (await api(port, 'GET', all.meta.next_cursor_url, token)).body
+    await until('the older page appended', async () => (await ids()).length === all.data.length + second.data.length, 15_000, 100)
+    t.same(await ids(), [...all.data, ...second.data].map((x: any) => x.event_id), 'the next page below the first')
+    await shot('clicks')
+    messageId = top.message_id
+  })
+
+  await t.test('a click opens its message: its links with their clicks', async t => {
+    const row = page.locator(`table.clicks tbody tr[data-message="${messageId}"]`).first()
+    await row.getByRole('link').click()
+    await heading('Message')
+    const events = (await api(port, 'GET', `/v1/messages/${messageId}/events?include_machine_events=true&per_page=1000`, token)).body.data as any[]
+    const byLink = new Map<number, any[]>()
+    for (const ev of events) byLink.set(ev.link_index, [...(byLink.get(ev.link_index) ?? []), ev])
+    await page.locator('li[data-link]').first().waitFor()
+    t.same(await page.locator('li[data-link]').evaluateAll(ls => ls.map(l => Number(l.getAttribute('data-link')))), [...byLink.keys()].sort((a, b) => a - b), 'every clicked link')
+    for (const [index, list] of byLink) {
+      const card = page.locator(`li[data-link="${index}"]`)
+      t.match(await card.innerText(), list[0].destination_url)
+      t.match(await card.innerText(), `${list.filter(x => x.bot.counts_for_metrics).length} by people`)
+      t.match(await card.innerText(), `${list.filter(x => !x.bot.counts_for_metrics).length} by machines`)
+      t.same(await card.locator('tbody tr').evaluateAll(trs => trs.map(tr => tr.getAttribute('data-event'))), list.map(x => x.event_id), `link ${index}: its clicks, oldest first`)
+    }
+    t.match(await page.locator('dl.facts').innerText(), events[0].recipient)
+    await checkLabels(t, 'message')
+    await checkContrast(t, 'message')
+    await shot('message')
+    await page.getByRole('navigation', { name: 'Breadcrumb' }).getByRole('link', { name: 'Recent clicks' }).click()
+    await page.locator('table.clicks tbody tr').first().waitFor()
+  })
+
   const pages: Array<[string, string, string]> = [
     ['projects', '#/', 'Projects'],
     ['routes', `#/projects/${pid}`, 'My project'],
     ['route-settings', `#/projects/${pid}/routes/${tx.route_id}`, 'Route settings'],
     ['webhook', `#/projects/${pid}/webhooks/${webhookId}`, 'Webhook'],
-    ['domains', `#/projects/${pid}/domains`, 'My project']
+    ['domains', `#/projects/${pid}/domains`, 'My project'],
+    ['analytics', `#/projects/${pid}/analytics`, 'My project'],
+    ['clicks', `#/projects/${pid}/clicks`, 'My project'],
+    ['message', `#/projects/${pid}/messages/${messageId}`, 'Message']
   ]
 
   await t.test('in the dark scheme too, text keeps its contrast', async t => {
