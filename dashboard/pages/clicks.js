@@ -53,9 +53,9 @@ export class ClicksTab extends Page {
           <caption class="visually-hidden">Recent clicks, newest first</caption>
           <thead><tr><th scope="col">Time</th><th scope="col">Recipient</th><th scope="col">Link</th><th scope="col">Verdict</th><th scope="col" class="n">Machine probability</th><th scope="col">Reason codes</th><th scope="col">First click</th></tr></thead>
           <tbody>${items.map(c => html`<tr key=${c.event_id} data-event=${c.event_id} data-message=${c.message_id}>
-            <td data-label="Time"><time datetime=${c.timestamp}>${dateTime(c.timestamp)}</time></td>
-            <td data-label="Recipient" class="wrap"><a href=${href('projects', pid, 'messages', c.message_id)} aria-label=${`${c.recipient}: open the message`}>${c.recipient}</a></td>
-            <td data-label="Link" class="wrap"><span class="url">${c.destination_url}</span>${c.anchor_text ? html`<br /><span class="muted small">“${c.anchor_text}”</span>` : null}</td>
+            <td data-label="Time" class="c-time"><time datetime=${c.timestamp}>${dateTime(c.timestamp)}</time></td>
+            <td data-label="Recipient" class="c-recipient"><a href=${href('projects', pid, 'messages', c.message_id)} aria-label=${`${c.recipient}: open the message`}>${c.recipient}</a></td>
+            <td data-label="Link" class="c-link"><span class="url">${c.destination_url}</span>${c.anchor_text ? html`<br /><span class="muted small">“${c.anchor_text}”</span>` : null}</td>
             <td data-label="Verdict"><${Badge} tone=${verdictTone(c.bot?.classification)}>${classification(c.bot?.classification)}<//></td>
             <td data-label="Machine probability" class="n">${c.bot?.probability ?? '—'} %</td>
             <td data-label="Reason codes">${(c.bot?.reason_codes ?? []).length === 0 ? html`<span class="muted">—</span>` : html`<ul class="codes">${c.bot.reason_codes.map(r => html`<li key=${r}><code>${r}</code></li>`)}</ul>`}</td>

@@ -73,6 +73,9 @@ const LOW_CONTRAST = `(() => {
   return out
 })()`
 
+/** In the page: the innermost elements reaching past the viewport's right edge (what makes a page scroll sideways). */
+const WIDER = '(w => [...document.querySelectorAll(\'body *\')].filter(el => el.getBoundingClientRect().right > w + 0.5 && ![...el.children].some(c => c.getBoundingClientRect().right > w + 0.5)).map(el => el.tagName + \'.\' + el.className + \' \' + Math.round(el.getBoundingClientRect().right)).slice(0, 8))'
+
 interface Recorded { url: string, auth?: string }
 
 t.test('the dashboard in a real browser', { skip: existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM} (apt-get install -y chromium): browser tests skipped` }, async t => {
@@ -122,9 +125,10 @@ t.test('the dashboard in a real browser', { skip: existsSync(CHROMIUM) ? false :
 
   let width = 1280
   const shots: string[] = []
-  const shot = async (name: string): Promise<void> => {
+  /** A full-page screenshot; with `top`, only that many pixels from the top (a long list). */
+  const shot = async (name: string, top?: number): Promise<void> => {
     const path = join(SHOTS, `${name}-${width}.png`)
-    await page.screenshot({ path, fullPage: true })
+    await page.screenshot({ path, fullPage: true, clip: top === undefined ? undefined : { x: 0, y: 0, width, height: top } })
     shots.push(path)
   }
   const heading = async (name: string | RegExp): Promise<void> => { await page.getByRole('heading', { level: 1, name }).waitFor() }
@@ -487,7 +491,7 @@ t.test('the dashboard in a real browser', { skip: existsSync(CHROMIUM) ? false :
     const second = (await api(port, 'GET', all.meta.next_cursor_url, token)).body
     await until('the older page appended', async () => (await ids()).length === all.data.length + second.data.length, 15_000, 100)
     t.same(await ids(), [...all.data, ...second.data].map((x: any) => x.event_id), 'the next page below the first')
-    await shot('clicks')
+    await shot('clicks', 1400)
     messageId = top.message_id
   })
 
@@ -515,24 +519,27 @@ t.test('the dashboard in a real browser', { skip: existsSync(CHROMIUM) ? false :
     await page.locator('table.clicks tbody tr').first().waitFor()
   })
 
-  const pages: Array<[string, string, string]> = [
+  /** [name, hash, h1, what shows that its data is in (the page fetches after the hash changes)]. */
+  const pages: Array<[string, string, string, string?]> = [
     ['projects', '#/', 'Projects'],
     ['routes', `#/projects/${pid}`, 'My project'],
     ['route-settings', `#/projects/${pid}/routes/${tx.route_id}`, 'Route settings'],
     ['webhook', `#/projects/${pid}/webhooks/${webhookId}`, 'Webhook'],
     ['domains', `#/projects/${pid}/domains`, 'My project'],
-    ['analytics', `#/projects/${pid}/analytics`, 'My project'],
-    ['clicks', `#/projects/${pid}/clicks`, 'My project'],
-    ['message', `#/projects/${pid}/messages/${messageId}`, 'Message']
+    ['analytics', `#/projects/${pid}/analytics`, 'My project', 'section[data-table="classes"] tbody tr'],
+    ['clicks', `#/projects/${pid}/clicks`, 'My project', 'table.clicks tbody tr'],
+    ['message', `#/projects/${pid}/messages/${messageId}`, 'Message', 'li[data-link]']
   ]
 
   await t.test('in the dark scheme too, text keeps its contrast', async t => {
     await page.emulateMedia({ colorScheme: 'dark' })
-    for (const [name, hash, title] of pages) {
+    for (const [name, hash, title, ready] of pages) {
       await page.goto(`${origin}/${hash}`)
       await heading(title)
+      if (ready !== undefined) await page.locator(ready).first().waitFor()
       await page.waitForLoadState('networkidle')
       await checkContrast(t, `${name} (dark)`)
+      if (name === 'analytics') await shot('analytics-dark')
     }
     await shot('domains-dark')
     await page.emulateMedia({ colorScheme: 'light' })
@@ -542,13 +549,14 @@ t.test('the dashboard in a real browser', { skip: existsSync(CHROMIUM) ? false :
     for (const w of [390, 360]) {
       width = w
       await page.setViewportSize({ width: w, height: 844 })
-      for (const [name, hash, title] of pages) {
+      for (const [name, hash, title, ready] of pages) {
         await page.goto(`${origin}/${hash}`)
         await heading(title)
+        if (ready !== undefined) await page.locator(ready).first().waitFor()
         await page.waitForLoadState('networkidle')
         const scroll = await page.evaluate('document.documentElement.scrollWidth') as number
-        t.ok(scroll <= w, `${name} at ${w} px: ${scroll} px wide`)
-        if (w === 390) await shot(name)
+        t.ok(scroll <= w, `${name} at ${w} px: ${scroll} px wide`, { wider: scroll > w ? await page.evaluate(`${WIDER}(${w})`) : [] })
+        if (w === 390) await shot(name, name === 'clicks' ? 1800 : undefined)
       }
     }
     width = 1280
