@@ -93,10 +93,11 @@ export function zones (current) {
   return [...set].sort()
 }
 
-/** A relative change as text: "+25 %", "−10 %", "new" when the previous period had none. */
+/** A relative change as text: "+25 %", "−10 %", "no change"; "" when the previous period had none. */
 export function changeText (change) {
   if (change === undefined || change === null) return ''
-  if (change.relative === null || change.relative === undefined) return change.absolute === null || change.absolute === undefined ? '' : change.absolute > 0 ? 'new' : 'no change'
+  // From nothing: no percentage to give; the previous value (0) is shown beside it.
+  if (change.relative === null || change.relative === undefined) return change.absolute === 0 ? 'no change' : ''
   if (change.relative === 0) return 'no change'
   const pct = Math.round(change.relative * 1000) / 10
   return `${pct > 0 ? '+' : '−'}${Math.abs(pct)} %`

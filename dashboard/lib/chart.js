@@ -55,7 +55,8 @@ export class TimeChart extends Component {
       tzDate: ts => UPlot.tzDate(new Date(ts * 1000), tz),
       cursor: { drag: { x: false, y: false } },
       scales: { y: { range: (u, min, max) => [0, Math.max(4, Math.ceil(max * 1.1))] } },
-      legend: { show: true },
+      // The page draws its own key (line styles, not only colours) and the numbers are in its table.
+      legend: { show: false },
       series: [
         { label: this.props.hour ? 'Hour' : 'Day' },
         { label: 'People', stroke: c.human, width: 2, fill: c.human + '22', points: { show: this.props.data[0].length <= 62 } },

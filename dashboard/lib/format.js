@@ -9,6 +9,14 @@ export function dateTime (value) {
   return Number.isNaN(d.getTime()) ? String(value) : DATE_TIME.format(d)
 }
 
+const SHORT = new Intl.DateTimeFormat(undefined, { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit' })
+
+/** A recent time, without its year (the full one is `dateTime`). */
+export function shortTime (value) {
+  const d = new Date(typeof value === 'number' ? value : String(value))
+  return Number.isNaN(d.getTime()) ? String(value ?? '—') : SHORT.format(d)
+}
+
 export function routeType (type) {
   return { transactional: 'Transactional', broadcast: 'Broadcast', inbound: 'Inbound' }[type] ?? String(type)
 }

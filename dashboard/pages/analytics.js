@@ -28,7 +28,11 @@ export function dimensionLabel (dimension) {
 }
 
 export function valueText (dimension, value) {
-  if (value === null || value === undefined || value === '') return dimension === 'tag' ? '(no tag)' : '(none)'
+  if (value === null || value === undefined || value === '') {
+    if (dimension === 'tag') return '(no tag)'
+    if (dimension.startsWith('metadata.')) return '(not set)'
+    return dimension === 'reason_code' ? '(none)' : '(unknown)'
+  }
   if (dimension === 'classification') return classification(value)
   return String(value)
 }
@@ -158,13 +162,13 @@ export class AnalyticsTab extends Page {
     const card = (metric, label, fmt) => html`<li class="stat" data-metric=${metric}>
       <span class="stat-label">${label}</span>
       <span class="stat-value">${fmt(s.metrics[metric])}</span>
-      <span class="stat-prev muted">${prev ? html`${changeText(s.change?.[metric])} <span class="visually-hidden">compared with the previous period, </span>(before: ${fmt(prev.metrics[metric])})` : null}</span>
+      <span class="stat-prev muted">${prev ? html`${changeText(s.change?.[metric])}${changeText(s.change?.[metric]) ? ' · ' : ''}previous period: ${fmt(prev.metrics[metric])}` : null}</span>
     </li>`
     return html`<section aria-labelledby="summary-title">
       <h3 id="summary-title">Summary${prev ? html` <span class="muted small">against ${prev.from ? pointLabel(prev.from, this.state.timezone, false) : ''} – ${prev.to ? pointLabel(Date.parse(prev.to) - 1, this.state.timezone, false) : ''}</span>` : null}</h3>
       <ul class="stats">
         ${card('human_clicks', 'People who clicked', num)}
-        ${card('machine_clicks', 'Machines (recipients)', num)}
+        ${card('machine_clicks', 'Recipients with machine clicks', num)}
         ${card('clicks_events', 'All click events', num)}
         ${card('human_click_rate', 'Human click rate', pct)}
       </ul>
@@ -182,7 +186,7 @@ export class AnalyticsTab extends Page {
     return html`<figure class="panel chart-panel" aria-labelledby="chart-title">
       <figcaption id="chart-title"><strong>People and machines clicking, per ${unit}</strong>
         <span class="muted"> · unique recipients, ${timezone}</span></figcaption>
-      <p class="legend-note muted"><span class="key human" aria-hidden="true"></span> People (solid) <span class="key machine" aria-hidden="true"></span> Machines (dashed)</p>
+      <p class="legend-note muted" aria-hidden="true"><span class="key human"></span> People (solid line) <span class="key machine"></span> Machines (dashed line)</p>
       <${TimeChart} data=${data} timezone=${timezone} hour=${hour} />
       ${humans === 0 && machines === 0 ? html`<p class="muted small">No clicks in this range.</p>` : null}
       <button type="button" class="small" aria-expanded=${this.state.showNumbers ? 'true' : 'false'} aria-controls="chart-table" onClick=${() => this.setState({ showNumbers: !this.state.showNumbers })}>${this.state.showNumbers ? 'Hide the numbers' : 'Show the numbers'}</button>
@@ -209,15 +213,17 @@ export class AnalyticsTab extends Page {
       ${rows.length === 0
         ? html`<p class="muted">No clicks.</p>`
         : html`<table class="numbers">
-          <thead><tr>${groupBy.map(d => html`<th scope="col">${dimensionLabel(d)}</th>`)}<th scope="col" class="n">People</th><th scope="col" class="n">Machines</th><th scope="col" class="n">All</th></tr></thead>
+          <thead><tr><th scope="col">${groupBy.map(dimensionLabel).join(' · ')}</th><th scope="col" class="n">People</th><th scope="col" class="n">Machines</th><th scope="col" class="n">All</th></tr></thead>
           <tbody>${rows.map((r, i) => {
             const chips = filterBy(r)
             const label = chips.map(c => `${dimensionLabel(c.dimension)} ${valueText(c.dimension, c.value)}`).join(', ')
+            const [lead, ...rest] = groupBy
+            // The first dimension is the row's button; a second one (a reason code) is written under it.
             return html`<tr key=${i} class="pick" onClick=${e => { if (e.target.closest('button') === null) this.addChips(chips) }}>
-              ${groupBy.map((d, j) => html`<td class=${d === 'destination_url' ? 'wrap' : ''}>${j === 0
-                ? html`<button type="button" class="linkish" onClick=${() => this.addChips(chips)} aria-label=${`Filter by ${label}`}>${valueText(d, r.dimensions[d])}</button>`
-                : valueText(d, r.dimensions[d])}
-                ${j === 0 && total > 0 ? html`<span class="bar" aria-hidden="true"><span style=${{ width: `${Math.round(100 * (r.metrics.clicks ?? 0) / Math.max(1, rows[0].metrics.clicks ?? 1))}%` }}></span></span>` : null}</td>`)}
+              <td class=${lead === 'destination_url' ? 'wrap' : ''}>
+                <button type="button" class="linkish" onClick=${() => this.addChips(chips)} aria-label=${`Filter by ${label}`}>${valueText(lead, r.dimensions[lead])}</button>
+                ${rest.map(d => html`<span class="sub" data-dimension=${d}>${r.dimensions[d] === null ? html`<span class="muted">no reason code</span>` : html`<code>${r.dimensions[d]}</code>`}</span>`)}
+                ${total > 0 ? html`<span class="bar" aria-hidden="true"><span style=${{ width: `${Math.round(100 * (r.metrics.clicks ?? 0) / Math.max(1, rows[0].metrics.clicks ?? 1))}%` }}></span></span>` : null}</td>
               <td class="n">${num(r.metrics.human_clicks)}</td><td class="n">${num(r.metrics.machine_clicks)}</td><td class="n">${num(r.metrics.clicks)}</td>
             </tr>`
           })}</tbody>

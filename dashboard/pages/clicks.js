@@ -2,7 +2,7 @@ import { html } from '../lib/html.js'
 import { Page, LoadError, Badge } from '../lib/ui.js'
 import { href } from '../lib/router.js'
 import { listOf, recentClicks } from '../lib/api.js'
-import { classification, dateTime, verdictTone } from '../lib/format.js'
+import { classification, dateTime, shortTime, verdictTone } from '../lib/format.js'
 
 /**
  * A project's recent clicks, newest first: GET /v1/projects/{id}/clicks?order=newest (the
@@ -49,11 +49,11 @@ export class ClicksTab extends Page {
       ${error ? html`<${LoadError} what="the clicks" error=${error} />` : null}
       ${!loading && !error && items.length === 0 ? html`<p>No ${includeMachine ? '' : 'human '}click in the last 30 days.</p>` : null}
       ${items.length > 0
-        ? html`<table class="stack clicks">
+        ? html`<div class="table-wide" role="region" aria-label="Recent clicks" tabindex="0"><table class="stack clicks">
           <caption class="visually-hidden">Recent clicks, newest first</caption>
           <thead><tr><th scope="col">Time</th><th scope="col">Recipient</th><th scope="col">Link</th><th scope="col">Verdict</th><th scope="col" class="n">Machine probability</th><th scope="col">Reason codes</th><th scope="col">First click</th></tr></thead>
           <tbody>${items.map(c => html`<tr key=${c.event_id} data-event=${c.event_id} data-message=${c.message_id}>
-            <td data-label="Time" class="c-time"><time datetime=${c.timestamp}>${dateTime(c.timestamp)}</time></td>
+            <td data-label="Time" class="c-time"><time datetime=${c.timestamp} title=${dateTime(c.timestamp)}>${shortTime(c.timestamp)}</time></td>
             <td data-label="Recipient" class="c-recipient"><a href=${href('projects', pid, 'messages', c.message_id)} aria-label=${`${c.recipient}: open the message`}>${c.recipient}</a></td>
             <td data-label="Link" class="c-link"><span class="url">${c.destination_url}</span>${c.anchor_text ? html`<br /><span class="muted small">“${c.anchor_text}”</span>` : null}</td>
             <td data-label="Verdict"><${Badge} tone=${verdictTone(c.bot?.classification)}>${classification(c.bot?.classification)}<//></td>
@@ -61,7 +61,7 @@ export class ClicksTab extends Page {
             <td data-label="Reason codes">${(c.bot?.reason_codes ?? []).length === 0 ? html`<span class="muted">—</span>` : html`<ul class="codes">${c.bot.reason_codes.map(r => html`<li key=${r}><code>${r}</code></li>`)}</ul>`}</td>
             <td data-label="First click">${c.first_click ? 'Yes' : html`<span class="muted">No</span>`}</td>
           </tr>`)}</tbody>
-        </table>`
+        </table></div>`
         : null}
       ${next ? html`<div class="actions"><button type="button" onClick=${() => this.load(next)} disabled=${loading}>Show older clicks</button></div>` : null}`
   }

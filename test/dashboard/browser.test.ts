@@ -375,7 +375,7 @@ t.test('the dashboard in a real browser', { skip: existsSync(CHROMIUM) ? false :
     const s = answer.data.summary
     t.equal(await page.locator('.stat[data-metric="human_clicks"] .stat-value').innerText(), s.metrics.human_clicks.toLocaleString('en-US'))
     t.equal(await page.locator('.stat[data-metric="machine_clicks"] .stat-value').innerText(), s.metrics.machine_clicks.toLocaleString('en-US'))
-    t.match(await page.locator('.stat[data-metric="human_clicks"] .stat-prev').innerText(), `(before: ${String(s.previous.metrics.human_clicks)})`, 'the previous period beside it')
+    t.match(await page.locator('.stat[data-metric="human_clicks"] .stat-prev').innerText(), `previous period: ${String(s.previous.metrics.human_clicks)}`, 'the previous period beside it')
 
     const base = { from: c.from, to: c.to, timezone: c.timezone, filters: [{ dimension: 'project', operator: 'eq', values: [pid] }] }
     const table = (groupBy: string[]): unknown => ({ ...base, metrics: ['clicks', 'human_clicks', 'machine_clicks'], group_by: groupBy, include: ['breakdown'], sort: { metric: 'clicks', direction: 'desc' }, limit: 10 })
@@ -386,8 +386,9 @@ t.test('the dashboard in a real browser', { skip: existsSync(CHROMIUM) ? false :
       t.same(shown.map(r => r.slice(-3).map(Number)), rows.map(r => [r.metrics.human_clicks, r.metrics.machine_clicks, r.metrics.clicks]), `${id}: the numbers of the API's breakdown, in its order`)
       if (id === 'links') t.same(shown.map(r => r[0]), rows.map(r => r.dimensions.destination_url), 'links: the destinations')
       if (id === 'classes') {
-        t.ok(shown.some(r => r[0] === 'Security scanner' && r[1] === 'scanner_network'), 'classes: a classification with its reason code')
-        t.ok(shown.some(r => r[0] === 'Person' && r[1] === '(none)'), 'classes: people have no reason code')
+        const pairs = await page.locator('section[data-table="classes"] tbody tr').evaluateAll(trs => trs.map(tr => [tr.querySelector('button')?.textContent ?? '', tr.querySelector('.sub')?.textContent ?? '']))
+        t.same(pairs, rows.map(r => [({ genuine: 'Person', privacy_proxy: 'Privacy proxy', security_scanner: 'Security scanner', link_preview: 'Link preview', generic_bot: 'Bot' } as Record<string, string>)[String(r.dimensions.classification)], r.dimensions.reason_code ?? 'no reason code']), 'classes: each classification with its reason code')
+        t.ok(pairs.some(r => r[0] === 'Security scanner' && r[1] === 'scanner_network'), 'classes: a scanner\'s reason code')
       }
     }
     await checkLabels(t, 'analytics')
