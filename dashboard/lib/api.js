@@ -132,6 +132,9 @@ export async function messageClicks (messageId, maxPages = 10) {
   return { clicks: out, more: path !== '' }
 }
 
+/** A message's links as rewritten: GET /v1/messages/{id}/links. */
+export const messageLinks = async messageId => listOf(await call('GET', `/v1/messages/${enc(messageId)}/links`))
+
 /** The webhook event names, from the public OpenAPI document; the one event of today if it has none. */
 export async function webhookEvents () {
   try {

@@ -1,24 +1,23 @@
 import { html } from '../lib/html.js'
 import { Page, LoadError, Breadcrumbs, Badge } from '../lib/ui.js'
 import { href } from '../lib/router.js'
-import { messageClicks, project } from '../lib/api.js'
+import { messageClicks, messageLinks, project } from '../lib/api.js'
 import { classification, dateTime, verdictTone } from '../lib/format.js'
 
 /**
- * One message: its links with their clicks, people and machines, from
- * GET /v1/messages/{id}/events?include_machine_events=true (every click, oldest first). The
- * links listed are those clicked at least once: the public API has no list of a message's
- * links as sent.
+ * One message: its links as rewritten (GET /v1/messages/{id}/links), each with its clicks,
+ * people and machines (GET /v1/messages/{id}/events?include_machine_events=true, oldest
+ * first). A clicked link the links list lacks (rows past their retention) is shown too.
  */
 export class MessagePage extends Page {
-  state = { loading: true, error: undefined, project: undefined, clicks: [], more: false }
+  state = { loading: true, error: undefined, project: undefined, clicks: [], links: [], more: false }
 
   async componentDidMount () {
     const { project: pid, message: mid } = this.props.params
     project(pid).then(p => { this.set({ project: p }) }, () => {})
     try {
-      const { clicks, more } = await messageClicks(mid)
-      this.set({ loading: false, clicks, more })
+      const [{ clicks, more }, links] = await Promise.all([messageClicks(mid), messageLinks(mid)])
+      this.set({ loading: false, clicks, more, links })
     } catch (error) {
       this.set({ loading: false, error })
     }
@@ -29,10 +28,11 @@ export class MessagePage extends Page {
     const { loading, error, project: p, clicks, more } = this.state
     const first = clicks[0]
     const links = new Map()
+    for (const l of this.state.links) links.set(l.link_index, { index: l.link_index, url: l.url, anchor: l.anchor_text, tracked: l.tracked, skip: l.skip_reason, clicks: [], people: 0, machines: 0 })
     for (const c of clicks) {
       let l = links.get(c.link_index)
       if (l === undefined) {
-        l = { index: c.link_index, url: c.destination_url, anchor: c.anchor_text, clicks: [], people: 0, machines: 0 }
+        l = { index: c.link_index, url: c.destination_url, anchor: c.anchor_text, tracked: true, skip: '', clicks: [], people: 0, machines: 0 }
         links.set(c.link_index, l)
       }
       l.clicks.push(c)
@@ -56,13 +56,16 @@ export class MessagePage extends Page {
               : null}
           </dl>
           <h2>Links and their clicks</h2>
-          ${sorted.length === 0 ? html`<p>No click on this message yet.</p>` : null}
+          ${sorted.length === 0 ? html`<p>No link and no click recorded for this message.</p>` : null}
           ${more ? html`<p class="note">Showing the first ${clicks.length} clicks.</p>` : null}
           <ul class="cards">${sorted.map(l => html`<li key=${l.index} data-link=${l.index}>
             <div class="card-head"><span class="card-title wrap">Link ${l.index + 1}: <span class="url">${l.url}</span></span>
               <span><${Badge} tone="ok">${l.people} by people<//> <${Badge} tone="plain">${l.machines} by machines<//></span></div>
             ${l.anchor ? html`<p class="muted">Link text “${l.anchor}”</p>` : null}
-            <table class="stack">
+            ${!l.tracked ? html`<p class="muted">Not tracked${l.skip ? html` (<code>${l.skip}</code>)` : null}: left as it was.</p>` : null}
+            ${l.clicks.length === 0
+              ? (l.tracked ? html`<p class="muted">No click yet.</p>` : null)
+              : html`<table class="stack">
               <caption class="visually-hidden">Clicks on link ${l.index + 1}</caption>
               <thead><tr><th scope="col">Time</th><th scope="col">Verdict</th><th scope="col" class="n">Machine probability</th><th scope="col">Reason codes</th><th scope="col">Device and client</th><th scope="col">First click</th></tr></thead>
               <tbody>${l.clicks.map(c => html`<tr key=${c.event_id} data-event=${c.event_id}>
@@ -73,7 +76,7 @@ export class MessagePage extends Page {
                 <td data-label="Device and client">${[c.device_type, c.client_name || c.client_type].filter(Boolean).join(' · ') || '—'}</td>
                 <td data-label="First click">${c.first_click ? 'Yes' : html`<span class="muted">No</span>`}</td>
               </tr>`)}</tbody>
-            </table>
+            </table>`}
           </li>`)}</ul>`
         : null}`
   }

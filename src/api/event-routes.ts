@@ -1,7 +1,7 @@
 import { setImmediate as yieldToLoop } from 'node:timers/promises'
 import { stringify } from 'csv-stringify/sync'
 import type { Store } from '../store/client.js'
-import { clickPage, clickStats, EXPORT_COLUMNS, exportPages, messageKnown, type ClickFilter, type ExportRow, type StatsCell } from '../store/events.js'
+import { clickPage, clickStats, EXPORT_COLUMNS, exportPages, messageKnown, messageLinks, type ClickFilter, type ExportRow, type StatsCell } from '../store/events.js'
 import type { ClickRow } from '../records.js'
 import { clickedData, eventIdFor } from '../webhooks/payload.js'
 import { ClicktrailError } from '../errors.js'
@@ -16,6 +16,8 @@ export const MAX_RANGE_DAYS = 90
 /** The default range: the last 30 days, today (UTC) included. */
 const DEFAULT_RANGE_DAYS = 30
 const DEFAULT_PER_PAGE = 100
+/** Links listed for one message: the rewriter's largest --rewrite-max-links (config.ts). */
+const MAX_MESSAGE_LINKS = 65_535
 const MAX_PER_PAGE = 1000
 /** Rows per ClickHouse query of a CSV export (the reader answers at most 100 000). */
 export const EXPORT_PAGE_ROWS = 10_000
@@ -260,6 +262,42 @@ export function eventRoutes (store: Store): RouteDef[] {
         // Another team's message, or none: 404 either way, exactly as for any other resource.
         if (rows.length === 0 && !await messageKnown(store.reader, settings, sids, id)) throw notFound('message')
         return { status: 200, body: cursorPage(rows, perPage, cursor, false, `/v1/messages/${id}/events`, q, messageEvent) }
+      }
+    },
+    {
+      method: 'get',
+      path: '/v1/messages/:message_id/links',
+      operationId: 'listMessageLinks',
+      summary: 'A message\'s links as rewritten, in order: the original URL, the link text, whether it was tracked (and why not); for the dashboard\'s message view, beside its click events',
+      tag: 'events',
+      query: [],
+      response: {
+        status: 200,
+        schema: {
+          type: 'object',
+          required: ['data'],
+          properties: {
+            data: {
+              type: 'array',
+              items: {
+                type: 'object',
+                required: ['link_index', 'url', 'anchor_text', 'tracked', 'skip_reason'],
+                properties: { link_index: { type: 'integer' }, url: { type: 'string' }, anchor_text: { type: 'string' }, tracked: { type: 'boolean' }, skip_reason: { type: 'string', description: 'why an untracked link was left as it was (empty when tracked)' } }
+              }
+            }
+          }
+        }
+      },
+      errors: [400, 404],
+      async handler (ctx) {
+        parseQuery(ctx.query, [])
+        const id = ctx.params.message_id.toLowerCase()
+        if (!UUID.test(id)) throw notFound('message')
+        const sids = teamSids(ctx)
+        const links = await messageLinks(store.reader, settings, sids, id, MAX_MESSAGE_LINKS)
+        // Another team's message, or none: 404, as for its events.
+        if (links.length === 0 && !await messageKnown(store.reader, settings, sids, id)) throw notFound('message')
+        return { status: 200, body: { data: links } }
       }
     },
     {

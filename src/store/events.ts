@@ -227,6 +227,26 @@ export async function messageKnown (client: ClickHouseClient, settings: Settings
   return rows.data.length > 0
 }
 
+/** One link of a message as the rewriter recorded it (message_links). */
+export interface MessageLink { link_index: number, url: string, anchor_text: string, tracked: boolean, skip_reason: string }
+
+/**
+ * A message's links in link order, each index once (a retried rewrite may have written a row
+ * twice), at most `limit`: one primary-key range of message_links, ordered by (sid, message_id, link_index).
+ */
+export async function messageLinks (client: ClickHouseClient, settings: Settings, sids: readonly string[], messageId: string, limit: number): Promise<MessageLink[]> {
+  if (sids.length === 0) return []
+  const rows = await (await client.query({
+    query: `SELECT link_index, url, anchor_text, tracked, skip_reason FROM message_links
+            WHERE sid IN {sids:Array(String)} AND message_id = {mid:UUID}
+            ORDER BY link_index LIMIT 1 BY link_index LIMIT {limit:UInt32}`,
+    query_params: { sids, mid: messageId, limit },
+    format: 'JSONEachRow',
+    clickhouse_settings: settings
+  })).json<MessageLink>()
+  return rows.map(r => ({ ...r, link_index: Number(r.link_index), tracked: Boolean(r.tracked) }))
+}
+
 /** Click counts of one (day, route type) cell, or of one route type over the range (day ''). */
 export interface StatsCell {
   /** YYYY-MM-DD (UTC); '' in the range totals. */

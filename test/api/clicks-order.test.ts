@@ -6,10 +6,13 @@ import { insertRows } from '../../src/store/row-insert.js'
 import { CLICK_COLUMNS, clickLine } from '../../src/store/promotion.js'
 import { eventIdFor } from '../../src/webhooks/payload.js'
 import type { ClickRow } from '../../src/records.js'
+import { bootstrap } from '../../src/control/projects.js'
 
-// GET /v1/projects/{id}/clicks?order=newest (the dashboard's recent clicks, issue 14): the
+// The two endpoints the dashboard's recent clicks and message view needed (issue 14), through
+// the real Team API and embedded ClickHouse: GET /v1/projects/{id}/clicks?order=newest (the
 // latest clicks first, next_cursor walking back to older ones, prev_cursor forward again;
-// through the real Team API and embedded ClickHouse, clicks seeded straight into `clicks`.
+// clicks seeded straight into `clicks`) and GET /v1/messages/{id}/links (a message's links as
+// the rewriter recorded them, from a real POST /v1/rewrite).
 
 const DAY = 86_400_000
 
@@ -48,11 +51,11 @@ t.test('clicks newest first, with cursors both ways', async t => {
   const a = e.team!
   const port = e.api.port
   const start = Date.now() - 3 * DAY
-  // Two clicks share a millisecond: the order falls back to the observation id.
-  const rows = Array.from({ length: 23 }, (_, i) => click(a.project.sid, start + Math.min(i, 21) * 60_000, i))
+  // Distinct times: between clicks of the same millisecond the order is ClickHouse's UUID order,
+  // which is not the ids' text order.
+  const rows = Array.from({ length: 23 }, (_, i) => click(a.project.sid, start + i * 60_000, i))
   await insertRows(e.store.writer, { table: 'clicks', columns: CLICK_COLUMNS, format: 'JSONCompactEachRow', rows: rows.map(clickLine), settings: { insert_deduplication_token: randomUUID() } })
-  const key = (c: ClickRow): string => `${String(c.ts).padStart(15, '0')} ${c.obs_id}`
-  const byNewest = (xs: ClickRow[]): string[] => [...xs].sort((x, y) => key(x) < key(y) ? 1 : -1).map(c => eventIdFor(c.obs_id))
+  const byNewest = (xs: ClickRow[]): string[] => [...xs].sort((x, y) => y.ts - x.ts).map(c => eventIdFor(c.obs_id))
   const humans = rows.filter(c => !c.bot.machine)
   const path = `/v1/projects/${a.project.project_id}/clicks`
   const ids = (r: ApiReply): string[] => r.body.data.map((x: { event_id: string }) => x.event_id)
@@ -91,3 +94,41 @@ t.test('clicks newest first, with cursors both ways', async t => {
   t.equal(bad.status, 400)
   t.equal(bad.body?.error?.details?.param, 'order')
 })
+
+t.test('a message\'s links as rewritten: in order, tracked or not; another team\'s message is not found', async t => {
+  const e = await startTestEngine(t)
+  const a = e.team!
+  const port = e.api.port
+  const html = '<p><a href="https://shop.example/a">First</a> <a href="mailto:x@example.com">Mail</a> <a href="https://shop.example/b">Second</a></p>'
+  const rw = await api(port, 'POST', '/v1/rewrite', a.token, { route_id: a.routes[0].route_id, from: 'news@acme.example', to: ['r@example.com'], subject: 'Hi', html })
+  t.equal(rw.status, 200, rw.raw)
+  const id = rw.body.messages[0].message_id as string
+  let got: ApiReply | undefined
+  // The rewrite's rows reach ClickHouse through a batched writer.
+  for (let i = 0; i < 100; i++) {
+    got = await api(port, 'GET', `/v1/messages/${id}/links`, a.token)
+    if (got.status === 200 && got.body.data.length > 0) break
+    await new Promise(resolve => setTimeout(resolve, 100))
+  }
+  t.equal(got?.status, 200)
+  const links = got?.body.data as Array<{ link_index: number, url: string, anchor_text: string, tracked: boolean, skip_reason: string }>
+  t.same(links.map(l => l.link_index), rw.body.links.map((l: { index?: number, link_index?: number }, i: number) => l.link_index ?? l.index ?? i), 'every link, in order')
+  t.match(links.find(l => l.url === 'https://shop.example/a'), { anchor_text: 'First', tracked: true, skip_reason: '' })
+  t.match(links.find(l => l.url === 'mailto:x@example.com'), { tracked: false })
+  t.not(links.find(l => l.url === 'mailto:x@example.com')?.skip_reason, '', 'with the reason it was left alone')
+  t.match(links.find(l => l.url === 'https://shop.example/b'), { anchor_text: 'Second', tracked: true })
+
+  const other = await bootstrapOther(e)
+  const theirs = await api(port, 'GET', `/v1/messages/${id}/links`, other)
+  t.equal(theirs.status, 404, 'another team\'s message')
+  t.equal(theirs.body?.error?.code, 'CT_ERR_NOT_FOUND')
+  t.equal((await api(port, 'GET', '/v1/messages/00000000-0000-4000-8000-000000000000/links', a.token)).status, 404, 'an unknown id')
+  t.equal((await api(port, 'GET', '/v1/messages/not-a-uuid/links', a.token)).status, 404, 'a malformed id')
+  const extra = await api(port, 'GET', `/v1/messages/${id}/links?per_page=5`, a.token)
+  t.equal(extra.status, 400, 'no query parameter')
+  t.equal(extra.body?.error?.code, 'CT_ERR_QUERY_PARAM')
+})
+
+async function bootstrapOther (e: Awaited<ReturnType<typeof startTestEngine>>): Promise<string> {
+  return (await bootstrap(e.plane, { team: 'Other team', sid: 'other' })).token
+}

@@ -497,6 +497,15 @@ t.test('the dashboard in a real browser', { skip: existsSync(CHROMIUM) ? false :
   })
 
   await t.test('a click opens its message: its links with their clicks', async t => {
+    // The fixture writes messages and clicks only: the message's links as a rewrite records them,
+    // four (indexes 0–3, the fixture's), one of them untracked.
+    const sentAt = seeded.messages.find(m => m.message_id === messageId)?.sent_at ?? Date.now()
+    await e.store.writer.insert({
+      table: 'message_links',
+      format: 'JSONEachRow',
+      values: [0, 1, 2, 3, 4].map(i => ({ message_id: messageId, sid: project.sid, link_index: i, url: i === 4 ? 'mailto:help@acme.example' : `https://shop.example.com/p/${i}`, anchor_text: i === 4 ? 'Write to us' : `Product ${i}`, tracked: i !== 4, skip_reason: i === 4 ? 'scheme' : '', sent_at: new Date(sentAt).toISOString().slice(0, 19).replace('T', ' '), retention_days: 3650 })),
+      clickhouse_settings: { insert_deduplication_token: `links-${messageId}` }
+    })
     const row = page.locator(`table.clicks tbody tr[data-message="${messageId}"]`).first()
     await row.getByRole('link').click()
     await heading('Message')
@@ -504,7 +513,12 @@ t.test('the dashboard in a real browser', { skip: existsSync(CHROMIUM) ? false :
     const byLink = new Map<number, any[]>()
     for (const ev of events) byLink.set(ev.link_index, [...(byLink.get(ev.link_index) ?? []), ev])
     await page.locator('li[data-link]').first().waitFor()
-    t.same(await page.locator('li[data-link]').evaluateAll(ls => ls.map(l => Number(l.getAttribute('data-link')))), [...byLink.keys()].sort((a, b) => a - b), 'every clicked link')
+    t.same(await page.locator('li[data-link]').evaluateAll(ls => ls.map(l => Number(l.getAttribute('data-link')))), [0, 1, 2, 3, 4], 'every link of the message, clicked or not')
+    const links = (await api(port, 'GET', `/v1/messages/${messageId}/links`, token)).body.data as any[]
+    t.equal(links.length, 5, 'as GET /v1/messages/{id}/links lists them')
+    for (const l of links) t.match(await page.locator(`li[data-link="${String(l.link_index)}"]`).innerText(), l.anchor_text, `link ${String(l.link_index)}: its text`)
+    t.match(await page.locator('li[data-link="4"]').innerText(), /Not tracked \(scheme\)/, 'the untracked link says so')
+    for (const i of [0, 1, 2, 3].filter(i => !byLink.has(i))) t.match(await page.locator(`li[data-link="${i}"]`).innerText(), /No click yet/, `link ${i}: not clicked`)
     for (const [index, list] of byLink) {
       const card = page.locator(`li[data-link="${index}"]`)
       t.match(await card.innerText(), list[0].destination_url)
