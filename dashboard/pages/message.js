@@ -60,7 +60,7 @@ export class MessagePage extends Page {
           ${more ? html`<p class="note">Showing the first ${clicks.length} clicks.</p>` : null}
           <ul class="cards">${sorted.map(l => html`<li key=${l.index} data-link=${l.index}>
             <div class="card-head"><span class="card-title wrap">Link ${l.index + 1}: <span class="url">${l.url}</span></span>
-              <span><${Badge} tone="ok">${l.people} by people<//> <${Badge} tone="plain">${l.machines} by machines<//></span></div>
+              ${l.tracked || l.clicks.length > 0 ? html`<span><${Badge} tone="ok">${l.people} by people<//> <${Badge} tone="plain">${l.machines} by machines<//></span>` : null}</div>
             ${l.anchor ? html`<p class="muted">Link text “${l.anchor}”</p>` : null}
             ${!l.tracked ? html`<p class="muted">Not tracked${l.skip ? html` (<code>${l.skip}</code>)` : null}: left as it was.</p>` : null}
             ${l.clicks.length === 0

@@ -416,6 +416,7 @@ t.test('the dashboard in a real browser', { skip: existsSync(CHROMIUM) ? false :
     await page.getByRole('button', { name: /^Remove filter Classification: Security scanner/ }).waitFor()
     await page.getByRole('button', { name: /^Remove filter Reason code: / }).waitFor()
     await checkLabels(t, 'analytics with chips')
+    await page.locator('div[aria-busy="false"]').waitFor()
     await shot('analytics-chips')
 
     await chip.focus()
