@@ -337,15 +337,18 @@ export class Promoter implements InsertedSink {
     if (intent.rows.length > 0) {
       // A row ClickHouse refuses (text it cannot take, say) is quarantined; the batch's
       // other clicks are stored and only they are handed to webhooks.
-      const { refused } = await this.#o.store.storeClicks(intent.rows, intent.token)
+      const { refused, duplicates = [] } = await this.#o.store.storeClicks(intent.rows, intent.token)
       this.stats.quarantined += refused.length
-      this.stats.promoted += intent.rows.length
+      // Rows a previous owner of the partition had stored (promote/partitions.ts) are neither counted nor sent again.
+      const dup = new Set(duplicates)
+      this.stats.promoted += intent.rows.length - dup.size
       this.stats.batches++
-      for (const r of intent.rows) {
-        if (r.bot.counts_for_metrics) this.stats.human++
+      for (let i = 0; i < intent.rows.length; i++) {
+        if (dup.has(i)) continue
+        if (intent.rows[i].bot.counts_for_metrics) this.stats.human++
         else this.stats.machine++
       }
-      const skip = new Set(refused)
+      const skip = new Set([...refused, ...dup])
       // Webhooks as soon as the clicks are stored; the watermark insert can follow.
       this.#o.clicks?.clicks(skip.size === 0 ? intent.rows : intent.rows.filter((_r, i) => !skip.has(i)))
     }
