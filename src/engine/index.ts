@@ -227,6 +227,7 @@ async function assemble (config: Config, log: Logger, options: EngineOptions, lo
   }
   // Several nodes on one ClickHouse: each promotes the partitions it holds the lease of, from
   // every node's observations (promote/partitions.ts); one node: its own, in-process.
+  const addresses = new Map<string, Map<string, number>>()
   const promoter = config.promotionPartitions === 0
     ? new Promoter(promoterOptions)
     : new PartitionedPromotion({
@@ -235,7 +236,10 @@ async function assemble (config: Config, log: Logger, options: EngineOptions, lo
       leases: new ClickHouseLeaseStore(store.writer),
       store: promotionStore,
       log,
-      makePromoter: p => new Promoter({ ...promoterOptions, store: p.store, nodeId: p.key, intentPath: p.intentPath }),
+      // One address map for all of them (the address_many_recipients signal); first_click
+      // memories that add up to one node's.
+      makePromoter: p => new Promoter({ ...promoterOptions, store: p.store, nodeId: p.key, intentPath: p.intentPath, addresses, firstClickCacheMax: Math.ceil(200_000 / config.promotionPartitions) + 1000 }),
+      addresses,
       dir: join(config.dataDir, 'promotion-partitions'),
       windowMs: config.promotionWindowMs,
       leaseMs: config.promotionLeaseMs,

@@ -201,6 +201,8 @@ export interface PartitionedOptions {
   /** How often to poll new observations of held partitions (default lease/15, at least 50 ms). */
   pollMs?: number
   clock?: () => number
+  /** The address map the promoters share (Promoter `addresses`): pruned of a partition's messages when it goes. */
+  addresses?: Map<string, Map<string, number>>
   /** 0: no timer (tests call cycle() and promoteDue()). */
   autoStart?: boolean
   retryMinMs?: number
@@ -244,6 +246,8 @@ export class PartitionedPromotion implements InsertedSink {
   #running: Promise<void> | undefined
   #stopping = false
   #liveNodes = 0
+  /** Partitions stopped since the address map was last pruned. */
+  readonly #gone = new Set<number>()
 
   constructor (options: PartitionedOptions) {
     this.o = options
@@ -346,6 +350,7 @@ export class PartitionedPromotion implements InsertedSink {
         claimed.push(p)
       }
     }
+    this.#pruneAddresses()
     if (claimed.length > 0) {
       // Read back: the first claim of an epoch is the only one ClickHouse kept.
       const after = groupRows(await this.o.leases.currentLeases())
@@ -369,6 +374,23 @@ export class PartitionedPromotion implements InsertedSink {
     // Only now (the beats were read before the poll): what they vouch for is in the poll.
     this.#clusterLow = low
     for (const h of this.#held.values()) h.promoter.pendingSince(low)
+  }
+
+  /** A stopped promoter's messages leave the shared address map (their reach is its next owner's). */
+  #pruneAddresses (): void {
+    const map = this.o.addresses
+    if (this.#gone.size === 0 || map === undefined) {
+      this.#gone.clear()
+      return
+    }
+    for (const [ip, reached] of map) {
+      for (const k of reached.keys()) {
+        // A message key is `${sid}/${messageId}` (messages/directory.ts messageKey).
+        if (this.#gone.has(partitionOf(k.slice(k.indexOf('/') + 1), this.o.partitions))) reached.delete(k)
+      }
+      if (reached.size === 0) map.delete(ip)
+    }
+    this.#gone.clear()
   }
 
   #free (cur: { epoch: number, owner: string, released: boolean } | undefined, beats: Map<string, NodeBeat>, at: number): boolean {
@@ -411,6 +433,7 @@ export class PartitionedPromotion implements InsertedSink {
     const held = this.#held.get(partition)
     if (held === undefined) return
     this.#held.delete(partition)
+    this.#gone.add(partition)
     if (!release) held.lease.revoked = true
     await held.started
     await held.promoter.stop()

@@ -31,6 +31,11 @@ export interface PromoterOptions {
   tickMs?: number
   /** first_click memory: messages whose first counting click is known (a miss asks ClickHouse). */
   firstClickCacheMax?: number
+  /**
+   * Address → messages reached, shared by the promoters of one node's partitions
+   * (promote/partitions.ts), so an address's reach spans every message the node promotes.
+   */
+  addresses?: Map<string, Map<string, number>>
 }
 
 export class PromoterStats {
@@ -97,7 +102,7 @@ export class Promoter implements InsertedSink {
   readonly #known = new Set<string>()
   readonly #byMessage = new Map<string, Observation[]>()
   /** Address → the messages (keys) it clicked within the kept context, with observation counts. */
-  readonly #byAddress = new Map<string, Map<string, number>>()
+  readonly #byAddress: Map<string, Map<string, number>>
   readonly #firstDone: LRUCache<string, true>
   #watermark = 0
   #timer: NodeJS.Timeout | undefined
@@ -113,6 +118,7 @@ export class Promoter implements InsertedSink {
 
   constructor (options: PromoterOptions) {
     this.#o = options
+    this.#byAddress = options.addresses ?? new Map()
     this.#firstDone = new LRUCache({ max: options.firstClickCacheMax ?? 200_000 })
     this.#backoff = new Backoff(options.retryMinMs ?? 200, options.retryMaxMs ?? 30_000)
   }

@@ -101,8 +101,9 @@ class Cluster implements LeaseStore {
 
 const directory = { lookup: async () => new Map() } as unknown as MessageDirectory
 
-function node (cluster: Cluster, id: string, dir: string, extra: { graceMs?: number } = {}): PartitionedPromotion {
+function node (cluster: Cluster, id: string, dir: string, extra: { graceMs?: number, addresses?: Map<string, Map<string, number>> } = {}): PartitionedPromotion {
   return new PartitionedPromotion({
+    addresses: extra.addresses,
     nodeId: id,
     partitions: P,
     leases: cluster,
@@ -118,7 +119,8 @@ function node (cluster: Cluster, id: string, dir: string, extra: { graceMs?: num
       intentPath: p.intentPath,
       tickMs: 1_000_000_000, // the test drives promotion
       retryMinMs: 1,
-      retryMaxMs: 1
+      retryMaxMs: 1,
+      addresses: extra.addresses
     }) as PartitionPromoter,
     dir: join(dir, id),
     windowMs: W,
@@ -380,4 +382,25 @@ t.test('randomized joins, leaves, crashes and restarts under traffic: no lost an
     checkExactlyOnce(t, cluster, `round ${round} (${cluster.observations.length} observations)`)
     for (const n of up.values()) await n.stop()
   }
+})
+
+t.test('one address map for a node\'s partitions: an address\'s reach spans them, a partition handed over leaves it', async t => {
+  const dir = tempDir(t)
+  const cluster = new Cluster(new Clock())
+  const addresses = new Map<string, Map<string, number>>()
+  const a = node(cluster, 'na', dir, { addresses })
+  await a.start()
+  await run(cluster, [a], 1000)
+  // One address clicks one message in every partition.
+  const byPartition = new Map<number, string>()
+  while (byPartition.size < P) { const m = randomUUID(); byPartition.set(partitionOf(m, P), m) }
+  a.inserted([...byPartition.values()].map(m => cluster.capture('na', m, 0, SAFARI_IPHONE, '198.51.100.77')))
+  t.equal(addresses.get('198.51.100.77')?.size, P, 'the reach of the address: every partition\'s message')
+  const b = node(cluster, 'nb', dir)
+  await b.start()
+  await run(cluster, [a, b], 2000)
+  t.equal(a.held.length, 4)
+  t.equal(addresses.get('198.51.100.77')?.size, 4, 'the messages of the partitions a handed over left its map')
+  await a.stop()
+  await b.stop()
 })
