@@ -233,6 +233,7 @@ export class PartitionedPromotion implements InsertedSink {
   readonly #held = new Map<number, Held>()
   /** Counters of promoters that were stopped (hand-overs), so the sums never go back. */
   readonly #retired = new PromoterStats()
+  readonly #retiredCounters = new Map<string, Metric>()
   readonly #renewMs: number
   readonly #backoff: Backoff
   #localPending: number | undefined
@@ -439,6 +440,11 @@ export class PartitionedPromotion implements InsertedSink {
     await held.promoter.stop()
     addStats(this.#retired, held.promoter.stats)
     this.#retired.lastLagMs = 0
+    for (const m of held.promoter.metrics()) {
+      if (m.type !== 'counter' || m.value === undefined) continue
+      const cur = this.#retiredCounters.get(m.name)
+      this.#retiredCounters.set(m.name, { ...m, value: (cur?.value ?? 0) + m.value })
+    }
     // Released only once its promoter has stopped: nothing of it writes after this row.
     held.lease.revoked = true
     if (release) await this.#release(partition, held.lease.epoch)
@@ -526,20 +532,23 @@ export class PartitionedPromotion implements InsertedSink {
     this.#held.clear()
   }
 
+  /**
+   * The promoters' metrics summed by name (whatever Promoter publishes; lag: the largest),
+   * counters of promoters that were stopped included, and the partitions' own.
+   */
   metrics (): Metric[] {
-    const s = this.stats
-    let lag = 0
-    for (const h of this.#held.values()) lag = Math.max(lag, h.promoter.stats.lastLagMs)
+    const sums = new Map<string, Metric>()
+    const add = (m: Metric): void => {
+      if (m.value === undefined) return
+      const cur = sums.get(m.name)
+      if (cur === undefined) sums.set(m.name, { ...m })
+      else sums.set(m.name, { ...cur, value: m.name.endsWith('_lag_seconds') ? Math.max(cur.value ?? 0, m.value) : (cur.value ?? 0) + m.value })
+    }
+    for (const m of this.#retiredCounters.values()) add(m)
+    for (const h of this.#held.values()) for (const m of h.promoter.metrics()) add(m)
     const ps = this.pstats
     return [
-      counter('clicktrail_promoted_total', 'observations promoted to clicks', s.promoted),
-      counter('clicktrail_promoted_human_total', 'promoted clicks that count for metrics', s.human),
-      counter('clicktrail_promoted_machine_total', 'promoted clicks classified as machine, preview or scanner', s.machine),
-      counter('clicktrail_promotion_failures_total', 'promotion batches that failed and will be retried', s.failures),
-      counter('clicktrail_promotion_quarantined_total', 'click rows ClickHouse refused, moved to the quarantine (no webhook sent)', s.quarantined),
-      counter('clicktrail_promotion_blocked_total', 'observations of blocked links, kept and never promoted', s.blocked),
-      gauge('clicktrail_promotion_pending', 'observations waiting for their promotion window', this.pending),
-      gauge('clicktrail_promotion_lag_seconds', 'age of the oldest observation in the last promoted batch', lag / 1000),
+      ...sums.values(),
       gauge('clicktrail_promotion_partitions_held', 'promotion partitions this node holds the lease of', this.#held.size),
       gauge('clicktrail_promotion_nodes_live', 'nodes sharing the promotion partitions (live beats, this one included)', this.#liveNodes),
       counter('clicktrail_promotion_claims_total', 'partition leases this node claimed', ps.claims),

@@ -71,7 +71,9 @@ t.test('two nodes on one ClickHouse: partitions shared, a burst across them judg
   let bUp = true
   t.teardown(async () => { if (bUp) await b.stop() })
   await b.start()
-  await until('the partitions shared 4 + 4', () => a.held.length === 4 && b.held.length === 4, 20_000)
+  await until('the partitions shared 4 + 4', () => a.held.length === 4 && b.held.length === 4, 60_000).catch(err => {
+    throw new Error(`${(err as Error).message}: ${JSON.stringify({ a: a.held, b: b.held, as: a.pstats, bs: b.pstats })}`)
+  })
   t.same([...a.held, ...b.held].sort(), [0, 1, 2, 3, 4, 5, 6, 7], 'every partition held once')
 
   // A scanner's burst: two links through the engine's redirect port, one through the other node.
