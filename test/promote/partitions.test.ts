@@ -404,3 +404,12 @@ t.test('one address map for a node\'s partitions: an address\'s reach spans them
   await a.stop()
   await b.stop()
 })
+
+t.test('--promotion-partitions: auto is 64 on a ClickHouse cluster, 0 (each node its own) otherwise', async t => {
+  const { loadConfig } = await import('../../src/config.js')
+  t.equal(loadConfig({}, {}).promotionPartitions, 0, 'one node: promotion as before')
+  t.equal(loadConfig({ 'clickhouse-url': 'http://10.0.0.21:8123', 'clickhouse-cluster': 'c1' }, {}).promotionPartitions, 64)
+  t.equal(loadConfig({ 'clickhouse-url': 'http://10.0.0.21:8123', 'promotion-partitions': '16' }, {}).promotionPartitions, 16, 'several nodes on one server')
+  t.equal(loadConfig({ 'clickhouse-url': 'http://10.0.0.21:8123', 'clickhouse-cluster': 'c1', 'promotion-partitions': '0' }, {}).promotionPartitions, 0, 'turned off by hand')
+  t.throws(() => loadConfig({ 'promotion-partitions': '5000' }, {}), /between 0 and 4096/)
+})
