@@ -47,6 +47,10 @@ export interface Config {
   apiPort: number
   configRefreshMs: number
   promotionWindowMs: number
+  /** Promotion partitions shared by the nodes of one ClickHouse; 0 = each node promotes its own observations. */
+  promotionPartitions: number
+  promotionLeaseMs: number
+  promotionNodeGraceMs: number
   poolThreads: number
   poolMaxQueue: number
   webhookTimeoutMs: number
@@ -123,6 +127,9 @@ const SPECS: ReadonlyArray<Omit<OptionSpec, 'aliases'>> = [
   { key: 'apiPort', flag: 'api-port', env: 'API_PORT', kind: 'int', default: '8081', min: 0, max: 65535, doc: 'Team API port (0 = any free port)' },
   { key: 'configRefreshMs', flag: 'config-refresh-ms', env: 'CONFIG_REFRESH_MS', kind: 'int', default: '2000', min: 50, max: 600_000, doc: 'how often each node checks ClickHouse for control-plane changes made on other nodes' },
   { key: 'promotionWindowMs', flag: 'promotion-window-ms', env: 'PROMOTION_WINDOW_MS', kind: 'int', default: '15000', min: 0, max: 600_000, doc: 'how long a click waits for the rest of its message before its verdict is final (bursts, shadow pairs)' },
+  { key: 'promotionPartitions', flag: 'promotion-partitions', env: 'PROMOTION_PARTITIONS', kind: 'int', default: 'auto', min: 0, max: 4096, auto: () => -1, doc: 'partitions of the message-id space promoted by the nodes sharing one ClickHouse, each by the one live node holding its lease, from every node\'s observations (see README, Running a cluster); the same on every node; 0 = each node promotes only the observations it captured (one node); auto = 64 with --clickhouse-cluster, else 0' },
+  { key: 'promotionLeaseMs', flag: 'promotion-lease-ms', env: 'PROMOTION_LEASE_MS', kind: 'int', default: '15000', min: 300, max: 600_000, doc: 'with promotion partitions: how long a node\'s heartbeat keeps it and its partition leases live (renewed every third of it); a crashed node\'s partitions move after about 4/3 of it; clocks of the nodes must agree within a third of it' },
+  { key: 'promotionNodeGraceMs', flag: 'promotion-node-grace-ms', env: 'PROMOTION_NODE_GRACE_MS', kind: 'int', default: '60000', min: 0, max: 86_400_000, doc: 'with promotion partitions: how long promotion still waits for the observations of a node that stopped beating with some on their way (a node back within it loses none to lateness)' },
   { key: 'poolThreads', flag: 'pool-threads', env: 'POOL_THREADS', kind: 'int', default: '2', min: 1, max: 256, doc: 'worker threads for rewriting and classification' },
   { key: 'poolMaxQueue', flag: 'pool-max-queue', env: 'POOL_MAX_QUEUE', kind: 'int', default: '256', min: 1, max: 1_000_000, doc: 'tasks waiting for a worker at most; past it rewriting answers 503' },
   { key: 'webhookTimeoutMs', flag: 'webhook-timeout-ms', env: 'WEBHOOK_TIMEOUT_MS', kind: 'int', default: '10000', min: 100, max: 300_000, doc: 'per-attempt webhook timeout' },
@@ -188,6 +195,8 @@ export function loadConfig (flags: FlagValues = {}, env: NodeJS.ProcessEnv = pro
   if (config.retryMinMs > config.retryMaxMs) throw new ClicktrailError('CT_ERR_CONFIG', '--retry-min-ms must not exceed --retry-max-ms')
   if (config.dnsServer !== '' && !isDnsServer(config.dnsServer)) throw new ClicktrailError('CT_ERR_CONFIG', `--dns-server (DNS_SERVER) must be IP, IP:PORT or [IPv6]:PORT, got "${config.dnsServer}"`)
   config.ringSize = 2 ** Math.ceil(Math.log2(config.ringSize))
+  // auto: partitions when the ClickHouse is a cluster (many nodes), else one node's own promotion.
+  if (config.promotionPartitions === -1) config.promotionPartitions = config.clickhouseCluster !== '' ? 64 : 0
   return config
 }
 

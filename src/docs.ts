@@ -31,15 +31,18 @@ function reasonCodes (): string {
 
 /** The metric families of a real engine (embedded ClickHouse on a temp dir), name, type and help. */
 async function metrics (): Promise<string> {
-  const dir = mkdtempSync(join(tmpdir(), 'clicktrail-docs-'))
-  const config = loadConfig({ port: '0', 'api-port': '0', 'admin-port': '0', 'data-dir': dir, secrets: `1:${randomBytes(32).toString('base64')}`, 'dns-server': '127.0.0.1:9' }, {})
-  const engine = await startEngine(config, silentLogger)
-  let text: string
-  try {
-    text = await engine.metrics.metrics()
-  } finally {
-    await engine.stop()
-    rmSync(dir, { recursive: true, force: true })
+  let text = ''
+  // One node, and promotion by partitions (its own metrics besides the promoters').
+  for (const partitions of ['0', '1']) {
+    const dir = mkdtempSync(join(tmpdir(), 'clicktrail-docs-'))
+    const config = loadConfig({ port: '0', 'api-port': '0', 'admin-port': '0', 'data-dir': dir, secrets: `1:${randomBytes(32).toString('base64')}`, 'dns-server': '127.0.0.1:9', 'promotion-partitions': partitions }, {})
+    const engine = await startEngine(config, silentLogger)
+    try {
+      text += await engine.metrics.metrics()
+    } finally {
+      await engine.stop()
+      rmSync(dir, { recursive: true, force: true })
+    }
   }
   const help = new Map<string, string>()
   const type = new Map<string, string>()

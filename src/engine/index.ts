@@ -23,6 +23,8 @@ import { BatchedWriter } from '../store/batched.js'
 import { ClickHousePromotionStore } from '../store/promotion.js'
 import { IngestPipeline, type RowWriter } from '../ingest/pipeline.js'
 import { Promoter } from '../promote/promoter.js'
+import { PartitionedPromotion } from '../promote/partitions.js'
+import { ClickHouseLeaseStore } from '../store/leases.js'
 import type { ClassifyBatch } from '../promote/types.js'
 import { MessageDirectory } from '../messages/directory.js'
 import { MessageIds } from '../messages/ids.js'
@@ -90,7 +92,8 @@ export interface Engine extends RedirectEngine {
   readonly quarantine: Quarantine
   readonly spool: Spool<string>
   readonly pipeline: IngestPipeline
-  readonly promoter: Promoter
+  /** Promotion: this node's own observations, or (--promotion-partitions) its share of the partitions. */
+  readonly promoter: Promoter | PartitionedPromotion
   readonly dispatcher: WebhookDispatcher
   readonly messages: MessageDirectory
   readonly messageIds: MessageIds
@@ -209,18 +212,41 @@ async function assemble (config: Config, log: Logger, options: EngineOptions, lo
     testBurst: config.webhookTestBurst,
     failingRate: config.webhookFailingRate
   })
-  const promoter = new Promoter({
-    store: new ClickHousePromotionStore(store.writer, quarantine),
+  const promotionStore = new ClickHousePromotionStore(store.writer, quarantine)
+  const promoterOptions = {
+    store: promotionStore,
     log,
     nodeId,
     messages,
-    classify: options.classify ?? (async task => await pool.classify(task)),
+    classify: options.classify ?? (async (task: Parameters<ClassifyBatch>[0]) => await pool.classify(task)),
     windowMs: config.promotionWindowMs,
     intentPath: join(config.dataDir, 'promotion-intent.json'),
     retryMinMs: config.retryMinMs,
     retryMaxMs: config.retryMaxMs,
     clicks: dispatcher
-  })
+  }
+  // Several nodes on one ClickHouse: each promotes the partitions it holds the lease of, from
+  // every node's observations (promote/partitions.ts); one node: its own, in-process.
+  const addresses = new Map<string, Map<string, number>>()
+  const promoter = config.promotionPartitions === 0
+    ? new Promoter(promoterOptions)
+    : new PartitionedPromotion({
+      nodeId,
+      partitions: config.promotionPartitions,
+      leases: new ClickHouseLeaseStore(store.writer),
+      store: promotionStore,
+      log,
+      // One address map for all of them (the address_many_recipients signal); first_click
+      // memories that add up to one node's.
+      makePromoter: p => new Promoter({ ...promoterOptions, store: p.store, nodeId: p.key, intentPath: p.intentPath, addresses, firstClickCacheMax: Math.ceil(200_000 / config.promotionPartitions) + 1000 }),
+      addresses,
+      dir: join(config.dataDir, 'promotion-partitions'),
+      windowMs: config.promotionWindowMs,
+      leaseMs: config.promotionLeaseMs,
+      nodeGraceMs: config.promotionNodeGraceMs,
+      retryMinMs: config.retryMinMs,
+      retryMaxMs: config.retryMaxMs
+    })
   let writer: RowWriter = { insert: async (rows, token) => { await insertObservationRows(store.writer, rows, token) } }
   if (options.wrapWriter !== undefined) writer = options.wrapWriter(writer)
   const pipeline = new IngestPipeline({

@@ -31,6 +31,11 @@ export interface PromoterOptions {
   tickMs?: number
   /** first_click memory: messages whose first counting click is known (a miss asks ClickHouse). */
   firstClickCacheMax?: number
+  /**
+   * Address → messages reached, shared by the promoters of one node's partitions
+   * (promote/partitions.ts), so an address's reach spans every message the node promotes.
+   */
+  addresses?: Map<string, Map<string, number>>
 }
 
 export class PromoterStats {
@@ -97,7 +102,7 @@ export class Promoter implements InsertedSink {
   readonly #known = new Set<string>()
   readonly #byMessage = new Map<string, Observation[]>()
   /** Address → the messages (keys) it clicked within the kept context, with observation counts. */
-  readonly #byAddress = new Map<string, Map<string, number>>()
+  readonly #byAddress: Map<string, Map<string, number>>
   readonly #firstDone: LRUCache<string, true>
   #watermark = 0
   #timer: NodeJS.Timeout | undefined
@@ -113,6 +118,7 @@ export class Promoter implements InsertedSink {
 
   constructor (options: PromoterOptions) {
     this.#o = options
+    this.#byAddress = options.addresses ?? new Map()
     this.#firstDone = new LRUCache({ max: options.firstClickCacheMax ?? 200_000 })
     this.#backoff = new Backoff(options.retryMinMs ?? 200, options.retryMaxMs ?? 30_000)
   }
@@ -337,15 +343,18 @@ export class Promoter implements InsertedSink {
     if (intent.rows.length > 0) {
       // A row ClickHouse refuses (text it cannot take, say) is quarantined; the batch's
       // other clicks are stored and only they are handed to webhooks.
-      const { refused } = await this.#o.store.storeClicks(intent.rows, intent.token)
+      const { refused, duplicates = [] } = await this.#o.store.storeClicks(intent.rows, intent.token)
       this.stats.quarantined += refused.length
-      this.stats.promoted += intent.rows.length
+      // Rows a previous owner of the partition had stored (promote/partitions.ts) are neither counted nor sent again.
+      const dup = new Set(duplicates)
+      this.stats.promoted += intent.rows.length - dup.size
       this.stats.batches++
-      for (const r of intent.rows) {
-        if (r.bot.counts_for_metrics) this.stats.human++
+      for (let i = 0; i < intent.rows.length; i++) {
+        if (dup.has(i)) continue
+        if (intent.rows[i].bot.counts_for_metrics) this.stats.human++
         else this.stats.machine++
       }
-      const skip = new Set(refused)
+      const skip = new Set([...refused, ...dup])
       // Webhooks as soon as the clicks are stored; the watermark insert can follow.
       this.#o.clicks?.clicks(skip.size === 0 ? intent.rows : intent.rows.filter((_r, i) => !skip.has(i)))
     }

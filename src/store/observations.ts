@@ -102,3 +102,40 @@ export async function observationsSince (client: ClickHouseClient, nodeId: strin
     return readRow(r, newObservation())
   })
 }
+
+/** The promotion partition of a message id in SQL: the same number as promote/partitions.ts partitionOf. */
+export const PARTITION_SQL = 'CRC32(toString(message_id)) % {count:UInt16}'
+
+const PARTITION_SQL_TEXT = `SELECT ${OBSERVATION_COLUMNS.map(c => READ_BACK[c] ?? c).join(', ')}, toUnixTimestamp64Milli(ingested_at) AS ingested
+  FROM click_observations
+  WHERE ${PARTITION_SQL} IN {partitions:Array(UInt16)} AND ts > fromUnixTimestamp64Milli({from:Int64})
+    AND ingested_at >= fromUnixTimestamp64Milli({ingestedFrom:Int64})
+  ORDER BY ts`
+
+/**
+ * Every node's observations of the promotion `partitions` (of `count`) captured after
+ * `fromMs` and taken by ClickHouse at or after `ingestedFromMs` (its own clock), with the
+ * latest such ingest time (0 when none): a partition's owner reads them back at hand-over and
+ * polls them as they come.
+ */
+export async function partitionObservations (client: ClickHouseClient, count: number, partitions: number[], fromMs: number, ingestedFromMs: number): Promise<{ observations: Observation[], ingested: number[], maxIngestedAt: number }> {
+  if (partitions.length === 0) return { observations: [], ingested: [], maxIngestedAt: 0 }
+  const rs = await client.query({
+    query: PARTITION_SQL_TEXT,
+    query_params: { count, partitions, from: Math.floor(fromMs), ingestedFrom: Math.max(0, Math.floor(ingestedFromMs)) },
+    format: 'JSONCompactEachRow'
+  })
+  const rows = await rs.json<unknown[]>()
+  const observations: Observation[] = []
+  const ingested: number[] = []
+  let maxIngestedAt = 0
+  for (const r of rows) {
+    const at = Number(r.pop())
+    ingested.push(at)
+    if (at > maxIngestedAt) maxIngestedAt = at
+    r[TS_AT] = Number(r[TS_AT])
+    r[SENT_AT] = Number(r[SENT_AT])
+    observations.push(readRow(r, newObservation()))
+  }
+  return { observations, ingested, maxIngestedAt }
+}

@@ -19,8 +19,12 @@ export interface PromotionStore {
   observationsSince (nodeId: string, fromMs: number): Promise<Observation[]>
   /** Of `refs`, those with a click that counts for metrics (first_click across restarts). */
   firstClicked (refs: MessageRef[]): Promise<MessageRef[]>
-  /** Stores the clicks under `token`; rows ClickHouse refuses are quarantined: their indexes come back. */
-  storeClicks (rows: ClickRow[], token: string): Promise<{ refused: number[] }>
+  /**
+   * Stores the clicks under `token`; rows ClickHouse refuses are quarantined: their indexes
+   * come back. `duplicates`: rows already in `clicks` (stored by a previous owner of their
+   * promotion partition, promote/partitions.ts), not stored again and not sent again.
+   */
+  storeClicks (rows: ClickRow[], token: string): Promise<{ refused: number[], duplicates?: number[] }>
 }
 
 /** The PromotionStore of ClickHouse (embedded or a server). */
