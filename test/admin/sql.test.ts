@@ -87,8 +87,8 @@ t.test('admin listener', async t => {
       ['SELECT count() FROM clicks', '0\n'],
       ['SELECT sum(clicks) FROM clicks_by_message', '0\n'],
       // The analytics API's views are analytics tables too.
-      ['SELECT count() FROM analytics_daily', '0\n'],
-      ['SELECT count() FROM analytics_hourly', '0\n'],
+      ['SELECT count() FROM analytics_recipient_days', '0\n'],
+      ['SELECT count() FROM analytics_first_clicks', '0\n'],
       ['SELECT count() FROM analytics_recipients', '0\n'],
       ['SELECT count() FROM analytics_recipient_links', '0\n']
     ]
