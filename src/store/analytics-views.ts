@@ -4,8 +4,8 @@ import { bucketExpr, clickFilterExpr, clickKeyExpr, firstClickRows, outerSelect,
  * Which source answers a query (sql/030_analytics_rollups.sql): a rollup when it holds every
  * key and filter of the query at the grain the range and points need, else raw `clicks`.
  * Every rollup keeps signed counts only (a re-classification's cancel row subtracts, issue
- * 16); unique counts and medians are computed here over rows read FINAL (one per rollup key:
- * its parts' counts summed), so any source gives the numbers the surviving raw rows give
+ * 16); unique counts and medians are computed here over rows whose parts' signed counts are
+ * summed first (GROUP BY the rollup key, or FINAL), so any source gives the numbers the surviving raw rows give
  * (test/api/analytics.test.ts compares them, before and after a re-classification).
  *
  *   analytics_recipients       whole UTC days, no points: summaries and breakdowns by project,
@@ -49,12 +49,16 @@ function recipientSource (table: string, links: boolean): ClickSource {
       const b = p.add('UInt16', Math.floor(spec.to / DAY))
       const A = `toDate(fromUnixTimestamp64Milli(${p.add('Int64', spec.from)}, 'UTC'))`
       const B = `toDate(fromUnixTimestamp64Milli(${p.add('Int64', spec.to)}, 'UTC'))`
-      const cols = [...keyCols(spec, p), VERDICT, ...(links ? ['link_index'] : [])].join(', ')
-      const rest = 'toUInt8(0) AS fin, toFloat64(0) AS first_delay'
+      const keys = spec.keys.map((_, i) => `k${i}`)
+      const ident = [VERDICT, ...(links ? ['link_index'] : [])]
+      const cols = [...keyCols(spec, p), ...ident].join(', ')
       const where = [sidWhere(spec, p), ...spec.filters.map(f => clickFilterExpr(f, p))].join(' AND ')
-      const inside = `SELECT ${cols}, events AS ev, ${rest} FROM ${table} FINAL WHERE first_day >= ${A} AND last_day < ${B} AND ${where}`
-      const straddling = `SELECT ${cols}, arraySum(arrayMap((d, n) -> if(d >= ${a} AND d < ${b}, n, 0), day_events.1, day_events.2)) AS ev, ${rest} FROM ${table} FINAL WHERE last_day >= ${A} AND first_day < ${B} AND NOT (first_day >= ${A} AND last_day < ${B}) AND ${where}`
-      let inner = `${inside} UNION ALL ${straddling}`
+      // Read without FINAL, so that the day bounds filter in PREWHERE (the per-day list is read
+      // for the straddling rows' granules alone); a row key's parts are summed by the GROUP BY
+      // (each part's rows are bounded by their own days: counts add up across parts).
+      const inside = `SELECT ${cols}, events AS ev FROM ${table} WHERE first_day >= ${A} AND last_day < ${B} AND ${where}`
+      const straddling = `SELECT ${cols}, arraySum(arrayMap((d, n) -> if(d >= ${a} AND d < ${b}, n, 0), day_events.1, day_events.2)) AS ev FROM ${table} WHERE last_day >= ${A} AND first_day < ${B} AND NOT (first_day >= ${A} AND last_day < ${B}) AND ${where}`
+      let inner = `SELECT ${[...keys, ...ident].join(', ')}, sum(ev) AS ev, toUInt8(0) AS fin, toFloat64(0) AS first_delay FROM (${inside} UNION ALL ${straddling}) GROUP BY ${[...keys, ...ident].join(', ')}`
       if (median(spec)) inner += ` UNION ALL ${firstClickRows(spec, p, 'analytics_first_clicks', links)}`
       return outerSelect(spec, inner)
     }

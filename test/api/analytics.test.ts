@@ -29,6 +29,10 @@ function post (port: number, path: string, token: string, body: unknown, accept:
   })
 }
 
+// Every metric and dimension, before and after a re-classification, from the views and from raw
+// clicks: over .taprc's 300 s on a loaded 2-core machine.
+t.setTimeout(900_000)
+
 t.test('analytics', async t => {
   const e = await startTestEngine(t)
   const A = e.team!
