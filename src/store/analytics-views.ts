@@ -1,123 +1,100 @@
-import { bucketExpr, CLASS_PREDICATE, clickFilterExpr, clickKeyExpr, RAW_CLICKS, RECIPIENT, RECIPIENT_LINK, type AggSpec, type ClickColumn, type ClickSource, type KeyKind, type Params, type SqlDim, type SqlFilter } from './analytics.js'
+import { bucketExpr, clickFilterExpr, clickKeyExpr, firstClickRows, outerSelect, RAW_CLICKS, VERDICT, type AggSpec, type ClickColumn, type ClickSource, type KeyKind, type Params, type SqlDim } from './analytics.js'
 
 /*
- * Which source answers a query (sql/014_analytics_views.sql): a view when it holds every
+ * Which source answers a query (sql/030_analytics_rollups.sql): a rollup when it holds every
  * key and filter of the query at the grain the range and points need, else raw `clicks`.
- * Every view is exact (uniqExact states, per-day counts, first clicks), so any source gives
- * the same numbers (test/api/analytics.test.ts compares them with the raw table's).
+ * Every rollup keeps signed counts only (a re-classification's cancel row subtracts, issue
+ * 16); unique counts and medians are computed here over rows whose parts' signed counts are
+ * summed first (GROUP BY the rollup key, or FINAL), so any source gives the numbers the surviving raw rows give
+ * (test/api/analytics.test.ts compares them, before and after a re-classification).
  *
  *   analytics_recipients       whole UTC days, no points: summaries and breakdowns by project,
  *                              route, tag, metadata.<key>, classification (and their filters,
  *                              is_human, is_machine): one row per recipient and verdict
  *   analytics_recipient_links  the same with link_index and destination_url, and
  *                              unique_links_clicked: one row per recipient, link and verdict
- *   analytics_daily            day points in UTC (summary-shaped and per breakdown row) by
- *                              project, route, tag (a click class is a column there)
- *   analytics_hourly           the same at UTC-hour grain: hour-aligned ranges, hour points,
- *                              day points of zones whose offset is whole hours in the range
+ *   analytics_recipient_days   UTC day points (summary-shaped, and per breakdown row) by
+ *                              project, route, tag, metadata.<key>: one row per recipient and day
+ *   analytics_first_clicks     beside each of them for median_time_to_first_click: the
+ *                              surviving first clicks, bucketed by their own ts
  *   clicks                     everything else (reason_code, device/client, message_id,
- *                              first_click, proxy_type; points by link, metadata or verdict;
- *                              30/45-minute zones; instants not on the hour)
+ *                              first_click, proxy_type; points by link or verdict; points or
+ *                              ranges not made of whole UTC days; unique_links_clicked in points)
  */
 
 /** Every query can be answered from `clicks`. */
 export const RAW_SOURCE: ClickSource = RAW_CLICKS
 
-const HOUR = 3_600_000
 const DAY = 86_400_000
 
-/** What the series views are keyed by (a click class is a column there, not a key). */
-const SERIES_KEYS: ReadonlySet<KeyKind> = new Set(['project', 'route', 'tag'])
-const RECIPIENT_KEYS: ReadonlySet<KeyKind> = new Set([...SERIES_KEYS, 'classification', 'is_human', 'is_machine', 'metadata'])
+const SERIES_KEYS: ReadonlySet<KeyKind> = new Set(['project', 'route', 'tag', 'metadata'])
+const RECIPIENT_KEYS: ReadonlySet<KeyKind> = new Set([...SERIES_KEYS, 'classification', 'is_human', 'is_machine'])
 const RECIPIENT_LINK_KEYS: ReadonlySet<KeyKind> = new Set([...RECIPIENT_KEYS, 'link_index', 'destination_url'])
 
-/** The class columns of the series views (sql/014): events_<class>, recipients_<class>. */
-const SERIES_CLASS: Record<string, string> = {
-  clicks: 'all', human_clicks: 'human', machine_clicks: 'machine', privacy_clicks: 'privacy', bot_clicks: 'bot', scanner_clicks: 'scanner', preview_clicks: 'preview'
-}
-
-/** A click column from the states of a series view. */
-function viewColumn (c: ClickColumn): string {
-  if (c === 'unique_links_clicked') return 'uniqExactMerge(links)'
-  if (c === 'median_time_to_first_click') return 'if(sum(first_clicks) = 0, NULL, quantileExactInclusiveMerge(0.5)(first_delays))'
-  if (c.endsWith('_events')) return `sum(events_${SERIES_CLASS[c.slice(0, -7)]})`
-  return `uniqExactMerge(recipients_${SERIES_CLASS[c]})`
-}
-
-interface Grain { table: string, column: string, unit: number }
-
-function rangeWhere (g: Grain, spec: AggSpec, p: Params): string {
-  const from = p.add('Int64', spec.from)
-  const to = p.add('Int64', spec.to)
-  if (g.column === 'day') return `day >= toDate(fromUnixTimestamp64Milli(${from}, 'UTC')) AND day < toDate(fromUnixTimestamp64Milli(${to}, 'UTC'))`
-  return `hour >= fromUnixTimestamp64Milli(${from}, 'UTC') AND hour < fromUnixTimestamp64Milli(${to}, 'UTC')`
-}
-
-/** SELECT … FROM a view, in the click side's shape (k0.., b, c_<column>). */
-function viewSelect (g: Grain, spec: AggSpec, p: Params, keyExpr: (d: SqlDim, p: Params) => string, extraWhere: string[], filters: readonly SqlFilter[]): string {
-  const select: string[] = spec.keys.map((k, i) => `${keyExpr(k, p)} AS k${i}`)
-  const group = spec.keys.map((_, i) => `k${i}`)
-  if (spec.bucket !== undefined) {
-    select.push(`${bucketExpr(g.column === 'day' ? "toDateTime(day, 'UTC')" : 'hour', spec, p)} AS b`)
-    group.push('b')
-  }
-  for (const c of spec.clickColumns) select.push(`${viewColumn(c)} AS c_${c}`)
-  const where = [`sid IN ${p.add('Array(String)', spec.sids)}`, rangeWhere(g, spec, p), ...extraWhere, ...filters.map(f => clickFilterExpr(f, p))]
-  return `SELECT ${select.join(', ')} FROM ${g.table} WHERE ${where.join(' AND ')}${group.length > 0 ? ` GROUP BY ${group.join(', ')}` : ''}`
-}
-
-function plainView (g: Grain): ClickSource {
-  return { name: g.table, sql: (spec, p) => viewSelect(g, spec, p, clickKeyExpr, [], spec.filters) }
-}
-
-const DAILY: Grain = { table: 'analytics_daily', column: 'day', unit: DAY }
-const HOURLY: Grain = { table: 'analytics_hourly', column: 'hour', unit: HOUR }
-const DAILY_SOURCE = plainView(DAILY)
-const HOURLY_SOURCE = plainView(HOURLY)
-
-/** A click column from the per-recipient tables (in the subquery of recipientSource: ev, fin). */
-function recipientColumn (c: ClickColumn): string {
-  if (c === 'unique_links_clicked') return `uniqExactIf(${RECIPIENT_LINK}, counts_for_metrics)`
-  if (c === 'median_time_to_first_click') return 'if(countIf(fin) = 0, NULL, quantileExactInclusiveIf(0.5)(assumeNotNull(first_delay), fin))'
-  if (c.endsWith('_events')) {
-    const cls = c.slice(0, -7)
-    return cls === 'clicks' ? 'sum(ev)' : `sumIf(ev, ${CLASS_PREDICATE[cls]})`
-  }
-  return c === 'clicks' ? `uniqExact(${RECIPIENT})` : `uniqExactIf(${RECIPIENT}, ${CLASS_PREDICATE[c]})`
-}
+const median = (spec: AggSpec): boolean => spec.clickColumns.includes('median_time_to_first_click')
+const keyCols = (spec: AggSpec, p: Params, keyExpr: (d: SqlDim, p: Params) => string = clickKeyExpr): string[] => spec.keys.map((k, i) => `${keyExpr(k, p)} AS k${i}`)
+const sidWhere = (spec: AggSpec, p: Params): string => `sid IN ${p.add('Array(String)', spec.sids)}`
 
 /**
  * analytics_recipients / analytics_recipient_links over whole UTC days: a row counts when it
- * has observations in the range (ev, the sum of its per-day counts there); its first click
- * counts when it fell in the range (fin).
- * Rows of one recipient in parts not merged yet are counted once (uniqExact) or added up.
+ * has observations in the range (ev, the sum of its signed per-day counts there). A row whose
+ * days all fall inside the range counts whole, without its per-day list; only rows that
+ * straddle a bound read it.
  */
 function recipientSource (table: string, links: boolean): ClickSource {
   return {
     name: table,
     sql (spec, p) {
-      const a = p.add('UInt32', Math.floor(spec.from / DAY))
-      const b = p.add('UInt32', Math.floor(spec.to / DAY))
+      const a = p.add('UInt16', Math.floor(spec.from / DAY))
+      const b = p.add('UInt16', Math.floor(spec.to / DAY))
       const A = `toDate(fromUnixTimestamp64Milli(${p.add('Int64', spec.from)}, 'UTC'))`
       const B = `toDate(fromUnixTimestamp64Milli(${p.add('Int64', spec.to)}, 'UTC'))`
-      const from = p.add('Int64', spec.from)
-      const to = p.add('Int64', spec.to)
-      const cols = [
-        ...spec.keys.map((k, i) => `${clickKeyExpr(k, p)} AS k${i}`),
-        'sid', 'message_id', ...(links ? ['link_index'] : []), 'classification', 'counts_for_metrics', 'machine', 'first_delay',
-        `ifNull(first_ts >= fromUnixTimestamp64Milli(${from}, 'UTC') AND first_ts < fromUnixTimestamp64Milli(${to}, 'UTC'), 0) AS fin`
-      ].join(', ')
-      const where = [`sid IN ${p.add('Array(String)', spec.sids)}`, ...spec.filters.map(f => clickFilterExpr(f, p))].join(' AND ')
-      // A row whose days all fall in the range counts whole, without its per-day list; only
-      // rows that straddle a bound read it (the condition moves to PREWHERE: the list is read
-      // for their granules alone).
+      const keys = spec.keys.map((_, i) => `k${i}`)
+      const ident = [VERDICT, ...(links ? ['link_index'] : [])]
+      const cols = [...keyCols(spec, p), ...ident].join(', ')
+      const where = [sidWhere(spec, p), ...spec.filters.map(f => clickFilterExpr(f, p))].join(' AND ')
+      // Read without FINAL, so that the day bounds filter in PREWHERE (the per-day list is read
+      // for the straddling rows' granules alone); a row key's parts are summed by the GROUP BY
+      // (each part's rows are bounded by their own days: counts add up across parts).
       const inside = `SELECT ${cols}, events AS ev FROM ${table} WHERE first_day >= ${A} AND last_day < ${B} AND ${where}`
       const straddling = `SELECT ${cols}, arraySum(arrayMap((d, n) -> if(d >= ${a} AND d < ${b}, n, 0), day_events.1, day_events.2)) AS ev FROM ${table} WHERE last_day >= ${A} AND first_day < ${B} AND NOT (first_day >= ${A} AND last_day < ${B}) AND ${where}`
-      const select: string[] = spec.keys.map((_, i) => `k${i}`)
-      const group = [...select]
-      for (const c of spec.clickColumns) select.push(`${recipientColumn(c)} AS c_${c}`)
-      return `SELECT ${select.join(', ')} FROM (${inside} UNION ALL ${straddling}) WHERE ev > 0${group.length > 0 ? ` GROUP BY ${group.join(', ')}` : ''}`
+      let inner = `SELECT ${[...keys, ...ident].join(', ')}, sum(ev) AS ev, toUInt8(0) AS fin, toFloat64(0) AS first_delay FROM (${inside} UNION ALL ${straddling}) GROUP BY ${[...keys, ...ident].join(', ')}`
+      if (median(spec)) inner += ` UNION ALL ${firstClickRows(spec, p, 'analytics_first_clicks', links)}`
+      return outerSelect(spec, inner)
     }
+  }
+}
+
+/** A click column over analytics_recipient_days rows (one per recipient and UTC day after FINAL). */
+const DAY_CLASS: Record<string, string> = {
+  clicks: 'all', human_clicks: 'human', machine_clicks: 'machine', privacy_clicks: 'privacy', bot_clicks: 'bot', scanner_clicks: 'scanner', preview_clicks: 'preview'
+}
+function dayColumn (c: ClickColumn): string {
+  if (c === 'median_time_to_first_click') return 'if(countIf(fin = 1) = 0, NULL, quantileExactInclusiveIf(0.5)(first_delay, fin = 1))'
+  if (c.endsWith('_events')) return `sum(ev_${DAY_CLASS[c.slice(0, -7)]})`
+  // A recipient has one row per day: its day counts once where the class's count is > 0.
+  return `countIf(ev_${DAY_CLASS[c]} > 0)`
+}
+
+/** analytics_recipient_days: UTC day points (the bucket is the row's day). */
+const RECIPIENT_DAYS_SOURCE: ClickSource = {
+  name: 'analytics_recipient_days',
+  sql (spec, p) {
+    const evs = Object.values(DAY_CLASS)
+    const cols = [...keyCols(spec, p), `${bucketExpr("toDateTime(day, 'UTC')", spec, p)} AS b`, 'sid', 'message_id']
+    const range = `day >= toDate(fromUnixTimestamp64Milli(${p.add('Int64', spec.from)}, 'UTC')) AND day < toDate(fromUnixTimestamp64Milli(${p.add('Int64', spec.to)}, 'UTC'))`
+    const where = [sidWhere(spec, p), range, ...spec.filters.map(f => clickFilterExpr(f, p))].join(' AND ')
+    let inner = `SELECT ${cols.join(', ')}, ${evs.map(c => `ev_${c}`).join(', ')}, toUInt8(0) AS fin, toFloat64(0) AS first_delay FROM analytics_recipient_days FINAL WHERE ${where}`
+    if (median(spec)) {
+      // The first clicks' rows in the same columns (their class counts zero).
+      const fc = firstClickRows(spec, p, 'analytics_first_clicks', false)
+      const keys = spec.keys.map((_, i) => `k${i}`)
+      inner += ` UNION ALL SELECT ${[...keys, 'b', 'sid', 'message_id', ...evs.map(c => `toInt64(0) AS ev_${c}`), 'fin', 'first_delay'].join(', ')} FROM (${fc})`
+    }
+    const select = [...spec.keys.map((_, i) => `k${i}`), 'b']
+    const group = [...select]
+    for (const c of spec.clickColumns) select.push(`${dayColumn(c)} AS c_${c}`)
+    return `SELECT ${select.join(', ')} FROM (${inner}) GROUP BY ${group.join(', ')}`
   }
 }
 
@@ -126,26 +103,19 @@ const RECIPIENT_LINKS_SOURCE = recipientSource('analytics_recipient_links', true
 
 const within = (dims: readonly SqlDim[], allowed: ReadonlySet<KeyKind>): boolean => dims.every(d => allowed.has(d.kind))
 
-/** The grain the range and the points need: a day view, an hour view, or neither. */
-function grain (spec: AggSpec): 'day' | 'hour' | undefined {
-  const b = spec.bucket
-  const utc = b === undefined || b.tz === 'UTC' || b.tz === 'Etc/UTC'
-  const dayAligned = spec.from % DAY === 0 && spec.to % DAY === 0
-  if (dayAligned && (b === undefined || (b.unit === 'day' && utc))) return 'day'
-  const hourAligned = spec.from % HOUR === 0 && spec.to % HOUR === 0
-  if (hourAligned && (b === undefined || b.wholeHours)) return 'hour'
-  return undefined
-}
-
 /** The cheapest source that answers `spec` exactly. */
 export function chooseSource (spec: AggSpec): ClickSource {
-  const g = grain(spec)
-  if (g === undefined) return RAW_CLICKS
+  const b = spec.bucket
+  const dayAligned = spec.from % DAY === 0 && spec.to % DAY === 0
+  if (!dayAligned) return RAW_CLICKS
   const dims = [...spec.keys, ...spec.filters.map(f => f.dim)]
-  if (g === 'day' && spec.bucket === undefined) {
-    if (within(dims, RECIPIENT_KEYS) && !spec.clickColumns.includes('unique_links_clicked')) return RECIPIENTS_SOURCE
+  const links = spec.clickColumns.includes('unique_links_clicked')
+  if (b === undefined) {
+    if (within(dims, RECIPIENT_KEYS) && !links) return RECIPIENTS_SOURCE
     if (within(dims, RECIPIENT_LINK_KEYS)) return RECIPIENT_LINKS_SOURCE
+    return RAW_CLICKS
   }
-  if (within(dims, SERIES_KEYS)) return g === 'day' ? DAILY_SOURCE : HOURLY_SOURCE
+  const utc = b.tz === 'UTC' || b.tz === 'Etc/UTC'
+  if (b.unit === 'day' && utc && !links && within(dims, SERIES_KEYS)) return RECIPIENT_DAYS_SOURCE
   return RAW_CLICKS
 }

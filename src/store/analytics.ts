@@ -177,17 +177,42 @@ export const CLASS_PREDICATE: Record<string, string> = {
   preview_clicks: "classification = 'link_preview'"
 }
 
-function rawColumn (c: ClickColumn): string {
-  if (c === 'unique_links_clicked') return `uniqExactIf(${RECIPIENT_LINK}, counts_for_metrics)`
-  // Seconds from sending to the recipient's first human click, over the clicks that were
-  // a first click (one per message at most); null when there are none.
-  if (c === 'median_time_to_first_click') return 'if(countIf(first_click) = 0, NULL, quantileExactInclusiveIf(0.5)((toUnixTimestamp64Milli(ts) - toInt64(toUnixTimestamp(sent_at)) * 1000) / 1000, first_click))'
+/**
+ * Re-classification (issue 16) inserts, for a click, a cancel row (the old row's exact values,
+ * sign = -1) and a new row (sign = +1). A cancel row and the row it cancels agree on every
+ * column, so a filter or a group takes both or neither: an observation count is sum(sign) over
+ * any group, and a recipient counts in a class when its rows of that class sum to > 0. Every
+ * click side therefore yields the same inner rows, one per group keys (and bucket), recipient
+ * and verdict (classification, counts_for_metrics, machine), with `ev` their signed count;
+ * plus, for the median, one row per surviving first click (fin = 1, first_delay). The outer
+ * aggregation below turns them into the click columns, whatever table they came from.
+ */
+export function clickColumn (c: ClickColumn): string {
+  if (c === 'unique_links_clicked') return `uniqExactIf(${RECIPIENT_LINK}, ev > 0 AND counts_for_metrics)`
+  // Seconds from sending to the recipient's first human click, over the surviving first
+  // clicks (one per message at most); null when there are none.
+  if (c === 'median_time_to_first_click') return 'if(countIf(fin = 1) = 0, NULL, quantileExactInclusiveIf(0.5)(first_delay, fin = 1))'
   if (c.endsWith('_events')) {
     const cls = c.slice(0, -7)
-    return cls === 'clicks' ? 'count()' : `countIf(${CLASS_PREDICATE[cls]})`
+    return cls === 'clicks' ? 'sum(ev)' : `sumIf(ev, ${CLASS_PREDICATE[cls]})`
   }
-  return c === 'clicks' ? `uniqExact(${RECIPIENT})` : `uniqExactIf(${RECIPIENT}, ${CLASS_PREDICATE[c]})`
+  return c === 'clicks' ? `uniqExactIf(${RECIPIENT}, ev > 0)` : `uniqExactIf(${RECIPIENT}, ev > 0 AND ${CLASS_PREDICATE[c]})`
 }
+
+/** The inner rows' shared columns after the keys and bucket. */
+export const VERDICT = 'sid, message_id, classification, counts_for_metrics, machine'
+
+/** The outer aggregation over inner rows (k0.., b, VERDICT, [link_index], ev, fin, first_delay). */
+export function outerSelect (spec: AggSpec, inner: string): string {
+  const select: string[] = spec.keys.map((_, i) => `k${i}`)
+  if (spec.bucket !== undefined) select.push('b')
+  const group = [...select]
+  for (const c of spec.clickColumns) select.push(`${clickColumn(c)} AS c_${c}`)
+  return `SELECT ${select.join(', ')} FROM (${inner})${group.length > 0 ? ` GROUP BY ${group.join(', ')}` : ''}`
+}
+
+/** Seconds from sending to a click (its first-click delay), over `clicks` columns. */
+export const DELAY = '(toUnixTimestamp64Milli(ts) - toInt64(toUnixTimestamp(sent_at)) * 1000) / 1000'
 
 export function bucketExpr (column: string, spec: AggSpec, p: Params): string {
   const b = spec.bucket as NonNullable<AggSpec['bucket']>
@@ -195,23 +220,46 @@ export function bucketExpr (column: string, spec: AggSpec, p: Params): string {
   return `toUnixTimestamp(${fn}(${column}, ${p.add('String', b.tz)}))`
 }
 
-function rangeOf (column: string, spec: AggSpec, p: Params): string {
+export function rangeOf (column: string, spec: AggSpec, p: Params): string {
   return `${column} >= fromUnixTimestamp64Milli(${p.add('Int64', spec.from)}, 'UTC') AND ${column} < fromUnixTimestamp64Milli(${p.add('Int64', spec.to)}, 'UTC')`
+}
+
+/**
+ * The surviving first clicks in the range, as inner rows (fin = 1): from `table` (`clicks`,
+ * or analytics_first_clicks with its `n` and `delay`), the rows of each observation and
+ * verdict summed by sign, kept when > 0. Keys and filters as over `clicks`.
+ */
+export function firstClickRows (spec: AggSpec, p: Params, table: 'clicks' | 'analytics_first_clicks', links: boolean): string {
+  const raw = table === 'clicks'
+  const cols = spec.keys.map((k, i) => `${clickKeyExpr(k, p)} AS k${i}`)
+  const group = spec.keys.map((_, i) => `k${i}`)
+  if (spec.bucket !== undefined) {
+    cols.push(`${bucketExpr('ts', spec, p)} AS b`)
+    group.push('b')
+  }
+  cols.push(VERDICT, ...(links ? ['link_index'] : []), 'toInt64(0) AS ev', 'toUInt8(1) AS fin', `toFloat64(${raw ? `any(${DELAY})` : 'any(delay)'}) AS first_delay`)
+  group.push(VERDICT, ...(links ? ['link_index'] : []), 'obs_id', 'ts')
+  const where = [`sid IN ${p.add('Array(String)', spec.sids)}`, rangeOf('ts', spec, p), ...(raw ? ['first_click'] : []), ...spec.filters.map(f => clickFilterExpr(f, p))]
+  return `SELECT ${cols.join(', ')} FROM ${table} WHERE ${where.join(' AND ')} GROUP BY ${group.join(', ')} HAVING sum(${raw ? 'sign' : 'n'}) > 0`
 }
 
 /** The raw `clicks` table: answers every query. */
 export const RAW_CLICKS: ClickSource = {
   name: 'clicks',
   sql (spec, p) {
-    const select: string[] = spec.keys.map((k, i) => `${clickKeyExpr(k, p)} AS k${i}`)
+    const links = spec.clickColumns.includes('unique_links_clicked')
+    const cols = spec.keys.map((k, i) => `${clickKeyExpr(k, p)} AS k${i}`)
     const group = spec.keys.map((_, i) => `k${i}`)
     if (spec.bucket !== undefined) {
-      select.push(`${bucketExpr('ts', spec, p)} AS b`)
+      cols.push(`${bucketExpr('ts', spec, p)} AS b`)
       group.push('b')
     }
-    for (const c of spec.clickColumns) select.push(`${rawColumn(c)} AS c_${c}`)
+    cols.push(VERDICT, ...(links ? ['link_index'] : []), 'sum(toInt64(sign)) AS ev', 'toUInt8(0) AS fin', 'toFloat64(0) AS first_delay')
+    group.push(VERDICT, ...(links ? ['link_index'] : []))
     const where = [`sid IN ${p.add('Array(String)', spec.sids)}`, rangeOf('ts', spec, p), ...spec.filters.map(f => clickFilterExpr(f, p))]
-    return `SELECT ${select.join(', ')} FROM clicks WHERE ${where.join(' AND ')}${group.length > 0 ? ` GROUP BY ${group.join(', ')}` : ''}`
+    let inner = `SELECT ${cols.join(', ')} FROM clicks WHERE ${where.join(' AND ')} GROUP BY ${group.join(', ')}`
+    if (spec.clickColumns.includes('median_time_to_first_click')) inner += ` UNION ALL ${firstClickRows(spec, p, 'clicks', links)}`
+    return outerSelect(spec, inner)
   }
 }
 

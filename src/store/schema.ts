@@ -81,9 +81,12 @@ export const SHARDING_KEYS: Record<string, string> = {
   clicks_by_message: 'cityHash64(message_id)',
   clicks_by_link: 'cityHash64(message_id)',
   clicks_by_tag_day: 'rand()',
-  // The analytics views (014): per-recipient rows on their message's shard; series spread.
+  // The analytics views (014, redone by 030): per-recipient rows on their message's shard.
   analytics_recipients: 'cityHash64(message_id)',
   analytics_recipient_links: 'cityHash64(message_id)',
+  analytics_recipient_days: 'cityHash64(message_id)',
+  analytics_first_clicks: 'cityHash64(message_id)',
+  // Dropped by 030 (006's become plain views over clicks).
   analytics_daily: 'rand()',
   analytics_hourly: 'rand()',
   clicks_by_day: 'rand()',
@@ -124,6 +127,8 @@ const CREATE_TABLE = /^CREATE TABLE IF NOT EXISTS ([a-z_][a-z0-9_]*)\s*\n([\s\S]
 const CREATE_MV = /^CREATE MATERIALIZED VIEW IF NOT EXISTS ([a-z_][a-z0-9_]*) TO ([a-z_][a-z0-9_]*) AS\s([\s\S]*)$/
 const ALTER = /^ALTER TABLE ([a-z_][a-z0-9_]*) ([\s\S]*)$/
 const RENAME = /^RENAME TABLE ([a-z_][a-z0-9_]*) TO ([a-z_][a-z0-9_]*)$/
+const DROP = /^DROP (TABLE|VIEW) IF EXISTS ([a-z_][a-z0-9_]*)$/
+const CREATE_VIEW = /^CREATE VIEW IF NOT EXISTS ([a-z_][a-z0-9_]*) AS\s([\s\S]*)$/
 /** ALTER commands that change columns: the Distributed table's columns must follow its local table's. */
 const COLUMN_CHANGE = /^(ADD|DROP|MODIFY|RENAME|COMMENT) COLUMN\b/
 
@@ -160,6 +165,14 @@ function clusterStatement (s: string, cluster: string): string[] {
     if (!REPLICATED_EVERYWHERE.has(from)) throw new Error(`RENAME of ${from}: only tables replicated everywhere can be renamed by a migration`)
     return [`RENAME TABLE ${from} TO ${to} ${on}`]
   }
+  if ((m = DROP.exec(s)) !== null) {
+    // A sharded table goes with its local tables; a view (materialized: on the shards) by its name.
+    const [, kind, name] = m
+    if (kind === 'TABLE' && SHARDING_KEYS[name] !== undefined) return [`DROP TABLE IF EXISTS ${name} ${on}`, `DROP TABLE IF EXISTS ${name}_local ${on}`]
+    return [`DROP ${kind} IF EXISTS ${name} ${on}`]
+  }
+  // A plain view reads the Distributed tables: the whole cluster's rows.
+  if ((m = CREATE_VIEW.exec(s)) !== null) return [`CREATE VIEW IF NOT EXISTS ${m[1]} ${on} AS\n${m[2]}`]
   // A data migration: once, on the node that migrates; the tables it writes replicate.
   if (/^INSERT INTO [a-z_][a-z0-9_]*\s/.test(s)) return [s]
   throw new Error(`no cluster form for the statement "${s.split('\n')[0]}"`)

@@ -87,8 +87,8 @@ t.test('admin listener', async t => {
       ['SELECT count() FROM clicks', '0\n'],
       ['SELECT sum(clicks) FROM clicks_by_message', '0\n'],
       // The analytics API's views are analytics tables too.
-      ['SELECT count() FROM analytics_daily', '0\n'],
-      ['SELECT count() FROM analytics_hourly', '0\n'],
+      ['SELECT count() FROM analytics_recipient_days', '0\n'],
+      ['SELECT count() FROM analytics_first_clicks', '0\n'],
       ['SELECT count() FROM analytics_recipients', '0\n'],
       ['SELECT count() FROM analytics_recipient_links', '0\n']
     ]
@@ -115,7 +115,7 @@ t.test('admin listener', async t => {
       ["SELECT ('x', 'y') IN webhooks", /table webhooks \(after IN\)/],
       ['WITH webhooks AS (SELECT 1 AS secret) SELECT secret FROM webhooks', /table webhooks/],
       ['SELECT * FROM click_observations AS o JOIN webhooks AS w ON 1', /table webhooks/],
-      ...['api_tokens', 'teams', 'projects', 'routes', 'domain_claims', 'sid_claims', 'key_fingerprints', 'quarantine', 'tracking_domains_before_009', 'webhook_events', 'webhook_deliveries', 'promotion_state', 'schema_migrations', 'clicks_by_day_mv']
+      ...['api_tokens', 'teams', 'projects', 'routes', 'domain_claims', 'sid_claims', 'key_fingerprints', 'quarantine', 'tracking_domains_before_009', 'webhook_events', 'webhook_deliveries', 'promotion_state', 'schema_migrations', 'analytics_recipients_mv']
         .map((tb): [string, RegExp] => [`SELECT * FROM ${tb}`, new RegExp(`table ${tb}`)]),
       ['SELECT * FROM system.tables', /table system\.tables/],
       ['SELECT name FROM system.functions', /table system\.functions/],

@@ -182,11 +182,16 @@ export async function insertData (writer: ClickHouseClient, data: { messages: Ms
     values: data.messages.map(m => ({ message_id: m.message_id, sid: m.sid, project_id: m.project_id, route_id: m.route_id, recipient: m.recipient, sender: 's@example.com', subject: 'Hi', tag: m.tag, metadata: m.metadata, sent_at: dt(m.sent_at, false), tracking: m.tracking, tracking_reason: 'route_setting', link_count: 4, retention_days: RETENTION })),
     clickhouse_settings: { insert_deduplication_token: `analytics-messages-${data.messages[0]?.message_id ?? ''}-${data.messages.length}` }
   })
+  await insertClicks(writer, data.clicks, 1, `analytics-clicks-${data.clicks[0]?.obs_id ?? ''}-${data.clicks.length}`)
+}
+
+/** Rows of `clicks` with `sign` (-1: the cancel row of a re-classification, issue 16; every other column as the row it cancels). */
+export async function insertClicks (writer: ClickHouseClient, clicks: readonly Click[], sign: 1 | -1, token: string): Promise<void> {
   await writer.insert({
     table: 'clicks',
     format: 'JSONEachRow',
-    values: data.clicks.map(c => ({ ...c, ts: dt(c.ts, true), sent_at: dt(c.sent_at, false), subject: 'Hi', anchor_text: '', user_agent: 'ua', ip: '198.51.100.1', method: 'GET', bot_detected: c.machine, bot_probability: c.machine ? 90 : 5, retention_days: RETENTION })),
-    clickhouse_settings: { insert_deduplication_token: `analytics-clicks-${data.clicks[0]?.obs_id ?? ''}-${data.clicks.length}` }
+    values: clicks.map(c => ({ ...c, ts: dt(c.ts, true), sent_at: dt(c.sent_at, false), subject: 'Hi', anchor_text: '', user_agent: 'ua', ip: '198.51.100.1', method: 'GET', bot_detected: c.machine, bot_probability: c.machine ? 90 : 5, retention_days: RETENTION, sign })),
+    clickhouse_settings: { insert_deduplication_token: token }
   })
 }
 
