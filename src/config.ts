@@ -47,6 +47,8 @@ export interface Config {
   apiPort: number
   configRefreshMs: number
   promotionWindowMs: number
+  /** How long after a click late evidence may still change its verdict; 0 = never. */
+  lateEvidenceHorizonMs: number
   poolThreads: number
   poolMaxQueue: number
   webhookTimeoutMs: number
@@ -123,6 +125,7 @@ const SPECS: ReadonlyArray<Omit<OptionSpec, 'aliases'>> = [
   { key: 'apiPort', flag: 'api-port', env: 'API_PORT', kind: 'int', default: '8081', min: 0, max: 65535, doc: 'Team API port (0 = any free port)' },
   { key: 'configRefreshMs', flag: 'config-refresh-ms', env: 'CONFIG_REFRESH_MS', kind: 'int', default: '2000', min: 50, max: 600_000, doc: 'how often each node checks ClickHouse for control-plane changes made on other nodes' },
   { key: 'promotionWindowMs', flag: 'promotion-window-ms', env: 'PROMOTION_WINDOW_MS', kind: 'int', default: '15000', min: 0, max: 600_000, doc: 'how long a click waits for the rest of its message before its verdict is final (bursts, shadow pairs)' },
+  { key: 'lateEvidenceHorizonMs', flag: 'late-evidence-horizon-ms', env: 'LATE_EVIDENCE_HORIZON_MS', kind: 'int', default: String(24 * 3600_000), min: 0, max: 30 * 86_400_000, doc: 'how long after a click late evidence (its address bursting across many recipients, a honeypot hit by the same fetcher, a newly listed scanner range) may still reclassify it: a new version of its clicks row and a message.click_reclassified webhook; 0 = verdicts are final after the promotion window' },
   { key: 'poolThreads', flag: 'pool-threads', env: 'POOL_THREADS', kind: 'int', default: '2', min: 1, max: 256, doc: 'worker threads for rewriting and classification' },
   { key: 'poolMaxQueue', flag: 'pool-max-queue', env: 'POOL_MAX_QUEUE', kind: 'int', default: '256', min: 1, max: 1_000_000, doc: 'tasks waiting for a worker at most; past it rewriting answers 503' },
   { key: 'webhookTimeoutMs', flag: 'webhook-timeout-ms', env: 'WEBHOOK_TIMEOUT_MS', kind: 'int', default: '10000', min: 100, max: 300_000, doc: 'per-attempt webhook timeout' },

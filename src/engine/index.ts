@@ -23,6 +23,8 @@ import { BatchedWriter } from '../store/batched.js'
 import { ClickHousePromotionStore } from '../store/promotion.js'
 import { IngestPipeline, type RowWriter } from '../ingest/pipeline.js'
 import { Promoter } from '../promote/promoter.js'
+import { LateEvidence } from '../promote/late.js'
+import { ClickHouseLateEvidenceStore, type LateEvidenceStore } from '../store/late-evidence.js'
 import type { ClassifyBatch } from '../promote/types.js'
 import { MessageDirectory } from '../messages/directory.js'
 import { MessageIds } from '../messages/ids.js'
@@ -91,6 +93,7 @@ export interface Engine extends RedirectEngine {
   readonly spool: Spool<string>
   readonly pipeline: IngestPipeline
   readonly promoter: Promoter
+  readonly late: LateEvidence
   readonly dispatcher: WebhookDispatcher
   readonly messages: MessageDirectory
   readonly messageIds: MessageIds
@@ -102,6 +105,8 @@ export interface Engine extends RedirectEngine {
 export interface EngineOptions {
   /** Wraps the ClickHouse row writer: lets tests inject faults they cannot cause for real. */
   wrapWriter?: (writer: RowWriter) => RowWriter
+  /** Wraps late evidence's store: tests inject storage faults they cannot cause for real (a crash between deciding and storing). */
+  wrapLateStore?: (store: LateEvidenceStore) => LateEvidenceStore
   /** How promotion classifies (default: in the worker pool). */
   classify?: ClassifyBatch
 }
@@ -219,7 +224,22 @@ async function assemble (config: Config, log: Logger, options: EngineOptions, lo
     intentPath: join(config.dataDir, 'promotion-intent.json'),
     retryMinMs: config.retryMinMs,
     retryMaxMs: config.retryMaxMs,
-    clicks: dispatcher
+    // Stored clicks go to webhooks, and to late evidence (a burst of an address, a fetcher
+    // whose honeypot hit came before its click was promoted).
+    clicks: { clicks: rows => { dispatcher.clicks(rows); late.promoted(rows) } }
+  })
+  const late = new LateEvidence({
+    store: options.wrapLateStore?.(new ClickHouseLateEvidenceStore(store.writer)) ?? new ClickHouseLateEvidenceStore(store.writer),
+    log,
+    nodeId,
+    messages,
+    classify: options.classify ?? (async task => await pool.classify(task)),
+    windowMs: config.promotionWindowMs,
+    horizonMs: config.lateEvidenceHorizonMs,
+    gate: promoter,
+    sink: dispatcher,
+    retryMinMs: config.retryMinMs,
+    retryMaxMs: config.retryMaxMs
   })
   let writer: RowWriter = { insert: async (rows, token) => { await insertObservationRows(store.writer, rows, token) } }
   if (options.wrapWriter !== undefined) writer = options.wrapWriter(writer)
@@ -235,7 +255,8 @@ async function assemble (config: Config, log: Logger, options: EngineOptions, lo
     batchMaxMs: config.batchMaxMs,
     retryMinMs: config.retryMinMs,
     retryMaxMs: config.retryMaxMs,
-    next: promoter
+    // Stored observations go to promotion, and to late evidence (honeypot hits).
+    next: { inserted: obs => { promoter.inserted(obs); late.observed(obs) }, pendingSince: ts => { promoter.pendingSince(ts) } }
   })
 
   // The listeners.
@@ -285,6 +306,7 @@ async function assemble (config: Config, log: Logger, options: EngineOptions, lo
     { name: 'message ids', metrics: () => messageIds.metrics() },
     { name: 'webhooks', start: async () => { await dispatcher.start() }, stop: async () => { await dispatcher.stop() }, metrics: () => dispatcher.metrics() },
     { name: 'promotion', start: async () => { await promoter.start() }, stop: async () => { await promoter.stop() }, metrics: () => promoter.metrics() },
+    { name: 'late evidence', start: async () => { await late.start() }, stop: async () => { await late.stop() }, metrics: () => late.metrics() },
     { name: 'ingest', start: async () => { await pipeline.start() }, metrics: () => pipeline.metrics() },
     {
       name: 'admin listener',
@@ -319,6 +341,7 @@ async function assemble (config: Config, log: Logger, options: EngineOptions, lo
     spool,
     pipeline,
     promoter,
+    late,
     dispatcher,
     messages,
     messageIds,

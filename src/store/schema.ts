@@ -67,7 +67,9 @@ export function statements (sql: string): string[] {
 /** Tables held whole by every node: replicated on all of them, not sharded. */
 export const REPLICATED_EVERYWHERE = new Set([
   'schema_migrations', 'teams', 'api_tokens', 'projects', 'routes', 'webhooks', 'tracking_domains',
-  'sid_claims', 'domain_claims', 'key_fingerprints', 'blocks', 'promotion_state'
+  'sid_claims', 'domain_claims', 'key_fingerprints', 'blocks', 'promotion_state',
+  // Late evidence (040): small, per node or global.
+  'reclassification_batches', 'late_evidence_state'
 ])
 
 /** Sharded tables and the Distributed table's sharding key. */
