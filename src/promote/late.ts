@@ -68,6 +68,12 @@ interface HoneypotHit { ip: string, userAgent: string, obsId: string, ts: number
 const ADDRESS_CODE = SIGNALS.manyRecipients.code
 const HONEYPOT_CODE = SIGNALS.honeypotFetcher.code
 const RANGES_KEY = 'scanner_ranges'
+/** Per node: every burst promoted before this time (unix ms) was acted on. */
+const BURSTS_KEY = 'bursts_done:'
+/** How often that mark is saved at most. */
+const MARK_EVERY_MS = 10_000
+/** Slack before the mark for the catch-up: a burst click is promoted a window (and ingest's delay) after it was captured. */
+const MARK_SLACK_MS = 60_000
 
 export class LateEvidenceStats {
   triggers = { address_burst: 0, honeypot: 0, scanner_range: 0 }
@@ -119,6 +125,7 @@ export class LateEvidence {
   #timer: NodeJS.Timeout | undefined
   #stopped = false
   #lastPrune = 0
+  #lastMark = 0
   /** A decided batch not applied yet (its store failed): applied before anything else. */
   #unapplied: Unapplied | undefined
 
@@ -172,7 +179,10 @@ export class LateEvidence {
     }
     const maxHoneypots = this.#o.maxHoneypots ?? 100_000
     for (const o of await s.honeypotHitsSince(this.#o.nodeId, from, maxHoneypots)) this.#honeypot(o)
-    for (const a of await s.addressesWithCode(ADDRESS_CODE, from, this.#o.maxAddresses ?? 100_000)) this.#burst(a.ip, a.ts)
+    // Bursts: only those after the mark of bursts already acted on (a restart does not redo the horizon).
+    const mark = Number(await s.readState(BURSTS_KEY + this.#o.nodeId) ?? 0)
+    const burstsFrom = Math.max(from, mark - 2 * this.#o.windowMs - MARK_SLACK_MS)
+    for (const a of await s.addressesWithCode(ADDRESS_CODE, burstsFrom, this.#o.maxAddresses ?? 100_000)) this.#burst(a.ip, a.ts)
     this.#timer = setInterval(() => { this.#kick() }, 1000)
     this.#timer.unref()
     this.#kick()
@@ -278,6 +288,7 @@ export class LateEvidence {
           else await this.#handle(t)
         })
         if (this.#unapplied === undefined && this.#queue[0] === t) this.#queue.shift()
+        await this.#saveMark()
         if (this.#backoff.failures > 0) this.#o.log.info({ afterFailures: this.#backoff.failures }, 'late evidence recovered')
         this.#backoff.reset()
       } catch (err) {
@@ -287,6 +298,16 @@ export class LateEvidence {
         return
       }
     }
+  }
+
+  /** Saves (at most every MARK_EVERY_MS) the time before which every burst seen was acted on. */
+  async #saveMark (): Promise<void> {
+    const now = Date.now()
+    if (now - this.#lastMark < MARK_EVERY_MS) return
+    let mark = now
+    for (const q of this.#queue) if (q.kind === 'address_burst' && q.at < mark) mark = q.at
+    this.#lastMark = now
+    await this.#o.store.saveState(BURSTS_KEY + this.#o.nodeId, String(mark))
   }
 
   /** Forgets evidence older than the horizon (at most once a second). */
