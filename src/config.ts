@@ -51,6 +51,8 @@ export interface Config {
   promotionPartitions: number
   promotionLeaseMs: number
   promotionNodeGraceMs: number
+  /** How long after a click late evidence may still change its verdict; 0 = never. */
+  lateEvidenceHorizonMs: number
   poolThreads: number
   poolMaxQueue: number
   webhookTimeoutMs: number
@@ -130,6 +132,7 @@ const SPECS: ReadonlyArray<Omit<OptionSpec, 'aliases'>> = [
   { key: 'promotionPartitions', flag: 'promotion-partitions', env: 'PROMOTION_PARTITIONS', kind: 'int', default: 'auto', min: 0, max: 4096, auto: () => -1, doc: 'partitions of the message-id space promoted by the nodes sharing one ClickHouse, each by the one live node holding its lease, from every node\'s observations (see README, Running a cluster); the same on every node; 0 = each node promotes only the observations it captured (one node); auto = 64 with --clickhouse-cluster, else 0' },
   { key: 'promotionLeaseMs', flag: 'promotion-lease-ms', env: 'PROMOTION_LEASE_MS', kind: 'int', default: '15000', min: 300, max: 600_000, doc: 'with promotion partitions: how long a node\'s heartbeat keeps it and its partition leases live (renewed every third of it); a crashed node\'s partitions move after about 4/3 of it; clocks of the nodes must agree within a third of it' },
   { key: 'promotionNodeGraceMs', flag: 'promotion-node-grace-ms', env: 'PROMOTION_NODE_GRACE_MS', kind: 'int', default: '60000', min: 0, max: 86_400_000, doc: 'with promotion partitions: how long promotion still waits for the observations of a node that stopped beating with some on their way (a node back within it loses none to lateness)' },
+  { key: 'lateEvidenceHorizonMs', flag: 'late-evidence-horizon-ms', env: 'LATE_EVIDENCE_HORIZON_MS', kind: 'int', default: String(24 * 3600_000), min: 0, max: 30 * 86_400_000, doc: 'how long after a click late evidence (its address bursting across many recipients, a honeypot hit by the same fetcher, a newly listed scanner range) may still reclassify it: a new version of its clicks row and a message.click_reclassified webhook; 0 = verdicts are final after the promotion window' },
   { key: 'poolThreads', flag: 'pool-threads', env: 'POOL_THREADS', kind: 'int', default: '2', min: 1, max: 256, doc: 'worker threads for rewriting and classification' },
   { key: 'poolMaxQueue', flag: 'pool-max-queue', env: 'POOL_MAX_QUEUE', kind: 'int', default: '256', min: 1, max: 1_000_000, doc: 'tasks waiting for a worker at most; past it rewriting answers 503' },
   { key: 'webhookTimeoutMs', flag: 'webhook-timeout-ms', env: 'WEBHOOK_TIMEOUT_MS', kind: 'int', default: '10000', min: 100, max: 300_000, doc: 'per-attempt webhook timeout' },

@@ -65,6 +65,8 @@ export interface Observation {
   scheme: string
   /** New Outlook's `x-native-host` header (`OneOutlook/…`): its own fetches carry it. */
   xNativeHost: string
+  /** A fetch of the message's honeypot link (no person can see or reach it): its address and agent are a scanner for the message. */
+  honeypot: boolean
 }
 
 export type ObservationKey = keyof Observation
@@ -120,7 +122,8 @@ export const OBSERVATION_FIELDS: readonly ObservationField[] = [
   // Fields added after `blocked` follow it; a row spooled by an older version lacks them
   // (store/observations.ts reads such rows with the initial values).
   { key: 'scheme', column: 'scheme', type: 'string' },
-  { key: 'xNativeHost', column: 'x_native_host', type: 'string', header: 'x-native-host' }
+  { key: 'xNativeHost', column: 'x_native_host', type: 'string', header: 'x-native-host' },
+  { key: 'honeypot', column: 'honeypot', type: 'boolean' }
 ]
 
 /** The first field added to the table after it shipped: rows spooled before it end here. */
@@ -175,6 +178,34 @@ export interface InsertedSink {
 /** Where promotion hands the clicks it stored (webhooks). */
 export interface ClickSink {
   clicks (rows: ClickRow[]): void
+}
+
+/** Why late evidence re-judged a click (the `reason` of message.click_reclassified). */
+export type ReclassifyReason = 'address_burst' | 'honeypot' | 'scanner_range'
+
+/**
+ * A promoted click whose verdict changed on late evidence (promote/late.ts), as webhooks
+ * build message.click_reclassified from it. Everything in it is decided before it is stored,
+ * so a replay after a restart builds the same event (same id, same body).
+ */
+export interface Reclassification {
+  /** The event id (stable: derived from the click and its new version). */
+  event_id: string
+  /** The click's new version: `bot` is the new verdict, `first_click` its new value. */
+  click: ClickRow
+  previous_bot: BotVerdict
+  previous_first_click: boolean
+  reason: ReclassifyReason
+  /** When the evidence arrived (unix ms). */
+  evidence_at: number
+  /** When the new verdict was decided (unix ms): the event's timestamp. */
+  reclassified_at: number
+}
+
+/** Where late evidence hands the reclassifications it stored (webhooks). */
+export interface ReclassificationSink {
+  /** `skip`: `event_id:webhook_id` pairs already queued before a restart (not queued again). */
+  reclassified (items: Reclassification[], skip?: ReadonlySet<string>): void
 }
 
 /** SPEC §5 classifications. */

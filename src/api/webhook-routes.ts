@@ -79,13 +79,13 @@ export function webhookDeliveryRoutes (dispatcher: WebhookDispatcher, store: Sto
     return w
   }
   /** Lettermint's WebhookDeliveryListData (and the detail's fields) of one delivery. */
-  function deliveryView (w: Webhook, d: DeliverySummary | undefined, eventId: string, createdAt: number): Record<string, unknown> {
+  function deliveryView (w: Webhook, d: DeliverySummary | undefined, eventId: string, createdAt: number, eventType = 'message.clicked'): Record<string, unknown> {
     const pending = dispatcher.pendingAttempts(eventId, w.webhook_id)
     const attempted = d !== undefined && (d.attempt > 0 || d.status !== 0)
     return {
       id: eventId,
       webhook_id: w.webhook_id,
-      event_type: 'message.clicked',
+      event_type: eventType,
       status: deliveryStatus(d, pending !== undefined),
       attempt_number: d?.attempt ?? pending ?? 0,
       http_status_code: d === undefined || d.status === 0 ? null : d.status,
@@ -267,7 +267,7 @@ export function webhookDeliveryRoutes (dispatcher: WebhookDispatcher, store: Sto
         if (found === undefined && ev === undefined && dispatcher.pendingAttempts(id, w.webhook_id) === undefined) throw notFound('delivery')
         let payload: unknown = null
         try { payload = ev === undefined ? null : JSON.parse(ev.body) } catch { /* stored as sent; not ours to fail on */ }
-        return { status: 200, body: { ...deliveryView(w, found?.summary, id, ev?.createdAt ?? found?.summary.first ?? now()), payload, attempts: found?.attempts ?? [] } }
+        return { status: 200, body: { ...deliveryView(w, found?.summary, id, ev?.createdAt ?? found?.summary.first ?? now(), ev?.event), payload, attempts: found?.attempts ?? [] } }
       }
     },
     {

@@ -4,6 +4,7 @@ export {
   type BotVerdict, type Classification, type ClassifyContext, type ClassifyInput, type ClassifyItem, type GroupOptions
 } from './classify.js'
 export { clientFields, parseAgent, type AgentInfo, type ClientFields, type ClientType, type DeviceType } from './ua.js'
-export { isSharedAddress, lookupNetwork, RangeTable } from './ranges.js'
+export { isSharedAddress, lookupNetwork, RangeTable, scannerRanges } from './ranges.js'
+export { PARAMS, SIGNALS } from './signals.js'
 export { runClassifyTask, packClassifyTask, runPackedClassifyTask, unpackClassified, type ClassifyTask, type Classified, type PackedClassifyTask } from './batch.js'
 export { isLinkPreviewAgent } from './ua.js'

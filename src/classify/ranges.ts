@@ -315,3 +315,8 @@ const SHARED_TABLE = new RangeTable<true>([{
 export function isSharedAddress (ip: string): boolean {
   return SHARED_TABLE.lookup(ip) === true || NETWORK_TABLE.lookup(ip)?.role === 'relay'
 }
+
+/** The CIDRs and spans of every scanner network (decisive ranges), one entry each: what late evidence compares across versions. */
+export function scannerRanges (): string[] {
+  return NETWORKS.filter(n => n.role === 'scanner').flatMap(n => n.ranges.split(/\s+/).filter(r => r !== ''))
+}

@@ -265,6 +265,12 @@ export const SIGNALS = Object.freeze({
     'the new Outlook (OneOutlook) fetched the link itself — its agent token or its x-native-host header; its Safe Links check does (weak alone)',
     'next-auth issue 1840 (OneOutlook agent and x-native-host on the Safe Links GET); Referalah issue 250', 'new_outlook'),
 
+  // Late evidence (promote/late.ts): never fired by classify(), added when a promoted click is
+  // re-judged after its message's honeypot link was fetched by the same address and agent.
+  honeypotFetcher: decisive('honeypot_fetcher', 95, 'security_scanner',
+    'late evidence: the same address and agent fetched this message\'s honeypot link, which no person can see or reach (re-judged after promotion)',
+    'clicktrail honeypot links (issue 16)'),
+
   // Additive, from headers of an agent that claims to be a browser.
   fetchMetadataMissing: additive('fetch_metadata_missing', 35, 'generic_bot',
     'a browser new enough to send Fetch Metadata (Chrome ≥ 80, Firefox ≥ 90, Safari ≥ 16.4) without Sec-Fetch-Mode: navigate / Sec-Fetch-Dest: document',

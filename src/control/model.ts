@@ -3,7 +3,7 @@ import type { Block } from './blocks.js'
 
 export const ROUTE_TYPES = ['transactional', 'broadcast', 'inbound'] as const
 export type RouteType = typeof ROUTE_TYPES[number]
-export const WEBHOOK_EVENTS = ['message.clicked'] as const
+export const WEBHOOK_EVENTS = ['message.clicked', 'message.click_reclassified'] as const
 
 /** Defaults of a new project. */
 export const DEFAULT_TOKEN_TTL_DAYS = 30

@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import type { Config } from '../config.js'
 import type { Logger } from '../log.js'
 import { MetricsRegistry, type Metric, type MetricSource } from '../metrics.js'
-import type { ObservationSink } from '../records.js'
+import type { ClickRow, ObservationSink } from '../records.js'
 import { KeyRing, type MasterSecret } from '../token/keys.js'
 import { loadOrGenerateSecrets, readSecrets, type LoadedSecrets } from '../token/secret-file.js'
 import { mintTrackedUrl } from '../token/tracked-url.js'
@@ -25,6 +25,8 @@ import { IngestPipeline, type RowWriter } from '../ingest/pipeline.js'
 import { Promoter } from '../promote/promoter.js'
 import { PartitionedPromotion } from '../promote/partitions.js'
 import { ClickHouseLeaseStore } from '../store/leases.js'
+import { LateEvidence } from '../promote/late.js'
+import { ClickHouseLateEvidenceStore, type LateEvidenceStore } from '../store/late-evidence.js'
 import type { ClassifyBatch } from '../promote/types.js'
 import { MessageDirectory } from '../messages/directory.js'
 import { MessageIds } from '../messages/ids.js'
@@ -94,6 +96,7 @@ export interface Engine extends RedirectEngine {
   readonly pipeline: IngestPipeline
   /** Promotion: this node's own observations, or (--promotion-partitions) its share of the partitions. */
   readonly promoter: Promoter | PartitionedPromotion
+  readonly late: LateEvidence
   readonly dispatcher: WebhookDispatcher
   readonly messages: MessageDirectory
   readonly messageIds: MessageIds
@@ -105,6 +108,8 @@ export interface Engine extends RedirectEngine {
 export interface EngineOptions {
   /** Wraps the ClickHouse row writer: lets tests inject faults they cannot cause for real. */
   wrapWriter?: (writer: RowWriter) => RowWriter
+  /** Wraps late evidence's store: tests inject storage faults they cannot cause for real (a crash between deciding and storing). */
+  wrapLateStore?: (store: LateEvidenceStore) => LateEvidenceStore
   /** How promotion classifies (default: in the worker pool). */
   classify?: ClassifyBatch
 }
@@ -223,7 +228,9 @@ async function assemble (config: Config, log: Logger, options: EngineOptions, lo
     intentPath: join(config.dataDir, 'promotion-intent.json'),
     retryMinMs: config.retryMinMs,
     retryMaxMs: config.retryMaxMs,
-    clicks: dispatcher
+    // Stored clicks go to webhooks, and to late evidence (a burst of an address, a fetcher
+    // whose honeypot hit came before its click was promoted).
+    clicks: { clicks: (rows: ClickRow[]) => { dispatcher.clicks(rows); late.promoted(rows) } }
   }
   // Several nodes on one ClickHouse: each promotes the partitions it holds the lease of, from
   // every node's observations (promote/partitions.ts); one node: its own, in-process.
@@ -247,6 +254,19 @@ async function assemble (config: Config, log: Logger, options: EngineOptions, lo
       retryMinMs: config.retryMinMs,
       retryMaxMs: config.retryMaxMs
     })
+  const late = new LateEvidence({
+    store: options.wrapLateStore?.(new ClickHouseLateEvidenceStore(store.writer)) ?? new ClickHouseLateEvidenceStore(store.writer),
+    log,
+    nodeId,
+    messages,
+    classify: options.classify ?? (async task => await pool.classify(task)),
+    windowMs: config.promotionWindowMs,
+    horizonMs: config.lateEvidenceHorizonMs,
+    gate: promoter,
+    sink: dispatcher,
+    retryMinMs: config.retryMinMs,
+    retryMaxMs: config.retryMaxMs
+  })
   let writer: RowWriter = { insert: async (rows, token) => { await insertObservationRows(store.writer, rows, token) } }
   if (options.wrapWriter !== undefined) writer = options.wrapWriter(writer)
   const pipeline = new IngestPipeline({
@@ -261,7 +281,8 @@ async function assemble (config: Config, log: Logger, options: EngineOptions, lo
     batchMaxMs: config.batchMaxMs,
     retryMinMs: config.retryMinMs,
     retryMaxMs: config.retryMaxMs,
-    next: promoter
+    // Stored observations go to promotion, and to late evidence (honeypot hits).
+    next: { inserted: obs => { promoter.inserted(obs); late.observed(obs) }, pendingSince: ts => { promoter.pendingSince(ts) } }
   })
 
   // The listeners.
@@ -311,6 +332,7 @@ async function assemble (config: Config, log: Logger, options: EngineOptions, lo
     { name: 'message ids', metrics: () => messageIds.metrics() },
     { name: 'webhooks', start: async () => { await dispatcher.start() }, stop: async () => { await dispatcher.stop() }, metrics: () => dispatcher.metrics() },
     { name: 'promotion', start: async () => { await promoter.start() }, stop: async () => { await promoter.stop() }, metrics: () => promoter.metrics() },
+    { name: 'late evidence', start: async () => { await late.start() }, stop: async () => { await late.stop() }, metrics: () => late.metrics() },
     { name: 'ingest', start: async () => { await pipeline.start() }, metrics: () => pipeline.metrics() },
     {
       name: 'admin listener',
@@ -345,6 +367,7 @@ async function assemble (config: Config, log: Logger, options: EngineOptions, lo
     spool,
     pipeline,
     promoter,
+    late,
     dispatcher,
     messages,
     messageIds,

@@ -108,6 +108,8 @@ export interface PartitionPromoter extends InsertedSink {
   stop (): Promise<void>
   promoteDue (now?: number): Promise<number>
   metrics (): Metric[]
+  exclusive: <T>(fn: () => Promise<T>) => Promise<T>
+  forgetFirstClick: (sid: string, messageId: string) => void
 }
 
 /** A held partition, as its fenced store sees it. */
@@ -268,6 +270,22 @@ export class PartitionedPromotion implements InsertedSink {
     s.lastLagMs = 0
     for (const h of this.#held.values()) addStats(s, h.promoter.stats)
     return s
+  }
+
+  /**
+   * Late evidence's gate (promote/late.ts): `fn` runs with no batch of any partition held here
+   * in flight. A reclassification touches one message, whose partition this node holds when it
+   * promoted its clicks; a partition taken over meanwhile starts from the clicks as stored.
+   */
+  async exclusive<T> (fn: () => Promise<T>): Promise<T> {
+    const promoters = [...this.#held.values()].map(h => h.promoter)
+    const nest = async (i: number): Promise<T> => i === promoters.length ? await fn() : await promoters[i].exclusive(async () => await nest(i + 1))
+    return await nest(0)
+  }
+
+  /** A reclassification left the message without a counting click (see Promoter.forgetFirstClick). */
+  forgetFirstClick (sid: string, messageId: string): void {
+    this.#held.get(partitionOf(messageId, this.o.partitions))?.promoter.forgetFirstClick(sid, messageId)
   }
 
   async start (): Promise<void> {

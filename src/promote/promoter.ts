@@ -107,6 +107,8 @@ export class Promoter implements InsertedSink {
   #watermark = 0
   #timer: NodeJS.Timeout | undefined
   #running: Promise<void> | undefined
+  /** Work that must not overlap a batch (late evidence moving first_click): no tick starts while it runs. */
+  #exclusive: Promise<void> | undefined
   /** A batch whose clicks are not stored yet (an intent left by a crash, or a failed store): stored before anything else. */
   #unstored: Intent | undefined
   readonly #backoff: Backoff
@@ -218,7 +220,7 @@ export class Promoter implements InsertedSink {
   }
 
   #tick (): void {
-    if (this.#running !== undefined || !this.#backoff.ready()) return
+    if (this.#running !== undefined || this.#exclusive !== undefined || !this.#backoff.ready()) return
     this.#running = this.promoteDue().then(() => {
       if (this.#backoff.failures > 0) this.#o.log.info({ afterFailures: this.#backoff.failures }, 'promotion recovered')
       this.#backoff.reset()
@@ -318,6 +320,28 @@ export class Promoter implements InsertedSink {
     this.stats.lastLagMs = now - due[0].ts
     this.#forget(now)
     return rows.length
+  }
+
+  /**
+   * Runs `fn` with no promotion batch in flight, and starts none until it is done: late
+   * evidence (late.ts) moves first_click between stored clicks, which a batch deciding
+   * first_click at the same time would contradict.
+   */
+  async exclusive<T> (fn: () => Promise<T>): Promise<T> {
+    while (this.#running !== undefined || this.#exclusive !== undefined) await (this.#exclusive ?? this.#running)
+    let release = (): void => {}
+    this.#exclusive = new Promise<void>(resolve => { release = resolve })
+    try {
+      return await fn()
+    } finally {
+      this.#exclusive = undefined
+      release()
+    }
+  }
+
+  /** A reclassification left the message without a counting click: its next counting click is its first. */
+  forgetFirstClick (sid: string, messageId: string): void {
+    this.#firstDone.delete(messageKey(sid, messageId))
   }
 
   /** first_click must hold across restarts: for messages not in memory, ask ClickHouse. */

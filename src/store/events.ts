@@ -29,6 +29,17 @@ export interface ClickFilter {
   includeMachine: boolean
 }
 
+/**
+ * The current version of each click matching `where`, which may name only columns every
+ * version of a click shares (sid, message_id, ts, obs_id, …; not the verdict or first_click).
+ * Row versions (sql/040): a reclassified click has a cancel row (sign = -1, the old row's
+ * values) and a new row (sign = +1, a later promoted_at); the current version is the sign = +1
+ * row with the latest promoted_at. `columns` defaults to every column.
+ */
+export function currentClicks (where: string, columns = '*'): string {
+  return `SELECT ${columns} FROM clicks WHERE sign = 1 AND ${where} ORDER BY promoted_at DESC LIMIT 1 BY obs_id`
+}
+
 /** The largest UUID in any byte order: (t, MAX_UUID) is after every click at t. */
 const MAX_UUID = 'ffffffff-ffff-ffff-ffff-ffffffffffff'
 
@@ -143,7 +154,6 @@ async function page<T> (shape: Shape<T>, client: ClickHouseClient, settings: Set
     where.push("ts < fromUnixTimestamp64Milli({to:Int64}, 'UTC')")
     params.to = f.toMs
   }
-  if (!f.includeMachine) where.push('counts_for_metrics')
   if (key !== undefined) {
     where.push(`(ts, obs_id) ${direction === 'next' ? '>' : '<'} (fromUnixTimestamp64Milli({kt:Int64}, 'UTC'), {ko:UUID})`)
     params.kt = key.ts
@@ -151,7 +161,8 @@ async function page<T> (shape: Shape<T>, client: ClickHouseClient, settings: Set
   }
   const order = direction === 'next' ? 'ts, obs_id' : 'ts DESC, obs_id DESC'
   const result = await client.query({
-    query: `SELECT ${shape.columns} FROM clicks WHERE ${where.join(' AND ')} ORDER BY ${order} LIMIT {limit:UInt32}`,
+    // The current version of each click (CURRENT_CLICKS); the verdict is filtered after it is chosen.
+    query: `SELECT ${shape.columns} FROM (${currentClicks(where.join(' AND '))})${f.includeMachine ? '' : ' WHERE counts_for_metrics'} ORDER BY ${order} LIMIT {limit:UInt32}`,
     query_params: params,
     // One JSON document per page: one JSON.parse, not one per row (JSONCompactEachRow).
     format: 'JSONCompact',
@@ -289,7 +300,7 @@ export async function clickStats (client: ClickHouseClient, settings: Settings, 
       uniqExactIf((c.sid, c.message_id), c.counts_for_metrics) AS hm, countIf(c.counts_for_metrics) AS hc,
       uniqExactIf((c.sid, c.message_id), c.machine) AS mm, countIf(c.machine) AS mc,
       uniqExact((c.sid, c.message_id)) AS am, count() AS ac
-    FROM clicks AS c
+    FROM (${currentClicks(inner, 'obs_id, sid, message_id, ts, counts_for_metrics, machine')}) AS c
     LEFT JOIN (
       SELECT sid, message_id, any(route_id) AS route_id FROM messages
       WHERE sid IN {sids:Array(String)} AND message_id IN (SELECT message_id FROM clicks WHERE ${inner})

@@ -86,8 +86,15 @@ const READ_BACK: Record<string, string> = {
   obs_id: 'toString(obs_id) AS obs_id',
   message_id: 'toString(message_id) AS message_id'
 }
-const SINCE_SQL = `SELECT ${OBSERVATION_COLUMNS.map(c => READ_BACK[c] ?? c).join(', ')}
-  FROM click_observations WHERE node_id = {node:String} AND ts > fromUnixTimestamp64Milli({from:Int64}) ORDER BY ts`
+/**
+ * Every observation column of the click_observations rows matching `where`, as
+ * readObservationRow reads them. `where` is applied to the table's own columns in a subquery:
+ * the read-back aliases (message_id as text, ts as a number) would shadow them.
+ */
+export function observationsWhere (where: string): string {
+  return `SELECT ${OBSERVATION_COLUMNS.map(c => READ_BACK[c] ?? c).join(', ')} FROM (SELECT * FROM click_observations WHERE ${where})`
+}
+const SINCE_SQL = `SELECT ${OBSERVATION_COLUMNS.map(c => READ_BACK[c] ?? c).join(', ')} FROM click_observations WHERE node_id = {node:String} AND ts > fromUnixTimestamp64Milli({from:Int64}) ORDER BY ts`
 const TS_AT = OBSERVATION_COLUMNS.indexOf('ts')
 const SENT_AT = OBSERVATION_COLUMNS.indexOf('sent_at')
 
@@ -95,12 +102,15 @@ const SENT_AT = OBSERVATION_COLUMNS.indexOf('sent_at')
 export async function observationsSince (client: ClickHouseClient, nodeId: string, fromMs: number): Promise<Observation[]> {
   const rs = await client.query({ query: SINCE_SQL, query_params: { node: nodeId, from: fromMs }, format: 'JSONCompactEachRow' })
   const rows = await rs.json<unknown[]>()
-  return rows.map(r => {
-    // 64-bit integers arrive quoted (output_format_json_quote_64bit_integers).
-    r[TS_AT] = Number(r[TS_AT])
-    r[SENT_AT] = Number(r[SENT_AT])
-    return readRow(r, newObservation())
-  })
+  return rows.map(readObservationRow)
+}
+
+/** An observation from a row read back with OBSERVATION_COLUMNS (times as numbers, UUIDs as text, as observationsSince selects them). */
+export function readObservationRow (r: unknown[]): Observation {
+  // 64-bit integers arrive quoted (output_format_json_quote_64bit_integers).
+  r[TS_AT] = Number(r[TS_AT])
+  r[SENT_AT] = Number(r[SENT_AT])
+  return readRow(r, newObservation())
 }
 
 /** The promotion partition of a message id in SQL: the same number as promote/partitions.ts partitionOf. */

@@ -59,7 +59,12 @@ export class ClickHousePromotionStore implements PromotionStore {
     const sids = [...new Set(refs.map(r => r.sid))]
     const ids = [...new Set(refs.map(r => r.messageId))]
     const rows = await (await this.client.query({
-      query: 'SELECT DISTINCT sid, toString(message_id) AS id FROM clicks WHERE sid IN {sids:Array(String)} AND message_id IN {ids:Array(UUID)} AND counts_for_metrics',
+      // The current version of each click (sql/040: a reclassified click's sign = +1 row with the
+      // latest promoted_at): a click reclassified as machine no longer holds its message's first click.
+      query: `SELECT DISTINCT sid, toString(message_id) AS id FROM (
+          SELECT obs_id, sid, message_id, counts_for_metrics FROM clicks WHERE sid IN {sids:Array(String)} AND message_id IN {ids:Array(UUID)} AND sign = 1
+          ORDER BY promoted_at DESC LIMIT 1 BY obs_id
+        ) WHERE counts_for_metrics`,
       query_params: { sids, ids },
       format: 'JSONEachRow'
     })).json<{ sid: string, id: string }>()

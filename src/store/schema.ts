@@ -69,7 +69,9 @@ export const REPLICATED_EVERYWHERE = new Set([
   'schema_migrations', 'teams', 'api_tokens', 'projects', 'routes', 'webhooks', 'tracking_domains',
   'sid_claims', 'domain_claims', 'key_fingerprints', 'blocks', 'promotion_state',
   // Promotion partitions (060): node heartbeats and partition leases.
-  'promotion_nodes', 'promotion_leases'
+  'promotion_nodes', 'promotion_leases',
+  // Late evidence (040): small, per node or global.
+  'reclassification_batches', 'late_evidence_state'
 ])
 
 /** Sharded tables and the Distributed table's sharding key. */

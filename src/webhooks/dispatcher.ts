@@ -8,8 +8,8 @@ import type { Logger } from '../log.js'
 import type { ControlPlane } from '../control/plane.js'
 import type { Webhook } from '../control/model.js'
 import type { Spool, BatchRef } from '../store/spool.js'
-import type { ClickRow, ClickSink } from '../records.js'
-import { buildClickedEvent, offsetTime } from './payload.js'
+import type { ClickRow, ClickSink, Reclassification, ReclassificationSink } from '../records.js'
+import { buildClickedEvent, buildReclassifiedEvent, offsetTime } from './payload.js'
 import { deliveryHeaders } from './sign.js'
 import { forbiddenAddress, guardedLookup, isForbiddenAddress } from './address.js'
 import { Scheduler, type Schedulable } from './scheduler.js'
@@ -170,7 +170,7 @@ const COMPACT_SLICE = 500
  * acked, which deletes that segment (a crash in between leaves both frames: the replay
  * keeps one and acks the other).
  */
-export class WebhookDispatcher implements ClickSink {
+export class WebhookDispatcher implements ClickSink, ReclassificationSink {
   metrics (): Metric[] {
     const ds = this.stats
     const hooks = [...this.hooks()]
@@ -308,6 +308,28 @@ export class WebhookDispatcher implements ClickSink {
           eventId = event.id
         }
         this.enqueue({ eventId, webhookId: w.webhook_id, sid: c.sid, event: 'message.clicked', body, createdAt: now })
+      }
+    }
+  }
+
+  /**
+   * ReclassificationSink: reclassified clicks (late evidence, once stored) become
+   * message.click_reclassified deliveries for every enabled webhook subscribed to that event
+   * (of the click's route, for a route's webhook), machine or not. `skip` holds the
+   * `event:webhook` pairs queued before a restart.
+   */
+  reclassified (items: Reclassification[], skip?: ReadonlySet<string>): void {
+    for (const r of items) {
+      const c = r.click
+      const project = this.#o.plane.projectBySid(c.sid)
+      if (project === undefined) continue
+      let body: string | undefined
+      for (const w of this.#o.plane.webhooks(project.project_id)) {
+        if (!w.enabled || !w.events.includes('message.click_reclassified')) continue
+        if (w.route_id !== '' && w.route_id !== c.route_id) continue
+        if (skip?.has(`${r.event_id}:${w.webhook_id}`) === true) continue
+        body ??= JSON.stringify(buildReclassifiedEvent(r))
+        this.enqueue({ eventId: r.event_id, webhookId: w.webhook_id, sid: c.sid, event: 'message.click_reclassified', body, createdAt: r.reclassified_at })
       }
     }
   }

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import type { ClickRow } from '../records.js'
+import type { BotVerdict, ClickRow, Reclassification, ReclassifyReason } from '../records.js'
 
 /** The `message.clicked` event, field by field as in SPEC §6. */
 export interface ClickedEvent {
@@ -70,6 +70,55 @@ export function clickedData (c: ClickRow): ClickedEvent['data'] {
       reason_codes: c.bot.reason_codes,
       machine: c.bot.machine,
       counts_for_metrics: c.bot.counts_for_metrics
+    }
+  }
+}
+
+/**
+ * The `message.click_reclassified` event: a promoted click whose verdict changed on late
+ * evidence (promote/late.ts). `data` is the click as message.clicked carries it, with its
+ * new `bot` and `first_click`, plus the click's id (the observation id), the id of its
+ * message.clicked event, the previous `bot` and `first_click`, the reason, and when the
+ * evidence arrived and the verdict changed.
+ */
+export interface ReclassifiedEvent {
+  id: string
+  event: 'message.click_reclassified'
+  timestamp: string
+  data: ClickedEvent['data'] & {
+    click_id: string
+    click_event_id: string
+    reason: ReclassifyReason
+    previous_bot: BotVerdict
+    previous_first_click: boolean
+    evidence_at: string
+    reclassified_at: string
+  }
+}
+
+export function buildReclassifiedEvent (r: Reclassification): ReclassifiedEvent {
+  const p = r.previous_bot
+  return {
+    id: r.event_id,
+    event: 'message.click_reclassified',
+    timestamp: new Date(r.reclassified_at).toISOString(),
+    data: {
+      click_id: r.click.obs_id,
+      click_event_id: eventIdFor(r.click.obs_id),
+      ...clickedData(r.click),
+      reason: r.reason,
+      previous_bot: {
+        detected: p.detected,
+        probability: p.probability,
+        classification: p.classification,
+        proxy_type: p.proxy_type,
+        reason_codes: p.reason_codes,
+        machine: p.machine,
+        counts_for_metrics: p.counts_for_metrics
+      },
+      previous_first_click: r.previous_first_click,
+      evidence_at: offsetTime(r.evidence_at),
+      reclassified_at: offsetTime(r.reclassified_at)
     }
   }
 }
