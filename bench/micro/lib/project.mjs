@@ -75,7 +75,8 @@ export async function userAgents () {
 
 // ---- ingest and storage
 export async function spool () {
-  return { crc32c: (await load('store/spool.js')).crc32c }
+  const m = await load('store/spool.js')
+  return { crc32c: m.crc32c, Spool: m.Spool }
 }
 export async function observations () {
   const m = await load('store/observations.js')
