@@ -159,6 +159,8 @@ const COMPACT_AT = 0.75
 const MAX_COMPACT_RATIO = 0.75
 /** Failed attempts in a row after which a webhook is paced to `failingRate`. */
 export const FAILING_AFTER = 10
+/** How long finished jobs of frames still pending wait to be named in one tombstone frame (ms). */
+const TOMBSTONE_MS = 50
 /** Jobs relocated per turn of the event loop, so compaction never holds the redirect thread long. */
 const COMPACT_SLICE = 500
 /**
@@ -507,8 +509,11 @@ export class WebhookDispatcher implements ClickSink {
   /**
    * The job `k` of `frame` is done (delivered, dropped, relocated): the frame is acked with its
    * last job, and the tombstones naming it with the last frame they name. A job done before
-   * the others of its frame is named in a tombstone frame, written on the next turn of the
-   * event loop (one frame for all done in a turn).
+   * the others of its frame is named in a tombstone frame, written TOMBSTONE_MS later for all
+   * done meanwhile, and only for frames not released by then (a live webhook's frames mostly
+   * are: few tombstones are written). A process killed within TOMBSTONE_MS of a delivery may
+   * send it again after the restart (delivery is at least once; receivers de-duplicate on
+   * the event id); a stop writes them first.
    */
   #release (frame: Frame | undefined, k: string): void {
     if (frame === undefined) return
@@ -522,7 +527,7 @@ export class WebhookDispatcher implements ClickSink {
     else keys.push(k)
     if (!this.#doneQueued) {
       this.#doneQueued = true
-      setImmediate(() => { this.#writeTombstones() })
+      setTimeout(() => { this.#writeTombstones() }, TOMBSTONE_MS).unref()
     }
   }
 

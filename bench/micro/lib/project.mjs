@@ -114,3 +114,16 @@ export async function analytics () {
   const m = await load('analytics/run.js')
   return { runAnalytics: m.runAnalytics }
 }
+
+// ---- webhooks
+/** eventIdFor: a click's stable webhook event id (src/webhooks/payload.ts). */
+export async function webhookPayload () {
+  const m = await load('webhooks/payload.js')
+  return { eventIdFor: m.eventIdFor }
+}
+
+/** The whole engine (startEngine), its config and bootstrap: for benches of one stage inside the real engine. */
+export async function wholeEngine () {
+  const [config, engine, log, projects] = await Promise.all([load('config.js'), load('engine/index.js'), load('log.js'), load('control/projects.js')])
+  return { loadConfig: config.loadConfig, startEngine: engine.startEngine, silentLogger: log.silentLogger, bootstrap: projects.bootstrap }
+}
