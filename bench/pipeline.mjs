@@ -365,6 +365,8 @@ class Run {
       rssMB: round(s.rssBytes / 1048576, 1),
       threads: s.threads,
       engineEldMaxMs: s.eldMaxMs === undefined ? null : round(s.eldMaxMs, 1),
+      // the engine's own probe (src/loop-delay.ts, /metrics): stalls over 50 ms so far
+      engineStalls: M.clicktrail_event_loop_stalls_total ?? null,
       scrapeMs: round(s.scrapeMs, 1)
     })
     this.prev = s
@@ -636,6 +638,10 @@ function report ({ started, loadAtStart, info, webhook, major, HEADERS, bareLoad
       halfLatencyUs: half.latency,
       halfBareLatencyUs: halfBare.latency,
       halfP99Ratio: ratio(half.latency.p99_us, halfBare.latency.p99_us),
+      // The engine main thread's worst event-loop delay (any second of the run; in the half-rate phase) and its stalls over 50 ms.
+      engineLoopDelayMaxMs: eldMax,
+      engineLoopDelayMaxMsHalf: Math.max(0, ...series.filter(r => r.phase === half.label).map(r => r.engineEldMaxMs ?? 0)),
+      engineStalls: series.at(-1)?.engineStalls ?? null,
       engineRssPeakMB: peakRss,
       bareRssMB: bareLoad.rssBytes / 1048576,
       lost: A.lost,

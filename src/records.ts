@@ -177,7 +177,8 @@ export interface InsertedSink {
 
 /** Where promotion hands the clicks it stored (webhooks). */
 export interface ClickSink {
-  clicks (rows: ClickRow[]): void
+  /** Takes the rows (durably, when it resolves): promotion moves its watermark only after. */
+  clicks (rows: ClickRow[]): void | Promise<void>
 }
 
 /** Why late evidence re-judged a click (the `reason` of message.click_reclassified). */

@@ -258,7 +258,9 @@ async function startClicktrailE2e () {
       queuedRows: pipeline.queuedRows,
       promoterPending: promoter.pending,
       dispatcherPending: dispatcher.pending,
-      eldMaxMs: eld.read().eldMaxMs
+      eldMaxMs: eld.read().eldMaxMs,
+      // the engine's own probe (src/loop-delay.ts; absent in builds before it)
+      loopStalls: engine.loopDelay?.stalls
     }
     for (const [k, v] of Object.entries(pipeline.stats)) out[`ingest_${k}`] = v
     for (const [k, v] of Object.entries(promoter.stats)) out[`promoter_${k}`] = v

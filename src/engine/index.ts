@@ -33,7 +33,8 @@ import { MessageIds } from '../messages/ids.js'
 import { ControlPlane } from '../control/plane.js'
 import { ControlPlaneHostResolver } from '../control/hosts.js'
 import { DomainService } from '../control/domains.js'
-import { WebhookDispatcher } from '../webhooks/dispatcher.js'
+import { WebhookDispatcher, type OutboxRecord } from '../webhooks/dispatcher.js'
+import { LoopDelay } from '../loop-delay.js'
 import { createRewritePool, type RewritePool } from '../pool/pool.js'
 import { AdminServer } from '../admin/server.js'
 import { loadOrCreateAdminToken } from '../admin/token.js'
@@ -98,6 +99,8 @@ export interface Engine extends RedirectEngine {
   readonly promoter: Promoter | PartitionedPromotion
   readonly late: LateEvidence
   readonly dispatcher: WebhookDispatcher
+  /** The main thread's event-loop delay (/metrics clicktrail_event_loop_*). */
+  readonly loopDelay: LoopDelay
   readonly messages: MessageDirectory
   readonly messageIds: MessageIds
   readonly pool: RewritePool
@@ -196,7 +199,7 @@ async function assemble (config: Config, log: Logger, options: EngineOptions, lo
     fsync: 'none',
     onCorrupt: info => { log.warn(info, 'spool: cut a damaged tail') }
   })
-  const outbox = new Spool<string>({ dir: join(config.dataDir, 'outbox'), maxBytes: config.outboxMaxBytes, fsync: 'none', onCorrupt: info => { log.warn(info, 'outbox: cut a damaged tail') } })
+  const outbox = new Spool<OutboxRecord>({ dir: join(config.dataDir, 'outbox'), maxBytes: config.outboxMaxBytes, fsync: 'none', onCorrupt: info => { log.warn(info, 'outbox: cut a damaged tail') } })
   const pool = createRewritePool({ threads: config.poolThreads, maxQueue: config.poolMaxQueue })
   const messages = new MessageDirectory(store.writer)
   const messageIds = new MessageIds(store.writer)
@@ -230,7 +233,7 @@ async function assemble (config: Config, log: Logger, options: EngineOptions, lo
     retryMaxMs: config.retryMaxMs,
     // Stored clicks go to webhooks, and to late evidence (a burst of an address, a fetcher
     // whose honeypot hit came before its click was promoted).
-    clicks: { clicks: (rows: ClickRow[]) => { dispatcher.clicks(rows); late.promoted(rows) } }
+    clicks: { clicks: async (rows: ClickRow[]) => { await dispatcher.clicks(rows); late.promoted(rows) } }
   }
   // Several nodes on one ClickHouse: each promotes the partitions it holds the lease of, from
   // every node's observations (promote/partitions.ts); one node: its own, in-process.
@@ -320,7 +323,9 @@ async function assemble (config: Config, log: Logger, options: EngineOptions, lo
   // interrupted batch may queue webhooks), promotion before ingest (its replay feeds
   // promotion), listeners last; the redirect server, stopped first, hands its ring to ingest
   // and closes it (ingest inserts what ClickHouse takes in time, the rest stays spooled).
+  const loopDelay = new LoopDelay()
   const parts: Component[] = [
+    { name: 'event loop delay', start: () => { loopDelay.start() }, stop: () => { loopDelay.stop() }, metrics: () => loopDelay.metrics() },
     { name: 'store', stop: async () => { await store.close() } },
     { name: 'control plane', start: async () => { await plane.start() }, stop: async () => { await plane.stop() }, metrics: () => plane.metrics() },
     { name: 'domain verification', start: () => { domains.start() }, stop: async () => { await domains.stop() }, metrics: () => domains.metrics() },
@@ -369,6 +374,7 @@ async function assemble (config: Config, log: Logger, options: EngineOptions, lo
     promoter,
     late,
     dispatcher,
+    loopDelay,
     messages,
     messageIds,
     pool,

@@ -131,6 +131,8 @@ export class IngestPipeline implements ObservationSink {
   #inFlight: Promise<void> | undefined
   readonly #backoff: Backoff
   #closing = false
+  /** Earliest observation of a stored batch still being handed to the next stage in slices. */
+  #handing: number | undefined
 
   constructor (options: PipelineOptions) {
     this.#o = options
@@ -140,9 +142,9 @@ export class IngestPipeline implements ObservationSink {
   get queuedRows (): number { return this.#queuedRows }
   get queuedFrames (): number { return this.#queue.length }
 
-  /** Earliest observation time not yet acknowledged by ClickHouse (ms), or undefined. */
+  /** Earliest observation time not yet acknowledged by ClickHouse, or not yet handed to the next stage (ms), or undefined. */
   oldestQueuedTs (): number | undefined {
-    let min: number | undefined
+    let min = this.#handing
     for (const f of this.#queue) if (min === undefined || f.minTs < min) min = f.minTs
     return min
   }
@@ -310,8 +312,15 @@ export class IngestPipeline implements ObservationSink {
         }
       }
       // The observations first, then the watermark past them: promotion never moves its
-      // cut-off beyond an observation it has not been given.
-      next.inserted(obs)
+      // cut-off beyond an observation it has not been given. Given in slices (a batch is up
+      // to --batch-max-rows, 20,000 by default: one task for all held the main thread for
+      // tens of ms), the watermark held at the batch's earliest until the last slice.
+      this.#handing = obs.length > 0 ? minTs(obs) : undefined
+      for (let at = 0; at < obs.length; at += HANDOVER_SLICE) {
+        if (at > 0) await new Promise(resolve => setImmediate(resolve))
+        next.inserted(at === 0 && obs.length <= HANDOVER_SLICE ? obs : obs.slice(at, at + HANDOVER_SLICE))
+      }
+      this.#handing = undefined
       this.#publishPending()
     }
   }
@@ -346,6 +355,9 @@ export class IngestPipeline implements ObservationSink {
     if (this.#queue.length > 0) this.#o.log.info({ rows: this.#queuedRows, frames: this.#queue.length }, 'left in the spool for the next start')
   }
 }
+
+/** Observations handed to the next stage per turn of the event loop. */
+const HANDOVER_SLICE = 2000
 
 function minTs (obs: Array<Observation | undefined>): number {
   let min = Infinity

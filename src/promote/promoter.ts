@@ -379,8 +379,8 @@ export class Promoter implements InsertedSink {
         else this.stats.machine++
       }
       const skip = new Set([...refused, ...dup])
-      // Webhooks as soon as the clicks are stored; the watermark insert can follow.
-      this.#o.clicks?.clicks(skip.size === 0 ? intent.rows : intent.rows.filter((_r, i) => !skip.has(i)))
+      // Webhooks as soon as the clicks are stored (in slices: awaited), then the watermark.
+      await this.#o.clicks?.clicks(skip.size === 0 ? intent.rows : intent.rows.filter((_r, i) => !skip.has(i)))
     }
     await this.#o.store.saveWatermark(this.#o.nodeId, intent.watermark, `${intent.token}-state`)
     this.#watermark = intent.watermark

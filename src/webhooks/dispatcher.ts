@@ -27,13 +27,34 @@ export interface Job {
   createdAt: number
 }
 
+/**
+ * What an outbox frame holds: jobs as objects (one frame per slice of a promotion batch, the
+ * body stored as it is) or tombstones; a JSON text of one job in frames of earlier versions (still read).
+ */
+export type OutboxRecord = Job | Tombstone | string
+
+/**
+ * One outbox frame and how many of its jobs are still pending: acked when the last one is
+ * done. A job done while others of its frame are still pending is named in a tombstone
+ * frame (below), so that a restart does not deliver it again; `tombstones` are the frames
+ * naming some of its jobs, each acked once every frame it names is.
+ */
+interface Frame {
+  readonly ref: BatchRef
+  jobs: number
+  tombstones?: Frame[]
+}
+
+/** A tombstone record: jobs (keys) of the frame `done` (its BatchRef id) that are finished. */
+export interface Tombstone { done: string, keys: string[] }
+
 /** A pending job: its outbox frame, its retry state and its place in the scheduler. */
 interface Live extends Schedulable {
   readonly key: string
   readonly job: Job
   readonly hook: Hook
-  ref: BatchRef | undefined
-  /** Bytes its frame takes in the outbox. */
+  frame: Frame | undefined
+  /** Bytes it takes in the outbox (its share of its frame, estimated: jobBytes). */
   readonly bytes: number
   attempt: number
 }
@@ -77,7 +98,7 @@ export interface HookView {
 export type EnqueueResult = 'queued' | 'pending' | 'shed_share' | 'shed_outbox'
 
 export interface DispatcherOptions {
-  spool: Spool<string>
+  spool: Spool<OutboxRecord>
   plane: ControlPlane
   client: ClickHouseClient
   log: Logger
@@ -138,8 +159,16 @@ const COMPACT_AT = 0.75
 const MAX_COMPACT_RATIO = 0.75
 /** Failed attempts in a row after which a webhook is paced to `failingRate`. */
 export const FAILING_AFTER = 10
+/** How long finished jobs of frames still pending wait to be named in one tombstone frame (ms). */
+const TOMBSTONE_MS = 50
 /** Jobs relocated per turn of the event loop, so compaction never holds the redirect thread long. */
 const COMPACT_SLICE = 500
+/**
+ * Promoted clicks turned into jobs per turn of the event loop (one outbox frame each): a
+ * promotion batch of 5,000 clicks held the main thread 300–600 ms in one task before
+ * (bench/micro/outbox-enqueue.mjs); a slice of 256 takes a few ms.
+ */
+export const ENQUEUE_SLICE = 256
 
 /**
  * Durable webhook delivery. Each (event, webhook) pair becomes one job, appended to an
@@ -230,6 +259,9 @@ export class WebhookDispatcher implements ClickSink, ReclassificationSink {
   readonly #running = new Set<Promise<void>>()
   readonly #limited: LogLimiter
   #maintenance: NodeJS.Timeout | undefined
+  /** Jobs finished while others of their frame are pending, to be named in the next tombstone frame. */
+  #done = new Map<Frame, string[]>()
+  #doneQueued = false
   #compacting = false
   #stopped = false
 
@@ -263,41 +295,79 @@ export class WebhookDispatcher implements ClickSink, ReclassificationSink {
   }
 
   async start (): Promise<void> {
+    // Tombstones come after the frames they name: read everything first.
+    const batches: Array<{ ref: BatchRef, records: unknown[] }> = []
+    const done = new Set<string>()
+    const tombstoneBatches: Array<{ ref: BatchRef, names: string[] }> = []
     for await (const batch of this.#o.spool.recover()) {
-      for (const text of batch.records) {
-        const job = parseJob(text)
+      if (batch.records.length > 0 && batch.records.every(isTombstone)) {
+        const names: string[] = []
+        for (const t of batch.records as unknown as Tombstone[]) {
+          names.push(t.done)
+          for (const k of t.keys) done.add(`${t.done} ${k}`)
+        }
+        tombstoneBatches.push({ ref: batch.ref, names })
+      } else {
+        batches.push(batch)
+      }
+    }
+    const frames = new Map<string, Frame>()
+    for (const batch of batches) {
+      const frame: Frame = { ref: batch.ref, jobs: 0 }
+      for (const record of batch.records) {
+        const job = parseJob(record)
         if (job === undefined) {
           // a bad record must not stop the start-up: drop it, say so
           this.#limited.warn('webhook.outbox_bad_frame', { ref: batch.ref.id }, 'webhook outbox frame is not a job: dropped')
-          this.#o.spool.ack(batch.ref)
           continue
         }
+        const k = key(job)
+        // delivered (or dropped) before the restart while others of its frame were pending
+        if (done.has(`${batch.ref.id} ${k}`)) continue
         // Two frames for one job: compaction appended it again and the process stopped
         // before the old frame was acked. Keep the first.
-        if (this.#jobs.has(key(job))) {
-          this.#o.spool.ack(batch.ref)
-          continue
-        }
-        const live = this.#add(job, batch.ref, frameBytes(text as string))
+        if (this.#jobs.has(k)) continue
+        frame.jobs++
+        const live = this.#add(job, frame, jobBytes(job.body))
         this.#scheduler.add(live, 0)
       }
+      // nothing of it is pending (bad records, duplicates, done): released now
+      if (frame.jobs === 0) this.#o.spool.ack(batch.ref)
+      else frames.set(batch.ref.id, frame)
     }
+    for (const t of tombstoneBatches) this.#pin({ ref: t.ref, jobs: 0 }, t.names.map(n => frames.get(n)))
     if (this.#jobs.size > 0) this.#o.log.info({ jobs: this.#jobs.size }, 'webhooks: resuming pending deliveries')
     this.#maintenance = setInterval(() => { this.#maintain() }, this.#o.maintenanceMs ?? 10_000)
     this.#maintenance.unref()
   }
 
-  /** Promoted clicks → jobs for every enabled webhook that wants them. */
-  /** ClickSink: promoted clicks from promotion (once stored) become deliveries. */
-  clicks (rows: ClickRow[]): void { this.enqueueClicks(rows) }
+  /**
+   * ClickSink: promoted clicks from promotion (once stored) become deliveries; resolves once
+   * every job is in the outbox (promotion moves its watermark only then).
+   */
+  async clicks (rows: ClickRow[]): Promise<void> { await this.enqueueClicks(rows) }
 
-  enqueueClicks (clicks: ClickRow[]): void {
+  /**
+   * Promoted clicks → jobs for every enabled webhook that wants them, ENQUEUE_SLICE clicks per
+   * turn of the event loop, each slice's jobs written as one outbox frame.
+   */
+  async enqueueClicks (clicks: ClickRow[]): Promise<void> {
+    for (let at = 0; at < clicks.length; at += ENQUEUE_SLICE) {
+      if (at > 0) await new Promise(resolve => setImmediate(resolve))
+      this.#enqueueSlice(clicks, at, Math.min(clicks.length, at + ENQUEUE_SLICE))
+    }
+  }
+
+  #enqueueSlice (clicks: ClickRow[], from: number, to: number): void {
     const now = Date.now()
-    for (const c of clicks) {
+    const admitted: Live[] = []
+    for (let i = from; i < to; i++) {
+      const c = clicks[i]
       const project = this.#o.plane.projectBySid(c.sid)
       if (project === undefined) continue
       let body: string | undefined
       let eventId = ''
+      let bytes = 0
       for (const w of this.#o.plane.webhooks(project.project_id)) {
         if (!wants(w, c)) continue
         // A webhook of one route gets that route's clicks only (the message's route).
@@ -306,10 +376,41 @@ export class WebhookDispatcher implements ClickSink, ReclassificationSink {
           const event = buildClickedEvent(c, now)
           body = JSON.stringify(event)
           eventId = event.id
+          bytes = jobBytes(body)
         }
-        this.enqueue({ eventId, webhookId: w.webhook_id, sid: c.sid, event: 'message.clicked', body, createdAt: now })
+        const job: Job = { eventId, webhookId: w.webhook_id, sid: c.sid, event: 'message.clicked', body, createdAt: now }
+        if (this.#jobs.has(key(job))) continue // pending already (a batch stored again after a crash)
+        const hook = this.#hook(job.webhookId)
+        if (this.#stopped) { this.#refuse(hook, job, 'shed_outbox'); continue }
+        if (!this.#admit(hook, bytes)) { this.#refuse(hook, job, 'shed_share'); continue }
+        // Counted now (so that the next jobs of the slice are admitted against it), written below.
+        admitted.push(this.#add(job, undefined, bytes))
       }
     }
+    // Admitting a later job may have evicted an earlier one of this slice: it is gone already.
+    const lives = admitted.filter(l => this.#jobs.get(l.key) === l)
+    if (lives.length === 0) return
+    const ref = this.#o.spool.append(lives.map(l => l.job))
+    if (ref === undefined) {
+      for (const l of lives) {
+        this.#drop(l)
+        this.#refuse(l.hook, l.job, 'shed_outbox')
+      }
+      return
+    }
+    const frame: Frame = { ref, jobs: lives.length }
+    const events = new Array<Record<string, unknown>>(lives.length)
+    for (let i = 0; i < lives.length; i++) {
+      const l = lives[i]
+      l.frame = frame
+      this.#track(l)
+      const job = l.job
+      events[i] = { event_id: job.eventId, webhook_id: job.webhookId, sid: job.sid, event: job.event, body: job.body, created_at: job.createdAt }
+      this.#scheduler.add(l, 0)
+    }
+    this.#events.add(events)
+    this.stats.enqueued += lives.length
+    this.#maybeCompact()
   }
 
   /**
@@ -343,14 +444,13 @@ export class WebhookDispatcher implements ClickSink, ReclassificationSink {
   enqueue (job: Job): EnqueueResult {
     const k = key(job)
     if (this.#jobs.has(k)) return 'pending'
-    const text = JSON.stringify(job)
-    const bytes = frameBytes(text)
+    const bytes = jobBytes(job.body)
     const hook = this.#hook(job.webhookId)
     if (this.#stopped) return this.#refuse(hook, job, 'shed_outbox')
     if (!this.#admit(hook, bytes)) return this.#refuse(hook, job, 'shed_share')
-    const ref = this.#o.spool.append([text])
+    const ref = this.#o.spool.append([job])
     if (ref === undefined) return this.#refuse(hook, job, 'shed_outbox')
-    const live = this.#add(job, ref, bytes)
+    const live = this.#add(job, { ref, jobs: 1 }, bytes)
     this.#events.add([{ event_id: job.eventId, webhook_id: job.webhookId, sid: job.sid, event: job.event, body: job.body, created_at: job.createdAt }])
     this.stats.enqueued++
     this.#scheduler.add(live, 0)
@@ -407,9 +507,9 @@ export class WebhookDispatcher implements ClickSink, ReclassificationSink {
     return h
   }
 
-  #add (job: Job, ref: BatchRef, bytes: number): Live {
+  #add (job: Job, frame: Frame | undefined, bytes: number): Live {
     const hook = this.#hook(job.webhookId)
-    const live: Live = { key: key(job), lane: job.webhookId, job, hook, ref, bytes, attempt: 0, due: 0, state: 'idle', heapIndex: -1 }
+    const live: Live = { key: key(job), lane: job.webhookId, job, hook, frame, bytes, attempt: 0, due: 0, state: 'idle', heapIndex: -1 }
     this.#jobs.set(live.key, live)
     hook.jobs.set(live.key, live)
     hook.bytes += bytes
@@ -418,23 +518,93 @@ export class WebhookDispatcher implements ClickSink, ReclassificationSink {
     return live
   }
 
+  /** Takes a job out of the accounting (not the scheduler, not the outbox). */
+  #drop (live: Live): void {
+    this.#jobs.delete(live.key)
+    const h = live.hook
+    h.jobs.delete(live.key)
+    h.bytes -= live.bytes
+    this.#liveBytes -= live.bytes
+    this.#untrack(live)
+  }
+
+  /**
+   * The job `k` of `frame` is done (delivered, dropped, relocated): the frame is acked with its
+   * last job, and the tombstones naming it with the last frame they name. A job done before
+   * the others of its frame is named in a tombstone frame, written TOMBSTONE_MS later for all
+   * done meanwhile, and only for frames not released by then (a live webhook's frames mostly
+   * are: few tombstones are written). A process killed within TOMBSTONE_MS of a delivery may
+   * send it again after the restart (delivery is at least once; receivers de-duplicate on
+   * the event id); a stop writes them first.
+   */
+  #release (frame: Frame | undefined, k: string): void {
+    if (frame === undefined) return
+    if (--frame.jobs === 0) {
+      this.#o.spool.ack(frame.ref)
+      for (const t of frame.tombstones ?? []) if (--t.jobs === 0) this.#o.spool.ack(t.ref)
+      return
+    }
+    const keys = this.#done.get(frame)
+    if (keys === undefined) this.#done.set(frame, [k])
+    else keys.push(k)
+    if (!this.#doneQueued) {
+      this.#doneQueued = true
+      setTimeout(() => { this.#writeTombstones() }, TOMBSTONE_MS).unref()
+    }
+  }
+
+  #writeTombstones (): void {
+    this.#doneQueued = false
+    const done = this.#done
+    if (done.size === 0) return
+    this.#done = new Map()
+    const records: Tombstone[] = []
+    const named: Frame[] = []
+    for (const [frame, keys] of done) {
+      if (frame.jobs === 0) continue // released meanwhile: nothing of it replays
+      records.push({ done: frame.ref.id, keys })
+      named.push(frame)
+    }
+    if (records.length === 0) return
+    const ref = this.#o.spool.append(records)
+    if (ref === undefined) {
+      // outbox full or failing: after a restart these jobs are delivered again (receivers de-duplicate on the event id)
+      this.#limited.warn('webhook.tombstone_failed', { frames: records.length, outboxBytes: this.#o.spool.stats.bytes }, 'webhook outbox could not record finished deliveries: a restart would send them again')
+      return
+    }
+    this.#pin({ ref, jobs: 0 }, named)
+  }
+
+  /** Tombstone frame `t` is kept while a frame it names is (acked at once when none is). */
+  #pin (t: Frame, named: Array<Frame | undefined>): void {
+    for (const f of new Set(named)) {
+      if (f === undefined || f.jobs === 0) continue
+      t.jobs++
+      if (f.tombstones === undefined) f.tombstones = [t]
+      else f.tombstones.push(t)
+    }
+    if (t.jobs === 0) this.#o.spool.ack(t.ref)
+  }
+
   #track (live: Live): void {
-    if (live.ref === undefined) return
-    let seg = this.#bySegment.get(live.ref.segment)
+    if (live.frame === undefined) return
+    const name = live.frame.ref.segment
+    let seg = this.#bySegment.get(name)
     if (seg === undefined) {
       seg = { jobs: new Set(), bytes: 0 }
-      this.#bySegment.set(live.ref.segment, seg)
+      this.#bySegment.set(name, seg)
     }
     seg.jobs.add(live)
     seg.bytes += live.bytes
   }
 
   #untrack (live: Live): void {
-    if (live.ref === undefined) return
-    const seg = this.#bySegment.get(live.ref.segment)
+    if (live.frame === undefined) return
+    const name = live.frame.ref.segment
+    const seg = this.#bySegment.get(name)
     if (seg === undefined || !seg.jobs.delete(live)) return
     seg.bytes -= live.bytes
-    if (seg.jobs.size === 0) this.#bySegment.delete(live.ref.segment)
+    if (seg.jobs.size === 0) this.#bySegment.delete(name)
   }
 
   /** Longest queue drop; see the class comment. */
@@ -545,13 +715,8 @@ export class WebhookDispatcher implements ClickSink, ReclassificationSink {
   #finish (live: Live, why?: string): void {
     if (this.#jobs.get(live.key) !== live) return
     this.#scheduler.remove(live)
-    this.#jobs.delete(live.key)
-    const h = live.hook
-    h.jobs.delete(live.key)
-    h.bytes -= live.bytes
-    this.#liveBytes -= live.bytes
-    this.#untrack(live)
-    if (live.ref !== undefined) this.#o.spool.ack(live.ref)
+    this.#drop(live)
+    this.#release(live.frame, live.key)
     if (why !== undefined && (live.attempt === 0 || why.startsWith('dropped'))) {
       this.#records.add([{ event_id: live.job.eventId, webhook_id: live.job.webhookId, sid: live.job.sid, attempt: live.attempt, ts: Date.now(), status: 0, ok: false, latency_ms: 0, error: why, next_retry: null }])
     }
@@ -599,13 +764,13 @@ export class WebhookDispatcher implements ClickSink, ReclassificationSink {
     let moved = 0
     for (const live of set === undefined ? [] : [...set]) {
       if (moved >= budget) break
-      const ref = sp.append([JSON.stringify(live.job)])
+      const ref = sp.append([live.job])
       if (ref === undefined) break // no room or a disk error: try again later
-      const old = live.ref
+      const old = live.frame
       this.#untrack(live)
-      live.ref = ref
+      live.frame = { ref, jobs: 1 }
       this.#track(live)
-      if (old !== undefined) sp.ack(old)
+      this.#release(old, live.key)
       moved++
     }
     this.stats.relocated += moved
@@ -685,6 +850,7 @@ export class WebhookDispatcher implements ClickSink, ReclassificationSink {
     await Promise.race([Promise.allSettled([...this.#running]), new Promise(resolve => setTimeout(resolve, deadlineMs))])
     await Promise.all([this.#events.close(), this.#records.close()])
     await this.#agent.destroy().catch(() => {})
+    this.#writeTombstones()
     this.#o.spool.close()
   }
 }
@@ -718,20 +884,33 @@ function key (job: Job): string {
   return `${job.eventId}:${job.webhookId}`
 }
 
-function parseJob (text: unknown): Job | undefined {
-  if (typeof text !== 'string') return undefined
+/** A job as the outbox holds it (an object, or the JSON text of one in older frames); undefined for anything else. */
+function parseJob (record: unknown): Job | undefined {
   let j: Partial<Job> | null
-  try { j = JSON.parse(text) as Partial<Job> | null } catch { return undefined }
+  if (typeof record === 'string') {
+    try { j = JSON.parse(record) as Partial<Job> | null } catch { return undefined }
+  } else {
+    j = record as Partial<Job> | null
+  }
   if (j === null || typeof j !== 'object' || typeof j.eventId !== 'string' || typeof j.webhookId !== 'string' || typeof j.body !== 'string' ||
     typeof j.sid !== 'string' || typeof j.event !== 'string' || typeof j.createdAt !== 'number') return undefined
-  return j as Job
+  return { eventId: j.eventId, webhookId: j.webhookId, sid: j.sid, event: j.event, body: j.body, createdAt: j.createdAt }
 }
 
-/** Bytes of a spool frame holding one string: header, msgpack fixarray and str header, the text. */
-function frameBytes (text: string): number {
-  const n = Buffer.byteLength(text)
-  return 8 + 1 + (n < 32 ? 1 : n < 256 ? 2 : n < 65536 ? 3 : 5) + n
+function isTombstone (r: unknown): boolean {
+  const t = r as Partial<Tombstone> | null
+  return typeof t === 'object' && t !== null && typeof t.done === 'string' && Array.isArray(t.keys) && t.keys.every(k => typeof k === 'string')
 }
+
+/**
+ * Outbox bytes a job is counted for (fair share, compaction): its body and a fixed allowance
+ * for the ids, the event name, the time and msgpack's headers (about 110 bytes in a frame of
+ * many jobs, whose key list is written once per frame).
+ */
+function jobBytes (body: string): number {
+  return JOB_OVERHEAD_BYTES + Buffer.byteLength(body)
+}
+const JOB_OVERHEAD_BYTES = 128
 
 function hostOf (url: string): string {
   try { return new URL(url).host } catch { return '' }

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 import type { BotVerdict, ClickRow, Reclassification, ReclassifyReason } from '../records.js'
 
 /** The `message.clicked` event, field by field as in SPEC §6. */
@@ -21,7 +21,8 @@ export interface ClickedEvent {
  * de-duplicate on it (Standard Webhooks `webhook-id`).
  */
 export function eventIdFor (obsId: string): string {
-  const h = createHash('sha256').update(`message.clicked:${obsId}`).digest()
+  // one-shot crypto.hash, not a Hash object per click: about a tenth less (measured, bench/micro/event-id.mjs: 4.9 against 5.5 µs, load 26)
+  const h = hash('sha256', `message.clicked:${obsId}`, 'buffer')
   h[6] = (h[6] & 0x0f) | 0x50 // version 5 layout (name-based, SHA hash)
   h[8] = (h[8] & 0x3f) | 0x80
   const x = h.subarray(0, 16).toString('hex')

@@ -75,7 +75,8 @@ export async function userAgents () {
 
 // ---- ingest and storage
 export async function spool () {
-  return { crc32c: (await load('store/spool.js')).crc32c }
+  const m = await load('store/spool.js')
+  return { crc32c: m.crc32c, Spool: m.Spool }
 }
 export async function observations () {
   const m = await load('store/observations.js')
@@ -112,4 +113,17 @@ export async function rowInsert () {
 export async function analytics () {
   const m = await load('analytics/run.js')
   return { runAnalytics: m.runAnalytics }
+}
+
+// ---- webhooks
+/** eventIdFor: a click's stable webhook event id (src/webhooks/payload.ts). */
+export async function webhookPayload () {
+  const m = await load('webhooks/payload.js')
+  return { eventIdFor: m.eventIdFor }
+}
+
+/** The whole engine (startEngine), its config and bootstrap: for benches of one stage inside the real engine. */
+export async function wholeEngine () {
+  const [config, engine, log, projects] = await Promise.all([load('config.js'), load('engine/index.js'), load('log.js'), load('control/projects.js')])
+  return { loadConfig: config.loadConfig, startEngine: engine.startEngine, silentLogger: log.silentLogger, bootstrap: projects.bootstrap }
 }
