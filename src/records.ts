@@ -65,6 +65,12 @@ export interface Observation {
   scheme: string
   /** New Outlook's `x-native-host` header (`OneOutlook/…`): its own fetches carry it. */
   xNativeHost: string
+  /**
+   * A fetch of the message's honeypot link (its token carries HONEYPOT_LINK_INDEX;
+   * rewrite/honeypot.ts): no person can reach it, so whoever fetched it is a scanner for the
+   * message. Stored, never promoted to a click; classification evidence for its siblings.
+   */
+  honeypot: boolean
 }
 
 export type ObservationKey = keyof Observation
@@ -120,7 +126,8 @@ export const OBSERVATION_FIELDS: readonly ObservationField[] = [
   // Fields added after `blocked` follow it; a row spooled by an older version lacks them
   // (store/observations.ts reads such rows with the initial values).
   { key: 'scheme', column: 'scheme', type: 'string' },
-  { key: 'xNativeHost', column: 'x_native_host', type: 'string', header: 'x-native-host' }
+  { key: 'xNativeHost', column: 'x_native_host', type: 'string', header: 'x-native-host' },
+  { key: 'honeypot', column: 'honeypot', type: 'boolean' }
 ]
 
 /** The first field added to the table after it shipped: rows spooled before it end here. */

@@ -31,6 +31,8 @@ export interface Route {
   slug: string
   type: RouteType
   track_clicks: boolean
+  /** Add one honeypot link to each tracked message (rewrite/honeypot.ts); false for routes made before the setting. */
+  honeypot_link: boolean
   created_at: number
   updated_at: number
 }

@@ -106,7 +106,7 @@ export function slugOf (r: Route): string {
  * the check and the write run alone per project (`exclusive`); two nodes creating the same
  * slug in the same instant can both succeed (slugs are not claims: nothing routes by them).
  */
-export async function createRoute (plane: ControlPlane, project: Project, body: { name: string, type: RouteType, track_clicks?: boolean, slug?: string }): Promise<Route> {
+export async function createRoute (plane: ControlPlane, project: Project, body: { name: string, type: RouteType, track_clicks?: boolean, honeypot_link?: boolean, slug?: string }): Promise<Route> {
   if (body.type === 'inbound' && body.track_clicks === true) throw new ClicktrailError('CT_ERR_ROUTE_INBOUND_TRACKING')
   return await plane.exclusive(`route-slug:${project.project_id}`, async () => {
     const taken = new Set(plane.routes(project.project_id).map(slugOf))
@@ -120,7 +120,7 @@ export async function createRoute (plane: ControlPlane, project: Project, body: 
       for (let i = 2; taken.has(slug); i++) slug = `${base.slice(0, SLUG_MAX - String(i).length - 1)}-${i}`
     }
     const t = Date.now()
-    const r: Route = { route_id: randomUUID(), project_id: project.project_id, team_id: project.team_id, name: body.name, slug, type: body.type, track_clicks: body.track_clicks ?? false, created_at: t, updated_at: t }
+    const r: Route = { route_id: randomUUID(), project_id: project.project_id, team_id: project.team_id, name: body.name, slug, type: body.type, track_clicks: body.track_clicks ?? false, honeypot_link: body.honeypot_link ?? false, created_at: t, updated_at: t }
     await plane.write('routes', r)
     return r
   })
