@@ -21,6 +21,10 @@ const QUIET = [
   '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1'
 ]
 const WIDTHS = [1280, 390]
+/** In the page: the focused link's href and text, or null when focus is not on a link. */
+const FOCUSED_LINK = '(() => { const a = document.activeElement; return a instanceof HTMLAnchorElement ? (a.getAttribute(\'href\') ?? \'\') + \' \' + a.textContent : null })()'
+/** In the page: the honeypot's layout boxes, or null when it is not in the document. */
+const HONEYPOT_BOXES = '(() => { const el = document.querySelector(\'a[aria-hidden="true"][tabindex="-1"]\'); return el === null ? null : el.getClientRects().length })()'
 
 function honeypotMint (messageId: string) {
   return (url: string): string => trackedUrl(BASE_URL, SID, mintToken(ring, { sid: SID, messageId, linkIndex: HONEYPOT_LINK_INDEX, sentAt: SENT_AT, url }, { honeypot: true }))
@@ -29,10 +33,10 @@ function honeypotMint (messageId: string) {
 /** What the keyboard reaches: Tab through the page, each focused link's href and text, until focus leaves the links. */
 async function tabOrder (page: Page, max = 80): Promise<string[]> {
   const out: string[] = []
-  await page.evaluate(() => { (document.activeElement as HTMLElement | null)?.blur() })
+  await page.evaluate('document.activeElement?.blur()')
   for (let i = 0; i < max; i++) {
     await page.keyboard.press('Tab')
-    const link = await page.evaluate(() => { const a = document.activeElement; return a instanceof HTMLAnchorElement ? `${a.getAttribute('href') ?? ''} ${a.textContent ?? ''}` : null })
+    const link = await page.evaluate(FOCUSED_LINK) as string | null
     if (link === null) break
     out.push(link)
   }
@@ -67,7 +71,7 @@ t.test('rendered with and without the honeypot: pixel-identical, same tab order,
         await page.setContent(doc, { waitUntil: 'load' })
         const png = await page.screenshot({ fullPage: true, animations: 'disabled', caret: 'hide' })
         // The honeypot's layout boxes (null: not in the document).
-        const honeypotBoxes = await page.evaluate(() => { const el = document.querySelector('a[aria-hidden="true"][tabindex="-1"]'); return el === null ? null : el.getClientRects().length })
+        const honeypotBoxes = await page.evaluate(HONEYPOT_BOXES) as number | null
         return { png, tabs: await tabOrder(page), links: await accessibleLinks(page), honeypotBoxes }
       }
       const a = await shot(off.html)
