@@ -4,7 +4,7 @@ import { fromRow, OBSERVATION_COLUMNS, toRow } from '../../src/store/observation
 import { newObservation } from '../../src/records.js'
 
 // The spool keeps observations as prepared rows (toRow) across upgrades: a row written by a
-// version before the late fields (blocked; scheme and x_native_host, issue 16) must replay.
+// version before the late fields (blocked; scheme, x_native_host and honeypot, issue 16) must replay.
 
 function sample (): ReturnType<typeof newObservation> {
   return Object.assign(newObservation(), {
@@ -24,27 +24,32 @@ function sample (): ReturnType<typeof newObservation> {
     userAgent: 'UA',
     blocked: true,
     scheme: 'http',
-    xNativeHost: 'OneOutlook/1.2026.508.400'
+    xNativeHost: 'OneOutlook/1.2026.508.400',
+    honeypot: true
   })
 }
 
-t.test('a row round-trips with the scheme and x-native-host', async t => {
+t.test('a row round-trips with the scheme, x-native-host and honeypot', async t => {
   const o = sample()
   const back = fromRow(toRow(o, 'node-1'))
   t.same({ ...back }, { ...o })
-  t.equal(OBSERVATION_COLUMNS.at(-2), 'scheme')
-  t.equal(OBSERVATION_COLUMNS.at(-1), 'x_native_host')
+  t.equal(OBSERVATION_COLUMNS.at(-3), 'scheme')
+  t.equal(OBSERVATION_COLUMNS.at(-2), 'x_native_host')
+  t.equal(OBSERVATION_COLUMNS.at(-1), 'honeypot')
 })
 
 t.test('rows of older versions replay with the fields they lack at their initial values', async t => {
   const o = sample()
   const full = JSON.parse(toRow(o, 'node-1')) as unknown[]
-  const beforeScheme = fromRow(JSON.stringify(full.slice(0, -2)))
+  const beforeHoneypot = fromRow(JSON.stringify(full.slice(0, -1)))
+  t.equal(beforeHoneypot.xNativeHost, 'OneOutlook/1.2026.508.400', 'x-native-host was there')
+  t.equal(beforeHoneypot.honeypot, false, 'a row from before the honeypot column: not a honeypot')
+  const beforeScheme = fromRow(JSON.stringify(full.slice(0, -3)))
   t.equal(beforeScheme.blocked, true, 'blocked was there')
   t.same([beforeScheme.scheme, beforeScheme.xNativeHost], ['', ''], 'scheme and x-native-host unknown')
   t.equal(beforeScheme.userAgent, 'UA')
-  const beforeBlocked = fromRow(JSON.stringify(full.slice(0, -3)))
-  t.same([beforeBlocked.blocked, beforeBlocked.scheme, beforeBlocked.xNativeHost], [false, '', ''])
-  t.throws(() => fromRow(JSON.stringify(full.slice(0, -4))), TypeError, 'shorter than any version wrote')
+  const beforeBlocked = fromRow(JSON.stringify(full.slice(0, -4)))
+  t.same([beforeBlocked.blocked, beforeBlocked.scheme, beforeBlocked.xNativeHost, beforeBlocked.honeypot], [false, '', '', false])
+  t.throws(() => fromRow(JSON.stringify(full.slice(0, -5))), TypeError, 'shorter than any version wrote')
   t.throws(() => fromRow(JSON.stringify([...full, 'extra'])), TypeError, 'longer than this version writes')
 })
