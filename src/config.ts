@@ -47,6 +47,8 @@ export interface Config {
   apiPort: number
   configRefreshMs: number
   promotionWindowMs: number
+  /** Recipients' addresses are kept whole this long after the click, then as the project's ip_addresses allows. */
+  addressPrivacyAfterMs: number
   poolThreads: number
   poolMaxQueue: number
   webhookTimeoutMs: number
@@ -122,6 +124,7 @@ const SPECS: ReadonlyArray<Omit<OptionSpec, 'aliases'>> = [
   { key: 'apiHost', flag: 'api-host', env: 'API_HOST', kind: 'string', default: '127.0.0.1', doc: 'address the Team API binds' },
   { key: 'apiPort', flag: 'api-port', env: 'API_PORT', kind: 'int', default: '8081', min: 0, max: 65535, doc: 'Team API port (0 = any free port)' },
   { key: 'configRefreshMs', flag: 'config-refresh-ms', env: 'CONFIG_REFRESH_MS', kind: 'int', default: '2000', min: 50, max: 600_000, doc: 'how often each node checks ClickHouse for control-plane changes made on other nodes' },
+  { key: 'addressPrivacyAfterMs', flag: 'address-privacy-after-ms', env: 'ADDRESS_PRIVACY_AFTER_MS', kind: 'int', default: '86400000', min: 60_000, max: 31 * 86_400_000, doc: 'recipients\' IP addresses are kept whole this long after the click (classification and late evidence need them), then only as the project\'s ip_addresses setting allows (full, truncated, none); keep it at least the late-reclassification horizon' },
   { key: 'promotionWindowMs', flag: 'promotion-window-ms', env: 'PROMOTION_WINDOW_MS', kind: 'int', default: '15000', min: 0, max: 600_000, doc: 'how long a click waits for the rest of its message before its verdict is final (bursts, shadow pairs)' },
   { key: 'poolThreads', flag: 'pool-threads', env: 'POOL_THREADS', kind: 'int', default: '2', min: 1, max: 256, doc: 'worker threads for rewriting and classification' },
   { key: 'poolMaxQueue', flag: 'pool-max-queue', env: 'POOL_MAX_QUEUE', kind: 'int', default: '256', min: 1, max: 1_000_000, doc: 'tasks waiting for a worker at most; past it rewriting answers 503' },

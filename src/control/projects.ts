@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto'
 import type { ControlPlane } from './plane.js'
 import { hashToken } from './plane.js'
-import { DEFAULT_RETENTION_DAYS, DEFAULT_TOKEN_TTL_DAYS, type Project, type Route, type RouteType, type Team } from './model.js'
+import { DEFAULT_IP_ADDRESSES, DEFAULT_RETENTION_DAYS, DEFAULT_TOKEN_TTL_DAYS, type IpAddressMode, type Project, type Route, type RouteType, type Team } from './model.js'
 import { ClicktrailError } from '../errors.js'
 
 const ID_ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789'
@@ -59,7 +59,7 @@ const sidTaken = (sid: string): ClicktrailError => new ClicktrailError('CT_ERR_S
  * project row is written first (invisible until it holds its sid's claim), then the sid is
  * claimed, and a lost claim withdraws both rows and answers 409.
  */
-export async function createProject (plane: ControlPlane, teamId: string, body: { name: string, sid?: string, token_ttl_days?: number, retention_days?: number }): Promise<Project> {
+export async function createProject (plane: ControlPlane, teamId: string, body: { name: string, sid?: string, token_ttl_days?: number, retention_days?: number, ip_addresses?: IpAddressMode }): Promise<Project> {
   const sid = body.sid ?? newSid(plane)
   return await plane.exclusive(`sid:${sid}`, async () => {
     if (plane.projectBySid(sid) !== undefined) throw sidTaken(sid)
@@ -71,6 +71,7 @@ export async function createProject (plane: ControlPlane, teamId: string, body: 
       name: body.name,
       token_ttl_days: body.token_ttl_days ?? DEFAULT_TOKEN_TTL_DAYS,
       retention_days: body.retention_days ?? DEFAULT_RETENTION_DAYS,
+      ip_addresses: body.ip_addresses ?? DEFAULT_IP_ADDRESSES,
       created_at: t,
       updated_at: t
     }

@@ -21,6 +21,7 @@ import { checkKeyLedger, databaseState } from '../store/key-ledger.js'
 import { Quarantine } from '../store/quarantine.js'
 import { BatchedWriter } from '../store/batched.js'
 import { ClickHousePromotionStore } from '../store/promotion.js'
+import { AddressPrivacy } from '../store/privacy.js'
 import { IngestPipeline, type RowWriter } from '../ingest/pipeline.js'
 import { Promoter } from '../promote/promoter.js'
 import type { ClassifyBatch } from '../promote/types.js'
@@ -97,6 +98,8 @@ export interface Engine extends RedirectEngine {
   readonly pool: RewritePool
   readonly admin: AdminServer
   readonly api: ApiServer
+  /** Brings stored recipients' addresses past the horizon to their project's setting. */
+  readonly privacy: AddressPrivacy
 }
 
 export interface EngineOptions {
@@ -221,6 +224,15 @@ async function assemble (config: Config, log: Logger, options: EngineOptions, lo
     retryMaxMs: config.retryMaxMs,
     clicks: dispatcher
   })
+  const privacy = new AddressPrivacy({
+    client: store.writer,
+    log,
+    projects: () => plane.projects(),
+    afterMs: config.addressPrivacyAfterMs,
+    // A few passes per horizon, at most hourly: an address is kept at most a pass longer.
+    intervalMs: Math.max(10_000, Math.min(3_600_000, Math.floor(config.addressPrivacyAfterMs / 4))),
+    cluster: config.clickhouseCluster
+  })
   let writer: RowWriter = { insert: async (rows, token) => { await insertObservationRows(store.writer, rows, token) } }
   if (options.wrapWriter !== undefined) writer = options.wrapWriter(writer)
   const pipeline = new IngestPipeline({
@@ -286,6 +298,7 @@ async function assemble (config: Config, log: Logger, options: EngineOptions, lo
     { name: 'webhooks', start: async () => { await dispatcher.start() }, stop: async () => { await dispatcher.stop() }, metrics: () => dispatcher.metrics() },
     { name: 'promotion', start: async () => { await promoter.start() }, stop: async () => { await promoter.stop() }, metrics: () => promoter.metrics() },
     { name: 'ingest', start: async () => { await pipeline.start() }, metrics: () => pipeline.metrics() },
+    { name: 'address privacy', start: () => { privacy.start() }, stop: async () => { await privacy.stop() }, metrics: () => privacy.metrics() },
     {
       name: 'admin listener',
       start: async () => { log.info({ host: config.adminHost, port: await admin.start(config.adminHost, config.adminPort) }, 'admin listener (POST /sql, GET /metrics, /blocks) ready') },
@@ -324,7 +337,8 @@ async function assemble (config: Config, log: Logger, options: EngineOptions, lo
     messageIds,
     pool,
     admin,
-    api
+    api,
+    privacy
   }
 }
 
