@@ -1,4 +1,5 @@
 import t from 'tap'
+import { request as httpRequest } from 'node:http'
 import { startTestEngine } from '../helpers/engine.js'
 import { api } from '../helpers/api.js'
 import { CHROME_NAVIGATION as CHROME, request } from '../helpers/http.js'
@@ -111,4 +112,35 @@ t.test('the setting through PATCH and Lettermint\'s PUT settings', async t => {
   t.equal(put.body.data.settings.track_clicks, true, 'track_clicks unchanged')
   const bad = await api(e.api.port, 'PATCH', `/v1/routes/${id}`, token, { honeypot_link: 'yes' })
   t.equal(bad.status, 400)
+})
+
+t.test('MIME sends: one honeypot per message, in the first HTML part with a tracked link', async t => {
+  const e = await startTestEngine(t)
+  const { token, routes } = e.team!
+  const id = routes[1].route_id
+  t.equal((await api(e.api.port, 'PATCH', `/v1/routes/${id}`, token, { honeypot_link: true })).status, 200)
+  await until('the setting reaches the plane', () => e.plane.route(id)?.honeypot_link === true)
+  const part = (href: string): string[] => ['--b', 'Content-Type: text/html; charset=utf-8', '', `<html><body><p><a href="${href}">Go</a></p></body></html>`]
+  const raw = Buffer.from([
+    'From: a@acme.example', 'To: b@example.com', 'Subject: two parts', 'MIME-Version: 1.0',
+    'Content-Type: multipart/mixed; boundary="b"', '',
+    ...part('mailto:x@example.com'), ...part('https://example.com/one'), ...part('https://example.com/two'), '--b--', ''
+  ].join('\r\n'))
+  const res = await new Promise<{ status: number, headers: Record<string, unknown>, body: string }>((resolve, reject) => {
+    const r = httpRequest({ host: '127.0.0.1', port: e.api.port, method: 'POST', path: `/v1/rewrite/mime?route_id=${id}`, headers: { authorization: `Bearer ${token}`, 'content-type': 'message/rfc822', 'content-length': String(raw.length) }, agent: false }, res => {
+      const chunks: Buffer[] = []
+      res.on('data', (c: Buffer) => chunks.push(c))
+      res.on('end', () => { resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }) })
+    })
+    r.on('error', reject)
+    r.end(raw)
+  })
+  t.equal(res.status, 200)
+  t.equal(res.headers['x-clicktrail-links'], '3', 'the link table: three links, no honeypot')
+  const hidden = [...res.body.matchAll(/<a href="[^"]+" tabindex="-1" aria-hidden="true"/g)]
+  t.equal(hidden.length, 1, 'one honeypot in the message')
+  const at = res.body.indexOf(hidden[0][0])
+  t.ok(at > res.body.indexOf('mailto:x@example.com'), 'not in the first part, which has no tracked link')
+  t.ok(at < res.body.indexOf('">Go</a></p></body></html>', res.body.indexOf('mailto:x@example.com') + 40), 'in the second part')
+  t.notOk(res.body.includes('https://example.com/one'), 'the second part\'s link is tracked')
 })
