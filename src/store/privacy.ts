@@ -1,4 +1,5 @@
 import type { ClickHouseClient } from '@clickhouse/client'
+import { isIP } from 'node:net'
 import type { Logger } from '../log.js'
 import { limited } from '../log-limit.js'
 import { counter, gauge, type Metric } from '../metrics.js'
@@ -21,12 +22,12 @@ export const DEFAULT_IP_ADDRESSES: IpAddressMode = 'truncated'
 
 /**
  * An address as `truncated` keeps it, in ClickHouse SQL (`col` is a column name): a.b.c.0, the
- * /48 of IPv6 (`2001:db8:abcd::`), '' for anything else. Only functions that never throw: a
+ * /48 of IPv6 (`2001:db8:abcd::`), the IPv4 /24 of an IPv4-mapped one, '' for anything else. Only functions that never throw: a
  * mutation that throws on one row is retried by ClickHouse for ever and holds up the
  * table's later mutations (multiIf evaluates every branch on every row).
  */
 export function truncatedSql (col: string): string {
-  return `multiIf(isIPv4String(${col}), IPv4NumToString(bitAnd(IPv4StringToNumOrDefault(${col}), toUInt32(4294967040))), isIPv6String(${col}), cutIPv6(IPv6StringToNumOrDefault(${col}), 10, 0), '')`
+  return `multiIf(isIPv4String(${col}), IPv4NumToString(bitAnd(IPv4StringToNumOrDefault(${col}), toUInt32(4294967040))), isIPv6String(${col}), cutIPv6(IPv6StringToNumOrDefault(${col}), 10, 1), '')`
 }
 
 /** What `mode` keeps of column `col`, in SQL. */
@@ -34,6 +35,61 @@ export function keptSql (col: string, mode: IpAddressMode): string {
   if (mode === 'full') return col
   if (mode === 'none') return "''"
   return truncatedSql(col)
+}
+
+/**
+ * What `mode` keeps of one address, as the pass writes it (the same text ClickHouse's
+ * functions give): for what the Team API shows before the pass has run. Idempotent.
+ */
+export function keptAddress (ip: string, mode: IpAddressMode): string {
+  if (mode === 'full') return ip
+  if (mode === 'none') return ''
+  const kind = isIP(ip)
+  if (kind === 4) return ip.slice(0, ip.lastIndexOf('.')) + '.0'
+  if (kind !== 6) return ''
+  const g = ipv6Groups(ip)
+  if (g === undefined) return ''
+  // IPv4-mapped (`::ffff:a.b.c.d`): its IPv4 /24, as ClickHouse's cutIPv6 writes it.
+  if (g[0] === 0 && g[1] === 0 && g[2] === 0 && g[3] === 0 && g[4] === 0 && g[5] === 0xffff) return `::ffff:${g[6] >> 8}.${g[6] & 255}.${g[7] >> 8}.0`
+  return formatIpv6([g[0], g[1], g[2], 0, 0, 0, 0, 0])
+}
+
+/** The eight 16-bit groups of an IPv6 address isIP accepted (a dotted IPv4 tail included). */
+function ipv6Groups (ip: string): number[] | undefined {
+  let s = ip
+  const zone = s.indexOf('%')
+  if (zone !== -1) s = s.slice(0, zone)
+  const lastColon = s.lastIndexOf(':')
+  if (s.indexOf('.', lastColon) !== -1) { // `::ffff:1.2.3.4`: the tail as two groups
+    const b = s.slice(lastColon + 1).split('.').map(Number)
+    s = `${s.slice(0, lastColon + 1)}${((b[0] << 8) | b[1]).toString(16)}:${((b[2] << 8) | b[3]).toString(16)}`
+  }
+  const parse = (part: string): number[] => part === '' ? [] : part.split(':').map(h => parseInt(h, 16))
+  const gap = s.indexOf('::')
+  if (gap === -1) {
+    const all = parse(s)
+    return all.length === 8 ? all : undefined
+  }
+  const left = parse(s.slice(0, gap))
+  const right = parse(s.slice(gap + 2))
+  const zeros = 8 - left.length - right.length
+  return zeros < 1 ? undefined : [...left, ...new Array<number>(zeros).fill(0), ...right]
+}
+
+/** RFC 5952 text: lower-case hex, no leading zeros, the longest run of two or more zero groups as `::`. */
+function formatIpv6 (g: number[]): string {
+  let best = -1
+  let bestLen = 1
+  for (let i = 0; i < 8;) {
+    if (g[i] !== 0) { i++; continue }
+    let j = i
+    while (j < 8 && g[j] === 0) j++
+    if (j - i > bestLen) { best = i; bestLen = j - i }
+    i = j
+  }
+  const hex = g.map(x => x.toString(16))
+  if (best === -1) return hex.join(':')
+  return hex.slice(0, best).join(':') + '::' + hex.slice(best + bestLen).join(':')
 }
 
 /** The address columns of each table holding recipients' addresses. */

@@ -5,7 +5,7 @@ import { api } from '../helpers/api.js'
 import { CHROME_NAVIGATION as CHROME, request } from '../helpers/http.js'
 import { until } from '../helpers/wait.js'
 import { mintToken } from '../../src/token/codec.js'
-import { privacyMutations } from '../../src/store/privacy.js'
+import { keptAddress, privacyMutations, truncatedSql } from '../../src/store/privacy.js'
 
 // The project setting ip_addresses (full | truncated | none), end to end: clicks through the
 // real redirect server from an IPv4 and an IPv6 address (behind a trusted proxy on loopback),
@@ -51,6 +51,23 @@ t.test('ip_addresses: full, truncated, none — whole within the horizon, then a
   await e.privacy.runOnce()
   for (const sid of sids) t.same(ipsOf(await clicks(), sid), [V4, V6].sort(), `${sid}: whole within the horizon`)
 
+  // …but what leaves the engine through the Team API already holds only what the setting allows.
+  const exported = async (sid: string, csv = false): Promise<{ ips: string[], raw: string }> => {
+    const pid = e.plane.projectBySid(sid)!.project_id
+    const r = await api(e.api.port, 'GET', `/v1/projects/${pid}/clicks?include_machine_events=true${csv ? '&format=csv' : ''}`, token)
+    t.equal(r.status, 200)
+    return { ips: csv ? [] : [...new Set((r.body.data as Array<{ ip: string }>).map(x => x.ip))].sort(), raw: r.raw }
+  }
+  t.same((await exported('ptrunc')).ips, ['198.51.100.0', '2001:db8:abcd::'].sort(), 'export within the horizon, truncated')
+  t.same((await exported('pnone')).ips, [''], 'export within the horizon, none')
+  t.same((await exported('pfull')).ips, [V4, V6].sort(), 'export, full')
+  const csvTrunc = (await exported('ptrunc', true)).raw
+  t.ok(csvTrunc.includes(',198.51.100.0,') && csvTrunc.includes(',2001:db8:abcd::,'), 'CSV export within the horizon, truncated')
+  t.notOk(csvTrunc.includes(V4) || csvTrunc.includes(V6), 'no whole address in it')
+  const csvNone = (await exported('pnone', true)).raw
+  t.notOk(csvNone.includes('198.51.100') || csvNone.includes('2001:db8'), 'CSV export within the horizon, none: no address at all')
+  t.ok((await exported('pfull', true)).raw.includes(`,${V4},`), 'CSV export, full')
+
   // Past the horizon.
   const ran = await e.privacy.runOnce(Date.now() + AFTER_MS + 60_000)
   t.ok(ran > 0, `${ran} mutations`)
@@ -81,6 +98,15 @@ t.test('ip_addresses: full, truncated, none — whole within the horizon, then a
   await e.privacy.runOnce(Date.now() + AFTER_MS + 120_000)
   t.same(await clicks(), before, 'a second pass changes nothing')
   t.ok(e.privacy.passes >= 3)
+})
+
+t.test('keptAddress writes what the SQL of the pass writes', async t => {
+  const e = await startTestEngine(t)
+  const ips = ['198.51.100.77', '10.1.2.3', '2001:db8:abcd:12::1', '2001:db8::1', '::1', '2001:0:abcd:1:2:3:4:5', '1:2:3:4:5:6:7:8', 'fe80::1', '::ffff:1.2.3.4', '::ffff:c633:644d', 'junk', '', '198.51.100.0', '2001:db8:abcd::']
+  const [row] = await (await e.store.reader.query({ query: `SELECT arrayMap(ip -> ${truncatedSql('ip')}, {ips:Array(String)}) AS out`, query_params: { ips }, format: 'JSONEachRow' })).json<{ out: string[] }>()
+  t.same(ips.map(ip => keptAddress(ip, 'truncated')), row.out, 'the same text for every address')
+  t.same(ips.map(ip => keptAddress(ip, 'none')), ips.map(() => ''))
+  t.same(ips.map(ip => keptAddress(ip, 'full')), ips)
 })
 
 t.test('the mutations: only non-full projects, only rows past the horizon still holding more than allowed', async t => {
