@@ -53,6 +53,8 @@ export interface Config {
   promotionNodeGraceMs: number
   /** How long after a click late evidence may still change its verdict; 0 = never. */
   lateEvidenceHorizonMs: number
+  /** Recipients' addresses are kept whole this long after the click, then as the project's ip_addresses allows. */
+  addressPrivacyAfterMs: number
   poolThreads: number
   poolMaxQueue: number
   webhookTimeoutMs: number
@@ -128,6 +130,7 @@ const SPECS: ReadonlyArray<Omit<OptionSpec, 'aliases'>> = [
   { key: 'apiHost', flag: 'api-host', env: 'API_HOST', kind: 'string', default: '127.0.0.1', doc: 'address the Team API binds' },
   { key: 'apiPort', flag: 'api-port', env: 'API_PORT', kind: 'int', default: '8081', min: 0, max: 65535, doc: 'Team API port (0 = any free port)' },
   { key: 'configRefreshMs', flag: 'config-refresh-ms', env: 'CONFIG_REFRESH_MS', kind: 'int', default: '2000', min: 50, max: 600_000, doc: 'how often each node checks ClickHouse for control-plane changes made on other nodes' },
+  { key: 'addressPrivacyAfterMs', flag: 'address-privacy-after-ms', env: 'ADDRESS_PRIVACY_AFTER_MS', kind: 'int', default: '86400000', min: 60_000, max: 31 * 86_400_000, doc: 'recipients\' IP addresses are kept whole this long after the click (classification and late evidence need them), then only as the project\'s ip_addresses setting allows (full, truncated, none); never less than --late-evidence-horizon-ms, which needs whole addresses' },
   { key: 'promotionWindowMs', flag: 'promotion-window-ms', env: 'PROMOTION_WINDOW_MS', kind: 'int', default: '15000', min: 0, max: 600_000, doc: 'how long a click waits for the rest of its message before its verdict is final (bursts, shadow pairs)' },
   { key: 'promotionPartitions', flag: 'promotion-partitions', env: 'PROMOTION_PARTITIONS', kind: 'int', default: 'auto', min: 0, max: 4096, auto: () => -1, doc: 'partitions of the message-id space promoted by the nodes sharing one ClickHouse, each by the one live node holding its lease, from every node\'s observations (see README, Running a cluster); the same on every node; 0 = each node promotes only the observations it captured (one node); auto = 64 with --clickhouse-cluster, else 0' },
   { key: 'promotionLeaseMs', flag: 'promotion-lease-ms', env: 'PROMOTION_LEASE_MS', kind: 'int', default: '15000', min: 300, max: 600_000, doc: 'with promotion partitions: how long a node\'s heartbeat keeps it and its partition leases live (renewed every third of it); a crashed node\'s partitions move after about 4/3 of it; clocks of the nodes must agree within a third of it' },

@@ -3,6 +3,7 @@ import { stringify } from 'csv-stringify/sync'
 import type { Store } from '../store/client.js'
 import { clickPage, clickStats, EXPORT_COLUMNS, exportPages, messageKnown, messageLinks, type ClickFilter, type ExportRow, type StatsCell } from '../store/events.js'
 import type { ClickRow } from '../records.js'
+import { DEFAULT_IP_ADDRESSES, keptAddress, type IpAddressMode } from '../store/privacy.js'
 import { clickedData, eventIdFor } from '../webhooks/payload.js'
 import { ClicktrailError } from '../errors.js'
 import { notFound } from './errors.js'
@@ -72,17 +73,23 @@ export function messageEvent (c: ClickRow): Record<string, unknown> {
   return { message_id: messageId, event: 'clicked', tag: tag === '' ? null : tag, tags: [], metadata, timestamp: new Date(c.ts).toISOString(), event_id: eventIdFor(c.obs_id), ...click }
 }
 
-/** One click as an export row: its message event, and what only the export carries. */
-function exportRow (c: ClickRow): Record<string, unknown> {
-  return { ...messageEvent(c), sent_at: new Date(c.sent_at * 1000).toISOString(), ip: c.ip, method: c.method }
+/**
+ * One click as an export row: its message event, and what only the export carries. The
+ * address as the project's ip_addresses keeps it: stored whole only within the late-evidence
+ * horizon (store/privacy.ts), it never leaves the engine whole unless the project keeps it so.
+ */
+function exportRow (c: ClickRow, mode: IpAddressMode): Record<string, unknown> {
+  return { ...messageEvent(c), sent_at: new Date(c.sent_at * 1000).toISOString(), ip: keptAddress(c.ip, mode), method: c.method }
 }
+const IP_CELL = EXPORT_COLUMNS.findIndex(c => c[0] === 'ip')
 
 /** The CSV columns: the fields of the JSON export row, the bot object spread out. */
 export const CSV_COLUMNS = EXPORT_COLUMNS.map(c => c[0])
 
 /** An export row's cells as CSV fields: the event id from the obs_id, the metadata as JSON. */
-function csvCells (r: ExportRow): unknown[] {
+function csvCells (r: ExportRow, mode: IpAddressMode): unknown[] {
   const cells = r.cells
+  cells[IP_CELL] = keptAddress(cells[IP_CELL] as string, mode)
   cells[0] = eventIdFor(r.obs_id)
   cells[6] = JSON.stringify(cells[6])
   return cells
@@ -120,7 +127,7 @@ class ExportSlots {
  * refusal is still a proper 429, and a stream never started never holds one) and given back
  * when the generator finishes, fails or is closed.
  */
-async function * csvExport (store: Store, slots: ExportSlots, teamId: string, f: ClickFilter & { fromMs: number, toMs: number }): AsyncGenerator<string> {
+async function * csvExport (store: Store, slots: ExportSlots, teamId: string, f: ClickFilter & { fromMs: number, toMs: number }, mode: IpAddressMode): AsyncGenerator<string> {
   if (!slots.take(teamId)) {
     throw new ClicktrailError('CT_ERR_EXPORT_BUSY', undefined, { headers: { 'Retry-After': String(EXPORT_RETRY_AFTER_S) }, details: { per_team: MAX_EXPORTS_PER_TEAM, per_node: MAX_EXPORTS } })
   }
@@ -131,7 +138,7 @@ async function * csvExport (store: Store, slots: ExportSlots, teamId: string, f:
       if (Date.now() > deadline) throw new Error(`the export ran past ${EXPORT_MAX_MS / 60_000} minutes; cut`)
       for (let i = 0; i < rows.length; i += CSV_CHUNK_ROWS) {
         if (i > 0) await yieldToLoop()
-        yield header + stringify(rows.slice(i, i + CSV_CHUNK_ROWS).map(csvCells), CSV_OPTIONS)
+        yield header + stringify(rows.slice(i, i + CSV_CHUNK_ROWS).map(r => csvCells(r, mode)), CSV_OPTIONS)
         header = ''
       }
     }
@@ -352,7 +359,7 @@ export function eventRoutes (store: Store): RouteDef[] {
             status: 200,
             contentType: 'text/csv; charset=utf-8',
             headers: { 'Content-Disposition': `attachment; filename="clicks-${p.sid}.csv"` },
-            stream: csvExport(store, slots, ctx.teamId, f)
+            stream: csvExport(store, slots, ctx.teamId, f, p.ip_addresses ?? DEFAULT_IP_ADDRESSES)
           }
         }
         const perPage = integer(q, 'per_page', 1, MAX_PER_PAGE, DEFAULT_PER_PAGE)
@@ -360,7 +367,7 @@ export function eventRoutes (store: Store): RouteDef[] {
         // Newest first (the dashboard's recent clicks): the latest rows, read backwards from the range's end.
         const newest = oneOf(q, 'order', ['oldest', 'newest'] as const) === 'newest'
         const rows = await clickPage(store.reader, settings, f, cursor, cursor?.direction ?? (newest ? 'prev' : 'next'), perPage + 1)
-        return { status: 200, body: cursorPage(rows, perPage, cursor, newest, `/v1/projects/${p.project_id}/clicks`, q, exportRow) }
+        return { status: 200, body: cursorPage(rows, perPage, cursor, newest, `/v1/projects/${p.project_id}/clicks`, q, c => exportRow(c, p.ip_addresses ?? DEFAULT_IP_ADDRESSES)) }
       }
     }
   ]

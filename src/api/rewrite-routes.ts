@@ -170,6 +170,7 @@ export function rewriteRoutes (s: RewriteServices): RouteDef[] {
             messageIds,
             sentAt,
             track: tracking.enabled,
+            honeypot: route.honeypot_link === true,
             answer: { route_id: route.route_id, tracking },
             limits
           })
@@ -206,7 +207,8 @@ export function rewriteRoutes (s: RewriteServices): RouteDef[] {
           sentAt,
           trackClicks: route.track_clicks && route.type !== 'inbound',
           overridable: route.type !== 'inbound',
-          maxLinks: limits.maxLinks
+          maxLinks: limits.maxLinks,
+          honeypot: route.honeypot_link === true
         })
         const reason: TrackingReason = route.type === 'inbound' ? 'inbound_route' : out.override !== undefined ? 'per_email_override' : 'route_setting'
         const h = headerFields(raw)

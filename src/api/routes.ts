@@ -110,7 +110,7 @@ export function routeFacts (plane: ControlPlane, r: Route): { isDefault: boolean
 }
 
 /** PATCH and PUT of a route: tracking can never be turned on for an inbound route (422). */
-async function updateRoute (ctx: Ctx, change: { name?: string, track_clicks?: boolean }): Promise<Route> {
+async function updateRoute (ctx: Ctx, change: { name?: string, track_clicks?: boolean, honeypot_link?: boolean }): Promise<Route> {
   const current = ownRoute(ctx)
   if (current.type === 'inbound' && change.track_clicks === true) throw inboundTracking()
   const r: Route = { ...current, ...change, updated_at: now() }
@@ -233,13 +233,13 @@ export const ROUTES: RouteDef[] = [
     method: 'post',
     path: '/v1/projects/:project_id/routes',
     operationId: 'createRoute',
-    summary: 'Create a route: {name, type or route_type, slug?, track_clicks?} (inbound routes cannot track clicks). /v1 answers the route; /lettermint/v1 answers {data, message}',
+    summary: 'Create a route: {name, type or route_type, slug?, track_clicks?, honeypot_link?} (inbound routes cannot track clicks). /v1 answers the route; /lettermint/v1 answers {data, message}',
     tag: 'routes',
     request: 'RouteCreate',
     response: { status: 201, schema: 'Route' },
     errors: [400, 404, 409, 413, 422],
     async handler (ctx) {
-      const { route_type: routeType, type, ...rest } = ctx.body as { route_type?: RouteType, type?: RouteType, name: string, slug?: string | null, track_clicks?: boolean }
+      const { route_type: routeType, type, ...rest } = ctx.body as { route_type?: RouteType, type?: RouteType, name: string, slug?: string | null, track_clicks?: boolean, honeypot_link?: boolean }
       if (type !== undefined && routeType !== undefined && type !== routeType) throw invalid('type and route_type differ; give one of them', { field: 'route_type' })
       const t = type ?? routeType
       if (t === undefined) throw invalid(ctx.dialect === 'lettermint' ? 'missing field "route_type"' : 'missing field "type"', { field: ctx.dialect === 'lettermint' ? 'route_type' : 'type' })
@@ -294,16 +294,17 @@ export const ROUTES: RouteDef[] = [
     method: 'put',
     path: '/v1/routes/:route_id',
     operationId: 'replaceRouteSettings',
-    summary: 'Update a route as Lettermint does: {"name"?, "settings": {"track_clicks": true}}; answers {data, message}',
+    summary: 'Update a route as Lettermint does: {"name"?, "settings": {"track_clicks": true, "honeypot_link"?: true}}; answers {data, message}',
     tag: 'routes',
     request: 'RouteSettingsUpdate',
     response: { status: 200, schema: { type: 'object', required: ['data', 'message'], properties: { data: { $ref: '#/components/schemas/Route' }, message: { type: 'string' } } } },
     errors: [400, 404, 413, 422],
     async handler (ctx) {
-      const b = ctx.body as { name?: string | null, settings?: { track_clicks?: boolean | null } | null }
-      const change: { name?: string, track_clicks?: boolean } = {}
+      const b = ctx.body as { name?: string | null, settings?: { track_clicks?: boolean | null, honeypot_link?: boolean | null } | null }
+      const change: { name?: string, track_clicks?: boolean, honeypot_link?: boolean } = {}
       if (typeof b.name === 'string') change.name = b.name
       if (typeof b.settings?.track_clicks === 'boolean') change.track_clicks = b.settings.track_clicks
+      if (typeof b.settings?.honeypot_link === 'boolean') change.honeypot_link = b.settings.honeypot_link
       const r = await updateRoute(ctx, change)
       return { status: 200, body: { data: routeView(r, routeFacts(ctx.plane, r)), message: 'Route updated successfully.' } }
     }

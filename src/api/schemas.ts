@@ -2,7 +2,7 @@
  * JSON Schemas of every Team API body and response, used both to validate requests (ajv)
  * and to build the OpenAPI document, so the two cannot disagree.
  */
-import { DOMAIN_STATUSES, ROUTE_TYPES, WEBHOOK_EVENTS } from '../control/model.js'
+import { DOMAIN_STATUSES, IP_ADDRESS_MODES, ROUTE_TYPES, WEBHOOK_EVENTS } from '../control/model.js'
 import { ANALYTICS_LIMITS, DIMENSIONS, INCLUDES, METRICS, OPERATORS } from '../analytics/query.js'
 
 type Schema = Record<string, unknown>
@@ -21,6 +21,8 @@ const routeType = { type: 'string', enum: [...ROUTE_TYPES] }
 const slug = { type: 'string', minLength: 1, maxLength: 64, pattern: '^[a-z0-9]+(?:-[a-z0-9]+)*$', description: 'the route\'s name within its project; default: from the name (`-2`, `-3`… when taken)' }
 const webhookName = { type: 'string', minLength: 1, maxLength: 200 }
 const nullableBoolean = { type: ['boolean', 'null'] }
+const ipAddresses = { type: 'string', enum: [...IP_ADDRESS_MODES], description: 'what is kept of recipients\' IP addresses once the late-evidence horizon (--address-privacy-after-ms, default 24 h) has passed: full, truncated (IPv4 /24, IPv6 /48; the default) or none (README, Privacy)' }
+const honeypotLink = { type: 'boolean', default: false, description: 'add one honeypot link to each tracked message: invisible and unreachable for people, fetched by link scanners, whose fetch marks the fetcher a scanner for that message (README, Honeypot links)' }
 
 const CLASSIFICATIONS = ['genuine', 'privacy_proxy', 'security_scanner', 'link_preview', 'generic_bot']
 // The click fields of the message.clicked webhook (SPEC §6), as message events carry them.
@@ -119,15 +121,15 @@ const analyticsPoint = {
 
 export const schemas: Record<string, Schema> = {
   MessageEvent: messageEvent,
-  ProjectCreate: { type: 'object', additionalProperties: false, required: ['name'], properties: { name, sid, token_ttl_days: ttlDays, retention_days: retentionDays } },
-  ProjectUpdate: { type: 'object', additionalProperties: false, minProperties: 1, properties: { name, token_ttl_days: ttlDays, retention_days: retentionDays } },
-  RouteCreate: { type: 'object', additionalProperties: false, required: ['name'], description: 'type (clicktrail) or route_type (Lettermint): one is required', properties: { name, type: routeType, route_type: routeType, slug: { ...slug, type: ['string', 'null'] }, track_clicks: { type: 'boolean', default: false } } },
-  RouteUpdate: { type: 'object', additionalProperties: false, minProperties: 1, properties: { name, track_clicks: { type: 'boolean' } } },
+  ProjectCreate: { type: 'object', additionalProperties: false, required: ['name'], properties: { name, sid, token_ttl_days: ttlDays, retention_days: retentionDays, ip_addresses: ipAddresses } },
+  ProjectUpdate: { type: 'object', additionalProperties: false, minProperties: 1, properties: { name, token_ttl_days: ttlDays, retention_days: retentionDays, ip_addresses: ipAddresses } },
+  RouteCreate: { type: 'object', additionalProperties: false, required: ['name'], description: 'type (clicktrail) or route_type (Lettermint): one is required', properties: { name, type: routeType, route_type: routeType, slug: { ...slug, type: ['string', 'null'] }, track_clicks: { type: 'boolean', default: false }, honeypot_link: honeypotLink } },
+  RouteUpdate: { type: 'object', additionalProperties: false, minProperties: 1, properties: { name, track_clicks: { type: 'boolean' }, honeypot_link: { type: 'boolean' } } },
   RouteSettingsUpdate: {
     type: 'object',
     additionalProperties: false,
-    description: 'Lettermint\'s UpdateRouteData, of which clicktrail keeps the name and settings.track_clicks (null: unchanged); other settings are refused',
-    properties: { name: { ...name, type: ['string', 'null'] }, settings: { type: ['object', 'null'], additionalProperties: false, properties: { track_clicks: nullableBoolean } } }
+    description: 'Lettermint\'s UpdateRouteData, of which clicktrail keeps the name, settings.track_clicks and clicktrail\'s settings.honeypot_link (null: unchanged); other settings are refused',
+    properties: { name: { ...name, type: ['string', 'null'] }, settings: { type: ['object', 'null'], additionalProperties: false, properties: { track_clicks: nullableBoolean, honeypot_link: nullableBoolean } } }
   },
   WebhookCreate: { type: 'object', additionalProperties: false, required: ['url'], properties: { name: webhookName, url: webhookUrl, events, include_machine_events: { type: 'boolean', default: false }, enabled: { type: 'boolean', default: true } } },
   WebhookUpdate: { type: 'object', additionalProperties: false, minProperties: 1, properties: { name: webhookName, url: webhookUrl, events, include_machine_events: { type: 'boolean' }, enabled: { type: 'boolean' } } },
@@ -152,6 +154,7 @@ export const schemas: Record<string, Schema> = {
       name,
       token_ttl_days: ttlDays,
       retention_days: retentionDays,
+      ip_addresses: ipAddresses,
       tracking_host: { type: 'string' },
       smtp_enabled: { type: 'boolean', description: 'always false: clicktrail sends no mail' },
       redact_email_content: { type: 'boolean' },
@@ -180,7 +183,8 @@ export const schemas: Record<string, Schema> = {
       type: routeType,
       is_default: { type: 'boolean', description: 'the project\'s oldest route' },
       track_clicks: { type: 'boolean' },
-      settings: { type: 'object', required: ['track_clicks'], properties: { track_clicks: { type: 'boolean' } } },
+      honeypot_link: { type: 'boolean', description: 'one honeypot link per tracked message (README, Honeypot links)' },
+      settings: { type: 'object', required: ['track_clicks'], properties: { track_clicks: { type: 'boolean' }, honeypot_link: { type: 'boolean' } } },
       webhooks_count: { type: 'integer', description: 'webhooks scoped to this route' },
       suppressed_recipients_count: { type: 'integer', description: 'always 0: clicktrail keeps no suppressions' },
       created_at: time,

@@ -1,4 +1,4 @@
-import type { DomainClaim, Project, Route, Webhook } from '../control/model.js'
+import { DEFAULT_IP_ADDRESSES, type DomainClaim, type Project, type Route, type Webhook } from '../control/model.js'
 import type { DnsRecord } from '../control/domains.js'
 import { slugOf } from '../control/projects.js'
 
@@ -18,7 +18,7 @@ export interface ProjectFacts {
  * `default_route_id` the oldest route, `last_28_days` null (clicktrail does not see deliveries).
  */
 export function projectView (p: Project, trackingHost: string, facts?: ProjectFacts): Record<string, unknown> {
-  const v: Record<string, unknown> = { id: p.project_id, project_id: p.project_id, sid: p.sid, name: p.name, token_ttl_days: p.token_ttl_days, retention_days: p.retention_days, tracking_host: `p${p.sid}.${trackingHost}` }
+  const v: Record<string, unknown> = { id: p.project_id, project_id: p.project_id, sid: p.sid, name: p.name, token_ttl_days: p.token_ttl_days, retention_days: p.retention_days, ip_addresses: p.ip_addresses ?? DEFAULT_IP_ADDRESSES, tracking_host: `p${p.sid}.${trackingHost}` }
   if (facts !== undefined) {
     Object.assign(v, {
       smtp_enabled: false,
@@ -54,7 +54,8 @@ export function routeView (r: Route, facts?: { isDefault: boolean, webhooksCount
     type: r.type,
     is_default: facts?.isDefault ?? false,
     track_clicks: r.track_clicks,
-    settings: { track_clicks: r.track_clicks },
+    honeypot_link: r.honeypot_link === true,
+    settings: { track_clicks: r.track_clicks, honeypot_link: r.honeypot_link === true },
     webhooks_count: facts?.webhooksCount ?? 0,
     suppressed_recipients_count: 0,
     created_at: iso(r.created_at),

@@ -74,6 +74,8 @@ interface TaskColumns<I = Int32Array, F = Float64Array> {
   nums: F
   /** Per observation: 0 secure absent, 1 false, 2 true. */
   secure: Uint8Array
+  /** Per observation: 1 a honeypot fetch, else 0. */
+  honeypot: Uint8Array
   judge: I
   /** [string index of the message key, count] pairs. */
   linkCounts: F
@@ -91,16 +93,17 @@ const float64s = (b: Uint8Array): Float64Array => new Float64Array(b.buffer.slic
 // observation, where a loop over field names made the observations dictionary-mode objects
 // that classified ten times slower.
 // eslint-disable-next-line no-new-func -- generated once at load from the constant field lists above, never from input
-const writeColumns = new Function('obs', 'text', 'nums', 'secure', 'intern', `
+const writeColumns = new Function('obs', 'text', 'nums', 'secure', 'honeypot', 'intern', `
   for (let k = 0; k < obs.length; k++) {
     const o = obs[k]
     ${STRING_FIELDS.map((f, i) => `text[k * ${NS} + ${i}] = intern(o.${f})`).join('\n    ')}
     ${NUMBER_FIELDS.map((f, i) => `nums[k * ${NN} + ${i}] = o.${f}`).join('\n    ')}
     secure[k] = o.secure === undefined ? 0 : o.secure === true ? 2 : 1
-  }`) as (obs: ClassifyInput[], text: Int32Array, nums: Float64Array, secure: Uint8Array, intern: (v: unknown) => number) => void
+    honeypot[k] = o.honeypot === true ? 1 : 0
+  }`) as (obs: ClassifyInput[], text: Int32Array, nums: Float64Array, secure: Uint8Array, honeypot: Uint8Array, intern: (v: unknown) => number) => void
 
 // eslint-disable-next-line no-new-func -- generated once at load from the constant field lists above, never from input
-const readColumns = new Function('strings', 'text', 'nums', 'secure', `
+const readColumns = new Function('strings', 'text', 'nums', 'secure', 'honeypot', `
   const n = secure.length
   const out = new Array(n)
   const s = i => i < 0 ? undefined : strings[i]
@@ -110,9 +113,10 @@ const readColumns = new Function('strings', 'text', 'nums', 'secure', `
       ${NUMBER_FIELDS.map((f, i) => `${f}: nums[k * ${NN} + ${i}]`).join(',\n      ')}
     }
     if (secure[k] !== 0) o.secure = secure[k] === 2
+    if (honeypot[k] === 1) o.honeypot = true
     out[k] = o
   }
-  return out`) as (strings: string[], text: Int32Array, nums: Float64Array, secure: Uint8Array) => ClassifyInput[]
+  return out`) as (strings: string[], text: Int32Array, nums: Float64Array, secure: Uint8Array, honeypot: Uint8Array) => ClassifyInput[]
 
 export function packClassifyTask (task: ClassifyTask): PackedClassifyTask {
   const index = new Map<string, number>()
@@ -131,7 +135,8 @@ export function packClassifyTask (task: ClassifyTask): PackedClassifyTask {
   const text = new Int32Array(n * NS)
   const nums = new Float64Array(n * NN)
   const secure = new Uint8Array(n)
-  writeColumns(task.observations, text, nums, secure, intern)
+  const honeypot = new Uint8Array(n)
+  writeColumns(task.observations, text, nums, secure, honeypot, intern)
   const pairs = (r: Record<string, number>): Float64Array => {
     const keys = Object.keys(r)
     const out = new Float64Array(keys.length * 2)
@@ -146,6 +151,7 @@ export function packClassifyTask (task: ClassifyTask): PackedClassifyTask {
     text: bytes(text),
     nums: bytes(nums),
     secure,
+    honeypot,
     judge: bytes(Int32Array.from(task.judge)),
     linkCounts: bytes(pairs(task.linkCounts)),
     addressRecipients: bytes(pairs(task.addressRecipients))
@@ -164,7 +170,8 @@ export function unpackClassifyTask (payload: Uint8Array): ClassifyTask {
   }
   return {
     kind: 'classify',
-    observations: readColumns(strings, int32s(c.text), float64s(c.nums), c.secure),
+    // A task packed before the honeypot column (none crosses a restart, but be exact): all false.
+    observations: readColumns(strings, int32s(c.text), float64s(c.nums), c.secure, c.honeypot ?? new Uint8Array(c.secure.length)),
     judge: Array.from(int32s(c.judge)),
     linkCounts: record(float64s(c.linkCounts)),
     addressRecipients: record(float64s(c.addressRecipients))

@@ -32,6 +32,8 @@ export type ClassifyInput = Pick<Observation,
   'secFetchSite' | 'secFetchMode' | 'secFetchDest' | 'secFetchUser' | 'secChUa' |
   'secPurpose' | 'purpose' | 'xMoz' | 'messageId' | 'linkIndex'
 > & {
+  /** A fetch of the message's honeypot link (Observation.honeypot); absent = false. */
+  honeypot?: boolean
   /** GET, HEAD (or OPTIONS, should the server ever route it). */
   method: string
   /**
@@ -190,6 +192,18 @@ function isShadow (obs: ClassifyInput, agent: AgentInfo, siblings: readonly Clas
   return false
 }
 
+/**
+ * The same fetcher (address and agent) fetched this message's honeypot link: the message's
+ * siblings are one promotion window's observations, so its clicks in that window are judged
+ * with it. Another address or agent (the person, clicking after a scanner) is not touched.
+ */
+function hitHoneypot (obs: ClassifyInput, siblings: readonly ClassifyInput[]): boolean {
+  for (const s of siblings) {
+    if (s.honeypot === true && s.messageId === obs.messageId && s.ip === obs.ip && s.userAgent === obs.userAgent) return true
+  }
+  return false
+}
+
 const EMPTY: readonly ClassifyInput[] = Object.freeze([])
 
 /** Classifies one observation. */
@@ -201,7 +215,9 @@ export function classify (obs: ClassifyInput, context: ClassifyContext = {}): Bo
   const since = secondsSinceSend(obs)
   const siblings = context.siblings ?? EMPTY
 
-  // Decisive: our own agent families first.
+  // Decisive: our own evidence first — the honeypot link, which no person reaches — then our
+  // own agent families.
+  if (obs.honeypot === true || hitHoneypot(obs, siblings)) fire(fired, SIGNALS.honeypotHit)
   if (agent.family !== undefined) fired.push(agent.family.signal)
   if (obs.secChUa.length > 0 && HEADLESS_RE.test(obs.secChUa)) fire(fired, SIGNALS.headlessBrand)
   if (obs.secPurpose.length > 0 && PREFETCH_RE.test(obs.secPurpose)) {

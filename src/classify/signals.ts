@@ -242,6 +242,11 @@ export const SIGNALS = Object.freeze({
     'the agent declares itself a bot (isbot 5.2.3), and no family above matched', 'isbot'),
   agentMissing: decisive('agent_missing', 75, 'dynamic',
     'no User-Agent header', 'laravel-passwordless issue 79 (Safe Links with a blank agent)'),
+  // The message's honeypot link (route setting honeypot_link) is invisible and unreachable for
+  // people: whoever fetched it is a scanner, and so are that fetcher's other clicks of the message.
+  honeypotHit: decisive('honeypot_hit', 95, 'security_scanner',
+    'this address and agent fetched the message\'s honeypot link, which no person can see or reach (route setting honeypot_link)',
+    'clicktrail\'s honeypot link (README, Honeypot links); hidden trap links as in Project Honey Pot'),
 
   // Additive, from time and context.
   sentStrong: additive('sent_lt_2s', 80, 'security_scanner',

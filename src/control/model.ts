@@ -1,5 +1,7 @@
 /** The control plane's records, as stored (snake_case, like the Team API's JSON). Times are unix ms. */
 import type { Block } from './blocks.js'
+import type { IpAddressMode } from '../store/privacy.js'
+export { DEFAULT_IP_ADDRESSES, IP_ADDRESS_MODES, type IpAddressMode } from '../store/privacy.js'
 
 export const ROUTE_TYPES = ['transactional', 'broadcast', 'inbound'] as const
 export type RouteType = typeof ROUTE_TYPES[number]
@@ -19,6 +21,8 @@ export interface Project {
   name: string
   token_ttl_days: number
   retention_days: number
+  /** What is kept of recipients' addresses after the late-evidence horizon (store/privacy.ts). */
+  ip_addresses: IpAddressMode
   created_at: number
   updated_at: number
 }
@@ -31,6 +35,8 @@ export interface Route {
   slug: string
   type: RouteType
   track_clicks: boolean
+  /** Add one honeypot link to each tracked message (rewrite/honeypot.ts); false for routes made before the setting. */
+  honeypot_link: boolean
   created_at: number
   updated_at: number
 }

@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto'
 import type { ControlPlane } from './plane.js'
 import { hashToken } from './plane.js'
-import { DEFAULT_RETENTION_DAYS, DEFAULT_TOKEN_TTL_DAYS, type Project, type Route, type RouteType, type Team } from './model.js'
+import { DEFAULT_IP_ADDRESSES, DEFAULT_RETENTION_DAYS, DEFAULT_TOKEN_TTL_DAYS, type IpAddressMode, type Project, type Route, type RouteType, type Team } from './model.js'
 import { ClicktrailError } from '../errors.js'
 
 const ID_ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789'
@@ -59,7 +59,7 @@ const sidTaken = (sid: string): ClicktrailError => new ClicktrailError('CT_ERR_S
  * project row is written first (invisible until it holds its sid's claim), then the sid is
  * claimed, and a lost claim withdraws both rows and answers 409.
  */
-export async function createProject (plane: ControlPlane, teamId: string, body: { name: string, sid?: string, token_ttl_days?: number, retention_days?: number }): Promise<Project> {
+export async function createProject (plane: ControlPlane, teamId: string, body: { name: string, sid?: string, token_ttl_days?: number, retention_days?: number, ip_addresses?: IpAddressMode }): Promise<Project> {
   const sid = body.sid ?? newSid(plane)
   return await plane.exclusive(`sid:${sid}`, async () => {
     if (plane.projectBySid(sid) !== undefined) throw sidTaken(sid)
@@ -71,6 +71,7 @@ export async function createProject (plane: ControlPlane, teamId: string, body: 
       name: body.name,
       token_ttl_days: body.token_ttl_days ?? DEFAULT_TOKEN_TTL_DAYS,
       retention_days: body.retention_days ?? DEFAULT_RETENTION_DAYS,
+      ip_addresses: body.ip_addresses ?? DEFAULT_IP_ADDRESSES,
       created_at: t,
       updated_at: t
     }
@@ -106,7 +107,7 @@ export function slugOf (r: Route): string {
  * the check and the write run alone per project (`exclusive`); two nodes creating the same
  * slug in the same instant can both succeed (slugs are not claims: nothing routes by them).
  */
-export async function createRoute (plane: ControlPlane, project: Project, body: { name: string, type: RouteType, track_clicks?: boolean, slug?: string }): Promise<Route> {
+export async function createRoute (plane: ControlPlane, project: Project, body: { name: string, type: RouteType, track_clicks?: boolean, honeypot_link?: boolean, slug?: string }): Promise<Route> {
   if (body.type === 'inbound' && body.track_clicks === true) throw new ClicktrailError('CT_ERR_ROUTE_INBOUND_TRACKING')
   return await plane.exclusive(`route-slug:${project.project_id}`, async () => {
     const taken = new Set(plane.routes(project.project_id).map(slugOf))
@@ -120,7 +121,7 @@ export async function createRoute (plane: ControlPlane, project: Project, body: 
       for (let i = 2; taken.has(slug); i++) slug = `${base.slice(0, SLUG_MAX - String(i).length - 1)}-${i}`
     }
     const t = Date.now()
-    const r: Route = { route_id: randomUUID(), project_id: project.project_id, team_id: project.team_id, name: body.name, slug, type: body.type, track_clicks: body.track_clicks ?? false, created_at: t, updated_at: t }
+    const r: Route = { route_id: randomUUID(), project_id: project.project_id, team_id: project.team_id, name: body.name, slug, type: body.type, track_clicks: body.track_clicks ?? false, honeypot_link: body.honeypot_link ?? false, created_at: t, updated_at: t }
     await plane.write('routes', r)
     return r
   })

@@ -21,6 +21,7 @@ import { checkKeyLedger, databaseState } from '../store/key-ledger.js'
 import { Quarantine } from '../store/quarantine.js'
 import { BatchedWriter } from '../store/batched.js'
 import { ClickHousePromotionStore } from '../store/promotion.js'
+import { AddressPrivacy } from '../store/privacy.js'
 import { IngestPipeline, type RowWriter } from '../ingest/pipeline.js'
 import { Promoter } from '../promote/promoter.js'
 import { PartitionedPromotion } from '../promote/partitions.js'
@@ -106,6 +107,8 @@ export interface Engine extends RedirectEngine {
   readonly pool: RewritePool
   readonly admin: AdminServer
   readonly api: ApiServer
+  /** Brings stored recipients' addresses past the horizon to their project's setting. */
+  readonly privacy: AddressPrivacy
 }
 
 export interface EngineOptions {
@@ -270,6 +273,17 @@ async function assemble (config: Config, log: Logger, options: EngineOptions, lo
     retryMinMs: config.retryMinMs,
     retryMaxMs: config.retryMaxMs
   })
+  // Late evidence matches whole addresses: none is cut before its horizon has passed.
+  const privacyAfterMs = Math.max(config.addressPrivacyAfterMs, config.lateEvidenceHorizonMs)
+  const privacy = new AddressPrivacy({
+    client: store.writer,
+    log,
+    projects: () => plane.projects(),
+    afterMs: privacyAfterMs,
+    // A few passes per horizon, at most hourly: an address is kept at most a pass longer.
+    intervalMs: Math.max(10_000, Math.min(3_600_000, Math.floor(privacyAfterMs / 4))),
+    cluster: config.clickhouseCluster
+  })
   let writer: RowWriter = { insert: async (rows, token) => { await insertObservationRows(store.writer, rows, token) } }
   if (options.wrapWriter !== undefined) writer = options.wrapWriter(writer)
   const pipeline = new IngestPipeline({
@@ -339,6 +353,7 @@ async function assemble (config: Config, log: Logger, options: EngineOptions, lo
     { name: 'promotion', start: async () => { await promoter.start() }, stop: async () => { await promoter.stop() }, metrics: () => promoter.metrics() },
     { name: 'late evidence', start: async () => { await late.start() }, stop: async () => { await late.stop() }, metrics: () => late.metrics() },
     { name: 'ingest', start: async () => { await pipeline.start() }, metrics: () => pipeline.metrics() },
+    { name: 'address privacy', start: () => { privacy.start() }, stop: async () => { await privacy.stop() }, metrics: () => privacy.metrics() },
     {
       name: 'admin listener',
       start: async () => { log.info({ host: config.adminHost, port: await admin.start(config.adminHost, config.adminPort) }, 'admin listener (POST /sql, GET /metrics, /blocks) ready') },
@@ -379,7 +394,8 @@ async function assemble (config: Config, log: Logger, options: EngineOptions, lo
     messageIds,
     pool,
     admin,
-    api
+    api,
+    privacy
   }
 }
 

@@ -31,6 +31,8 @@ export interface RewriteJob {
   sentAt: number
   /** Index of the first link (default 0). */
   firstIndex?: number
+  /** Add the honeypot link (route setting honeypot_link; rewrite/honeypot.ts). */
+  honeypot?: boolean
 }
 
 /**
@@ -47,6 +49,7 @@ export interface RewriteOutput {
   html: string
   links: LinkRecord[]
   mso: { rewritten: number, untouched: number }
+  honeypot: boolean
 }
 
 /**
@@ -69,6 +72,8 @@ export interface RewriteSendTask {
   sentAt: number
   /** Tokens go into the html; false: every message gets the html as given (the link table is still read). */
   track: boolean
+  /** Add the honeypot link to each message (route setting honeypot_link; rewrite/honeypot.ts). */
+  honeypot?: boolean
   /** The answer's fields before `messages` (written first, as given). */
   answer: { route_id: string, tracking: { enabled: boolean, reason: string } }
   limits: { maxLinks: number, maxTokens: number, maxOutputBytes: number }
@@ -94,6 +99,8 @@ export interface MimeTask {
   overridable: boolean
   /** Links over all HTML parts at most (CT_ERR_REWRITE_TOO_MANY_LINKS); default: no bound. */
   maxLinks?: number
+  /** Add the honeypot link, once per message, in the first HTML part with a tracked link. */
+  honeypot?: boolean
 }
 
 export interface MimeOutput {

@@ -2,10 +2,10 @@ import { workerData } from 'node:worker_threads'
 // Only token/ and rewrite/ (and the import-free redirect/hosts.ts) are loaded here: chdb in
 // a worker thread crashes the whole process when the worker exits (DESIGN.md).
 import { KeyRing } from '../token/keys.js'
-import { mintToken } from '../token/codec.js'
+import { HONEYPOT_LINK_INDEX, mintToken } from '../token/codec.js'
 import { trackedUrl } from '../token/tracked-url.js'
 import { trackingHostPredicate, type TrackingHostPredicate } from '../rewrite/links.js'
-import { renderHtml, scanHtml, type LinkRecord, type MintFn, type ScannedDocument } from '../rewrite/html.js'
+import { renderHtml, scanHtml, type HoneypotMintFn, type LinkRecord, type MintFn, type ScannedDocument } from '../rewrite/html.js'
 import { JsonPieces, linkView } from '../rewrite/answer.js'
 import { ClicktrailError, type ErrorCode } from '../errors.js'
 import type { JobResult, MimeOutput, MimeTask, PoolTask, RewriteOutput, RewriteSendOutput, RewriteSendTask, RewriteTask, TaskFailure, TrackingConfig, WorkerData } from './tasks.js'
@@ -75,6 +75,12 @@ function mintFor (m: Minting, messageId: string, sentAt: number): MintFn {
   return (linkIndex, url) => m.prefix + mintToken(m.ring, { sid, messageId, linkIndex, sentAt, url }, { maxUrlBytes })
 }
 
+/** The message's honeypot URL (rewrite/honeypot.ts): the reserved index, the first tracked link's destination. */
+function honeypotFor (m: Minting, messageId: string, sentAt: number): HoneypotMintFn {
+  const { sid, maxUrlBytes } = m.config
+  return url => m.prefix + mintToken(m.ring, { sid, messageId, linkIndex: HONEYPOT_LINK_INDEX, sentAt, url }, { maxUrlBytes, honeypot: true })
+}
+
 async function rewriteTask (task: RewriteTask): Promise<Array<JobResult<RewriteOutput>>> {
   let m: Minting
   try {
@@ -84,7 +90,7 @@ async function rewriteTask (task: RewriteTask): Promise<Array<JobResult<RewriteO
     return task.jobs.map(() => ({ ok: false, error: f }))
   }
   const out: Array<JobResult<RewriteOutput>> = []
-  let previous: { html: string, firstIndex: number, doc: ScannedDocument } | undefined
+  let previous: { html: string, firstIndex: number, honeypot: boolean, doc: ScannedDocument } | undefined
   for (const job of task.jobs) {
     if (typeof job?.html !== 'string') {
       out.push(failure('CT_ERR_POOL_TASK', 'each job needs html (a string), messageId and sentAt'))
@@ -93,14 +99,15 @@ async function rewriteTask (task: RewriteTask): Promise<Array<JobResult<RewriteO
     out.push(await settle(async () => {
       const firstIndex = job.firstIndex ?? 0
       const mint = mintFor(m, job.messageId, job.sentAt)
+      const honeypot = job.honeypot === true
       let doc: ScannedDocument
-      if (previous !== undefined && previous.firstIndex === firstIndex && previous.html === job.html) {
+      if (previous !== undefined && previous.firstIndex === firstIndex && previous.honeypot === honeypot && previous.html === job.html) {
         doc = previous.doc
       } else {
-        doc = await scanHtml(job.html, { isTrackingHost: m.isTrackingHost, maxUrlBytes: m.config.maxUrlBytes, firstIndex })
-        previous = { html: job.html, firstIndex, doc }
+        doc = await scanHtml(job.html, { isTrackingHost: m.isTrackingHost, maxUrlBytes: m.config.maxUrlBytes, firstIndex, honeypot })
+        previous = { html: job.html, firstIndex, honeypot, doc }
       }
-      return renderHtml(doc, mint)
+      return renderHtml(doc, mint, honeypot ? honeypotFor(m, job.messageId, job.sentAt) : undefined)
     }))
   }
   return out
@@ -128,7 +135,9 @@ async function sendTask (task: RewriteSendTask): Promise<RewriteSendOutput> {
   if (n === 0 || task.messageIds.length !== n || typeof task.html !== 'string') throw ClicktrailError.detailed('CT_ERR_REWRITE_INTERNAL', 'a send needs html and one message id per recipient')
   const { maxLinks, maxTokens, maxOutputBytes } = task.limits
   const m = minting(task.tracking)
-  const doc = await scanHtml(task.html, { isTrackingHost: m.isTrackingHost, maxUrlBytes: m.config.maxUrlBytes })
+  const honeypot = task.honeypot === true && task.track
+  const doc = await scanHtml(task.html, { isTrackingHost: m.isTrackingHost, maxUrlBytes: m.config.maxUrlBytes, honeypot })
+  const trap = (i: number): HoneypotMintFn | undefined => honeypot ? honeypotFor(m, task.messageIds[i], task.sentAt) : undefined
   // The bounds, before a single token is minted.
   const count = doc.links.length
   if (count > maxLinks) throw ClicktrailError.detailed('CT_ERR_REWRITE_TOO_MANY_LINKS', `${count} links, at most ${maxLinks}`)
@@ -137,14 +146,14 @@ async function sendTask (task: RewriteSendTask): Promise<RewriteSendOutput> {
   out.push(`{"route_id":${JSON.stringify(task.answer.route_id)},"tracking":${JSON.stringify(task.answer.tracking)},"messages":[`)
   const tail = Buffer.from(task.text === undefined ? '}' : `,"text":${JSON.stringify(task.text)}}`)
   // The link table does not depend on the recipient (only the tokens do): read from the first.
-  const first = renderHtml(doc, mintFor(m, task.messageIds[0], task.sentAt))
+  const first = renderHtml(doc, mintFor(m, task.messageIds[0], task.sentAt), trap(0))
   // Tracking off: every message is the input, serialised once.
   const fixed = task.track ? undefined : Buffer.from(JSON.stringify(task.html))
   for (let i = 0; i < n; i++) {
     const start = out.bytes
     out.push(`${i === 0 ? '' : ','}{"recipient":${JSON.stringify(task.recipients[i])},"message_id":${JSON.stringify(task.messageIds[i])},"html":`)
     if (fixed !== undefined) out.pushBytes(fixed)
-    else out.push(JSON.stringify((i === 0 ? first : renderHtml(doc, mintFor(m, task.messageIds[i], task.sentAt))).html))
+    else out.push(JSON.stringify((i === 0 ? first : renderHtml(doc, mintFor(m, task.messageIds[i], task.sentAt), trap(i))).html))
     out.pushBytes(tail)
     if (i === 0 && n > 1) {
       // Every copy is as long as the first but for its recipient (tokens of one document
@@ -160,6 +169,7 @@ async function mimeTask (task: MimeTask): Promise<MimeOutput> {
   const m = minting(task.tracking)
   const mint = mintFor(m, task.messageId, task.sentAt)
   const links: LinkRecord[] = []
+  let trap = task.honeypot === true ? honeypotFor(m, task.messageId, task.sentAt) : undefined
   // SPEC §4: the per-email override beats the route setting; inbound routes never track.
   const effective = (override: boolean | undefined): boolean => task.overridable && override !== undefined ? override : task.trackClicks
   const raw = Buffer.from(task.raw.buffer, task.raw.byteOffset, task.raw.byteLength)
@@ -168,10 +178,11 @@ async function mimeTask (task: MimeTask): Promise<MimeOutput> {
   const { rewriteMime } = await import('../rewrite/mime.js')
   const r = await rewriteMime(raw, async (html, part) => {
     if (!effective(part.override)) return html
-    const doc = await scanHtml(html, { isTrackingHost: m.isTrackingHost, maxUrlBytes: m.config.maxUrlBytes, firstIndex: links.length })
+    const doc = await scanHtml(html, { isTrackingHost: m.isTrackingHost, maxUrlBytes: m.config.maxUrlBytes, firstIndex: links.length, honeypot: trap !== undefined })
     const total = links.length + doc.links.length
     if (task.maxLinks !== undefined && total > task.maxLinks) throw ClicktrailError.detailed('CT_ERR_REWRITE_TOO_MANY_LINKS', `${total} links, at most ${task.maxLinks}`)
-    const res = renderHtml(doc, mint)
+    const res = renderHtml(doc, mint, trap)
+    if (res.honeypot) trap = undefined // one per message
     links.push(...res.links)
     return res.html
   })

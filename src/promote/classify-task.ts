@@ -62,6 +62,7 @@ function pick (o: Observation): ClassifyInput {
     // Browsers send Fetch Metadata and client hints only to secure origins: the scheme the
     // redirect path recorded (and a localhost host) says whether their absence means anything.
     secure: isSecureOrigin(o.scheme, o.host),
-    xNativeHost: o.xNativeHost
+    xNativeHost: o.xNativeHost,
+    honeypot: o.honeypot === true
   }
 }

@@ -48,6 +48,8 @@ export class PromoterStats {
   failures = 0
   /** Observations of blocked links: stored, marked, never promoted. */
   blocked = 0
+  /** Fetches of honeypot links: stored, context for their message's verdicts, never promoted. */
+  honeypot = 0
   /** Click rows ClickHouse refused, quarantined (no webhook is sent for them). */
   quarantined = 0
   lastLagMs = 0
@@ -91,6 +93,7 @@ export class Promoter implements InsertedSink {
       counter('clicktrail_promotion_failures_total', 'promotion batches that failed and will be retried', ps.failures),
       counter('clicktrail_promotion_quarantined_total', 'click rows ClickHouse refused, moved to the quarantine (no webhook sent)', ps.quarantined),
       counter('clicktrail_promotion_blocked_total', 'observations of blocked links, kept and never promoted', ps.blocked),
+      counter('clicktrail_promotion_honeypot_total', 'fetches of honeypot links: scanner evidence for their message, never promoted to clicks', ps.honeypot),
       gauge('clicktrail_promotion_pending', 'observations waiting for their promotion window', this.pending),
       gauge('clicktrail_promotion_lag_seconds', 'age of the oldest observation in the last promoted batch', ps.lastLagMs / 1000)
     ]
@@ -169,6 +172,13 @@ export class Promoter implements InsertedSink {
       }
       this.stats.received++
       this.#known.add(o.id)
+      if (o.honeypot === true) {
+        // No person reaches a honeypot link (rewrite/honeypot.ts): never a click, no webhook;
+        // it stays in the message's context, where its fetcher's other clicks are judged.
+        this.stats.honeypot++
+        this.#context(o)
+        continue
+      }
       if (o.ts <= this.#watermark) {
         // Promoted before a restart: only context now.
         this.#context(o)

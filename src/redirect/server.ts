@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { BlockList, isIP, isIPv4 } from 'node:net'
 import { LRUCache } from 'lru-cache'
-import { verifyToken, type VerifiedToken } from '../token/codec.js'
+import { HONEYPOT_LINK_INDEX, verifyToken, type VerifiedToken } from '../token/codec.js'
 import type { KeyRing } from '../token/keys.js'
 import { closeApp, listenOn, listenUnix, loadUws } from '../http/uws.js'
 import { listenFronted, type FrontStats, type HttpFront } from '../http/front.js'
@@ -289,6 +289,10 @@ export class RedirectServer {
     o.ip = peer
     o.peerIp = peer
     if (t.blockedBy !== undefined) o.blocked = true
+    // The honeypot link (rewrite/honeypot.ts) is answered like any link: a 302 to the
+    // destination its token carries (the message's first tracked link), so a scanner cannot
+    // tell it from the others by its answer; only the observation says what it was.
+    if (t.linkIndex === HONEYPOT_LINK_INDEX) o.honeypot = true
     // One pass over the request's headers instead of a getHeader call per name: each
     // getHeader converts its name to UTF-8 and scans the headers again. Measured
     // (bench/micro/redirect-headers.mjs): for a 6-field request forEach 0.8–1.5 µs against

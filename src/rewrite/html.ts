@@ -5,6 +5,7 @@ import { attributeValueText, findAttribute, nameIs, readStartTag, type SourceAtt
 import { ClicktrailError } from '../errors.js'
 import { anchorText as anchorTextOf } from './anchor-text.js'
 import { toWellFormed } from './unicode.js'
+import { honeypotMarkup } from './honeypot.js'
 
 /**
  * Link rewriting on html-rewriter-wasm (lol-html), byte-exact outside href values.
@@ -44,10 +45,17 @@ export type MintFn = (linkIndex: number, url: string) => string
 export interface ScanOptions extends LinkRuleOptions {
   /** Index of the document's first link, for messages with several HTML parts. */
   firstIndex?: number
+  /** Also find where a honeypot link goes (the `<body>` start tag): see honeypot.ts. */
+  honeypot?: boolean
 }
+
+/** Mints the honeypot's tracked URL, carrying `url` (the first tracked link's destination). */
+export type HoneypotMintFn = (url: string) => string
 
 export interface RewriteHtmlOptions extends ScanOptions {
   mint: MintFn
+  /** Given: the document gets one honeypot link (honeypot.ts), when it has a tracked link. */
+  mintHoneypot?: HoneypotMintFn
 }
 
 export interface RewriteHtmlResult {
@@ -55,6 +63,8 @@ export interface RewriteHtmlResult {
   links: LinkRecord[]
   /** hrefs inside Outlook conditional comments (`<v:roundrect href>`…): given the token of the `<a>` they duplicate, or left as written. */
   mso: { rewritten: number, untouched: number }
+  /** Whether a honeypot link was added (not in `links`: it is no link of the message). */
+  honeypot: boolean
 }
 
 /** A link as found in the source. */
@@ -78,6 +88,8 @@ export interface ScannedDocument {
   source: string
   links: ScannedLink[]
   commentHrefs: CommentHref[]
+  /** Offset just past the first `<body>` start tag, when scanned for a honeypot and there is one. */
+  bodyEnd?: number
 }
 
 const HTML_CONTENT = { html: true }
@@ -86,7 +98,7 @@ const WRITE_CHUNK = 64 * 1024 // wasm memory only grows: feeding pieces keeps it
 interface Freeable { free: () => void }
 
 interface Pending {
-  kind: 'link' | 'comment'
+  kind: 'link' | 'comment' | 'body'
   offset: number
 }
 
@@ -150,6 +162,15 @@ export async function scanHtml (input: string | Uint8Array, options: ScanOptions
         el.before(marker, HTML_CONTENT)
       }
     })
+    if (options.honeypot === true) {
+      rewriter.on('body', {
+        element (el) {
+          handed.push(el as unknown as Freeable)
+          events.push({ kind: 'body', offset: -1 })
+          el.before(marker, HTML_CONTENT)
+        }
+      })
+    }
     if (hasConditionalHref(source)) {
       rewriter.onDocument({
         comments (comment) {
@@ -249,13 +270,16 @@ function bind (source: string, events: Pending[], options: ScanOptions): Scanned
     linkAt[e] = link
   }
   const commentHrefs: CommentHref[] = []
+  let bodyEnd: number | undefined
   for (let e = 0; e < events.length; e++) {
     const ev = events[e]
     if (ev.kind === 'comment' && startsWithConditional(source, ev.offset)) {
       readConditionalComment(source, ev.offset, neighbours(linkAt, e), commentHrefs)
+    } else if (ev.kind === 'body' && bodyEnd === undefined && source.charCodeAt(ev.offset) === 0x3c) {
+      bodyEnd = readStartTag(source, ev.offset)?.end
     }
   }
-  return { source, links, commentHrefs }
+  return bodyEnd === undefined ? { source, links, commentHrefs } : { source, links, commentHrefs, bodyEnd }
 }
 
 function readLink (source: string, offset: number, limit: number, index: number, options: ScanOptions): ScannedLink {
@@ -329,12 +353,18 @@ function readConditionalComment (source: string, at: number, candidates: Scanned
 
 interface Edit { start: number, end: number, text: string }
 
-/** Writes the document with each tracked link's href replaced by `mint(index, url)`. */
-export function renderHtml (doc: ScannedDocument, mint: MintFn): RewriteHtmlResult {
+/**
+ * Writes the document with each tracked link's href replaced by `mint(index, url)`, and,
+ * with `mintHoneypot`, one honeypot link (honeypot.ts) carrying the first tracked link's
+ * destination: right after the `<body>` start tag (the document must have been scanned with
+ * `honeypot: true`), else right before the first link. No tracked link, no honeypot.
+ */
+export function renderHtml (doc: ScannedDocument, mint: MintFn, mintHoneypot?: HoneypotMintFn): RewriteHtmlResult {
   const { source } = doc
   const edits: Edit[] = []
   const links: LinkRecord[] = new Array(doc.links.length)
   const minted = new Map<ScannedLink, string>()
+  let honeypot = false
   for (let n = 0; n < doc.links.length; n++) {
     const link = doc.links[n]
     let d = link.decision
@@ -344,6 +374,10 @@ export function renderHtml (doc: ScannedDocument, mint: MintFn): RewriteHtmlResu
         const url = mint(link.index, d.url)
         minted.set(link, url)
         edits.push({ start: link.href.valueStart, end: link.href.valueEnd, text: attributeValueText(url, link.href.quote) })
+        if (mintHoneypot !== undefined && !honeypot) {
+          honeypot = true
+          edits.push({ start: doc.bodyEnd ?? doc.links[0].offset, end: doc.bodyEnd ?? doc.links[0].offset, text: honeypotMarkup(mintHoneypot(d.url)) })
+        }
       } catch (err) {
         // A destination the codec refuses is a skipped link; anything else (bad message id,
         // sid, a bug) is the caller's error and fails the document.
@@ -367,7 +401,7 @@ export function renderHtml (doc: ScannedDocument, mint: MintFn): RewriteHtmlResu
     edits.push({ start: ch.href.valueStart, end: ch.href.valueEnd, text: attributeValueText(url, ch.href.quote) })
     rewritten++
   }
-  return { html: splice(source, edits), links, mso: { rewritten, untouched: doc.commentHrefs.length - rewritten } }
+  return { html: splice(source, edits), links, mso: { rewritten, untouched: doc.commentHrefs.length - rewritten }, honeypot }
 }
 
 function splice (source: string, edits: Edit[]): string {
@@ -385,5 +419,5 @@ function splice (source: string, edits: Edit[]): string {
 
 /** Scans and renders in one go: the common case of one document, one message. */
 export async function rewriteHtml (input: string | Uint8Array, options: RewriteHtmlOptions): Promise<RewriteHtmlResult> {
-  return renderHtml(await scanHtml(input, options), options.mint)
+  return renderHtml(await scanHtml(input, { ...options, honeypot: options.honeypot ?? options.mintHoneypot !== undefined }), options.mint, options.mintHoneypot)
 }

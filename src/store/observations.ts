@@ -33,7 +33,7 @@ const ROW_EXPRESSIONS = [
 export const toRow = new Function('o', 'nodeId', `return JSON.stringify([${ROW_EXPRESSIONS.join(', ')}])`) as (o: Observation, nodeId: string) => string
 
 // Reads a parsed row array `a` into a new observation; the node id is skipped. A row spooled
-// by a version before the late fields (blocked, then scheme and x_native_host) were added is
+// by a version before the late fields (blocked, then scheme and x_native_host, then honeypot) were added is
 // shorter: the fields it lacks keep their initial values.
 const SHORTEST_ROW = LATE_FIELDS_FROM + 1 // the leading fields and node_id
 

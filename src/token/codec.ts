@@ -27,6 +27,13 @@ export const SID_PATTERN = /^[a-z0-9]{1,32}$/
 const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 const BASE64URL = /^[A-Za-z0-9_-]+$/
 const MAX_LINK_INDEX = 0xffff
+/**
+ * The link index of a message's honeypot link (rewrite/honeypot.ts): the highest index a
+ * token can carry, never a real link's (minting it needs `honeypot: true`). It is inside the
+ * signed payload, so a token says by itself, and unforgeably, that it is a honeypot; the
+ * token layout is unchanged.
+ */
+export const HONEYPOT_LINK_INDEX = MAX_LINK_INDEX
 const MAX_SENT_AT = 0xffffffff
 
 // useRecords:false keeps plain msgpack (no msgpackr record extension) so the bytes are
@@ -55,6 +62,8 @@ export interface VerifiedToken extends TokenFields {
 
 export interface MintOptions {
   maxUrlBytes?: number
+  /** Mint the honeypot index (HONEYPOT_LINK_INDEX); without it that index is refused. */
+  honeypot?: boolean
 }
 
 /** Mints a token. Throws ClicktrailError (CT_ERR_URL_* for a refused destination, CT_ERR_TOKEN_FIELDS). */
@@ -64,6 +73,9 @@ export function mintToken (ring: KeyRing, fields: TokenFields, options: MintOpti
   if (!UUID_PATTERN.test(fields.messageId)) throw new ClicktrailError('CT_ERR_TOKEN_FIELDS', 'message id must be a UUID')
   if (!Number.isInteger(fields.linkIndex) || fields.linkIndex < 0 || fields.linkIndex > MAX_LINK_INDEX) {
     throw new ClicktrailError('CT_ERR_TOKEN_FIELDS', `link index must be an integer from 0 to ${MAX_LINK_INDEX}`)
+  }
+  if (fields.linkIndex === HONEYPOT_LINK_INDEX && options.honeypot !== true) {
+    throw new ClicktrailError('CT_ERR_TOKEN_FIELDS', `link index ${HONEYPOT_LINK_INDEX} is the honeypot link's; a message's links go up to ${HONEYPOT_LINK_INDEX - 1}`)
   }
   if (!Number.isInteger(fields.sentAt) || fields.sentAt < 0 || fields.sentAt > MAX_SENT_AT) {
     throw new ClicktrailError('CT_ERR_TOKEN_FIELDS', 'sent at must be unix seconds')
