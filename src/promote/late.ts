@@ -67,6 +67,8 @@ interface HoneypotHit { ip: string, userAgent: string, obsId: string, ts: number
 /** The reason code a reclassification for each reason must carry in its new verdict. */
 const ADDRESS_CODE = SIGNALS.manyRecipients.code
 const HONEYPOT_CODE = SIGNALS.honeypotFetcher.code
+/** Promotion already judged the fetcher by its honeypot hit within the window (classify/signals.ts). */
+const HONEYPOT_IN_WINDOW_CODE = SIGNALS.honeypotHit.code
 const RANGES_KEY = 'scanner_ranges'
 /** Per node: every burst promoted before this time (unix ms) was acted on. */
 const BURSTS_KEY = 'bursts_done:'
@@ -206,7 +208,7 @@ export class LateEvidence {
     for (const r of rows) {
       if (r.bot.reason_codes.includes(ADDRESS_CODE)) this.#burst(r.ip, Date.now())
       const hits = this.#honeypots.get(messageKey(r.sid, r.message_id))
-      if (hits === undefined || r.bot.reason_codes.includes(HONEYPOT_CODE)) continue
+      if (hits === undefined || r.bot.reason_codes.includes(HONEYPOT_CODE) || r.bot.reason_codes.includes(HONEYPOT_IN_WINDOW_CODE)) continue
       for (const h of hits) {
         if (h.obsId !== r.obs_id && h.ip === r.ip && h.userAgent === r.user_agent) {
           this.#push({ kind: 'honeypot', sid: r.sid, messageId: r.message_id, ip: h.ip, userAgent: h.userAgent, obsId: h.obsId, at: h.ts })
