@@ -11,6 +11,7 @@ import { isLinkPreviewAgent, isSharedAddress, lookupNetwork, PARAMS, scannerRang
 import { counter, gauge, labelled, type Metric } from '../metrics.js'
 import type { ClassifyBatch, ClassifyItem } from './types.js'
 import { toClassifyTask } from './classify-task.js'
+import { nameUuid } from '../ids.js'
 
 /** What late evidence needs of promotion: no batch in flight while it moves first_click, and the first-click memory. */
 export interface FirstClickGate {
@@ -512,11 +513,7 @@ function withHoneypot (v: BotVerdict): BotVerdict {
 
 /** The event id of a reclassification: a UUID (version 5 layout) from the click and its new version, stable across replays. */
 export function reclassifiedEventId (obsId: string, versionMs: number): string {
-  const h = createHash('sha256').update(`message.click_reclassified:${obsId}:${versionMs}`).digest()
-  h[6] = (h[6] & 0x0f) | 0x50
-  h[8] = (h[8] & 0x3f) | 0x80
-  const x = h.subarray(0, 16).toString('hex')
-  return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20)}`
+  return nameUuid(`message.click_reclassified:${obsId}:${versionMs}`)
 }
 
 function botColumns (b: BotVerdict): RawClick {
