@@ -260,8 +260,9 @@ async function assemble (config: Config, log: Logger, options: EngineOptions, lo
       retryMinMs: config.retryMinMs,
       retryMaxMs: config.retryMaxMs
     })
+  const lateStore = new ClickHouseLateEvidenceStore(store.writer, quarantine)
   const late = new LateEvidence({
-    store: options.wrapLateStore?.(new ClickHouseLateEvidenceStore(store.writer)) ?? new ClickHouseLateEvidenceStore(store.writer),
+    store: options.wrapLateStore?.(lateStore) ?? lateStore,
     log,
     nodeId,
     messages,

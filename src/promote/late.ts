@@ -5,6 +5,7 @@ import { Backoff } from '../backoff.js'
 import type { BotVerdict, ClickRow, Observation, Reclassification, ReclassificationSink, ReclassifyReason } from '../records.js'
 import type { LateEvidenceStore, RawClick, StoredBatch, StoredClick } from '../store/late-evidence.js'
 import { msText } from '../store/late-evidence.js'
+import { verdictColumns } from '../store/promotion.js'
 import { errorText } from '../store/quarantine.js'
 import { messageKey, type MessageDirectory } from '../messages/directory.js'
 import { isLinkPreviewAgent, isSharedAddress, lookupNetwork, PARAMS, scannerRanges, SIGNALS } from '../classify/index.js'
@@ -55,7 +56,8 @@ interface Unapplied {
   skip?: ReadonlySet<string>
   stored?: boolean
   queued?: boolean
-  done: () => void
+  /** Called once the events are queued, with how many (refused clicks are not among them). */
+  done: (queued: number) => void
 }
 
 type Trigger =
@@ -84,6 +86,8 @@ export class LateEvidenceStats {
   rejudged = 0
   firstClickMoved = 0
   failures = 0
+  /** Reclassified clicks whose new row versions ClickHouse refused (quarantined; the click keeps its verdict, no event). */
+  refused = 0
   /** Evidence state and work dropped at a bound. */
   shed = { address: 0, honeypot: 0, trigger: 0, clicks: 0 }
   /** Batches finished after a restart. */
@@ -149,6 +153,7 @@ export class LateEvidence {
       labelled('clicktrail_reclassified_total', 'promoted clicks whose verdict changed on late evidence (message.click_reclassified), by reason', 'counter', by(s.reclassified, 'reason')),
       counter('clicktrail_late_evidence_rejudged_total', 'promoted clicks classified again on late evidence (flipped or not)', s.rejudged),
       counter('clicktrail_late_evidence_first_click_moved_total', 'click rows whose first_click changed because another click of the message was reclassified', s.firstClickMoved),
+      counter('clicktrail_late_evidence_refused_total', 'reclassified clicks whose row versions ClickHouse refused: quarantined, verdict kept, no event', s.refused),
       counter('clicktrail_late_evidence_failures_total', 'late-evidence batches that failed and will be retried', s.failures),
       labelled('clicktrail_late_evidence_shed_total', 'late evidence dropped at a bound (address, honeypot: evidence state; trigger: queue; clicks: clicks past the per-trigger bound)', 'counter', by(s.shed, 'kind')),
       gauge('clicktrail_late_evidence_queued', 'late evidence waiting to be acted on', this.#queue.length),
@@ -427,7 +432,7 @@ export class LateEvidence {
         if (bot === undefined && first === a.click.first_click) continue
         const version = Math.max(now, a.version + 1)
         rows.push({ ...a.raw, sign: -1 })
-        rows.push({ ...a.raw, ...botColumns(bot ?? a.click.bot), first_click: first, promoted_at: msText(version), sign: 1 })
+        rows.push({ ...a.raw, ...verdictColumns(bot ?? a.click.bot), first_click: first, promoted_at: msText(version), sign: 1 })
         if (bot === undefined) {
           this.stats.firstClickMoved++
           continue
@@ -451,11 +456,11 @@ export class LateEvidence {
       batch,
       rows,
       events,
-      done: () => {
+      done: queued => {
         for (const ref of lost) this.#o.gate.forgetFirstClick(ref.sid, ref.messageId)
-        this.stats.reclassified[t.kind] += events.length
+        this.stats.reclassified[t.kind] += queued
         this.stats.lastLatencyMs = Date.now() - t.at
-        this.#o.log.info({ reason: t.kind, clicks: events.length, rows: rows.length }, 'late evidence: clicks reclassified')
+        this.#o.log.info({ reason: t.kind, clicks: queued, rows: rows.length }, 'late evidence: clicks reclassified')
       }
     }
     await this.#applyUnapplied()
@@ -471,13 +476,20 @@ export class LateEvidence {
   /** Stores the rows (a replay under the same token is kept once), queues the events once, marks the batch done. */
   async #apply (u: Unapplied): Promise<void> {
     if (u.stored !== true) {
-      await this.#o.store.insertVersions(u.rows, u.batch.token)
+      const { refused } = await this.#o.store.insertVersions(u.rows, u.batch.token)
+      if (refused.length > 0) {
+        // Quarantined by the store: those clicks keep their stored verdict, so no event says otherwise.
+        const gone = new Set(refused)
+        u.events = u.events.filter(e => !gone.has(e.click.obs_id))
+        this.stats.refused += refused.length
+        limited(this.#o.log).warn('late.refused', { token: u.batch.token, refused: refused.length }, 'late evidence: ClickHouse refused row versions of a reclassification; quarantined, those clicks keep their verdict')
+      }
       u.stored = true
     }
     if (u.queued !== true) {
       this.#o.sink?.reclassified(u.events, u.skip)
       u.queued = true
-      u.done()
+      u.done(u.events.length)
     }
     await this.#o.store.saveBatch(this.#o.nodeId, u.batch, true)
   }
@@ -514,18 +526,6 @@ function withHoneypot (v: BotVerdict): BotVerdict {
 /** The event id of a reclassification: a UUID (version 5 layout) from the click and its new version, stable across replays. */
 export function reclassifiedEventId (obsId: string, versionMs: number): string {
   return nameUuid(`message.click_reclassified:${obsId}:${versionMs}`)
-}
-
-function botColumns (b: BotVerdict): RawClick {
-  return {
-    bot_detected: b.detected,
-    bot_probability: b.probability,
-    classification: b.classification,
-    proxy_type: b.proxy_type,
-    reason_codes: b.reason_codes,
-    machine: b.machine,
-    counts_for_metrics: b.counts_for_metrics
-  }
 }
 
 export type { ReclassifyReason }

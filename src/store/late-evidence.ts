@@ -3,6 +3,7 @@ import type { ClickRow, Classification, Observation } from '../records.js'
 import { observationsWhere, readObservationRow } from './observations.js'
 import { insertRows } from './row-insert.js'
 import { currentClicks } from './events.js'
+import { insertIsolating, type Quarantine } from './quarantine.js'
 
 /*
  * The SQL of late evidence (src/promote/late.ts): the current versions of promoted clicks,
@@ -55,8 +56,12 @@ export interface LateEvidenceStore {
   observationsAround (refs: ReadonlyArray<MessageRef & { fromMs: number, toMs: number }>): Promise<Observation[]>
   /** This node's honeypot observations captured since `fromMs`. */
   honeypotHitsSince (nodeId: string, fromMs: number, limit: number): Promise<Observation[]>
-  /** Inserts rows (JSONEachRow objects) into clicks under `token` (a replay is stored once). */
-  insertVersions (rows: readonly RawClick[], token: string): Promise<void>
+  /**
+   * Inserts row versions (JSONEachRow objects, in pairs: cancel row, then new row) into clicks
+   * under `token` (a replay is stored once). A pair ClickHouse refuses is quarantined whole (a
+   * cancel row without its new row would erase the click): the obs_ids of refused pairs.
+   */
+  insertVersions (rows: readonly RawClick[], token: string): Promise<{ refused: string[] }>
   saveBatch (nodeId: string, batch: StoredBatch, done: boolean): Promise<void>
   unfinishedBatches (nodeId: string): Promise<StoredBatch[]>
   /** (event_id, webhook_id) pairs already recorded in webhook_events, as `event:webhook`. */
@@ -115,7 +120,7 @@ function stored (raw: RawClick): StoredClick {
 }
 
 export class ClickHouseLateEvidenceStore implements LateEvidenceStore {
-  constructor (readonly client: ClickHouseClient) {}
+  constructor (readonly client: ClickHouseClient, readonly quarantine?: Quarantine) {}
 
   async #clicks (sql: string, params: Record<string, unknown>): Promise<StoredClick[]> {
     const rows = await (await this.client.query({ query: sql, query_params: params, format: 'JSONEachRow' })).json<RawClick>()
@@ -198,9 +203,17 @@ export class ClickHouseLateEvidenceStore implements LateEvidenceStore {
     return (await rs.json<unknown[]>()).map(readObservationRow)
   }
 
-  async insertVersions (rows: readonly RawClick[], token: string): Promise<void> {
-    if (rows.length === 0) return
-    await insertRows(this.client, { table: 'clicks', format: 'JSONEachRow', rows: rows.map(r => JSON.stringify(r)), settings: { insert_deduplication_token: token } })
+  async insertVersions (rows: readonly RawClick[], token: string): Promise<{ refused: string[] }> {
+    const pairs: Array<readonly RawClick[]> = []
+    for (let i = 0; i < rows.length; i += 2) pairs.push(rows.slice(i, i + 2))
+    const refused: string[] = []
+    await insertIsolating(pairs, token, async (part, t) => {
+      await insertRows(this.client, { table: 'clicks', format: 'JSONEachRow', rows: part.flat().map(r => JSON.stringify(r)), settings: { insert_deduplication_token: t } })
+    }, (pair, _i, err) => {
+      refused.push(String(pair[0].obs_id))
+      for (const r of pair) this.quarantine?.add('clicks', r, err, String(r.sid ?? ''))
+    })
+    return { refused }
   }
 
   async saveBatch (nodeId: string, b: StoredBatch, done: boolean): Promise<void> {

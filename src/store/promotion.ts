@@ -1,5 +1,5 @@
 import type { ClickHouseClient } from '@clickhouse/client'
-import type { ClickRow, Observation } from '../records.js'
+import type { BotVerdict, ClickRow, Observation } from '../records.js'
 import { observationsSince } from './observations.js'
 import { insertIsolating, type Quarantine } from './quarantine.js'
 import { insertRows } from './row-insert.js'
@@ -109,14 +109,18 @@ export function clickLine (r: ClickRow): string {
 /** A ClickRow as the clicks table's columns (the bot object spread out). */
 function clickColumns (r: ClickRow): Record<string, unknown> {
   const { bot, ...rest } = r
+  return { ...rest, ...verdictColumns(bot) }
+}
+
+/** A bot verdict as the clicks table's columns. */
+export function verdictColumns (b: BotVerdict): Record<string, unknown> {
   return {
-    ...rest,
-    bot_detected: bot.detected,
-    bot_probability: bot.probability,
-    classification: bot.classification,
-    proxy_type: bot.proxy_type,
-    reason_codes: bot.reason_codes,
-    machine: bot.machine,
-    counts_for_metrics: bot.counts_for_metrics
+    bot_detected: b.detected,
+    bot_probability: b.probability,
+    classification: b.classification,
+    proxy_type: b.proxy_type,
+    reason_codes: b.reason_codes,
+    machine: b.machine,
+    counts_for_metrics: b.counts_for_metrics
   }
 }

@@ -21,7 +21,7 @@ function fakeStore (): LateEvidenceStore & { queries: number } {
     clicksOfMessages: async () => [],
     observationsAround: async () => [],
     honeypotHitsSince: async () => [],
-    insertVersions: async () => {},
+    insertVersions: async () => ({ refused: [] }),
     saveBatch: async () => {},
     unfinishedBatches: async () => [],
     queuedEvents: async () => new Set<string>(),

@@ -1,4 +1,4 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { randomUUID } from 'node:crypto'
 import { Webhook as StandardWebhook } from 'standardwebhooks'
 import { startTestEngine, type TestEngine } from '../helpers/engine.js'
@@ -37,10 +37,37 @@ async function hook (e: TestEngine, url: string, extra: Record<string, unknown> 
   return r.body
 }
 
+/** A real receiver and a webhook for both events, sending to it. */
+async function subscribed (t: Test, e: TestEngine): Promise<{ rx: Receiver, w: { webhook_id: string, secret: string } }> {
+  const rx = new Receiver()
+  await rx.up()
+  t.teardown(() => rx.down())
+  return { rx, w: await hook(e, rx.url) }
+}
+
+/** The store with one method replaced (faults injected on the way to, or instead of, the real one). */
+function overriding (s: LateEvidenceStore, name: keyof LateEvidenceStore, fn: (inner: LateEvidenceStore) => (...args: any[]) => Promise<unknown>): LateEvidenceStore {
+  return new Proxy(s, {
+    get (inner, prop) {
+      if (prop === name) return fn(inner)
+      const v = (inner as any)[prop]
+      return typeof v === 'function' ? v.bind(inner) : v
+    }
+  })
+}
+
 async function click (e: TestEngine, o: { ip: string, headers: Record<string, string>, messageId: string, sentAt: number, link?: number }): Promise<void> {
   const token = mintToken(e.keys, { sid: 'acme', messageId: o.messageId, linkIndex: o.link ?? 0, sentAt: o.sentAt, url: `https://example.com/${o.link ?? 0}` })
   const r = await request(e.port, { path: `/c/${token}`, host: HOST, headers: { ...o.headers, 'x-forwarded-for': o.ip } })
   if (r.status !== 302) throw new Error(`status ${r.status}`)
+}
+
+/** Chrome on link 0, then `second` on link 1, from one address, both promoted (the engine's first two). */
+async function twoClicks (e: TestEngine, ip: string, messageId: string, sentAt: number, second: Record<string, string>): Promise<void> {
+  await click(e, { ip, headers: CHROME, messageId, sentAt })
+  await sleep(30)
+  await click(e, { ip, headers: second, messageId, sentAt, link: 1 })
+  await until('two clicks promoted', () => e.promoter.stats.promoted >= 2)
 }
 
 function events (rx: Receiver, kind: string, secret?: string): Event[] {
@@ -69,10 +96,7 @@ async function current (e: TestEngine, messageId: string): Promise<Map<string, V
 
 t.test('address burst: a click judged genuine is reclassified once its address bursts across many recipients; first_click moves; readers show the new version', async t => {
   const e = await startTestEngine(t, FLAGS)
-  const rx = new Receiver()
-  await rx.up()
-  t.teardown(() => rx.down())
-  const w = await hook(e, rx.url)
+  const { rx, w } = await subscribed(t, e)
   const now = Math.floor(Date.now() / 1000)
   // A: Safari 10 s after send from an address of its own (sent_lt_30s: 25, genuine), then B (Chrome) from another one.
   const m1 = randomUUID()
@@ -191,17 +215,11 @@ function honeypotObservation (o: { ip: string, userAgent: string, messageId: str
 
 t.test('honeypot: a hit re-judges the message\'s clicks from the same address and agent as scanner, before or after their promotion', async t => {
   const e = await startTestEngine(t, FLAGS)
-  const rx = new Receiver()
-  await rx.up()
-  t.teardown(() => rx.down())
-  const w = await hook(e, rx.url)
+  const { rx, w } = await subscribed(t, e)
   const now = Math.floor(Date.now() / 1000)
   const m2 = randomUUID()
   // C: Chrome from 198.51.100.60; D: the same address with another agent (another person behind it).
-  await click(e, { ip: '198.51.100.60', headers: CHROME, messageId: m2, sentAt: now - 3600 })
-  await sleep(30)
-  await click(e, { ip: '198.51.100.60', headers: SAFARI, messageId: m2, sentAt: now - 3600, link: 1 })
-  await until('two clicks promoted', () => e.promoter.stats.promoted >= 2)
+  await twoClicks(e, '198.51.100.60', m2, now - 3600, SAFARI)
   const before = await current(e, m2)
   const c = [...before.values()].find(v => v.first_click)!
   t.equal(c.counts_for_metrics, true, 'C genuine, first click')
@@ -243,13 +261,46 @@ t.test('honeypot: a hit re-judges the message\'s clicks from the same address an
   t.equal(events(rx, 'message.click_reclassified').length, 1, 'and no reclassification for it')
 })
 
+t.test('a reclassification ClickHouse refuses in part: the refused click is quarantined and keeps its verdict, the rest goes through, nothing is retried for ever', async t => {
+  // The rows are corrupted on their way to the real insert (a proxy of the store: a version
+  // ClickHouse refuses cannot be produced from rows it took); the refusal and the isolation are real.
+  let target = ''
+  const corrupting = (s: LateEvidenceStore): LateEvidenceStore => overriding(s, 'insertVersions', inner =>
+    async (rows: Array<Record<string, unknown>>, token: string) => await inner.insertVersions(rows.map(r => r.obs_id === target && r.sign === 1 ? { ...r, promoted_at: 'not a time' } : r), token))
+  const e = await startTestEngine(t, FLAGS, { wrapLateStore: corrupting })
+  const { rx, w } = await subscribed(t, e)
+  const now = Math.floor(Date.now() / 1000)
+  const m = randomUUID()
+  await twoClicks(e, '198.51.100.62', m, now - 3600, CHROME)
+  const before = await current(e, m)
+  t.equal([...before.values()].filter(v => v.counts_for_metrics).length, 2, 'both genuine at promotion')
+  const kept = [...before.values()].find(v => !v.first_click)!
+  const flipped = [...before.values()].find(v => v.first_click)!
+  target = kept.obs_id
+  e.pipeline.write([honeypotObservation({ ip: '198.51.100.62', userAgent: CHROME['user-agent'], messageId: m, sentAt: now - 3600 })])
+  await until('a reclassification delivered', () => events(rx, 'message.click_reclassified').length >= 1, 20_000)
+  await e.late.idle()
+  await sleep(500)
+  const re = events(rx, 'message.click_reclassified', w.secret)
+  t.equal(re.length, 1, 'one event: the stored click, not the refused one')
+  t.equal(re[0].data.click_id, flipped.obs_id)
+  t.equal(e.late.stats.refused, 1, 'the refused click counted')
+  t.equal(e.late.stats.failures, 0, 'a data refusal is not a failure to retry')
+  t.equal(e.quarantine.stats.bySource.get('clicks'), 2, 'its cancel row and new row quarantined together')
+  const after = await current(e, m)
+  t.match(after.get(flipped.obs_id), { machine: true, classification: 'security_scanner' })
+  t.match(after.get(kept.obs_id), { machine: false, counts_for_metrics: true }, 'the refused click keeps its stored verdict')
+  t.equal((await versions(e, m)).filter(v => v.obs_id === kept.obs_id).length, 1, 'and no cancel row of it was stored')
+  const open = await (await e.store.reader.query({ query: 'SELECT count() AS n FROM reclassification_batches FINAL WHERE NOT done', format: 'JSONEachRow' })).json<{ n: string }>()
+  t.equal(Number(open[0].n), 0, 'the batch is done')
+  const metrics = await request(e.admin.port, { path: '/metrics' })
+  t.match(metrics.body, /clicktrail_late_evidence_refused_total 1/)
+})
+
 t.test('scanner range: a newly listed range re-judges the horizon at start-up; a crash between deciding and storing is finished once, and a restart sends nothing twice', async t => {
   const e1 = await startTestEngine(t, FLAGS)
   const dir = e1.dataDir
-  const rx = new Receiver()
-  await rx.up()
-  t.teardown(() => rx.down())
-  const w = await hook(e1, rx.url)
+  const { rx, w } = await subscribed(t, e1)
   // The click as the previous release stored it: 52.238.78.88 (EOP, listed since issue 16) was not a scanner range then.
   const m4 = randomUUID()
   const now = Date.now()
@@ -286,13 +337,7 @@ t.test('scanner range: a newly listed range re-judges the horizon at start-up; a
 
   // Start 2: the batch is decided and stored, then the clicks insert fails (an injected fault:
   // a crash between the two cannot be caused on cue) until the engine stops.
-  const failing = (s: LateEvidenceStore): LateEvidenceStore => new Proxy(s, {
-    get (target, prop) {
-      if (prop === 'insertVersions') return async () => { throw new Error('injected: clicks insert refused') }
-      const v = (target as any)[prop]
-      return typeof v === 'function' ? v.bind(target) : v
-    }
-  })
+  const failing = (s: LateEvidenceStore): LateEvidenceStore => overriding(s, 'insertVersions', () => async () => { throw new Error('injected: clicks insert refused') })
   const e2 = await startTestEngine(t, FLAGS, { wrapLateStore: failing }, dir)
   await until('the batch decided and its store failed', () => e2.late.stats.failures >= 1, 20_000)
   await e2.stop()
