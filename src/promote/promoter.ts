@@ -60,7 +60,13 @@ interface Intent { token: string, watermark: number, rows: ClickRow[] }
 // Observations that arrive this late after the window closed are still promoted together
 // with their message, as long as they are in ClickHouse: the cut-off waits for ingest.
 const CONTEXT_KEEP_FACTOR = 2
-const MAX_BATCH = 5000
+/**
+ * Clicks per promotion batch at most. Building a batch (its classify task, rows, intent file)
+ * is one task of the main thread: 5,000 held it for 150–250 ms under a profiler
+ * (bench:cost with BENCH_CPU_PROF); 2,000 keeps it near the 50 ms of a stall, and the
+ * per-batch statements (first clicks, messages, the clicks insert) stay amortised.
+ */
+const MAX_BATCH = 2000
 /** The route of a click whose message clicktrail did not rewrite (a token minted by hand). */
 const ZERO_UUID = '00000000-0000-0000-0000-000000000000'
 /** Addresses whose reach is tracked at once at most (oldest dropped first): bounded memory under a flood of addresses. */
