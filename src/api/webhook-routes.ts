@@ -12,7 +12,7 @@ import { listOf, pageOf } from './schemas.js'
 import { webhookView } from './views.js'
 import { deletedReply, errorBody } from './dialect.js'
 import { listBody, pageQuery, paginate, type Cursor } from './pages.js'
-import { deliveryOf, deliveryPage, eventBody, lastCalled, recentDeliveries, type DeliverySummary } from '../store/webhooks.js'
+import { deliveryOf, deliveryPage, eventBody, eventTypes, lastCalled, recentDeliveries, type DeliverySummary } from '../store/webhooks.js'
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 const iso = (ms: number): string => new Date(ms).toISOString()
@@ -247,7 +247,8 @@ export function webhookDeliveryRoutes (dispatcher: WebhookDispatcher, store: Sto
         const rows = await deliveryPage(store.reader, w.webhook_id, store.readerSettings, size + 1, q.after)
         const page = rows.slice(0, size)
         const next: Cursor | null = rows.length > size ? [page[page.length - 1].first, page[page.length - 1].event_id] : null
-        return { status: 200, body: listBody(ctx.path, q, page.map(d => deliveryView(w, d, d.event_id, d.first)), next) }
+        const types = await eventTypes(store.reader, w.webhook_id, page.map(d => d.event_id), store.readerSettings)
+        return { status: 200, body: listBody(ctx.path, q, page.map(d => deliveryView(w, d, d.event_id, d.first, types.get(d.event_id))), next) }
       }
     },
     {

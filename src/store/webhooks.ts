@@ -42,6 +42,18 @@ export async function eventBody (client: ClickHouseClient, webhookId: string, ev
   return rows.length === 0 ? undefined : { sid: rows[0].sid, event: rows[0].event, body: rows[0].body, createdAt: Number(rows[0].created) }
 }
 
+/** The event type of each of these events of a webhook (from webhook_events; an id without a record is absent). */
+export async function eventTypes (client: ClickHouseClient, webhookId: string, eventIds: readonly string[], settings: Record<string, string | number>): Promise<Map<string, string>> {
+  if (eventIds.length === 0) return new Map()
+  const rows = await (await client.query({
+    query: 'SELECT toString(event_id) AS id, any(event) AS event FROM webhook_events WHERE webhook_id = {w:UUID} AND event_id IN {ids:Array(UUID)} GROUP BY event_id',
+    query_params: { w: webhookId, ids: eventIds },
+    format: 'JSONEachRow',
+    clickhouse_settings: settings
+  })).json<{ id: string, event: string }>()
+  return new Map(rows.map(r => [r.id, r.event]))
+}
+
 /** ClickHouse's %f prints microseconds: keep milliseconds, as everywhere else in the API. */
 function millis (s: string): string {
   return s.replace(/\.(\d{3})\d{3}Z$/, '.$1Z')

@@ -239,6 +239,12 @@ t.test('honeypot: a hit re-judges the message\'s clicks from the same address an
   t.equal(delivery.status, 200)
   t.equal(delivery.body.event_type, 'message.click_reclassified', 'the delivery names its event type')
   t.equal(delivery.body.payload.id, re[0].id)
+  // The list (Lettermint's shape, one entry per event) labels each entry with its own type.
+  await until('both deliveries listed', async () => (await api(e.api.port, 'GET', `/lettermint/v1/webhooks/${w.webhook_id}/deliveries`, e.team!.token)).body.data?.length >= 3, 20_000)
+  const listed = await api(e.api.port, 'GET', `/lettermint/v1/webhooks/${w.webhook_id}/deliveries`, e.team!.token)
+  const types = new Map<string, string>(listed.body.data.map((d: { id: string, event_type: string }) => [d.id, d.event_type]))
+  t.equal(types.get(re[0].id), 'message.click_reclassified', 'the reclassification listed as such')
+  t.same([...types.values()].filter(x => x === 'message.clicked').length, 2, 'the two clicks as message.clicked')
   const after = await current(e, m2)
   t.match(after.get(c.obs_id), { machine: true, first_click: false })
   const d = [...after.values()].find(v => v.obs_id !== c.obs_id && v.ip === '198.51.100.60' && !v.reason_codes.includes('honeypot_fetcher') && v.counts_for_metrics)
