@@ -87,7 +87,7 @@ class App extends Component {
           ? html`<${SignIn} notice=${notice} onSignedIn=${this.signedIn} />`
           : Page === undefined
             ? html`<${NotFound} />`
-            : html`<${Page} key=${route.path} route=${route.name} params=${route.params} />`}
+            : html`<${Page} key=${route.path} route=${route.name} params=${route.params} query=${route.query} />`}
       </main>`
   }
 }

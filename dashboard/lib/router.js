@@ -24,9 +24,16 @@ const COMPILED = ROUTES.map(([pattern, name]) => {
   return { re: new RegExp(`^${source}$`), keys, name }
 })
 
-/** The current route: `{ name, params }`, or name 'not-found'. */
+/**
+ * The current route: `{ name, params, path, query }`, or name 'not-found'. `query` is what
+ * follows `?` in the hash (a page's own state, such as the analytics filters, so that a link
+ * or a reload shows the same view); `path` is the whole hash, the page's identity.
+ */
 export function currentRoute () {
-  let path = window.location.hash.replace(/^#/, '')
+  const hash = window.location.hash.replace(/^#/, '')
+  const at = hash.indexOf('?')
+  const query = new URLSearchParams(at === -1 ? '' : hash.slice(at + 1))
+  let path = at === -1 ? hash : hash.slice(0, at)
   if (path === '') path = '/'
   for (const r of COMPILED) {
     const m = r.re.exec(path)
@@ -37,9 +44,24 @@ export function currentRoute () {
     } catch {
       break
     }
-    return { name: r.name, params, path }
+    return { name: r.name, params, path: hash, query }
   }
-  return { name: 'not-found', params: {}, path }
+  return { name: 'not-found', params: {}, path: hash, query }
+}
+
+/**
+ * Writes a page's state into the hash's query without a history entry or a hashchange (so
+ * the page is not mounted again); empty values are left out.
+ */
+export function replaceQuery (values) {
+  const hash = window.location.hash.replace(/^#/, '')
+  const at = hash.indexOf('?')
+  const path = at === -1 ? hash : hash.slice(0, at)
+  const q = new URLSearchParams()
+  for (const [k, v] of Object.entries(values)) if (v !== undefined && v !== '') q.set(k, v)
+  const text = q.toString()
+  const next = '#' + path + (text === '' ? '' : '?' + text)
+  if (next !== window.location.hash) window.history.replaceState(window.history.state, '', next)
 }
 
 /** A link target for `#/…` with each parameter encoded. */

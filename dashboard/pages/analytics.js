@@ -4,12 +4,15 @@ import { analytics } from '../lib/api.js'
 import { TimeChart } from '../lib/chart.js'
 import { classification } from '../lib/format.js'
 import { browserZone, changeText, chartData, daysIn, lastDays, seriesQuery, tableQuery, tables, zones } from '../lib/analytics.js'
+import { replaceQuery } from '../lib/router.js'
 
 /**
  * A project's analytics, all from POST /v1/analytics: the chart of people against machines
  * (unique recipients per day or hour), the summary against the previous period, and the
  * breakdown tables. Selecting a row adds a filter chip; removing a chip takes it away; every
- * change asks again. Answers to an older question are dropped (`asked`).
+ * change asks again. Answers to an older question are dropped (`asked`). The question (range,
+ * zone, interval, campaign key, filters) is kept in the hash's query, so that a reload or a
+ * shared link shows the same view; what the query holds is checked, anything else is ignored.
  */
 
 const MAX_DAYS = 90
@@ -46,17 +49,44 @@ function pointLabel (from, timezone, hour) {
   return new Intl.DateTimeFormat(undefined, opts).format(new Date(from))
 }
 
+const DATE = /^\d{4}-\d{2}-\d{2}$/
+
+/** The question a hash query asks, each part only when it is well formed. */
+export function fromQuery (query, zoneList) {
+  const out = {}
+  const get = k => query?.get(k) ?? null
+  const from = get('from')
+  const to = get('to')
+  const day = v => v !== null && DATE.test(v) && !Number.isNaN(Date.parse(`${v}T00:00:00Z`))
+  if (day(from) && day(to)) Object.assign(out, { from, to })
+  if (zoneList.includes(get('tz'))) out.timezone = get('tz')
+  if (get('interval') === 'day' || get('interval') === 'hour') out.interval = get('interval')
+  if (get('campaign') !== null && get('campaign') !== '') out.campaignKey = get('campaign')
+  try {
+    const f = JSON.parse(get('filters') ?? '[]')
+    if (Array.isArray(f)) {
+      const chips = f.filter(c => Array.isArray(c) && c.length === 2 && typeof c[0] === 'string' && (typeof c[1] === 'string' || c[1] === null))
+        .map(([dimension, value]) => ({ dimension, value }))
+      if (chips.length > 0) out.chips = chips
+    }
+  } catch { /* not JSON: no filters */ }
+  return out
+}
+
 export class AnalyticsTab extends Page {
   constructor (props) {
     super(props)
-    const timezone = browserZone()
-    this.zoneList = zones(timezone)
+    const zone = browserZone()
+    this.zoneList = zones(zone)
+    const asked = fromQuery(props.query, this.zoneList)
+    const timezone = asked.timezone ?? zone
     this.state = {
       ...lastDays(30, timezone),
       timezone,
       interval: 'day',
       campaignKey: 'campaign',
       chips: [],
+      ...asked,
       loading: true,
       error: undefined,
       rangeError: '',
@@ -82,6 +112,7 @@ export class AnalyticsTab extends Page {
     if (days > MAX_DAYS) { this.set({ rangeError: `Choose at most ${MAX_DAYS} days (this range has ${days}).`, loading: false }); return }
     const n = ++this.asked
     const q = this.query()
+    replaceQuery({ from: q.from, to: q.to, tz: q.timezone, interval: q.interval, campaign: this.state.campaignKey, filters: q.chips.length === 0 ? '' : JSON.stringify(q.chips.map(c => [c.dimension, c.value])) })
     const list = tables(this.state.campaignKey)
     this.set({ loading: true, error: undefined, rangeError: '' })
     try {

@@ -42,6 +42,6 @@ export class ProjectPage extends Page {
       <nav class="tabs" aria-label="Project sections">
         ${TABS.map(([name, label, segment]) => html`<a key=${name} href=${segment === undefined ? href('projects', id) : href('projects', id, segment)} aria-current=${name === tab[0] ? 'page' : undefined}>${label}</a>`)}
       </nav>
-      <section aria-labelledby="section-title"><${Tab} key=${tab[0]} projectId=${id} /></section>`
+      <section aria-labelledby="section-title"><${Tab} key=${tab[0]} projectId=${id} query=${this.props.query} /></section>`
   }
 }

@@ -355,6 +355,13 @@ t.test('the dashboard in a real browser', { skip: existsSync(CHROMIUM) ? false :
   const tableRows = async (id: string): Promise<string[][]> => await page.locator(`section[data-table="${id}"] tbody tr`).evaluateAll(trs => trs.map(tr => [...tr.children].map(td => (td.textContent ?? '').trim())))
   let analyticsRequests: any[] = []
   page.on('request', r => { if (r.url() === `${origin}/v1/analytics`) analyticsRequests.push(JSON.parse(r.postData() ?? '{}')) })
+  // Analytics requests not answered yet: a page left with one in flight would abort it.
+  let inFlight = 0
+  page.on('request', r => { if (r.url() === `${origin}/v1/analytics`) inFlight++ })
+  const settled = (r: { url: () => string }): void => { if (r.url() === `${origin}/v1/analytics`) inFlight-- }
+  page.on('requestfinished', settled)
+  page.on('requestfailed', settled)
+  const quiet = async (): Promise<void> => { await until('no analytics request in flight', () => inFlight === 0, 15_000, 20) }
 
   await t.test('analytics: seeded clicks in the chart (the API\'s numbers), the summary and the tables', async t => {
     await page.getByRole('navigation', { name: 'Project sections' }).getByRole('link', { name: 'Analytics' }).click()
@@ -429,6 +436,41 @@ t.test('the dashboard in a real browser', { skip: existsSync(CHROMIUM) ? false :
     }
     await page.getByText('None. Select a row in a table below to filter by it.').waitFor()
     await chartShows(t, seriesQuery(c), 'no filter again')
+  })
+
+  await t.test('analytics: the question is kept in the URL: a reload or a copied link shows the same chips, range, zone and interval; junk in it is ignored', async t => {
+    const entries = await page.evaluate('history.length')
+    await page.getByLabel('Interval', { exact: true }).selectOption('hour')
+    await page.getByLabel('Time zone', { exact: true }).selectOption('UTC')
+    await page.locator('section[data-table="tags"]').getByRole('button', { name: 'Filter by Tag welcome' }).click()
+    await page.getByRole('button', { name: 'Remove filter Tag: welcome' }).waitFor()
+    const before = await controls()
+    const hash = await page.evaluate('location.hash') as string
+    const q = new URLSearchParams(hash.slice(hash.indexOf('?') + 1))
+    t.equal(hash.slice(0, hash.indexOf('?')), `#/projects/${pid}/analytics`, 'the page\'s path, then its question')
+    t.same(JSON.parse(q.get('filters') ?? 'null'), [['tag', 'welcome']], 'the chip in the URL')
+    t.same({ from: q.get('from'), to: q.get('to'), tz: q.get('tz'), interval: q.get('interval') }, { from: before.from, to: before.to, tz: 'UTC', interval: 'hour' })
+    t.equal(await page.evaluate('history.length'), entries, 'no history entry per change')
+    // Nothing in flight when the page goes (an aborted request would be a failed request).
+    await quiet()
+    analyticsRequests = []
+    await page.reload()
+    await page.getByRole('button', { name: 'Remove filter Tag: welcome' }).waitFor()
+    t.same(await controls(), before, 'the same range, zone and interval after a reload')
+    await chartShows(t, seriesQuery(before, [{ dimension: 'tag', operator: 'eq', values: ['welcome'] }]), 'the reloaded chart')
+    t.ok(analyticsRequests.length >= 7 && analyticsRequests.every(b => b.filters.some((f: any) => f.dimension === 'tag')), 'every query asked again with the chip')
+
+    // A link with junk in its question: each bad part is ignored, the page asks its defaults.
+    await quiet()
+    await page.goto(`${origin}/#/projects/${pid}/analytics?from=2026-13-99&to=x&tz=Mars%2FBase&interval=week&filters=%5Bnot%20json`)
+    await page.locator('section[data-table="classes"] tbody tr').first().waitFor()
+    await page.getByText('None. Select a row in a table below to filter by it.').waitFor()
+    const fallback = await controls()
+    t.equal(fallback.interval, 'day', 'an unknown interval: by day')
+    t.equal(fallback.timezone, ZONE, 'an unknown zone: the browser\'s')
+    t.equal(await page.getByRole('alert').count(), 0, 'and no error for it')
+    const fixed = await page.evaluate('location.hash') as string
+    t.notMatch(fixed, /Mars|week|not/, 'the URL says what the page asked')
   })
 
   await t.test('analytics: interval, date range and time zone controls change the query', async t => {
