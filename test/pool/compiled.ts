@@ -9,7 +9,7 @@ const IMPORT = /(?:(?:import|export)\s[^'"]*?from\s+|import\()'(\.{1,2}\/[^']+)\
 /**
  * The worker entry and everything it imports, transpiled (type-strip only) to plain ES
  * modules in a temp dir. A worker thread then starts in a fraction of a second, where
- * loading the sources through the inherited ts-node hook takes several: the pool tests
+ * loading the sources through the inherited TypeScript loader takes longer: the pool tests
  * run the same code the build would emit, without needing `make build` first.
  */
 export function compileWorker (): { filename: string, cleanup: () => void } {

@@ -7,7 +7,7 @@ import { rewriteHtml } from '../../src/rewrite/html.js'
 import { BASE_URL, SECRETS, SENT_AT, SID, corpus, decodeTracked, isTrackingHost, realMint, trackedUrlsIn } from '../rewrite/helpers.js'
 
 // Workers run the sources transpiled to JS (see compiled.ts): loading them through the
-// ts-node hook the threads inherit works too, but costs seconds per thread.
+// TypeScript loader the threads inherit works too, but costs time per thread.
 const worker = compileWorker()
 const MAX_QUEUE = 4
 const pool = createRewritePool({ threads: 2, maxQueue: MAX_QUEUE, allowTestTasks: true, filename: worker.filename, execArgv: [] })
