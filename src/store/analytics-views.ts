@@ -1,4 +1,4 @@
-import { bucketExpr, clickFilterExpr, clickKeyExpr, firstClickRows, outerSelect, RAW_CLICKS, VERDICT, type AggSpec, type ClickColumn, type ClickSource, type KeyKind, type Params, type SqlDim } from './analytics.js'
+import { bucketExpr, clickFilterExpr, clickKeyExpr, firstClickRows, outerSelect, RAW_CLICKS, RECIPIENT, VERDICT, type AggSpec, type ClickColumn, type ClickSource, type KeyKind, type Params, type SqlDim } from './analytics.js'
 
 /*
  * Which source answers a query (sql/030_analytics_rollups.sql): a rollup when it holds every
@@ -12,7 +12,13 @@ import { bucketExpr, clickFilterExpr, clickKeyExpr, firstClickRows, outerSelect,
  *                              route, tag, metadata.<key>, classification (and their filters,
  *                              is_human, is_machine): one row per recipient and verdict
  *   analytics_recipient_links  the same with link_index and destination_url, and
- *                              unique_links_clicked: one row per recipient, link and verdict
+ *                              unique_links_clicked, where a verdict is a key or a filter
+ *                              (classification, is_human, is_machine): one row per
+ *                              recipient, link and verdict
+ *   analytics_link_totals      whole UTC days, no points: summaries and breakdowns by project,
+ *                              route, tag, metadata.<key>, link_index, destination_url (and
+ *                              their filters) that need a link key or unique_links_clicked:
+ *                              one row per recipient and link, a count per class (sql/031)
  *   analytics_recipient_days   UTC day points (summary-shaped, and per breakdown row) by
  *                              project, route, tag, metadata.<key>: one row per recipient and day
  *   analytics_first_clicks     beside each of them for median_time_to_first_click: the
@@ -30,6 +36,7 @@ const DAY = 86_400_000
 const SERIES_KEYS: ReadonlySet<KeyKind> = new Set(['project', 'route', 'tag', 'metadata'])
 const RECIPIENT_KEYS: ReadonlySet<KeyKind> = new Set([...SERIES_KEYS, 'classification', 'is_human', 'is_machine'])
 const RECIPIENT_LINK_KEYS: ReadonlySet<KeyKind> = new Set([...RECIPIENT_KEYS, 'link_index', 'destination_url'])
+const LINK_TOTAL_KEYS: ReadonlySet<KeyKind> = new Set([...SERIES_KEYS, 'link_index', 'destination_url'])
 
 const median = (spec: AggSpec): boolean => spec.clickColumns.includes('median_time_to_first_click')
 const keyCols = (spec: AggSpec, p: Params, keyExpr: (d: SqlDim, p: Params) => string = clickKeyExpr): string[] => spec.keys.map((k, i) => `${keyExpr(k, p)} AS k${i}`)
@@ -100,6 +107,52 @@ const RECIPIENT_DAYS_SOURCE: ClickSource = {
   }
 }
 
+/** The class codes of analytics_link_totals.day_events (sql/031: day * 8 + code). */
+const CLASS_CODE: Record<string, number> = { all: 0, human: 1, machine: 2, privacy: 3, bot: 4, scanner: 5, preview: 6 }
+
+/**
+ * analytics_link_totals over whole UTC days: one row per recipient and link after FINAL,
+ * with signed counts per class (e_<class>: the row's in the range). In a group that has
+ * link_index among its keys a recipient has one row at most, so it is unique by a count of
+ * rows; otherwise (its links may share a destination_url, or there is no link key) by
+ * uniqExact over the 50,000 rows, still a fifth of analytics_recipient_links' rows per verdict.
+ */
+const LINK_TOTALS_SOURCE: ClickSource = {
+  name: 'analytics_link_totals',
+  sql (spec, p) {
+    const a = p.add('UInt32', Math.floor(spec.from / DAY) * 8)
+    const b = p.add('UInt32', Math.floor(spec.to / DAY) * 8)
+    const A = `toDate(fromUnixTimestamp64Milli(${p.add('Int64', spec.from)}, 'UTC'))`
+    const B = `toDate(fromUnixTimestamp64Milli(${p.add('Int64', spec.to)}, 'UTC'))`
+    const classes = new Set<string>()
+    for (const c of spec.clickColumns) {
+      if (c === 'unique_links_clicked') classes.add('human')
+      else if (c !== 'median_time_to_first_click') classes.add(DAY_CLASS[c.endsWith('_events') ? c.slice(0, -7) : c])
+    }
+    const evs = [...classes]
+    const inRange = (c: string): string => `if(first_day >= ${A} AND last_day < ${B}, ev_${c}, arraySum(arrayMap((k, n) -> if(k >= ${a} AND k < ${b} AND k % 8 = ${CLASS_CODE[c]}, n, 0), day_events.1, day_events.2)))`
+    const where = [sidWhere(spec, p), `last_day >= ${A}`, `first_day < ${B}`, ...spec.filters.map(f => clickFilterExpr(f, p))].join(' AND ')
+    const keys = spec.keys.map((_, i) => `k${i}`)
+    let inner = `SELECT ${[...keyCols(spec, p), 'sid', 'message_id', ...evs.map(c => `${inRange(c)} AS e_${c}`)].join(', ')}, toUInt8(0) AS fin, toFloat64(0) AS first_delay FROM analytics_link_totals FINAL WHERE ${where}`
+    if (median(spec)) {
+      const fc = firstClickRows(spec, p, 'analytics_first_clicks', true)
+      inner += ` UNION ALL SELECT ${[...keys, 'sid', 'message_id', ...evs.map(c => `toInt64(0) AS e_${c}`), 'fin', 'first_delay'].join(', ')} FROM (${fc})`
+    }
+    const byLink = spec.keys.some(k => k.kind === 'link_index')
+    const select = [...keys]
+    for (const c of spec.clickColumns) {
+      let col: string
+      if (c === 'median_time_to_first_click') col = 'if(countIf(fin = 1) = 0, NULL, quantileExactInclusiveIf(0.5)(first_delay, fin = 1))'
+      // One row per recipient and link: each row with human clicks is one link clicked.
+      else if (c === 'unique_links_clicked') col = 'countIf(e_human > 0)'
+      else if (c.endsWith('_events')) col = `sum(e_${DAY_CLASS[c.slice(0, -7)]})`
+      else col = byLink ? `countIf(e_${DAY_CLASS[c]} > 0)` : `uniqExactIf(${RECIPIENT}, e_${DAY_CLASS[c]} > 0)`
+      select.push(`${col} AS c_${c}`)
+    }
+    return `SELECT ${select.join(', ')} FROM (${inner})${keys.length > 0 ? ` GROUP BY ${keys.join(', ')}` : ''}`
+  }
+}
+
 const RECIPIENTS_SOURCE = recipientSource('analytics_recipients', false)
 const RECIPIENT_LINKS_SOURCE = recipientSource('analytics_recipient_links', true)
 
@@ -113,7 +166,9 @@ export function chooseSource (spec: AggSpec): ClickSource {
   const dims = [...spec.keys, ...spec.filters.map(f => f.dim)]
   const links = spec.clickColumns.includes('unique_links_clicked')
   if (b === undefined) {
-    if (within(dims, RECIPIENT_KEYS) && !links) return RECIPIENTS_SOURCE
+    const linkKeys = dims.some(d => d.kind === 'link_index' || d.kind === 'destination_url')
+    if (within(dims, RECIPIENT_KEYS) && !links && !linkKeys) return RECIPIENTS_SOURCE
+    if (within(dims, LINK_TOTAL_KEYS)) return LINK_TOTALS_SOURCE
     if (within(dims, RECIPIENT_LINK_KEYS)) return RECIPIENT_LINKS_SOURCE
     return RAW_CLICKS
   }
