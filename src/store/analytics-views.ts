@@ -21,17 +21,22 @@ import { bucketExpr, clickFilterExpr, clickKeyExpr, firstClickRows, outerSelect,
  *                              one row per recipient and link, a count per class (sql/031)
  *   analytics_recipient_days   UTC day points (summary-shaped, and per breakdown row) by
  *                              project, route, tag, metadata.<key>: one row per recipient and day
+ *   analytics_recipient_hours  points of a zone whose offsets are whole hours (hours, or local
+ *                              days not UTC's) over whole UTC hours, by the same keys: one
+ *                              row per recipient and UTC hour (sql/032)
  *   analytics_first_clicks     beside each of them for median_time_to_first_click: the
  *                              surviving first clicks, bucketed by their own ts
  *   clicks                     everything else (reason_code, device/client, message_id,
- *                              first_click, proxy_type; points by link or verdict; points or
- *                              ranges not made of whole UTC days; unique_links_clicked in points)
+ *                              first_click, proxy_type; points by link or verdict; ranges not
+ *                              made of whole UTC days (summaries, breakdowns) or hours (points);
+ *                              points of zones with offsets not whole hours; unique_links_clicked in points)
  */
 
 /** Every query can be answered from `clicks`. */
 export const RAW_SOURCE: ClickSource = RAW_CLICKS
 
 const DAY = 86_400_000
+const HOUR = 3_600_000
 
 const SERIES_KEYS: ReadonlySet<KeyKind> = new Set(['project', 'route', 'tag', 'metadata'])
 const RECIPIENT_KEYS: ReadonlySet<KeyKind> = new Set([...SERIES_KEYS, 'classification', 'is_human', 'is_machine'])
@@ -74,38 +79,65 @@ function recipientSource (table: string, links: boolean): ClickSource {
   }
 }
 
-/** A click column over analytics_recipient_days rows (one per recipient and UTC day after FINAL). */
+/** The class of each click column, as analytics_recipient_days and _hours name their counts (ev_<class>). */
 const DAY_CLASS: Record<string, string> = {
   clicks: 'all', human_clicks: 'human', machine_clicks: 'machine', privacy_clicks: 'privacy', bot_clicks: 'bot', scanner_clicks: 'scanner', preview_clicks: 'preview'
 }
-function dayColumn (c: ClickColumn): string {
-  if (c === 'median_time_to_first_click') return 'if(countIf(fin = 1) = 0, NULL, quantileExactInclusiveIf(0.5)(first_delay, fin = 1))'
-  if (c.endsWith('_events')) return `sum(ev_${DAY_CLASS[c.slice(0, -7)]})`
-  // A recipient has one row per day: its day counts once where the class's count is > 0.
-  return `countIf(ev_${DAY_CLASS[c]} > 0)`
+/** The classes whose counts `spec`'s click columns read. */
+function classesOf (spec: AggSpec): string[] {
+  const classes = new Set<string>()
+  for (const c of spec.clickColumns) {
+    if (c === 'unique_links_clicked') classes.add('human')
+    else if (c !== 'median_time_to_first_click') classes.add(DAY_CLASS[c.endsWith('_events') ? c.slice(0, -7) : c])
+  }
+  return [...classes]
 }
 
-/** analytics_recipient_days: UTC day points (the bucket is the row's day). */
-const RECIPIENT_DAYS_SOURCE: ClickSource = {
-  name: 'analytics_recipient_days',
-  sql (spec, p) {
-    const evs = Object.values(DAY_CLASS)
-    const cols = [...keyCols(spec, p), `${bucketExpr("toDateTime(day, 'UTC')", spec, p)} AS b`, 'sid', 'message_id']
-    const range = `day >= toDate(fromUnixTimestamp64Milli(${p.add('Int64', spec.from)}, 'UTC')) AND day < toDate(fromUnixTimestamp64Milli(${p.add('Int64', spec.to)}, 'UTC'))`
-    const where = [sidWhere(spec, p), range, ...spec.filters.map(f => clickFilterExpr(f, p))].join(' AND ')
-    let inner = `SELECT ${cols.join(', ')}, ${evs.map(c => `ev_${c}`).join(', ')}, toUInt8(0) AS fin, toFloat64(0) AS first_delay FROM analytics_recipient_days FINAL WHERE ${where}`
-    if (median(spec)) {
-      // The first clicks' rows in the same columns (their class counts zero).
-      const fc = firstClickRows(spec, p, 'analytics_first_clicks', false)
-      const keys = spec.keys.map((_, i) => `k${i}`)
-      inner += ` UNION ALL SELECT ${[...keys, 'b', 'sid', 'message_id', ...evs.map(c => `toInt64(0) AS ev_${c}`), 'fin', 'first_delay'].join(', ')} FROM (${fc})`
+/**
+ * A click column over analytics_recipient_days / _hours rows (one per recipient and UTC day
+ * or hour after FINAL). `rowPerBucket`: a recipient has one row per point at most (UTC day
+ * points over days, hour points over hours), so it counts once where the class's count is
+ * > 0; else (local days over hours) its hours in the point are counted by uniqExact.
+ */
+function periodColumn (c: ClickColumn, rowPerBucket: boolean): string {
+  if (c === 'median_time_to_first_click') return 'if(countIf(fin = 1) = 0, NULL, quantileExactInclusiveIf(0.5)(first_delay, fin = 1))'
+  if (c.endsWith('_events')) return `sum(ev_${DAY_CLASS[c.slice(0, -7)]})`
+  return rowPerBucket ? `countIf(ev_${DAY_CLASS[c]} > 0)` : `uniqExactIf(${RECIPIENT}, ev_${DAY_CLASS[c]} > 0)`
+}
+
+/**
+ * analytics_recipient_days (UTC day points: the bucket is the row's day) or
+ * analytics_recipient_hours (points of a zone whose offsets are whole hours, over whole UTC
+ * hours: the bucket is the local hour or day the row's UTC hour falls in).
+ */
+function periodSource (table: 'analytics_recipient_days' | 'analytics_recipient_hours'): ClickSource {
+  const days = table === 'analytics_recipient_days'
+  return {
+    name: table,
+    sql (spec, p) {
+      const evs = classesOf(spec)
+      const cols = [...keyCols(spec, p), `${bucketExpr(days ? "toDateTime(day, 'UTC')" : 'hour', spec, p)} AS b`, 'sid', 'message_id']
+      const range = days
+        ? `day >= toDate(fromUnixTimestamp64Milli(${p.add('Int64', spec.from)}, 'UTC')) AND day < toDate(fromUnixTimestamp64Milli(${p.add('Int64', spec.to)}, 'UTC'))`
+        : `hour >= toDateTime(${p.add('UInt32', Math.floor(spec.from / 1000))}, 'UTC') AND hour < toDateTime(${p.add('UInt32', Math.floor(spec.to / 1000))}, 'UTC')`
+      const where = [sidWhere(spec, p), range, ...spec.filters.map(f => clickFilterExpr(f, p))].join(' AND ')
+      let inner = `SELECT ${[...cols, ...evs.map(c => `ev_${c}`)].join(', ')}, toUInt8(0) AS fin, toFloat64(0) AS first_delay FROM ${table} FINAL WHERE ${where}`
+      if (median(spec)) {
+        // The first clicks' rows in the same columns (their class counts zero).
+        const fc = firstClickRows(spec, p, 'analytics_first_clicks', false)
+        const keys = spec.keys.map((_, i) => `k${i}`)
+        inner += ` UNION ALL SELECT ${[...keys, 'b', 'sid', 'message_id', ...evs.map(c => `toInt64(0) AS ev_${c}`), 'fin', 'first_delay'].join(', ')} FROM (${fc})`
+      }
+      const rowPerBucket = days || spec.bucket?.unit === 'hour'
+      const select = [...spec.keys.map((_, i) => `k${i}`), 'b']
+      const group = [...select]
+      for (const c of spec.clickColumns) select.push(`${periodColumn(c, rowPerBucket)} AS c_${c}`)
+      return `SELECT ${select.join(', ')} FROM (${inner}) GROUP BY ${group.join(', ')}`
     }
-    const select = [...spec.keys.map((_, i) => `k${i}`), 'b']
-    const group = [...select]
-    for (const c of spec.clickColumns) select.push(`${dayColumn(c)} AS c_${c}`)
-    return `SELECT ${select.join(', ')} FROM (${inner}) GROUP BY ${group.join(', ')}`
   }
 }
+const RECIPIENT_DAYS_SOURCE = periodSource('analytics_recipient_days')
+const RECIPIENT_HOURS_SOURCE = periodSource('analytics_recipient_hours')
 
 /** The class codes of analytics_link_totals.day_events (sql/031: day * 8 + code). */
 const CLASS_CODE: Record<string, number> = { all: 0, human: 1, machine: 2, privacy: 3, bot: 4, scanner: 5, preview: 6 }
@@ -124,12 +156,7 @@ const LINK_TOTALS_SOURCE: ClickSource = {
     const b = p.add('UInt32', Math.floor(spec.to / DAY) * 8)
     const A = `toDate(fromUnixTimestamp64Milli(${p.add('Int64', spec.from)}, 'UTC'))`
     const B = `toDate(fromUnixTimestamp64Milli(${p.add('Int64', spec.to)}, 'UTC'))`
-    const classes = new Set<string>()
-    for (const c of spec.clickColumns) {
-      if (c === 'unique_links_clicked') classes.add('human')
-      else if (c !== 'median_time_to_first_click') classes.add(DAY_CLASS[c.endsWith('_events') ? c.slice(0, -7) : c])
-    }
-    const evs = [...classes]
+    const evs = classesOf(spec)
     const inRange = (c: string): string => `if(first_day >= ${A} AND last_day < ${B}, ev_${c}, arraySum(arrayMap((k, n) -> if(k >= ${a} AND k < ${b} AND k % 8 = ${CLASS_CODE[c]}, n, 0), day_events.1, day_events.2)))`
     const where = [sidWhere(spec, p), `last_day >= ${A}`, `first_day < ${B}`, ...spec.filters.map(f => clickFilterExpr(f, p))].join(' AND ')
     const keys = spec.keys.map((_, i) => `k${i}`)
@@ -162,17 +189,20 @@ const within = (dims: readonly SqlDim[], allowed: ReadonlySet<KeyKind>): boolean
 export function chooseSource (spec: AggSpec): ClickSource {
   const b = spec.bucket
   const dayAligned = spec.from % DAY === 0 && spec.to % DAY === 0
-  if (!dayAligned) return RAW_CLICKS
+  const hourAligned = spec.from % HOUR === 0 && spec.to % HOUR === 0
   const dims = [...spec.keys, ...spec.filters.map(f => f.dim)]
   const links = spec.clickColumns.includes('unique_links_clicked')
   if (b === undefined) {
+    if (!dayAligned) return RAW_CLICKS
     const linkKeys = dims.some(d => d.kind === 'link_index' || d.kind === 'destination_url')
     if (within(dims, RECIPIENT_KEYS) && !links && !linkKeys) return RECIPIENTS_SOURCE
     if (within(dims, LINK_TOTAL_KEYS)) return LINK_TOTALS_SOURCE
     if (within(dims, RECIPIENT_LINK_KEYS)) return RECIPIENT_LINKS_SOURCE
     return RAW_CLICKS
   }
+  if (links || !within(dims, SERIES_KEYS)) return RAW_CLICKS
   const utc = b.tz === 'UTC' || b.tz === 'Etc/UTC'
-  if (b.unit === 'day' && utc && !links && within(dims, SERIES_KEYS)) return RECIPIENT_DAYS_SOURCE
+  if (b.unit === 'day' && utc && dayAligned) return RECIPIENT_DAYS_SOURCE
+  if (b.wholeHours && hourAligned) return RECIPIENT_HOURS_SOURCE
   return RAW_CLICKS
 }

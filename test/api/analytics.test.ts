@@ -361,6 +361,15 @@ t.test('analytics', async t => {
     [{ metrics: ALL_METRICS, ...june, group_by: ['link_index'], include: ['breakdown', 'time_series'] }, ['clicks', 'analytics_link_totals']],
     [{ metrics: ALL_METRICS, ...june, group_by: ['reason_code'] }, ['analytics_link_totals', 'clicks']],
     [{ metrics: ALL_METRICS, from: '2025-06-03T10:00:00Z', to: '2025-06-09T22:00:00Z', include: ['summary', 'time_series'] }, ['clicks']],
+    // Hour points and local-day points of zones with whole-hour offsets, over whole UTC hours: the hourly rollup (sql/032).
+    [{ metrics: noLinks, interval: 'hour', from: '2025-06-08', to: '2025-06-10', include: ['time_series'] }, ['analytics_recipient_hours']],
+    [{ metrics: noLinks, interval: 'hour', from: '2025-06-08', to: '2025-06-10', timezone: 'Europe/Amsterdam', include: ['time_series'], compare: 'previous_period' }, ['analytics_recipient_hours']],
+    [{ metrics: noLinks, ...june, timezone: 'Europe/Amsterdam', include: ['time_series'], compare: 'previous_period' }, ['analytics_recipient_hours']],
+    [{ metrics: noLinks, from: '2025-06-03T10:00:00Z', to: '2025-06-09T22:00:00Z', include: ['time_series'] }, ['analytics_recipient_hours']],
+    [{ metrics: noLinks, interval: 'hour', from: '2025-06-08', to: '2025-06-10', timezone: 'Europe/Amsterdam', group_by: ['tag'], include: ['breakdown', 'time_series'] }, ['analytics_recipient_hours', 'clicks']],
+    // Offsets of half an hour, a range not of whole hours: raw.
+    [{ metrics: noLinks, interval: 'hour', from: '2025-06-08', to: '2025-06-10', timezone: 'Asia/Kolkata', include: ['time_series'] }, ['clicks']],
+    [{ metrics: noLinks, from: '2025-06-03T10:00:01Z', to: '2025-06-09T22:00:00Z', include: ['time_series'] }, ['clicks']],
     [{ metrics: ALL_METRICS, from: '2025-06-03T10:00:01Z', to: '2025-06-09T22:00:00Z' }, ['clicks']]
   ]
   const viewsVsRaw = async (t: Test): Promise<void> => {
@@ -438,6 +447,18 @@ t.test('analytics', async t => {
           t.same(rounded(p.metrics), rounded(evaluate(metrics, s.clicks, s.messages)), `point ${p.from} ${tz} (${res.meta.sources.join(', ')})`)
         }
       }
+    }
+    // Hour points in two zones (the hourly rollup, and raw where offsets are half hours), each against the surviving rows.
+    for (const tz of ['Europe/Amsterdam', 'UTC', 'Asia/Kolkata']) {
+      const res = await call({ metrics: noLinks, from: '2025-06-05', to: '2025-06-06', timezone: tz, interval: 'hour', include: ['time_series'] })
+      t.same(res.meta.sources, [tz === 'Asia/Kolkata' ? 'clicks' : 'analytics_recipient_hours'], `hour points ${tz}: ${res.meta.sources.join(', ')}`)
+      let seen = 0
+      for (const p of res.data.time_series) {
+        const s = select({ metrics: noLinks, from: Date.parse(p.from), to: Date.parse(p.to) }, mine, projectOf)
+        seen += s.clicks.length
+        t.same(rounded(p.metrics), rounded(evaluate(noLinks, s.clicks, s.messages)), `hour point ${p.from} ${tz} (${res.meta.sources.join(', ')})`)
+      }
+      t.ok(seen > 0, `hour points ${tz} have clicks`)
     }
     for (const d of DIMS) await checkBreakdown(t, { metrics: ALL_METRICS, group_by: [d], ...juneMs }, `after: ${d}`)
     await checkBreakdown(t, { metrics: ALL_METRICS, group_by: ['tag', 'classification'], ...juneMs }, 'after: tag × classification')
