@@ -139,8 +139,13 @@ function periodSource (table: 'analytics_recipient_days' | 'analytics_recipient_
 const RECIPIENT_DAYS_SOURCE = periodSource('analytics_recipient_days')
 const RECIPIENT_HOURS_SOURCE = periodSource('analytics_recipient_hours')
 
-/** The class codes of analytics_link_totals.day_events (sql/031: day * 8 + code). */
-const CLASS_CODE: Record<string, number> = { all: 0, human: 1, machine: 2, privacy: 3, bot: 4, scanner: 5, preview: 6 }
+/**
+ * Whether a day_events key of analytics_link_totals (sql/031: day * 32 + 4 * class +
+ * 2 * counts_for_metrics + machine) is in each class, as CLASS_PREDICATE says over `clicks`.
+ */
+const KEY_IN_CLASS: Record<string, string> = {
+  all: '1', human: 'bitAnd(k, 2) != 0', machine: 'bitAnd(k, 1) != 0', privacy: 'bitAnd(k, 28) = 4', bot: 'bitAnd(k, 28) = 8', scanner: 'bitAnd(k, 28) = 12', preview: 'bitAnd(k, 28) = 16'
+}
 
 /**
  * analytics_link_totals over whole UTC days: one row per recipient and link after FINAL,
@@ -152,12 +157,12 @@ const CLASS_CODE: Record<string, number> = { all: 0, human: 1, machine: 2, priva
 const LINK_TOTALS_SOURCE: ClickSource = {
   name: 'analytics_link_totals',
   sql (spec, p) {
-    const a = p.add('UInt32', Math.floor(spec.from / DAY) * 8)
-    const b = p.add('UInt32', Math.floor(spec.to / DAY) * 8)
+    const a = p.add('UInt32', Math.floor(spec.from / DAY) * 32)
+    const b = p.add('UInt32', Math.floor(spec.to / DAY) * 32)
     const A = `toDate(fromUnixTimestamp64Milli(${p.add('Int64', spec.from)}, 'UTC'))`
     const B = `toDate(fromUnixTimestamp64Milli(${p.add('Int64', spec.to)}, 'UTC'))`
     const evs = classesOf(spec)
-    const inRange = (c: string): string => `if(first_day >= ${A} AND last_day < ${B}, ev_${c}, arraySum(arrayMap((k, n) -> if(k >= ${a} AND k < ${b} AND k % 8 = ${CLASS_CODE[c]}, n, 0), day_events.1, day_events.2)))`
+    const inRange = (c: string): string => `if(first_day >= ${A} AND last_day < ${B}, ev_${c}, arraySum(arrayMap((k, n) -> if(k >= ${a} AND k < ${b} AND ${KEY_IN_CLASS[c]}, n, 0), day_events.1, day_events.2)))`
     const where = [sidWhere(spec, p), `last_day >= ${A}`, `first_day < ${B}`, ...spec.filters.map(f => clickFilterExpr(f, p))].join(' AND ')
     const keys = spec.keys.map((_, i) => `k${i}`)
     let inner = `SELECT ${[...keyCols(spec, p), 'sid', 'message_id', ...evs.map(c => `${inRange(c)} AS e_${c}`)].join(', ')}, toUInt8(0) AS fin, toFloat64(0) AS first_delay FROM analytics_link_totals FINAL WHERE ${where}`
