@@ -19,8 +19,8 @@ export const MAX_WAITING = 4
  */
 export const ANALYTICS_TABLES: ReadonlySet<string> = new Set([
   'click_observations', 'clicks', 'clicks_by_message', 'clicks_by_link', 'clicks_by_tag_day', 'clicks_by_day', 'messages', 'message_links',
-  // The analytics API's rollups (sql/030): what it answers from, readable the same way.
-  'analytics_recipients', 'analytics_recipient_links', 'analytics_recipient_days', 'analytics_first_clicks'
+  // The analytics API's rollups (sql/030-032): what it answers from, readable the same way.
+  'analytics_recipients', 'analytics_recipient_links', 'analytics_recipient_days', 'analytics_first_clicks', 'analytics_link_totals', 'analytics_recipient_hours'
 ])
 
 /**

@@ -225,9 +225,11 @@ export function rangeOf (column: string, spec: AggSpec, p: Params): string {
 }
 
 /**
- * The surviving first clicks in the range, as inner rows (fin = 1): from `table` (`clicks`,
- * or analytics_first_clicks with its `n` and `delay`), the rows of each observation and
- * verdict summed by sign, kept when > 0. Keys and filters as over `clicks`.
+ * The surviving first clicks in the range, as inner rows (fin = 1): from `clicks` (the rows
+ * of each observation and verdict summed by sign, kept when > 0) or analytics_first_clicks
+ * read FINAL (its parts' rows of a click merged in key order, kept when their count `n` is
+ * > 0: the same rows without hashing every first click, 19.6 -> 10.6 ms over 4,974 of them,
+ * measured, bench/micro/analytics-queries.mjs). Keys and filters as over `clicks`.
  */
 export function firstClickRows (spec: AggSpec, p: Params, table: 'clicks' | 'analytics_first_clicks', links: boolean): string {
   const raw = table === 'clicks'
@@ -237,10 +239,11 @@ export function firstClickRows (spec: AggSpec, p: Params, table: 'clicks' | 'ana
     cols.push(`${bucketExpr('ts', spec, p)} AS b`)
     group.push('b')
   }
-  cols.push(VERDICT, ...(links ? ['link_index'] : []), 'toInt64(0) AS ev', 'toUInt8(1) AS fin', `toFloat64(${raw ? `any(${DELAY})` : 'any(delay)'}) AS first_delay`)
+  cols.push(VERDICT, ...(links ? ['link_index'] : []), 'toInt64(0) AS ev', 'toUInt8(1) AS fin', `toFloat64(${raw ? `any(${DELAY})` : 'delay'}) AS first_delay`)
   group.push(VERDICT, ...(links ? ['link_index'] : []), 'obs_id', 'ts')
   const where = [`sid IN ${p.add('Array(String)', spec.sids)}`, rangeOf('ts', spec, p), ...(raw ? ['first_click'] : []), ...spec.filters.map(f => clickFilterExpr(f, p))]
-  return `SELECT ${cols.join(', ')} FROM ${table} WHERE ${where.join(' AND ')} GROUP BY ${group.join(', ')} HAVING sum(${raw ? 'sign' : 'n'}) > 0`
+  if (!raw) return `SELECT ${cols.join(', ')} FROM ${table} FINAL WHERE ${[...where, 'n > 0'].join(' AND ')}`
+  return `SELECT ${cols.join(', ')} FROM ${table} WHERE ${where.join(' AND ')} GROUP BY ${group.join(', ')} HAVING sum(sign) > 0`
 }
 
 /** The raw `clicks` table: answers every query. */

@@ -36,7 +36,10 @@ export interface Store {
 // clicktrail's own reads are read-only and bounded: they run on the same engine as ingest.
 // readonly=2: no writes or DDL, but per-query limits may still be set; it comes last
 // because chdb applies settings in order and a read-only session refuses later SETs.
-const READER_SETTINGS = { max_execution_time: 30, max_result_rows: '100000', result_overflow_mode: 'throw', readonly: '2' } as const
+// No JIT: ClickHouse compiles an aggregate or expression the third time it sees it, in that
+// query, a one-time 100-300 ms stall of the analytics queries with no steady-state gain here
+// (a tie within the noise of this 2-core machine; the stall is the p95 of bench/micro/analytics-queries.mjs).
+const READER_SETTINGS = { max_execution_time: 30, max_result_rows: '100000', result_overflow_mode: 'throw', compile_aggregate_expressions: 0, compile_expressions: 0, readonly: '2' } as const
 const COMMON_SETTINGS = { output_format_json_quote_64bit_integers: 1 } as const
 /** Inserts through Distributed tables wait for the shards (see README, Running a cluster). */
 export const CLUSTER_INSERT_SETTINGS = { distributed_foreground_insert: 1 } as const

@@ -88,6 +88,8 @@ export const SHARDING_KEYS: Record<string, string> = {
   analytics_recipient_links: 'cityHash64(message_id)',
   analytics_recipient_days: 'cityHash64(message_id)',
   analytics_first_clicks: 'cityHash64(message_id)',
+  analytics_link_totals: 'cityHash64(message_id)',
+  analytics_recipient_hours: 'cityHash64(message_id)',
   // Dropped by 030 (006's become plain views over clicks).
   analytics_daily: 'rand()',
   analytics_hourly: 'rand()',

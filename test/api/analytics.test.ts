@@ -337,7 +337,7 @@ t.test('analytics', async t => {
   // Each with the sources that must answer it: a change that sends a common shape to the
   // raw table fails here as well as in the benchmark.
   const sourceCases: Array<[unknown, string[]]> = [
-    [{ metrics: ALL_METRICS, ...june }, ['analytics_recipient_links']],
+    [{ metrics: ALL_METRICS, ...june }, ['analytics_link_totals']],
     [{ metrics: noMedian.filter(m => m !== 'unique_links_clicked'), ...june }, ['analytics_recipients']],
     [{ metrics: noLinks, ...june }, ['analytics_recipients']],
     [{ metrics: noLinks, ...june, include: ['time_series'] }, ['analytics_recipient_days']],
@@ -346,18 +346,30 @@ t.test('analytics', async t => {
     [{ metrics: ALL_METRICS, ...june, interval: 'hour', from: '2025-06-08', to: '2025-06-10', include: ['time_series'] }, ['clicks']],
     [{ metrics: ALL_METRICS, ...june, timezone: 'Asia/Kolkata', include: ['summary', 'time_series'] }, ['clicks']],
     [{ metrics: ['clicks', 'clicks_events', 'human_clicks'], ...june, group_by: ['classification'], compare: 'previous_period' }, ['analytics_recipients']],
-    [{ metrics: ALL_METRICS, ...june, group_by: ['tag'], include: ['breakdown', 'time_series'], compare: 'previous_period' }, ['clicks', 'analytics_recipient_links']],
+    [{ metrics: ALL_METRICS, ...june, group_by: ['tag'], include: ['breakdown', 'time_series'], compare: 'previous_period' }, ['clicks', 'analytics_link_totals']],
     [{ metrics: noLinks, ...june, group_by: ['tag'], include: ['breakdown', 'time_series'], compare: 'previous_period' }, ['analytics_recipient_days', 'analytics_recipients']],
     [{ metrics: noLinks, ...june, group_by: ['metadata.campaign', 'route'], include: ['summary', 'breakdown', 'time_series'] }, ['analytics_recipients', 'analytics_recipient_days']],
-    [{ metrics: ALL_METRICS, ...june, group_by: ['link_index', 'destination_url'] }, ['analytics_recipient_links']],
-    [{ metrics: ALL_METRICS, ...june, group_by: ['metadata.campaign'] }, ['analytics_recipient_links']],
+    [{ metrics: ALL_METRICS, ...june, group_by: ['link_index', 'destination_url'] }, ['analytics_link_totals']],
+    [{ metrics: ALL_METRICS, ...june, group_by: ['metadata.campaign'] }, ['analytics_link_totals']],
+    // The bench's top links (a recipient counted by rows, link_index is a key), a URL alone (two links may share it: uniqExact).
+    [{ metrics: ['clicks', 'human_clicks', 'clicks_events'], ...june, group_by: ['link_index', 'destination_url'], limit: 10 }, ['analytics_recipients', 'analytics_link_totals']],
+    [{ metrics: ['clicks', 'human_clicks', 'unique_links_clicked', 'median_time_to_first_click'], from: '2025-06-05', to: '2025-06-12', group_by: ['destination_url', 'tag'] }, ['analytics_link_totals']],
     [{ metrics: noMedian, ...june, group_by: ['metadata.segment', 'classification'], filters: [{ dimension: 'is_human', values: [true] }] }, ['analytics_recipient_links']],
     [{ metrics: ['clicks', 'human_clicks_events', 'median_time_to_first_click', 'human_click_rate'], ...june, group_by: ['tag'], filters: [{ dimension: 'metadata.campaign', operator: 'not_in', values: ['spring'] }] }, ['analytics_recipients']],
-    [{ metrics: ALL_METRICS, ...june, group_by: ['metadata.segment'], filters: [{ dimension: 'metadata.segment', operator: 'is_null' }] }, ['analytics_recipient_links']],
+    [{ metrics: ALL_METRICS, ...june, group_by: ['metadata.segment'], filters: [{ dimension: 'metadata.segment', operator: 'is_null' }] }, ['analytics_link_totals']],
     [{ metrics: ALL_METRICS, ...june, group_by: ['project', 'route'], filters: [{ dimension: 'is_human', values: [true] }] }, ['analytics_recipient_links']],
-    [{ metrics: ALL_METRICS, ...june, group_by: ['link_index'], include: ['breakdown', 'time_series'] }, ['clicks', 'analytics_recipient_links']],
-    [{ metrics: ALL_METRICS, ...june, group_by: ['reason_code'] }, ['analytics_recipient_links', 'clicks']],
+    [{ metrics: ALL_METRICS, ...june, group_by: ['link_index'], include: ['breakdown', 'time_series'] }, ['clicks', 'analytics_link_totals']],
+    [{ metrics: ALL_METRICS, ...june, group_by: ['reason_code'] }, ['analytics_link_totals', 'clicks']],
     [{ metrics: ALL_METRICS, from: '2025-06-03T10:00:00Z', to: '2025-06-09T22:00:00Z', include: ['summary', 'time_series'] }, ['clicks']],
+    // Hour points and local-day points of zones with whole-hour offsets, over whole UTC hours: the hourly rollup (sql/032).
+    [{ metrics: noLinks, interval: 'hour', from: '2025-06-08', to: '2025-06-10', include: ['time_series'] }, ['analytics_recipient_hours']],
+    [{ metrics: noLinks, interval: 'hour', from: '2025-06-08', to: '2025-06-10', timezone: 'Europe/Amsterdam', include: ['time_series'], compare: 'previous_period' }, ['analytics_recipient_hours']],
+    [{ metrics: noLinks, ...june, timezone: 'Europe/Amsterdam', include: ['time_series'], compare: 'previous_period' }, ['analytics_recipient_hours']],
+    [{ metrics: noLinks, from: '2025-06-03T10:00:00Z', to: '2025-06-09T22:00:00Z', include: ['time_series'] }, ['analytics_recipient_hours']],
+    [{ metrics: noLinks, interval: 'hour', from: '2025-06-08', to: '2025-06-10', timezone: 'Europe/Amsterdam', group_by: ['tag'], include: ['breakdown', 'time_series'] }, ['analytics_recipient_hours', 'clicks']],
+    // Offsets of half an hour, a range not of whole hours: raw.
+    [{ metrics: noLinks, interval: 'hour', from: '2025-06-08', to: '2025-06-10', timezone: 'Asia/Kolkata', include: ['time_series'] }, ['clicks']],
+    [{ metrics: noLinks, from: '2025-06-03T10:00:01Z', to: '2025-06-09T22:00:00Z', include: ['time_series'] }, ['clicks']],
     [{ metrics: ALL_METRICS, from: '2025-06-03T10:00:01Z', to: '2025-06-09T22:00:00Z' }, ['clicks']]
   ]
   const viewsVsRaw = async (t: Test): Promise<void> => {
@@ -435,6 +447,18 @@ t.test('analytics', async t => {
           t.same(rounded(p.metrics), rounded(evaluate(metrics, s.clicks, s.messages)), `point ${p.from} ${tz} (${res.meta.sources.join(', ')})`)
         }
       }
+    }
+    // Hour points in two zones (the hourly rollup, and raw where offsets are half hours), each against the surviving rows.
+    for (const tz of ['Europe/Amsterdam', 'UTC', 'Asia/Kolkata']) {
+      const res = await call({ metrics: noLinks, from: '2025-06-05', to: '2025-06-06', timezone: tz, interval: 'hour', include: ['time_series'] })
+      t.same(res.meta.sources, [tz === 'Asia/Kolkata' ? 'clicks' : 'analytics_recipient_hours'], `hour points ${tz}: ${res.meta.sources.join(', ')}`)
+      let seen = 0
+      for (const p of res.data.time_series) {
+        const s = select({ metrics: noLinks, from: Date.parse(p.from), to: Date.parse(p.to) }, mine, projectOf)
+        seen += s.clicks.length
+        t.same(rounded(p.metrics), rounded(evaluate(noLinks, s.clicks, s.messages)), `hour point ${p.from} ${tz} (${res.meta.sources.join(', ')})`)
+      }
+      t.ok(seen > 0, `hour points ${tz} have clicks`)
     }
     for (const d of DIMS) await checkBreakdown(t, { metrics: ALL_METRICS, group_by: [d], ...juneMs }, `after: ${d}`)
     await checkBreakdown(t, { metrics: ALL_METRICS, group_by: ['tag', 'classification'], ...juneMs }, 'after: tag × classification')
