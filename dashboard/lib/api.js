@@ -112,8 +112,11 @@ export const verifyDomain = async (projectId, hostname) => oneOf(await call('POS
 export const analytics = async body => await call('POST', '/v1/analytics', body)
 
 /** A page of a project's clicks, newest first: the first page, or the one a `*_cursor_url` names. */
-export async function recentClicks (projectId, { includeMachine = false, perPage = 50, url } = {}) {
-  const path = url ?? `/v1/projects/${enc(projectId)}/clicks?order=newest&per_page=${perPage}&include_machine_events=${includeMachine}`
+export async function recentClicks (projectId, { includeMachine = false, perPage = 50, days = 30, url, now = Date.now() } = {}) {
+  // The last `days` days up to a minute from now (instants: the API's default range is whole UTC days).
+  const to = new Date(now + 60_000)
+  const from = new Date(to.getTime() - days * 86_400_000)
+  const path = url ?? `/v1/projects/${enc(projectId)}/clicks?order=newest&per_page=${perPage}&include_machine_events=${includeMachine}&from=${enc(from.toISOString())}&to=${enc(to.toISOString())}`
   // A cursor URL comes from this API; anything else is refused rather than fetched.
   if (!path.startsWith('/v1/projects/')) throw new ApiError(0, 'BAD_CURSOR', 'not a page of this API')
   return await call('GET', path)

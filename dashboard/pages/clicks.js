@@ -4,23 +4,27 @@ import { href } from '../lib/router.js'
 import { listOf, recentClicks } from '../lib/api.js'
 import { classification, dateTime, shortTime, verdictTone } from '../lib/format.js'
 
+/** The ranges offered: days back from now, and how the page names them. */
+const RANGES = [[1, 'the last 24 hours'], [7, 'the last 7 days'], [30, 'the last 30 days'], [90, 'the last 90 days']]
+
 /**
- * A project's recent clicks, newest first: GET /v1/projects/{id}/clicks?order=newest (the
- * last 30 days, the API's default range), 50 a page, "Show older" following next_cursor.
- * People only unless the switch includes machine events. A recipient opens its message.
+ * A project's recent clicks, newest first: GET /v1/projects/{id}/clicks?order=newest over the
+ * range chosen (default the last 30 days; at most the API's 90), 50 a page, "Show older"
+ * following next_cursor. People only unless the switch includes machine events. A recipient
+ * opens its message.
  */
 export class ClicksTab extends Page {
-  state = { loading: true, error: undefined, items: [], next: null, includeMachine: false, more: false }
+  state = { loading: true, error: undefined, items: [], next: null, includeMachine: false, more: false, days: 30 }
 
   componentDidMount () { this.load() }
 
   async load (url) {
-    const includeMachine = this.state.includeMachine
+    const { includeMachine, days } = this.state
     this.asked = (this.asked ?? 0) + 1
     const n = this.asked
     this.set({ loading: true, error: undefined })
     try {
-      const page = await recentClicks(this.props.projectId, { includeMachine, url })
+      const page = await recentClicks(this.props.projectId, { includeMachine, days, url })
       if (n !== this.asked) return
       const items = url === undefined ? listOf(page) : [...this.state.items, ...listOf(page)]
       this.set({ loading: false, items, next: page?.meta?.next_cursor_url ?? null })
@@ -33,12 +37,23 @@ export class ClicksTab extends Page {
     this.setState({ includeMachine: e.currentTarget.checked, items: [], next: null }, () => { this.load() })
   }
 
+  range = e => {
+    const days = Number(e.currentTarget.value)
+    if (!RANGES.some(([d]) => d === days)) return
+    this.setState({ days, items: [], next: null }, () => { this.load() })
+  }
+
   render () {
-    const { loading, error, items, next, includeMachine } = this.state
+    const { loading, error, items, next, includeMachine, days } = this.state
     const pid = this.props.projectId
+    const span = RANGES.find(([d]) => d === days)?.[1] ?? ''
     return html`<h2 id="section-title">Recent clicks</h2>
       <div class="toolbar">
-        <p class="muted">The last 30 days, newest first.</p>
+        <div class="field"><label for="clicks-range">Range</label>
+          <select id="clicks-range" value=${String(days)} onChange=${this.range}>
+            ${RANGES.map(([d, label]) => html`<option key=${d} value=${String(d)}>${label[0].toUpperCase() + label.slice(1)}</option>`)}
+          </select></div>
+        <p class="muted">Newest first.</p>
         <div class="switch-row">
           <input id="include-machine" type="checkbox" role="switch" checked=${includeMachine} onChange=${this.toggle} />
           <label for="include-machine">Include machine events</label>
@@ -47,7 +62,7 @@ export class ClicksTab extends Page {
       </div>
       <p class="result busy" role="status" aria-live="polite">${loading ? 'Loading clicks…' : `${items.length} click${items.length === 1 ? '' : 's'} shown${next ? '; older ones below' : ''}.`}</p>
       ${error ? html`<${LoadError} what="the clicks" error=${error} />` : null}
-      ${!loading && !error && items.length === 0 ? html`<p>No ${includeMachine ? '' : 'human '}click in the last 30 days.</p>` : null}
+      ${!loading && !error && items.length === 0 ? html`<p>No ${includeMachine ? '' : 'human '}click in ${span}.</p>` : null}
       ${items.length > 0
         ? html`<div class="table-wide" role="region" aria-label="Recent clicks" tabindex="0"><table class="stack clicks">
           <caption class="visually-hidden">Recent clicks, newest first</caption>

@@ -537,6 +537,20 @@ t.test('the dashboard in a real browser', { skip: existsSync(CHROMIUM) ? false :
     t.same(await ids(), [...all.data, ...second.data].map((x: any) => x.event_id), 'the next page below the first')
     await shot('clicks', 1400)
     messageId = top.message_id
+
+    // The range control: the last 7 days; the page's rows are the API's answer to the page's own request.
+    const asked = page.waitForRequest(r => r.url().includes(`/v1/projects/${pid}/clicks?`))
+    await page.getByLabel('Range', { exact: true }).selectOption('7')
+    const url = new URL((await asked).url())
+    const span = Date.parse(url.searchParams.get('to') ?? '') - Date.parse(url.searchParams.get('from') ?? '')
+    t.equal(span, 7 * DAY, 'the request asks for seven days')
+    t.ok(Math.abs(Date.parse(url.searchParams.get('to') ?? '') - Date.now()) < 5 * 60_000, 'up to now')
+    const week = (await api(port, 'GET', url.pathname + url.search, token)).body
+    await until('the week listed', async () => JSON.stringify(await ids()) === JSON.stringify(week.data.map((x: any) => x.event_id)), 15_000, 100)
+    t.ok(week.data.length > 0 && week.data.length < all.data.length + second.data.length, `a part of the clicks (${week.data.length})`)
+    t.ok(week.data.every((x: any) => Date.parse(x.timestamp) >= Date.parse(url.searchParams.get('from') ?? '')), 'none older than the range')
+    await page.getByLabel('Range', { exact: true }).selectOption('30')
+    await until('back to 30 days', async () => (await ids())[0] === all.data[0].event_id, 15_000, 100)
   })
 
   await t.test('a click opens its message: its links with their clicks', async t => {
