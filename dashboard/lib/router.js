@@ -24,17 +24,22 @@ const COMPILED = ROUTES.map(([pattern, name]) => {
   return { re: new RegExp(`^${source}$`), keys, name }
 })
 
+/** The hash without its `#`, and its route path and query text (what follows `?`). */
+function splitHash () {
+  const hash = window.location.hash.replace(/^#/, '')
+  const at = hash.indexOf('?')
+  return { hash, path: at === -1 ? hash : hash.slice(0, at), search: at === -1 ? '' : hash.slice(at + 1) }
+}
+
 /**
  * The current route: `{ name, params, path, query }`, or name 'not-found'. `query` is what
  * follows `?` in the hash (a page's own state, such as the analytics filters, so that a link
  * or a reload shows the same view); `path` is the whole hash, the page's identity.
  */
 export function currentRoute () {
-  const hash = window.location.hash.replace(/^#/, '')
-  const at = hash.indexOf('?')
-  const query = new URLSearchParams(at === -1 ? '' : hash.slice(at + 1))
-  let path = at === -1 ? hash : hash.slice(0, at)
-  if (path === '') path = '/'
+  const { hash, path: route, search } = splitHash()
+  const query = new URLSearchParams(search)
+  const path = route === '' ? '/' : route
   for (const r of COMPILED) {
     const m = r.re.exec(path)
     if (m === null) continue
@@ -54,9 +59,7 @@ export function currentRoute () {
  * the page is not mounted again); empty values are left out.
  */
 export function replaceQuery (values) {
-  const hash = window.location.hash.replace(/^#/, '')
-  const at = hash.indexOf('?')
-  const path = at === -1 ? hash : hash.slice(0, at)
+  const { path } = splitHash()
   const q = new URLSearchParams()
   for (const [k, v] of Object.entries(values)) if (v !== undefined && v !== '') q.set(k, v)
   const text = q.toString()

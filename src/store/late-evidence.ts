@@ -120,7 +120,7 @@ function stored (raw: RawClick): StoredClick {
 }
 
 export class ClickHouseLateEvidenceStore implements LateEvidenceStore {
-  constructor (readonly client: ClickHouseClient, readonly quarantine?: Quarantine) {}
+  constructor (readonly client: ClickHouseClient, readonly quarantine: Quarantine) {}
 
   async #clicks (sql: string, params: Record<string, unknown>): Promise<StoredClick[]> {
     const rows = await (await this.client.query({ query: sql, query_params: params, format: 'JSONEachRow' })).json<RawClick>()
@@ -211,7 +211,7 @@ export class ClickHouseLateEvidenceStore implements LateEvidenceStore {
       await insertRows(this.client, { table: 'clicks', format: 'JSONEachRow', rows: part.flat().map(r => JSON.stringify(r)), settings: { insert_deduplication_token: t } })
     }, (pair, _i, err) => {
       refused.push(String(pair[0].obs_id))
-      for (const r of pair) this.quarantine?.add('clicks', r, err, String(r.sid ?? ''))
+      for (const r of pair) this.quarantine.add('clicks', r, err, String(r.sid ?? ''))
     })
     return { refused }
   }
