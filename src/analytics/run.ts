@@ -1,5 +1,5 @@
 import type { Store } from '../store/client.js'
-import { aggregate, lastIngestedAt, timeZones, type AggColumn, type AggRow, type AggSpec, type ClickColumn, type SqlFilter } from '../store/analytics.js'
+import { aggregate, lastIngestedAt, MESSAGE_KEYS, timeZones, type AggColumn, type AggRow, type AggSpec, type ClickColumn, type SqlFilter } from '../store/analytics.js'
 import { chooseSource, RAW_SOURCE } from '../store/analytics-views.js'
 import { encodeCursor, planAnalytics, type Dimension, type Metric, type Plan, type Range } from './query.js'
 import { floorLocal, nextLocal, wholeHourOffsets } from './time.js'
@@ -137,6 +137,39 @@ function series (plan: Plan, now: number, rows: AggRow[], prevRows: AggRow[] | u
   })
 }
 
+/**
+ * Whether the groups of `plan`'s breakdown split the recipients: every key is an attribute of
+ * the message (a recipient has one tag, one route, one value per metadata key), so each
+ * recipient counts in exactly one group and every count of the whole is the sum of its groups'
+ * counts (unique per recipient, per observation, tracked messages). A click's own keys
+ * (link, verdict, device) do not: a recipient who clicked two links is in two groups. The
+ * median is not a sum.
+ */
+function partitions (plan: Plan): boolean {
+  return plan.groupBy.length > 0 && plan.groupBy.every(d => MESSAGE_KEYS.has(d.kind)) && !plan.metrics.includes('median_time_to_first_click')
+}
+
+function addValues (into: Values, v: Values): void {
+  for (const [k, n] of Object.entries(v) as Array<[AggColumn, number | null]>) into[k] = (into[k] ?? 0) + (n ?? 0)
+}
+
+function sumValues (rows: readonly AggRow[]): Values {
+  const out: Values = {}
+  for (const r of rows) addValues(out, r.values)
+  return out
+}
+
+/** Rows of groups × buckets summed per bucket. */
+function sumByBucket (rows: readonly AggRow[]): AggRow[] {
+  const by = new Map<number | undefined, AggRow>()
+  for (const r of rows) {
+    let b = by.get(r.bucket)
+    if (b === undefined) by.set(r.bucket, b = { keys: [], bucket: r.bucket, values: {} })
+    addValues(b.values, r.values)
+  }
+  return [...by.values()]
+}
+
 /** The sids of `scope` that the project filters leave (a project is named by its id or its sid). */
 function scopedSids (scope: Scope, plan: Plan): string[] {
   let projects = [...scope.projects]
@@ -183,17 +216,9 @@ export async function runPlan (store: Pick<Store, 'reader' | 'readerSettings'>, 
   const prevRange = plan.previous === undefined ? undefined : { from: iso(plan.previous.from), to: iso(plan.previous.to) }
   const data: AnalyticsResponse['data'] = {}
 
-  if (plan.include.has('summary')) {
-    const cur = (await run(base(plan.range)))[0]?.values
-    const prev = plan.previous === undefined ? undefined : (await run(base(plan.previous)))[0]?.values
-    data.summary = measures(plan, cur, prev, prevRange)
-  }
-  if (plan.include.has('time_series')) {
-    const rows = await run({ ...base(plan.range), bucket })
-    const prev = plan.previous === undefined ? undefined : await run({ ...base(plan.previous), bucket })
-    data.time_series = series(plan, now, rows, prev)
-  }
   let pagination: AnalyticsResponse['pagination'] = { total_groups: 0, returned_groups: 0, next_cursor: null }
+  // The summary and series, when the breakdown's page already holds them (see partitions).
+  let whole: { summary: Values, series?: AggRow[] } | undefined
   if (plan.include.has('breakdown')) {
     const keys = plan.groupBy.map(d => ({ kind: d.kind, key: d.key }))
     const by: AggColumn = plan.sort.metric
@@ -209,6 +234,7 @@ export async function runPlan (store: Pick<Store, 'reader' | 'readerSettings'>, 
       prevBy = new Map((await run({ ...base(plan.previous), keys, only })).map(r => [tupleKey(r.keys), r.values]))
     }
     let seriesBy: Map<string, AggRow[]> | undefined
+    let seriesRows: AggRow[] | undefined
     let prevSeriesBy: Map<string, AggRow[]> | undefined
     if (plan.include.has('time_series') && only.length > 0) {
       // Each row's own series (tag × day and the like), for this page's groups only.
@@ -222,7 +248,8 @@ export async function runPlan (store: Pick<Store, 'reader' | 'readerSettings'>, 
         }
         return m
       }
-      seriesBy = group(await run({ ...base(plan.range), keys, only, bucket }))
+      seriesRows = await run({ ...base(plan.range), keys, only, bucket })
+      seriesBy = group(seriesRows)
       if (plan.previous !== undefined) prevSeriesBy = group(await run({ ...base(plan.previous), keys, only, bucket }))
     }
     const projects = new Map(scope.projects.map(p => [p.sid, p.project_id]))
@@ -236,11 +263,30 @@ export async function runPlan (store: Pick<Store, 'reader' | 'readerSettings'>, 
     })
     const next = plan.offset + rows.length < total && rows.length > 0 ? encodeCursor(plan.offset + plan.limit, plan.fingerprint) : null
     pagination = { total_groups: total, returned_groups: rows.length, next_cursor: next }
+    if (options.source !== 'raw' && partitions(plan) && plan.offset === 0 && rows.length === total) {
+      // The page holds every group, and the groups split the recipients: the totals are its sums.
+      whole = { summary: sumValues(rows), series: seriesRows === undefined ? undefined : sumByBucket(seriesRows) }
+    }
   }
+  if (plan.include.has('summary')) {
+    const cur = whole !== undefined ? whole.summary : (await run(base(plan.range)))[0]?.values
+    const prev = plan.previous === undefined ? undefined : (await run(base(plan.previous)))[0]?.values
+    data.summary = measures(plan, cur, prev, prevRange)
+  }
+  if (plan.include.has('time_series')) {
+    const rows = whole?.series ?? await run({ ...base(plan.range), bucket })
+    const prev = plan.previous === undefined ? undefined : await run({ ...base(plan.previous), bucket })
+    data.time_series = series(plan, now, rows, prev)
+  }
+  // The same order of keys whichever was computed first.
+  const ordered: AnalyticsResponse['data'] = {}
+  if (data.summary !== undefined) ordered.summary = data.summary
+  if (data.time_series !== undefined) ordered.time_series = data.time_series
+  if (data.breakdown !== undefined) ordered.breakdown = data.breakdown
 
   const ingested = await lastIngestedAt(store.reader, store.readerSettings)
   return {
-    data,
+    data: ordered,
     meta: {
       metrics: plan.metrics,
       group_by: plan.groupBy.map(d => d.name),

@@ -367,6 +367,11 @@ t.test('analytics', async t => {
     [{ metrics: noLinks, ...june, timezone: 'Europe/Amsterdam', include: ['time_series'], compare: 'previous_period' }, ['analytics_recipient_hours']],
     [{ metrics: noLinks, from: '2025-06-03T10:00:00Z', to: '2025-06-09T22:00:00Z', include: ['time_series'] }, ['analytics_recipient_hours']],
     [{ metrics: noLinks, interval: 'hour', from: '2025-06-08', to: '2025-06-10', timezone: 'Europe/Amsterdam', group_by: ['tag'], include: ['breakdown', 'time_series'] }, ['analytics_recipient_hours', 'clicks']],
+    // Groups that split the recipients (message attributes, no median): the totals are the sums of a page that holds every group; a page of one group does not.
+    [{ metrics: noMedian.filter(m => m !== 'unique_links_clicked'), ...june, group_by: ['metadata.campaign'], include: ['summary', 'breakdown', 'time_series'] }, ['analytics_recipients', 'analytics_recipient_days']],
+    [{ metrics: noMedian.filter(m => m !== 'unique_links_clicked'), ...june, group_by: ['metadata.campaign'], include: ['summary', 'breakdown', 'time_series'], limit: 1 }, ['analytics_recipients', 'analytics_recipient_days']],
+    [{ metrics: noMedian, ...june, group_by: ['tag', 'route'], include: ['summary', 'breakdown'] }, ['analytics_link_totals']],
+    [{ metrics: ['clicks', 'tracked_messages', 'human_click_rate'], interval: 'hour', from: '2025-06-08', to: '2025-06-10', group_by: ['tag'], include: ['summary', 'breakdown', 'time_series'] }, ['analytics_recipients', 'analytics_recipient_hours']],
     // Offsets of half an hour, a range not of whole hours: raw.
     [{ metrics: noLinks, interval: 'hour', from: '2025-06-08', to: '2025-06-10', timezone: 'Asia/Kolkata', include: ['time_series'] }, ['clicks']],
     [{ metrics: noLinks, from: '2025-06-03T10:00:01Z', to: '2025-06-09T22:00:00Z', include: ['time_series'] }, ['clicks']],
@@ -379,7 +384,8 @@ t.test('analytics', async t => {
       t.same(raw.meta.sources, ['clicks'], 'raw: the clicks table alone')
       const label = JSON.stringify(body).replace(/"metrics":\[[^\]]*\],?/, '').slice(0, 160)
       t.same(auto.data, raw.data, `${label} (${auto.meta.sources.join(', ')})`)
-      t.same(auto.meta.sources, sources, `${label}: answered by ${sources.join(', ')}`)
+      // As sets: a breakdown whose page holds every group is queried before the totals it sums (src/analytics/run.ts).
+      t.same([...auto.meta.sources].sort(), [...sources].sort(), `${label}: answered by ${sources.join(', ')}`)
     }
   }
 
