@@ -22,7 +22,9 @@ test: build
 	@# the tests are type-checked too (tap only strips their types)
 	npx tsc -p test/tsconfig.json
 	npx eslint src test bench scripts dashboard
-	npx tap
+	@# temporary data on a tmpfs where there is one (scripts/test-tmpdir.sh), removed after
+	@dir=$$(scripts/test-tmpdir.sh); echo "test data under $$dir"; rc=0; TMPDIR="$$dir" npx tap || rc=$$?; \
+	  case "$$dir" in /dev/shm/clicktrail-test.*) rm -rf "$$dir" ;; esac; exit $$rc
 
 bench: build
 	npm run bench:redirect

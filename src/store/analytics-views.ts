@@ -116,7 +116,8 @@ function periodSource (table: 'analytics_recipient_days' | 'analytics_recipient_
     name: table,
     sql (spec, p) {
       const evs = classesOf(spec)
-      const cols = [...keyCols(spec, p), `${bucketExpr(days ? "toDateTime(day, 'UTC')" : 'hour', spec, p)} AS b`, 'sid', 'message_id']
+      // UTC day points over UTC days (chooseSource): a row's day is its point, no zone to convert per row.
+      const cols = [...keyCols(spec, p), `${days ? "toUnixTimestamp(toDateTime(day, 'UTC'))" : bucketExpr('hour', spec, p)} AS b`, 'sid', 'message_id']
       const range = days
         ? `day >= toDate(fromUnixTimestamp64Milli(${p.add('Int64', spec.from)}, 'UTC')) AND day < toDate(fromUnixTimestamp64Milli(${p.add('Int64', spec.to)}, 'UTC'))`
         : `hour >= toDateTime(${p.add('UInt32', Math.floor(spec.from / 1000))}, 'UTC') AND hour < toDateTime(${p.add('UInt32', Math.floor(spec.to / 1000))}, 'UTC')`
