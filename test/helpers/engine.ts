@@ -2,6 +2,7 @@ import { cpSync, existsSync, mkdtempSync, renameSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createHash, randomBytes } from 'node:crypto'
+import { createRequire } from 'node:module'
 import type { Test } from 'tap'
 import { loadConfig, type FlagValues } from '../../src/config.js'
 import { startEngine, startRedirectEngine, type Engine, type EngineOptions, type RedirectEngine } from '../../src/engine/index.js'
@@ -42,14 +43,16 @@ let template: Promise<string> | undefined
  * processes of one run: a new engine's data dir starts as a copy of it (~1.5 MB) instead of
  * running the ~105 statements again (1.0–1.4 s an engine on an idle machine, the largest
  * part of an engine's start). Keyed by the migrations' checksums, so a changed or new
- * migration makes a new one; made under a temporary name and renamed into place, so
+ * migration (or another chdb) makes a new one; made under a temporary name and renamed into place, so
  * processes racing to make it never see half of one. Tests of the migrations themselves
  * (test/store/) open their own stores and do not use it; an engine given a `dataDir` starts
  * on that.
  */
 async function migratedTemplate (): Promise<string> {
   template ??= (async () => {
-    const key = createHash('sha256').update(readMigrations().map(m => `${m.version}:${m.checksum}`).join(',')).digest('hex').slice(0, 16)
+    // A template left in /tmp by an older run is used only by the same migrations on the same chdb.
+    const chdb = (createRequire(import.meta.url)('chdb/package.json') as { version: string }).version
+    const key = createHash('sha256').update(`${chdb};${readMigrations().map(m => `${m.version}:${m.checksum}`).join(',')}`).digest('hex').slice(0, 16)
     const done = join(tmpdir(), `clicktrail-test-schema-${key}`)
     if (!existsSync(done)) {
       const dir = mkdtempSync(join(tmpdir(), 'clicktrail-test-schema-making-'))
