@@ -331,6 +331,21 @@ t.test('analytics', async t => {
     t.ok(op.parameters.some((p: any) => p.name === 'format' && p.in === 'query'))
   })
 
+  await t.test('meta.last_ingested_at: the latest promotion watermark of any node', async t => {
+    // Two other nodes' watermarks beside this engine's own (which follows the clock): the latest wins.
+    const later = Date.now() + 365 * DAY
+    await e.store.writer.insert({
+      table: 'promotion_state',
+      values: [{ node_id: 'zz-node-a', promoted_until: later, version: 1 }, { node_id: 'zz-node-b', promoted_until: later - DAY, version: 1 }],
+      format: 'JSONEachRow'
+    })
+    const res = await call({ metrics: ['clicks'] })
+    t.equal(res.meta.last_ingested_at, new Date(later).toISOString())
+    // A node's newer row replaces its older one (ReplacingMergeTree by version, read FINAL).
+    await e.store.writer.insert({ table: 'promotion_state', values: [{ node_id: 'zz-node-a', promoted_until: later - 2 * DAY, version: 2 }], format: 'JSONEachRow' })
+    t.equal((await call({ metrics: ['clicks'] })).meta.last_ingested_at, new Date(later - DAY).toISOString(), 'node a\'s replaced row no longer counts')
+  })
+
   const scope = { projects: projects.filter(p => p.sid !== 'other') }
   const noMedian = ALL_METRICS.filter(m => m !== 'median_time_to_first_click')
   const noLinks = ALL_METRICS.filter(m => m !== 'unique_links_clicked')
