@@ -8,7 +8,7 @@
 set -euo pipefail
 shm=/dev/shm
 if [ -d "$shm" ] && [ -w "$shm" ] && [ "$(stat -f -c %T "$shm" 2>/dev/null)" = tmpfs ]; then
-  free_kb=$(df -Pk "$shm" | awk 'NR == 2 { print $4 }')
+  free_kb=$(df -Pk "$shm" 2>/dev/null | awk 'NR == 2 { print $4 }' || true)
   if [ "${free_kb:-0}" -ge $((4 * 1024 * 1024)) ]; then
     mktemp -d "$shm/clicktrail-test.XXXXXX"
     exit 0

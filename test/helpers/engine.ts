@@ -56,11 +56,17 @@ async function migratedTemplate (): Promise<string> {
     const done = join(tmpdir(), `clicktrail-test-schema-${key}`)
     if (!existsSync(done)) {
       const dir = mkdtempSync(join(tmpdir(), 'clicktrail-test-schema-making-'))
-      const store = await openStore(testConfig(dir, {}))
       try {
-        await migrate(store.writer)
-      } finally {
-        await store.close()
+        const store = await openStore(testConfig(dir, {}))
+        try {
+          await migrate(store.writer)
+        } finally {
+          await store.close()
+        }
+      } catch (err) {
+        // A half-made template is not left behind for the next run to trip over.
+        rmSync(dir, { recursive: true, force: true })
+        throw err
       }
       try {
         renameSync(dir, done)
